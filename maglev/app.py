@@ -1,0 +1,79 @@
+"""The service tree and its wiring. No logic lives here.
+
+    maglev (MaglevService)
+    ├── config    ConfigService: the running Config, reload on SIGHUP
+    ├── metrics   MetricsService: /metrics (when --metrics-addr is set)
+    └── manhole   ManholeService (when --manhole-addr is set)
+
+Later services (health, VPP sync, gRPC, web) join here, wired explicitly, and
+register with the ConfigService for reloads in priority order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import IService, MultiService
+
+from . import __version__
+from .bus import EventBus
+from .configservice import ConfigService
+from .log import Logger, set_level
+from .manhole import ManholeService
+from .metrics import MaglevMetrics, MetricsService
+from .options import describe
+from .version import commit
+
+
+class MaglevService(MultiService):
+    """The root: owns the bus and the config holder; children are siblings."""
+
+    log = Logger()
+
+    def __init__(self, bus: EventBus, config: ConfigService, metrics: MaglevMetrics) -> None:
+        super().__init__()
+        self.setName("maglev")
+        self.bus = bus
+        self.config = config
+        self.metrics = metrics
+
+    def startService(self) -> None:
+        self.log.info("maglevd started", event="started", services=[s.name for s in self])
+        super().startService()
+
+    def stopService(self) -> Any:
+        self.log.info("maglevd stopping", event="stopping")
+        return super().stopService()
+
+
+def build_service(options: Any, reactor: Any = None) -> IService:
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    set_level(options["log_level_obj"])
+    log = Logger(namespace="maglev")
+    log.info(
+        "starting maglevd {version} (commit {commit})",
+        event="starting",
+        version=__version__,
+        commit=commit(),
+        settings=describe(options),
+    )
+    bus = EventBus()
+    metrics = MaglevMetrics()
+    metrics.watch(bus)
+    config = ConfigService(options["config"], options["config_obj"], bus, reactor, handle_sighup=True)
+    root = MaglevService(bus, config, metrics)
+    config.setServiceParent(root)
+    MetricsService(metrics, options["metrics-addr_obj"], reactor).setServiceParent(root)
+    if options["manhole_obj"] is not None:
+        namespace: dict[str, Any] = {"maglev": root, "bus": bus, "config": config, "reactor": reactor}
+        ManholeService(
+            options["manhole_obj"],
+            namespace,
+            reactor,
+            authorized_keys=options["manhole-authorized-keys"],
+            host_key=options["manhole-host-key"],
+        ).setServiceParent(root)
+    return root

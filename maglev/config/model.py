@@ -1,0 +1,220 @@
+"""The configuration as immutable typed values, defaults applied.
+
+Durations are float seconds. Maps keep the file's order (frontends are shown in
+config order) and are read-only views.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import TypeVar, Union
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+V = TypeVar("V")
+
+
+def frozen_map(d: Mapping[str, V] | None = None) -> Mapping[str, V]:
+    return MappingProxyType(dict(d or {}))
+
+
+class CheckType(Enum):
+    HTTP = "http"
+    HTTPS = "https"
+    TCP = "tcp"
+    ICMP = "icmp"
+
+
+class Protocol(Enum):
+    TCP = "tcp"
+    UDP = "udp"
+    ANY = "any"
+
+    @property
+    def ip_proto(self) -> int:
+        """The number VPP's lb_vip uses (255 = any)."""
+        return {"tcp": 6, "udp": 17, "any": 255}[self.value]
+
+
+class Encap(Enum):
+    GRE4 = "gre4"
+    GRE6 = "gre6"
+    L3DSR = "l3dsr"
+    NAT4 = "nat4"
+    NAT6 = "nat6"
+
+    @property
+    def as_family(self) -> int:
+        """The IP version application servers must have for this encap."""
+        return 6 if self in (Encap.GRE6, Encap.NAT6) else 4
+
+    @property
+    def vip_families(self) -> frozenset[int]:
+        """VIP families VPP accepts with this encap (vpp-lb.md §2)."""
+        return {
+            Encap.GRE4: frozenset({4, 6}),
+            Encap.GRE6: frozenset({4, 6}),
+            Encap.L3DSR: frozenset({4}),
+            Encap.NAT4: frozenset({4}),
+            Encap.NAT6: frozenset({6}),
+        }[self]
+
+    @property
+    def needs_port(self) -> bool:
+        return self in (Encap.NAT4, Encap.NAT6)
+
+
+@dataclass(frozen=True)
+class StatusRange:
+    low: int
+    high: int
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, int) and self.low <= code <= self.high
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+@dataclass(frozen=True)
+class HttpParams:
+    path: str = "/"
+    host: str | None = None
+    method: str = "GET"
+    expect_status: tuple[StatusRange, ...] = (StatusRange(200, 399),)
+    expect_body: str | None = None  # regex, searched in the first bytes of the body
+    insecure: bool = True
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def status_ok(self, code: int) -> bool:
+        return any(code in r for r in self.expect_status)
+
+
+@dataclass(frozen=True)
+class TcpParams:
+    send: str | None = None
+    expect: str | None = None  # regex on the first bytes received
+
+
+@dataclass(frozen=True)
+class IcmpParams:
+    payload_size: int = 56
+
+
+Params = Union[HttpParams, TcpParams, IcmpParams]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    name: str
+    type: CheckType
+    port: int | None = None
+    interval: float = 2.0
+    fast_interval: float = 1.0
+    down_interval: float = 5.0
+    timeout: float = 1.0
+    rise: int = 2
+    fall: int = 3
+    probe_ipv4_src: ipaddress.IPv4Address | None = None
+    probe_ipv6_src: ipaddress.IPv6Address | None = None
+    params: Params = field(default_factory=TcpParams)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    address: IPAddress
+    healthcheck: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class PoolMember:
+    backend: str
+    weight: int = 100
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    members: tuple[PoolMember, ...]
+
+    @property
+    def backend_names(self) -> tuple[str, ...]:
+        return tuple(m.backend for m in self.members)
+
+
+@dataclass(frozen=True)
+class Frontend:
+    name: str
+    address: IPAddress
+    protocol: Protocol
+    port: int
+    pools: tuple[Pool, ...]
+    encap: Encap | None = None  # None: follow the backends' family
+    src_ip_sticky: bool = False
+    flush_on_down: bool = True
+    new_flows_table_length: int = 1024
+    description: str = ""
+
+    def backend_names(self) -> tuple[str, ...]:
+        """Every backend of every pool, in pool order, each once."""
+        seen: dict[str, None] = {}
+        for pool in self.pools:
+            for name in pool.backend_names:
+                seen.setdefault(name, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class LbSettings:
+    sync_interval: float = 30.0
+    ipv4_src_address: ipaddress.IPv4Address | None = None
+    ipv6_src_address: ipaddress.IPv6Address | None = None
+    sticky_buckets_per_core: int = 65536
+    flow_timeout: float = 40.0
+    startup_min_delay: float = 5.0
+    startup_max_delay: float = 30.0
+
+
+@dataclass(frozen=True)
+class HealthCheckerSettings:
+    transition_history: int = 5
+    netns: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    healthchecker: HealthCheckerSettings = HealthCheckerSettings()
+    lb: LbSettings = LbSettings()
+    healthchecks: Mapping[str, HealthCheck] = field(default_factory=frozen_map)
+    backends: Mapping[str, Backend] = field(default_factory=frozen_map)
+    frontends: Mapping[str, Frontend] = field(default_factory=frozen_map)
+
+    def frontends_using(self, backend: str) -> tuple[str, ...]:
+        return tuple(n for n, f in self.frontends.items() if backend in f.backend_names())
+
+    def healthcheck_of(self, backend: str) -> HealthCheck:
+        return self.healthchecks[self.backends[backend].healthcheck]
+
+
+@dataclass(frozen=True)
+class NameDiff:
+    """How one named section changed between two configs."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+def diff_names(old: Mapping[str, object], new: Mapping[str, object]) -> NameDiff:
+    return NameDiff(
+        added=tuple(n for n in new if n not in old),
+        removed=tuple(n for n in old if n not in new),
+        changed=tuple(n for n in new if n in old and old[n] != new[n]),
+        unchanged=tuple(n for n in new if n in old and old[n] == new[n]),
+    )

@@ -1,0 +1,483 @@
+"""Stage 1: the YAML tree to typed objects (unknown keys, types, required keys).
+
+Every problem is collected; nothing here knows about cross references, which
+are stage 2's business (``semantics.py``). ``Lines`` remembers where each path
+was written so stage 2 can name lines too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .durations import DurationError, parse_duration
+from .errors import ErrorKind, ProblemList
+from .model import (
+    Backend,
+    CheckType,
+    Config,
+    Encap,
+    Frontend,
+    HealthCheck,
+    HealthCheckerSettings,
+    HttpParams,
+    IcmpParams,
+    IPAddress,
+    LbSettings,
+    Params,
+    Pool,
+    PoolMember,
+    Protocol,
+    StatusRange,
+    TcpParams,
+    frozen_map,
+)
+from .yamltree import Node, join_path, parse_yaml
+
+T = TypeVar("T")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+E = TypeVar("E")
+
+MISSING: Any = object()
+
+
+class Lines(dict[str, int]):
+    """YAML path -> line number, filled while reading."""
+
+    def of(self, path: str) -> int | None:
+        while path:
+            if path in self:
+                return self[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            if cut <= 0:
+                return None
+            path = path[:cut]
+        return None
+
+
+class Reader:
+    def __init__(self, problems: ProblemList, lines: Lines) -> None:
+        self.problems = problems
+        self.lines = lines
+
+    def err(self, path: str, message: str, node: Node | None) -> None:
+        line = node.line if node is not None else self.lines.of(path)
+        self.problems.add(path, message, line)
+
+    # -- containers -------------------------------------------------------------
+    def mapping(self, node: Node | None, path: str) -> dict[str, Node] | None:
+        if node is None:
+            return None
+        self.lines[path] = node.line
+        if node.value is None:
+            return {}
+        if not isinstance(node.value, dict):
+            self.err(path, f"expected a mapping, got {_kind(node.value)}", node)
+            return None
+        return node.value
+
+    def fields(
+        self, node: Node | None, path: str, known: set[str], required: set[str] = frozenset()  # type: ignore[assignment]
+    ) -> dict[str, Node] | None:
+        m = self.mapping(node, path)
+        if m is None:
+            return None
+        for key, child in m.items():
+            if key not in known:
+                hint = _suggest(key, known)
+                self.err(join_path(path, key), "unknown key" + hint, child)
+            else:
+                self.lines[join_path(path, key)] = child.line
+        for key in sorted(required - set(m)):
+            self.err(join_path(path, key), "required key is missing", node)
+        return m
+
+    # -- scalars ----------------------------------------------------------------
+    def string(self, node: Node | None, path: str, default: Any = MISSING) -> Any:
+        if node is None or (node.value is None and default is not MISSING):
+            return None if default is MISSING else default
+        if isinstance(node.value, str):
+            return node.value
+        self.err(path, f"expected a string, got {_kind(node.value)}", node)
+        return default if default is not MISSING else None
+
+    def integer(self, node: Node | None, path: str, default: Any = MISSING) -> Any:
+        if node is None:
+            return None if default is MISSING else default
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            return node.value
+        self.err(path, f"expected an integer, got {_kind(node.value)}", node)
+        return default if default is not MISSING else None
+
+    def boolean(self, node: Node | None, path: str, default: bool) -> bool:
+        if node is None:
+            return default
+        if isinstance(node.value, bool):
+            return node.value
+        self.err(path, f"expected true or false, got {_kind(node.value)}", node)
+        return default
+
+    def duration(self, node: Node | None, path: str, default: float) -> float:
+        if node is None:
+            return default
+        v = node.value
+        if isinstance(v, int) and not isinstance(v, bool) and v == 0:
+            return 0.0
+        if not isinstance(v, str):
+            self.err(path, f"expected a duration such as 2s or 500ms, got {_kind(v)}", node)
+            return default
+        try:
+            return parse_duration(v)
+        except DurationError as e:
+            self.err(path, str(e), node)
+            return default
+
+    def choice(self, node: Node | None, path: str, enum: type[E], default: Any = MISSING) -> Any:
+        if node is None:
+            return default
+        options = [m.value for m in enum]  # type: ignore[attr-defined]
+        if isinstance(node.value, str) and node.value in options:
+            return enum(node.value)  # type: ignore[call-arg]
+        self.err(path, f"must be one of {', '.join(options)}, got {_show(node.value)}", node)
+        return default if default is not MISSING else None
+
+    def address(self, node: Node | None, path: str, family: int | None = None) -> IPAddress | None:
+        if node is None:
+            return None
+        v = node.value
+        if not isinstance(v, str):
+            self.err(path, f"expected an IP address, got {_kind(v)}", node)
+            return None
+        try:
+            addr = ipaddress.ip_address(v.strip())
+        except ValueError:
+            self.err(path, f"{_show(v)} is not an IP address", node)
+            return None
+        if family is not None and addr.version != family:
+            self.err(path, f"{v} is not an IPv{family} address", node)
+            return None
+        return addr
+
+    def named_map(
+        self, node: Node | None, path: str, build: Callable[[str, Node, str], T | None]
+    ) -> dict[str, T]:
+        out: dict[str, T] = {}
+        m = self.mapping(node, path)
+        for name, child in (m or {}).items():
+            p = join_path(path, name)
+            self.lines[p] = child.line
+            if not NAME.fullmatch(name):
+                self.err(
+                    p,
+                    "names must start with a letter or digit and use only letters, digits, '.', '_', '-' "
+                    "(at most 63 characters)",
+                    child,
+                )
+                continue
+            item = build(name, child, p)
+            if item is not None:
+                out[name] = item
+        return out
+
+
+def _kind(v: object) -> str:
+    if v is None:
+        return "nothing (null)"
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, int):
+        return f"an integer ({v})"
+    if isinstance(v, float):
+        return f"a number ({v})"
+    if isinstance(v, str):
+        return f"a string ({_show(v)})"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    return f"a {type(v).__name__}"
+
+
+def _show(v: object) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _suggest(key: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (expected one of: {', '.join(sorted(known))})"
+
+
+# --- the schema --------------------------------------------------------------------
+
+_HC_COMMON = {
+    "type",
+    "port",
+    "interval",
+    "fast-interval",
+    "down-interval",
+    "timeout",
+    "rise",
+    "fall",
+    "probe-ipv4-src",
+    "probe-ipv6-src",
+    "params",
+}
+_HTTP_PARAMS = {"path", "host", "method", "expect-status", "expect-body", "insecure", "headers"}
+_TCP_PARAMS = {"send", "expect"}
+_ICMP_PARAMS = {"payload-size"}
+_STATUS = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$")
+
+
+def read_structure(text: str) -> tuple[Config, Lines]:
+    """Stage 1. Raises ConfigError(STRUCTURAL) listing every problem found."""
+    problems = ProblemList()
+    lines = Lines()
+    root = parse_yaml(text, problems)
+    problems.raise_if_any(ErrorKind.STRUCTURAL)
+    r = Reader(problems, lines)
+    top = r.fields(root, "<yaml>", {"maglev"}, {"maglev"})
+    cfg = Config()
+    if top is not None and "maglev" in top:
+        cfg = _read_maglev(r, top["maglev"])
+    problems.raise_if_any(ErrorKind.STRUCTURAL)
+    return cfg, lines
+
+
+def _read_maglev(r: Reader, node: Node) -> Config:
+    path = "maglev"
+    m = r.fields(node, path, {"healthchecker", "vpp", "healthchecks", "backends", "frontends"})
+    if m is None:
+        return Config()
+    hcs = r.named_map(m.get("healthchecks"), f"{path}.healthchecks", lambda n, c, p: _read_hc(r, n, c, p))
+    backends = r.named_map(m.get("backends"), f"{path}.backends", lambda n, c, p: _read_backend(r, n, c, p))
+    frontends = r.named_map(m.get("frontends"), f"{path}.frontends", lambda n, c, p: _read_frontend(r, n, c, p))
+    return Config(
+        healthchecker=_read_checker(r, m.get("healthchecker")),
+        lb=_read_vpp(r, m.get("vpp")),
+        healthchecks=frozen_map(hcs),
+        backends=frozen_map(backends),
+        frontends=frozen_map(frontends),
+    )
+
+
+def _read_checker(r: Reader, node: Node | None) -> HealthCheckerSettings:
+    path = "maglev.healthchecker"
+    m = r.fields(node, path, {"transition-history", "netns"})
+    if not m:
+        return HealthCheckerSettings()
+    netns = r.string(m.get("netns"), f"{path}.netns", None)
+    return HealthCheckerSettings(
+        transition_history=r.integer(m.get("transition-history"), f"{path}.transition-history", 5),
+        netns=netns or None,
+    )
+
+
+def _read_vpp(r: Reader, node: Node | None) -> LbSettings:
+    vpp = r.fields(node, "maglev.vpp", {"lb"})
+    if not vpp:
+        return LbSettings()
+    path = "maglev.vpp.lb"
+    m = r.fields(
+        vpp.get("lb"),
+        path,
+        {
+            "sync-interval",
+            "ipv4-src-address",
+            "ipv6-src-address",
+            "sticky-buckets-per-core",
+            "flow-timeout",
+            "startup-min-delay",
+            "startup-max-delay",
+        },
+    )
+    if not m:
+        return LbSettings()
+    d = LbSettings()
+    return LbSettings(
+        sync_interval=r.duration(m.get("sync-interval"), f"{path}.sync-interval", d.sync_interval),
+        ipv4_src_address=r.address(m.get("ipv4-src-address"), f"{path}.ipv4-src-address"),  # type: ignore[arg-type]
+        ipv6_src_address=r.address(m.get("ipv6-src-address"), f"{path}.ipv6-src-address"),  # type: ignore[arg-type]
+        sticky_buckets_per_core=r.integer(
+            m.get("sticky-buckets-per-core"), f"{path}.sticky-buckets-per-core", d.sticky_buckets_per_core
+        ),
+        flow_timeout=r.duration(m.get("flow-timeout"), f"{path}.flow-timeout", d.flow_timeout),
+        startup_min_delay=r.duration(m.get("startup-min-delay"), f"{path}.startup-min-delay", d.startup_min_delay),
+        startup_max_delay=r.duration(m.get("startup-max-delay"), f"{path}.startup-max-delay", d.startup_max_delay),
+    )
+
+
+def _read_hc(r: Reader, name: str, node: Node, path: str) -> HealthCheck | None:
+    m = r.fields(node, path, _HC_COMMON, {"type"})
+    if m is None:
+        return None
+    ctype: CheckType | None = r.choice(m.get("type"), f"{path}.type", CheckType, None)
+    d = HealthCheck(name=name, type=CheckType.TCP)
+    port = r.integer(m.get("port"), f"{path}.port", None)
+    params: Params
+    pnode = m.get("params")
+    ppath = f"{path}.params"
+    if ctype in (CheckType.HTTP, CheckType.HTTPS):
+        params = _read_http(r, pnode, ppath, ctype)
+    elif ctype is CheckType.ICMP:
+        pm = r.fields(pnode, ppath, _ICMP_PARAMS) or {}
+        params = IcmpParams(payload_size=r.integer(pm.get("payload-size"), f"{ppath}.payload-size", 56))
+    else:
+        pm = r.fields(pnode, ppath, _TCP_PARAMS) or {}
+        params = TcpParams(
+            send=r.string(pm.get("send"), f"{ppath}.send", None),
+            expect=r.string(pm.get("expect"), f"{ppath}.expect", None),
+        )
+    hc = HealthCheck(
+        name=name,
+        type=ctype or CheckType.TCP,
+        port=port,
+        interval=r.duration(m.get("interval"), f"{path}.interval", d.interval),
+        fast_interval=r.duration(m.get("fast-interval"), f"{path}.fast-interval", d.fast_interval),
+        down_interval=r.duration(m.get("down-interval"), f"{path}.down-interval", d.down_interval),
+        timeout=r.duration(m.get("timeout"), f"{path}.timeout", d.timeout),
+        rise=r.integer(m.get("rise"), f"{path}.rise", d.rise),
+        fall=r.integer(m.get("fall"), f"{path}.fall", d.fall),
+        probe_ipv4_src=r.address(m.get("probe-ipv4-src"), f"{path}.probe-ipv4-src"),  # type: ignore[arg-type]
+        probe_ipv6_src=r.address(m.get("probe-ipv6-src"), f"{path}.probe-ipv6-src"),  # type: ignore[arg-type]
+        params=params,
+    )
+    return hc if ctype is not None else None
+
+
+def _read_http(r: Reader, node: Node | None, path: str, ctype: CheckType) -> HttpParams:
+    m = r.fields(node, path, _HTTP_PARAMS) or {}
+    d = HttpParams()
+    headers: list[tuple[str, str]] = []
+    hm = r.mapping(m.get("headers"), f"{path}.headers") or {}
+    for hname, hval in hm.items():
+        v = hval.value
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)
+        if not isinstance(v, str):
+            r.err(join_path(f"{path}.headers", hname), f"expected a string, got {_kind(v)}", hval)
+            continue
+        r.lines[join_path(f"{path}.headers", hname)] = hval.line
+        headers.append((hname, v))
+    method = r.string(m.get("method"), f"{path}.method", d.method)
+    return HttpParams(
+        path=r.string(m.get("path"), f"{path}.path", d.path),
+        host=r.string(m.get("host"), f"{path}.host", None),
+        method=method.upper() if isinstance(method, str) else d.method,
+        expect_status=_read_status(r, m.get("expect-status"), f"{path}.expect-status"),
+        expect_body=r.string(m.get("expect-body"), f"{path}.expect-body", None),
+        insecure=r.boolean(m.get("insecure"), f"{path}.insecure", d.insecure),
+        headers=tuple(headers),
+    )
+
+
+def _read_status(r: Reader, node: Node | None, path: str) -> tuple[StatusRange, ...]:
+    """``200``, ``"200-299"``, ``"200,204,300-399"`` or a list of those."""
+    if node is None:
+        return HttpParams().expect_status
+    items: list[tuple[object, Node]] = []
+    if isinstance(node.value, list):
+        items = [(n.value, n) for n in node.value]
+    else:
+        items = [(node.value, node)]
+    ranges: list[StatusRange] = []
+    for value, n in items:
+        parts = value.split(",") if isinstance(value, str) else [value]
+        for part in parts:
+            if isinstance(part, int) and not isinstance(part, bool):
+                ranges.append(StatusRange(part, part))
+                continue
+            mt = _STATUS.match(part) if isinstance(part, str) else None
+            if mt is None:
+                r.err(path, f"expected status codes like 200, 200-399 or \"200,204\", got {_show(part)}", n)
+                continue
+            low = int(mt.group(1))
+            ranges.append(StatusRange(low, int(mt.group(2) or low)))
+    return tuple(ranges) if ranges else HttpParams().expect_status
+
+
+def _read_backend(r: Reader, name: str, node: Node, path: str) -> Backend | None:
+    m = r.fields(node, path, {"address", "healthcheck", "enabled"}, {"address", "healthcheck"})
+    if m is None:
+        return None
+    addr = r.address(m.get("address"), f"{path}.address")
+    hc = r.string(m.get("healthcheck"), f"{path}.healthcheck", None)
+    enabled = r.boolean(m.get("enabled"), f"{path}.enabled", True)
+    if addr is None or hc is None:
+        return None
+    return Backend(name=name, address=addr, healthcheck=hc, enabled=enabled)
+
+
+_FRONTEND_KEYS = {
+    "address",
+    "protocol",
+    "port",
+    "encap",
+    "pools",
+    "src-ip-sticky",
+    "flush-on-down",
+    "new-flows-table-length",
+    "description",
+}
+
+
+def _read_frontend(r: Reader, name: str, node: Node, path: str) -> Frontend | None:
+    m = r.fields(node, path, _FRONTEND_KEYS, {"address", "pools"})
+    if m is None:
+        return None
+    d_len = 1024
+    addr = r.address(m.get("address"), f"{path}.address")
+    protocol = r.choice(m.get("protocol"), f"{path}.protocol", Protocol, Protocol.TCP)
+    port = r.integer(m.get("port"), f"{path}.port", 0 if protocol is Protocol.ANY else None)
+    if port is None and "port" not in m and protocol is not Protocol.ANY:
+        r.err(f"{path}.port", f"required key is missing (protocol {protocol.value if protocol else '?'})", node)
+    encap = r.choice(m.get("encap"), f"{path}.encap", Encap, None)
+    pools = _read_pools(r, m.get("pools"), f"{path}.pools")
+    frontend = Frontend(
+        name=name,
+        address=addr,  # type: ignore[arg-type]
+        protocol=protocol or Protocol.TCP,
+        port=port if isinstance(port, int) else 0,
+        pools=tuple(pools),
+        encap=encap,
+        src_ip_sticky=r.boolean(m.get("src-ip-sticky"), f"{path}.src-ip-sticky", False),
+        flush_on_down=r.boolean(m.get("flush-on-down"), f"{path}.flush-on-down", True),
+        new_flows_table_length=r.integer(m.get("new-flows-table-length"), f"{path}.new-flows-table-length", d_len),
+        description=r.string(m.get("description"), f"{path}.description", ""),
+    )
+    return frontend if addr is not None else None
+
+
+def _read_pools(r: Reader, node: Node | None, path: str) -> list[Pool]:
+    if node is None:
+        return []
+    r.lines[path] = node.line
+    if not isinstance(node.value, list):
+        r.err(path, f"expected a list of pools, got {_kind(node.value)}", node)
+        return []
+    pools: list[Pool] = []
+    for i, pnode in enumerate(node.value):
+        ppath = f"{path}[{i}]"
+        pm = r.fields(pnode, ppath, {"name", "backends"}, {"name", "backends"})
+        if pm is None:
+            continue
+        pname = r.string(pm.get("name"), f"{ppath}.name", None)
+        members: list[PoolMember] = []
+        bm = r.mapping(pm.get("backends"), f"{ppath}.backends") or {}
+        for bname, bnode in bm.items():
+            bpath = join_path(f"{ppath}.backends", bname)
+            fm = r.fields(bnode, bpath, {"weight"})
+            if fm is None:
+                continue
+            weight = r.integer(fm.get("weight"), f"{bpath}.weight", 100)
+            if weight is not None:
+                members.append(PoolMember(bname, weight))
+        if pname is not None:
+            pools.append(Pool(pname, tuple(members)))
+    return pools

@@ -1,0 +1,196 @@
+"""ConfigService: holds the running configuration and performs reloads.
+
+One path for every reload (SIGHUP now, the ReloadConfig RPC later): read and
+check the file off the reactor thread; on any error log it, count it and keep
+the running configuration untouched; otherwise make the new one current and
+hand it to each registered service's ``reconfigure(new)`` in registration
+order, each of which diffs old against new for its own slice (buildbot's
+reconfigService, made smaller). Reloads are serialised: requests arriving
+during a reload coalesce into exactly one more run.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Protocol, runtime_checkable
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
+from twisted.internet.threads import deferToThreadPool
+
+from .bus import EventBus
+from .config import Config, ConfigError, load_config_file
+from .events import ConfigLoaded, ConfigRejected
+from .log import Logger
+
+
+@runtime_checkable
+class Reconfigurable(Protocol):
+    name: str | None
+
+    def reconfigure(self, new: Config) -> Deferred[None] | None: ...
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    generation: int
+    kind: str = ""  # "", "structural", "semantic" or "apply"
+    errors: tuple[str, ...] = field(default=())
+
+
+Loader = Callable[[str], "Deferred[Config]"]
+
+
+def thread_loader(reactor: Any) -> Loader:
+    """Read and check the file in the reactor's thread pool."""
+
+    def load(path: str) -> Deferred[Config]:
+        return deferToThreadPool(reactor, reactor.getThreadPool(), load_config_file, path)
+
+    return load
+
+
+class ConfigService(Service):
+    log = Logger()
+
+    def __init__(
+        self,
+        path: str,
+        config: Config,
+        bus: EventBus,
+        reactor: IReactorTime,
+        loader: Loader | None = None,
+        handle_sighup: bool = False,
+        wallclock: Callable[[], float] = time.time,
+    ) -> None:
+        self.setName("config")
+        self.path = path
+        self.config = config
+        self.generation = 1
+        self.bus = bus
+        self._reactor = reactor
+        self._loader = loader or thread_loader(reactor)
+        self._handle_sighup = handle_sighup
+        self._wallclock = wallclock
+        self._services: list[Reconfigurable] = []
+        self._running_reload = False
+        self._queued: list[Deferred[ReloadResult]] = []
+        self._old_handler: Any = None
+        self.last_result: ReloadResult | None = None
+
+    def add_reconfigurable(self, svc: Reconfigurable) -> None:
+        self._services.append(svc)
+
+    def startService(self) -> None:
+        super().startService()
+        self._publish_loaded()
+        if self._handle_sighup and threading.current_thread() is threading.main_thread():
+            self._old_handler = signal.signal(signal.SIGHUP, self._on_sighup)
+
+    def stopService(self) -> Deferred[None] | None:
+        if self._old_handler is not None:
+            signal.signal(signal.SIGHUP, self._old_handler)
+            self._old_handler = None
+        return super().stopService()  # type: ignore[no-any-return]
+
+    def _on_sighup(self, signum: int, frame: FrameType | None) -> None:
+        # A signal handler only schedules work on the reactor.
+        reactor: IReactorThreads = self._reactor  # type: ignore[assignment]
+        reactor.callFromThread(self._reload_from_signal)
+
+    def _reload_from_signal(self) -> None:
+        self.log.info("SIGHUP: reloading {path}", event="config-reload-requested", path=self.path, source="SIGHUP")
+        self.reload()
+
+    def reload(self) -> Deferred[ReloadResult]:
+        """Reload the file; the Deferred fires with the outcome and never fails."""
+        d: Deferred[ReloadResult] = Deferred()
+        self._queued.append(d)
+        if not self._running_reload:
+            self._next_round()
+        return d
+
+    def _next_round(self) -> None:
+        waiters, self._queued = self._queued, []
+        self._running_reload = True
+
+        def finished(result: ReloadResult) -> None:
+            self.last_result = result
+            for w in waiters:
+                w.callback(result)
+            if self._queued:
+                self._next_round()
+            else:
+                self._running_reload = False
+
+        ensureDeferred(self._reload_once()).addCallback(finished)
+
+    async def _reload_once(self) -> ReloadResult:
+        clock: IReactorTime = self._reactor
+        started = clock.seconds()
+        try:
+            new = await self._loader(self.path)
+        except ConfigError as e:
+            errors = tuple(str(p) for p in e.problems)
+            self.log.error(
+                "configuration reload aborted without making any changes: {kind} error in {path}: {errors}",
+                event="config-reload-rejected",
+                kind=e.kind.label,
+                path=self.path,
+                errors=list(errors),
+                generation=self.generation,
+            )
+            self.bus.publish(ConfigRejected(self._wallclock(), self.generation, self.path, e.kind.label, errors))
+            return ReloadResult(False, self.generation, e.kind.label, errors)
+        except Exception:
+            self.log.failure("configuration reload aborted without making any changes: cannot load {path}", path=self.path)
+            return ReloadResult(False, self.generation, "structural", (f"cannot load {self.path}",))
+
+        self.config = new
+        self.generation += 1
+        failed: list[str] = []
+        for svc in self._services:
+            try:
+                await maybeDeferred(svc.reconfigure, new)
+            except Exception:
+                self.log.failure("service {service} failed to apply the configuration", service=svc.name)
+                failed.append(f"{svc.name}: failed to apply, see the log")
+        self._publish_loaded()
+        elapsed = clock.seconds() - started
+        if failed:
+            self.log.error(
+                "configuration update partially applied (generation {generation}); failed: {failed}",
+                event="config-reload-partial",
+                generation=self.generation,
+                failed=failed,
+            )
+            return ReloadResult(False, self.generation, "apply", tuple(failed))
+        self.log.info(
+            "configuration update complete: generation {generation} from {path} in {elapsed:.3f}s",
+            event="config-reload",
+            generation=self.generation,
+            path=self.path,
+            elapsed=elapsed,
+        )
+        return ReloadResult(True, self.generation)
+
+    def _publish_loaded(self) -> None:
+        c = self.config
+        self.bus.publish(
+            ConfigLoaded(
+                self._wallclock(),
+                self.generation,
+                self.path,
+                len(c.frontends),
+                len(c.backends),
+                len(c.healthchecks),
+            )
+        )
+

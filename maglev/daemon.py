@@ -1,0 +1,47 @@
+"""``maglevd``: the maglev service in the foreground, JSON log lines on stdout.
+
+The same Options and makeService as ``twistd -n maglev``; this runner only
+adds the logging setup and clean exit codes (64 usage, 1 start failure).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from twisted.application.service import Application, IService
+from twisted.logger import globalLogBeginner
+from twisted.python import usage
+
+from .listener import ListenError
+from .log import observer_for
+from .options import MaglevOptions
+
+EX_USAGE = 64
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = MaglevOptions()
+    try:
+        options.parseOptions(sys.argv[1:] if argv is None else argv)
+    except usage.UsageError as e:
+        print(f"maglevd: {e}", file=sys.stderr)
+        print("Try 'maglevd --help' for the options.", file=sys.stderr)
+        raise SystemExit(EX_USAGE) from None
+    globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, options["log_level_obj"])], redirectStandardIO=False)
+
+    from twisted.internet import reactor
+
+    from .app import build_service
+
+    application = Application("maglev")
+    build_service(options, reactor).setServiceParent(application)
+    top = IService(application)
+    try:
+        top.privilegedStartService()
+        top.startService()
+    except ListenError as e:
+        print(f"maglevd: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
+    reactor.run()
+    raise SystemExit(0)

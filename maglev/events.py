@@ -1,0 +1,36 @@
+"""Typed events that services publish on the bus. Plain values, no Twisted.
+
+Later parts add backend, frontend and VPP events; consumers subscribe by class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class; ``time`` is wall-clock seconds for people to read."""
+
+    time: float
+
+
+@dataclass(frozen=True)
+class ConfigLoaded(Event):
+    """A configuration became active (generation 1 at start, then each good reload)."""
+
+    generation: int
+    path: str
+    frontends: int
+    backends: int
+    healthchecks: int
+
+
+@dataclass(frozen=True)
+class ConfigRejected(Event):
+    """A reload was refused; the running configuration is unchanged."""
+
+    generation: int  # still the active one
+    path: str
+    kind: str  # "structural" or "semantic"
+    errors: tuple[str, ...]

@@ -1,0 +1,170 @@
+"""maglevd's command line: the same Options for ``maglevd``, ``twistd -n maglev``
+and ``twist maglev``. Every flag has a MAGLEV_* environment variable; the flag wins.
+
+All checking happens in postOptions so a bad flag is a clean usage error
+(a UsageError raised in makeService prints a traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from twisted.python import usage
+
+from .addresses import AddressError, TcpAddress, UnixAddress, parse_listen, parse_tcp
+from .config import Config, ConfigError, ErrorKind, load_config_file
+from .log import parse_level
+from .version import version_line
+
+DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
+
+# option name -> (environment variable, default)
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "config": ("MAGLEV_CONFIG", DEFAULT_CONFIG),
+    "grpc-addr": ("MAGLEV_GRPC_ADDR", ":9090"),
+    "metrics-addr": ("MAGLEV_METRICS_ADDR", ":9091"),
+    "web-addr": ("MAGLEV_WEB_ADDR", "127.0.0.1:8080"),
+    "vpp-api-addr": ("MAGLEV_VPP_API_ADDR", "/run/vpp/api.sock"),
+    "vpp-stats-addr": ("MAGLEV_VPP_STATS_ADDR", "/run/vpp/stats.sock"),
+    "log-level": ("MAGLEV_LOG_LEVEL", "info"),
+    "manhole-addr": ("MAGLEV_MANHOLE_ADDR", ""),
+    "manhole-authorized-keys": ("MAGLEV_MANHOLE_AUTHORIZED_KEYS", ""),
+    "manhole-host-key": ("MAGLEV_MANHOLE_HOST_KEY", "/var/lib/vpp-maglev/manhole_host_key"),
+    "reflection": ("MAGLEV_REFLECTION", "true"),
+}
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
+
+
+def parse_bool(name: str, text: str) -> bool:
+    s = text.strip().lower()
+    if s in TRUE:
+        return True
+    if s in FALSE:
+        return False
+    raise usage.UsageError(f"--{name}: expected true or false, got {text!r}")
+
+
+class MaglevOptions(usage.Options):
+    synopsis = "[options] [--check [FILE]]"
+    longdesc = (
+        "maglevd health-checks backends and programs VPP's lb (Maglev) plugin. "
+        "Every option can also be set with its MAGLEV_* environment variable; the option wins."
+    )
+    optFlags = [
+        ["check", None, "validate the configuration (--config or FILE) and exit: 0 valid, 1 structural, 2 semantic"],
+    ]
+    optParameters = [
+        ["config", "c", None, "configuration file [MAGLEV_CONFIG, default " + DEFAULT_CONFIG + "]"],
+        ["grpc-addr", None, None, "gRPC listen address [MAGLEV_GRPC_ADDR, default :9090]"],
+        ["metrics-addr", None, None, "Prometheus /metrics listen address, empty disables [MAGLEV_METRICS_ADDR, default :9091]"],
+        ["web-addr", None, None, "web UI listen address, empty disables [MAGLEV_WEB_ADDR, default 127.0.0.1:8080]"],
+        ["vpp-api-addr", None, None, "VPP binary API socket, empty disables VPP [MAGLEV_VPP_API_ADDR, default /run/vpp/api.sock]"],
+        ["vpp-stats-addr", None, None, "VPP stats socket [MAGLEV_VPP_STATS_ADDR, default /run/vpp/stats.sock]"],
+        ["log-level", None, None, "debug, info, warn or error [MAGLEV_LOG_LEVEL, default info]"],
+        ["manhole-addr", None, None, "admin console: a unix socket path (created 0600) or a loopback HOST:PORT for SSH [MAGLEV_MANHOLE_ADDR, default off]"],
+        ["manhole-authorized-keys", None, None, "authorized_keys file for the SSH manhole [MAGLEV_MANHOLE_AUTHORIZED_KEYS]"],
+        ["manhole-host-key", None, None, "SSH manhole host key, created if missing [MAGLEV_MANHOLE_HOST_KEY]"],
+        ["reflection", None, None, "gRPC server reflection, true or false [MAGLEV_REFLECTION, default true]"],
+    ]
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.environ = dict(os.environ if environ is None else environ)
+        self.check_file: str | None = None
+
+    def opt_version(self) -> None:
+        """print the version and git commit, then exit"""
+        print(version_line("maglevd"))
+        raise SystemExit(0)
+
+    def parseArgs(self, *args: str) -> None:
+        if len(args) > 1:
+            raise usage.UsageError(f"unexpected arguments: {' '.join(args)}")
+        self.check_file = args[0] if args else None
+
+    def postOptions(self) -> None:
+        for name, (env, default) in ENVIRONMENT.items():
+            if self[name] is None:
+                self[name] = self.environ.get(env, default)
+        if self.check_file is not None and not self["check"]:
+            raise usage.UsageError(f"unexpected argument {self.check_file!r} (did you mean --config?)")
+        if self["check"]:
+            raise SystemExit(run_check(self.check_file or self["config"]))
+        self._check_flags()
+        self["config_obj"] = load_or_exit(self["config"])
+        from .reactor import ensure_asyncio_reactor
+
+        ensure_asyncio_reactor()
+
+    def _check_flags(self) -> None:
+        try:
+            self["log_level_obj"] = parse_level(self["log-level"])
+        except ValueError as e:
+            raise usage.UsageError(f"--log-level: {e}") from None
+        self["reflection_on"] = parse_bool("reflection", self["reflection"])
+        for name in ("grpc-addr", "metrics-addr", "web-addr"):
+            value = self[name].strip()
+            try:
+                self[name + "_obj"] = parse_tcp(value) if value else None
+            except AddressError as e:
+                raise usage.UsageError(f"--{name}: {e}") from None
+        for name in ("vpp-api-addr", "vpp-stats-addr"):
+            value = self[name].strip()
+            if value and not value.startswith("/"):
+                raise usage.UsageError(f"--{name}: {value!r} must be an absolute unix socket path (or empty)")
+        self["manhole_obj"] = self._manhole()
+
+    def _manhole(self) -> TcpAddress | UnixAddress | None:
+        value = self["manhole-addr"].strip()
+        if not value:
+            return None
+        try:
+            addr = parse_listen(value)
+        except AddressError as e:
+            raise usage.UsageError(f"--manhole-addr: {e}") from None
+        if isinstance(addr, TcpAddress):
+            if not addr.host or not addr.is_loopback:
+                raise usage.UsageError(
+                    f"--manhole-addr: {value!r} is not a loopback address; the SSH manhole only listens on "
+                    "127.0.0.1, ::1 or localhost (or use a unix socket path)"
+                )
+            if not self["manhole-authorized-keys"]:
+                raise usage.UsageError("--manhole-addr: an SSH manhole needs --manhole-authorized-keys FILE")
+            if not os.path.isfile(self["manhole-authorized-keys"]):
+                raise usage.UsageError(f"--manhole-authorized-keys: {self['manhole-authorized-keys']!r} does not exist")
+        return addr
+
+
+def run_check(path: str) -> int:
+    """maglevd --check: print the verdict, return the exit code."""
+    try:
+        cfg = load_config_file(path)
+    except ConfigError as e:
+        print(f"{path}: {e}", file=sys.stderr)
+        return e.kind.value
+    print(
+        f"{path}: ok ({len(cfg.frontends)} frontends, {len(cfg.backends)} backends, "
+        f"{len(cfg.healthchecks)} health checks)"
+    )
+    return 0
+
+
+def load_or_exit(path: str) -> Config:
+    """Load the config for a start; a bad one stops the start with --check's exit codes."""
+    try:
+        return load_config_file(path)
+    except ConfigError as e:
+        print(f"maglevd: cannot start, {path}: {e}", file=sys.stderr)
+        raise SystemExit(e.kind.value) from None
+
+
+def describe(options: Any) -> dict[str, Any]:
+    """The effective settings, for the starting log line."""
+    return {name: options[name] for name in ENVIRONMENT}
+
+
+__all__ = ["MaglevOptions", "ErrorKind", "run_check"]

@@ -1,0 +1,22 @@
+"""The twistd plugin's module: Options and makeService.
+
+Imports stay light here: twistd imports this module to parse the options, and
+anything that imports ``twisted.internet.reactor`` before ``postOptions`` runs
+would install the default reactor instead of the asyncio one maglev needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import IService
+
+from .options import MaglevOptions
+
+Options = MaglevOptions
+
+
+def makeService(options: Any, reactor: Any = None) -> IService:
+    from .app import build_service
+
+    return build_service(options, reactor)

@@ -1,0 +1,119 @@
+"""Reload: one path, nothing changes on error, services get reconfigure(new), reloads coalesce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from maglev.bus import EventBus
+from maglev.config import Config, ConfigError, ErrorKind, Problem, load_config
+from maglev.configservice import ConfigService, ReloadResult
+from maglev.events import ConfigLoaded, ConfigRejected
+from maglev.metrics import MaglevMetrics
+
+from .helpers import MINIMAL
+
+OLD = load_config(MINIMAL)
+NEW = load_config(MINIMAL.replace("192.0.2.11", "192.0.2.99"))
+
+
+class Recorder:
+    def __init__(self, name: str, result: Any = None) -> None:
+        self.name = name
+        self.seen: list[Config] = []
+        self.result = result
+
+    def reconfigure(self, new: Config) -> Any:
+        self.seen.append(new)
+        return self.result
+
+
+class ConfigServiceTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.bus = EventBus()
+        self.events: list[Any] = []
+        self.bus.subscribe((ConfigLoaded, ConfigRejected), self.events.append)
+        self.pending: list[Deferred[Config]] = []
+        self.svc = ConfigService("/etc/maglev.yaml", OLD, self.bus, Clock(), loader=self._load, wallclock=lambda: 1e9)
+        self.a, self.b = Recorder("health"), Recorder("vpp")
+        self.svc.add_reconfigurable(self.a)
+        self.svc.add_reconfigurable(self.b)
+        self.svc.startService()
+
+    def _load(self, path: str) -> Deferred[Config]:
+        d: Deferred[Config] = Deferred()
+        self.pending.append(d)
+        return d
+
+    def test_start_publishes_generation_one(self) -> None:
+        self.assertEqual(self.events, [ConfigLoaded(1e9, 1, "/etc/maglev.yaml", 1, 2, 1)])
+
+    def test_good_reload_reaches_every_service_in_order(self) -> None:
+        d = self.svc.reload()
+        self.pending.pop().callback(NEW)
+        self.assertEqual(self.successResultOf(d), ReloadResult(True, 2))
+        self.assertIs(self.svc.config, NEW)
+        self.assertEqual(self.a.seen, [NEW])
+        self.assertEqual(self.b.seen, [NEW])
+        self.assertEqual(self.events[-1].generation, 2)
+
+    def test_rejected_reload_changes_nothing(self) -> None:
+        for kind in (ErrorKind.STRUCTURAL, ErrorKind.SEMANTIC):
+            d = self.svc.reload()
+            self.pending.pop().errback(ConfigError(kind, [Problem("maglev.x", "bad", 3)]))
+            result = self.successResultOf(d)
+            self.assertEqual(result, ReloadResult(False, 1, kind.label, ("maglev.x: bad (line 3)",)))
+            self.assertIs(self.svc.config, OLD)
+            self.assertEqual(self.svc.generation, 1)
+            self.assertEqual(self.a.seen, [])
+            self.assertIsInstance(self.events[-1], ConfigRejected)
+            self.assertEqual(self.events[-1].kind, kind.label)
+
+    def test_unexpected_loader_failure_changes_nothing(self) -> None:
+        d = self.svc.reload()
+        self.pending.pop().errback(RuntimeError("disk on fire"))
+        self.assertFalse(self.successResultOf(d).ok)
+        self.assertIs(self.svc.config, OLD)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_reloads_during_a_reload_coalesce_into_one_more(self) -> None:
+        first = self.svc.reload()
+        second, third = self.svc.reload(), self.svc.reload()
+        self.assertEqual(len(self.pending), 1)
+        self.pending.pop().callback(NEW)
+        self.assertEqual(self.successResultOf(first).generation, 2)
+        self.assertNoResult(second)
+        self.assertEqual(len(self.pending), 1, "exactly one more load")
+        self.pending.pop().callback(OLD)
+        self.assertEqual(self.successResultOf(second).generation, 3)
+        self.assertEqual(self.successResultOf(third).generation, 3)
+        self.assertEqual(self.pending, [])
+
+    def test_a_failing_service_is_reported_and_the_others_still_run(self) -> None:
+        svc = ConfigService("/x", OLD, self.bus, Clock(), loader=lambda p: succeed(NEW))
+        broken = Recorder("web", fail(RuntimeError("nope")))
+        after = Recorder("grpc")
+        svc.add_reconfigurable(broken)
+        svc.add_reconfigurable(after)
+        result = self.successResultOf(svc.reload())
+        self.assertEqual((result.ok, result.kind), (False, "apply"))
+        self.assertEqual(after.seen, [NEW])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_metrics_follow_reloads(self) -> None:
+        m = MaglevMetrics()
+        m.watch(self.bus)
+        d = self.svc.reload()
+        self.pending.pop().errback(ConfigError(ErrorKind.SEMANTIC, [Problem("p", "m")]))
+        self.successResultOf(d)
+        d = self.svc.reload()
+        self.pending.pop().callback(NEW)
+        self.successResultOf(d)
+        value = m.registry.get_sample_value
+        self.assertEqual(value("maglev_config_generation"), 2)
+        self.assertEqual(value("maglev_config_reloads_total", {"result": "semantic"}), 1)
+        self.assertEqual(value("maglev_config_reloads_total", {"result": "ok"}), 1)
+        self.assertEqual(value("maglev_config_objects", {"kind": "backends"}), 2)

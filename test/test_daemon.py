@@ -1,0 +1,159 @@
+"""maglevd as operators run it: a real process, real sockets, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .helpers import EXAMPLE, MINIMAL, Daemon, fetch, metric, source_env
+
+pytestmark = pytest.mark.slow
+
+
+def run_maglevd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "maglev", *args], capture_output=True, text=True, env=source_env(), timeout=60
+    )
+
+
+def test_check_exit_codes(tmp_path: Path) -> None:
+    ok = run_maglevd("--check", str(EXAMPLE))
+    assert ok.returncode == 0, ok.stderr
+    syntax = tmp_path / "syntax.yaml"
+    syntax.write_text("maglev:\n  backends: {web0: {address: 192.0.2.1\n")
+    r = run_maglevd("--check", str(syntax))
+    assert r.returncode == 1
+    assert "YAML syntax error" in r.stderr
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(MINIMAL.replace("web0: {weight: 100}", "web9: {weight: 100}"))
+    r = run_maglevd("--config", str(missing), "--check")
+    assert r.returncode == 2
+    assert "maglev.frontends.web.pools[0].backends.web9: no such backend (line 16)" in r.stderr
+
+
+def test_version_names_a_commit() -> None:
+    r = run_maglevd("--version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("maglevd 0.1.0 (commit ")
+    assert "unknown" not in r.stdout, "a git checkout knows its commit"
+
+
+def test_bad_flag_is_a_usage_error() -> None:
+    r = run_maglevd("--metrics-addr", "nowhere")
+    assert r.returncode == 64
+    assert "--metrics-addr" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_port_in_use_fails_the_start(tmp_path: Path) -> None:
+    cfg = tmp_path / "maglev.yaml"
+    cfg.write_text(MINIMAL)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_maglevd("--config", str(cfg), "--metrics-addr", f"127.0.0.1:{port}")
+    assert r.returncode == 1
+    assert "cannot listen" in r.stderr
+
+
+def manhole_eval(path: str, expression: str, expect: bytes) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(expression.encode() + b"\r")
+        seen = b""
+        while expect not in seen:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_daemon_lifecycle(tmp_path: Path) -> None:
+    cfg = tmp_path / "maglev.yaml"
+    cfg.write_text(MINIMAL)
+    manhole = tmp_path / "manhole.sock"
+    d = Daemon(
+        [
+            "--config", str(cfg),
+            "--metrics-addr", "127.0.0.1:0",
+            "--manhole-addr", str(manhole),
+            "--vpp-api-addr", "",
+        ]
+    )
+    try:
+        starting = d.event("starting")
+        assert starting["version"] == "0.1.0"
+        url = d.metrics_url()
+        d.event("started")
+        text = fetch(url)
+        assert 'maglev_build_info{commit="' in text
+        assert metric(text, "maglev_config_generation") == 1
+        assert metric(text, "process_resident_memory_bytes")
+
+        mode = os.stat(manhole).st_mode
+        assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+        answer = manhole_eval(str(manhole), "config.generation * 1000 + 42", b"1042")
+        assert b"1042" in answer
+
+        # A broken file: logged as structural, old config kept.
+        cfg.write_text("maglev: [\n")
+        d.signal(signal.SIGHUP)
+        rejected = d.event("config-reload-rejected")
+        assert rejected["kind"] == "structural" and rejected["generation"] == 1
+        text = fetch(url)
+        assert metric(text, "maglev_config_generation") == 1
+        assert metric(text, 'maglev_config_reloads_total{result="structural"}') == 1
+
+        # A semantic error is named as such.
+        cfg.write_text(MINIMAL.replace("web0: {weight: 100}", "web9: {weight: 100}"))
+        d.signal(signal.SIGHUP)
+        rejected = d.event("config-reload-rejected")
+        assert rejected["kind"] == "semantic"
+        assert any("web9: no such backend" in e for e in rejected["errors"])
+
+        # A good one is applied.
+        cfg.write_text(MINIMAL.replace("    web1: {address: 192.0.2.11, healthcheck: http}\n",
+                                       "    web1: {address: 192.0.2.11, healthcheck: http}\n"
+                                       "    web2: {address: 192.0.2.12, healthcheck: http}\n"))
+        d.signal(signal.SIGHUP)
+        assert d.event("config-reload")["generation"] == 2
+        text = fetch(url)
+        assert metric(text, "maglev_config_generation") == 2
+        assert metric(text, 'maglev_config_objects{kind="backends"}') == 3
+        assert b"2042" in manhole_eval(str(manhole), "config.generation * 1000 + 42", b"2042")
+
+        started = time.monotonic()
+        code = d.stop(timeout=10)
+        elapsed = time.monotonic() - started
+        assert code == 0, "".join(d.stderr)
+        assert elapsed < 2.0, f"took {elapsed:.2f}s to exit after SIGTERM"
+        assert not manhole.exists(), "the manhole socket is removed on exit"
+    finally:
+        d.kill()
+
+
+def test_runs_from_outside_the_checkout(tmp_path: Path) -> None:
+    """The installed maglevd (not this checkout) starts and stops on SIGINT."""
+    cfg = tmp_path / "maglev.yaml"
+    cfg.write_text(MINIMAL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGLEV_", "PYTHONPATH"))}
+    maglevd = Path(sys.executable).parent / "maglevd"
+    if not maglevd.exists():
+        pytest.fail(f"{maglevd} is missing: install the project into this environment (make test does)")
+    d = Daemon(["--config", str(cfg), "--metrics-addr", "127.0.0.1:0"], env=env, cwd=str(tmp_path), command=[str(maglevd)])
+    try:
+        assert "maglev_build_info" in fetch(d.metrics_url())
+        d.signal(signal.SIGINT)
+        assert d.proc.wait(10) == 0
+    finally:
+        d.kill()

@@ -1,0 +1,14 @@
+"""twistd/twist plugin: ``twistd -n maglev`` and ``twist maglev``.
+
+Installed as the ``twisted.plugins`` package (setup.cfg package_dir), the only
+place twistd looks. Kept tiny: ServiceMaker imports maglev.tap only when used.
+"""
+
+from twisted.application.service import ServiceMaker
+
+maglev = ServiceMaker(
+    "vpp-maglev",
+    "maglev.tap",
+    "Health checks and VPP lb (Maglev) control plane",
+    "maglev",
+)
