@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from setuptools import build_meta as _orig
-from setuptools.build_meta import *  # noqa: F401,F403
+from setuptools.build_meta import *  # noqa: F403
 
 _ROOT = Path(__file__).resolve().parent.parent
 _COMMIT_FILE = _ROOT / "maglev" / "BUILD_COMMIT"
@@ -26,9 +26,11 @@ def _record_commit() -> None:
 
 def build_wheel(wheel_directory: str, config_settings: Any = None, metadata_directory: Any = None) -> str:
     _record_commit()
-    return _orig.build_wheel(wheel_directory, config_settings, metadata_directory)
+    name: str = _orig.build_wheel(wheel_directory, config_settings, metadata_directory)
+    return name
 
 
 def build_sdist(sdist_directory: str, config_settings: Any = None) -> str:
     _record_commit()
-    return _orig.build_sdist(sdist_directory, config_settings)
+    name: str = _orig.build_sdist(sdist_directory, config_settings)
+    return name

@@ -32,7 +32,8 @@ from .log import Logger
 
 @runtime_checkable
 class Reconfigurable(Protocol):
-    name: str | None
+    @property
+    def name(self) -> str | None: ...
 
     def reconfigure(self, new: Config) -> Deferred[None] | None: ...
 
@@ -150,7 +151,9 @@ class ConfigService(Service):
             self.bus.publish(ConfigRejected(self._wallclock(), self.generation, self.path, e.kind.label, errors))
             return ReloadResult(False, self.generation, e.kind.label, errors)
         except Exception:
-            self.log.failure("configuration reload aborted without making any changes: cannot load {path}", path=self.path)
+            self.log.failure(
+                "configuration reload aborted without making any changes: cannot load {path}", path=self.path
+            )
             return ReloadResult(False, self.generation, "structural", (f"cannot load {self.path}",))
 
         self.config = new
@@ -193,4 +196,3 @@ class ConfigService(Service):
                 len(c.healthchecks),
             )
         )
-

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from twisted.application.service import Service
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
@@ -22,7 +23,9 @@ class ListenError(Exception):
 class ListenerService(Service):
     log = Logger()
 
-    def __init__(self, name: str, description: str, factory: IProtocolFactory, reactor: Any, umask: int | None = None) -> None:
+    def __init__(
+        self, name: str, description: str, factory: IProtocolFactory, reactor: Any, umask: int | None = None
+    ) -> None:
         self.setName(name)
         self.description = description
         self.factory = factory
@@ -62,7 +65,7 @@ class ListenerService(Service):
         if self.port is None:
             return ""
         host = self.port.getHost()
-        if hasattr(host, "port"):
+        if isinstance(host, (IPv4Address, IPv6Address)):
             return f"[{host.host}]:{host.port}" if ":" in host.host else f"{host.host}:{host.port}"
         name = getattr(host, "name", host)
         return name.decode() if isinstance(name, bytes) else str(name)
@@ -71,5 +74,5 @@ class ListenerService(Service):
         super().stopService()
         port, self.port = self.port, None
         if port is not None:
-            return port.stopListening()  # type: ignore[no-any-return]
+            return port.stopListening()
         return None

@@ -17,17 +17,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
-    Logger as _TwistedLogger,
     LogLevel,
     LogLevelFilterPredicate,
     formatEvent,
     globalLogPublisher,
+)
+from twisted.logger import (
+    Logger as _TwistedLogger,
 )
 from zope.interface import implementer
 
@@ -52,7 +54,8 @@ Tap = Callable[[LogEvent], None]
 
 def parse_level(name: str) -> LogLevel:
     try:
-        return LEVELS[name.strip().lower()]
+        level: LogLevel = LEVELS[name.strip().lower()]
+        return level
     except KeyError:
         raise ValueError(f"unknown log level {name!r}: use debug, info, warn or error") from None
 
@@ -61,8 +64,9 @@ def parse_level(name: str) -> LogLevel:
 class LogGate:
     """The observer all maglev Loggers emit to."""
 
-    def __init__(self) -> None:
+    def __init__(self, publisher: ILogObserver = globalLogPublisher) -> None:
         self.level = LogLevel.info
+        self._publisher = publisher
         self._taps: list[Tap] = []
 
     def add_tap(self, tap: Tap) -> Callable[[], None]:
@@ -76,7 +80,7 @@ class LogGate:
             except Exception:  # a broken tap must never break logging
                 pass
         if event["log_level"] >= self.level:
-            globalLogPublisher(event)
+            self._publisher(event)
 
 
 gate = LogGate()
@@ -105,7 +109,7 @@ def _jsonable(v: Any) -> Any:
 
 def event_as_record(event: LogEvent) -> dict[str, Any]:
     """A log event as the flat JSON record we print."""
-    when = datetime.fromtimestamp(event.get("log_time", 0), tz=timezone.utc)
+    when = datetime.fromtimestamp(event.get("log_time", 0), tz=UTC)
     record: dict[str, Any] = {
         "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "level": _LEVEL_NAMES.get(event.get("log_level", LogLevel.info), "info"),

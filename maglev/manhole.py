@@ -60,7 +60,8 @@ class AuthorizedKeysFile:
 def load_or_create_host_key(path: str) -> keys.Key:
     p = Path(path)
     if p.exists():
-        return keys.Key.fromFile(str(p))
+        existing: keys.Key = keys.Key.fromFile(str(p))
+        return existing
     p.parent.mkdir(parents=True, exist_ok=True)
     key = keys.Key(ed25519.Ed25519PrivateKey.generate())
     fd = os.open(str(p), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -77,8 +78,8 @@ class _ConsoleFactory(Factory):
 
     def buildProtocol(self, addr: Any) -> Protocol:
         proto = insults.ServerProtocol(manhole.ColoredManhole, self.namespace)
-        proto.factory = self
-        return proto  # type: ignore[no-any-return]
+        proto.factory = self  # type: ignore[assignment]
+        return proto
 
 
 def _ssh_factory(namespace: dict[str, Any], authorized_keys: str, host_key_path: str) -> manhole_ssh.ConchFactory:
@@ -87,13 +88,14 @@ def _ssh_factory(namespace: dict[str, Any], authorized_keys: str, host_key_path:
     def chained(*args: Any, **kwargs: Any) -> insults.ServerProtocol:
         return insults.ServerProtocol(manhole.ColoredManhole, namespace)
 
-    realm.chainedProtocolFactory = chained
+    realm.chainedProtocolFactory = chained  # type: ignore[assignment]
     checker = SSHPublicKeyChecker(AuthorizedKeysFile(authorized_keys))
-    factory = manhole_ssh.ConchFactory(portal.Portal(realm, [checker]))
+    factory = manhole_ssh.ConchFactory(portal.Portal(realm, [checker]))  # type: ignore[arg-type]
     key = load_or_create_host_key(host_key_path)
-    key_type = key.sshType()
+    key_type: bytes = key.sshType()
+    # ConchFactory declares bytes values, but SSHFactory uses Key objects here.
     factory.publicKeys = {key_type: key.public()}
-    factory.privateKeys = {key_type: key}
+    factory.privateKeys = {key_type: key}  # type: ignore[dict-item]
     return factory
 
 

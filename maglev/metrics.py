@@ -90,7 +90,8 @@ class MetricsResource(Resource):
         accept = request.getHeader("accept") or ""
         encoder, content_type = choose_encoder(accept)
         request.setHeader("Content-Type", content_type)
-        return encoder(self.registry)  # type: ignore[no-any-return]
+        body: bytes = encoder(self.registry)
+        return body
 
 
 class _Index(Resource):

@@ -60,13 +60,34 @@ class MaglevOptions(usage.Options):
     optParameters = [
         ["config", "c", None, "configuration file [MAGLEV_CONFIG, default " + DEFAULT_CONFIG + "]"],
         ["grpc-addr", None, None, "gRPC listen address [MAGLEV_GRPC_ADDR, default :9090]"],
-        ["metrics-addr", None, None, "Prometheus /metrics listen address, empty disables [MAGLEV_METRICS_ADDR, default :9091]"],
+        [
+            "metrics-addr",
+            None,
+            None,
+            "Prometheus /metrics listen address, empty disables [MAGLEV_METRICS_ADDR, default :9091]",
+        ],
         ["web-addr", None, None, "web UI listen address, empty disables [MAGLEV_WEB_ADDR, default 127.0.0.1:8080]"],
-        ["vpp-api-addr", None, None, "VPP binary API socket, empty disables VPP [MAGLEV_VPP_API_ADDR, default /run/vpp/api.sock]"],
+        [
+            "vpp-api-addr",
+            None,
+            None,
+            "VPP binary API socket, empty disables VPP [MAGLEV_VPP_API_ADDR, default /run/vpp/api.sock]",
+        ],
         ["vpp-stats-addr", None, None, "VPP stats socket [MAGLEV_VPP_STATS_ADDR, default /run/vpp/stats.sock]"],
         ["log-level", None, None, "debug, info, warn or error [MAGLEV_LOG_LEVEL, default info]"],
-        ["manhole-addr", None, None, "admin console: a unix socket path (created 0600) or a loopback HOST:PORT for SSH [MAGLEV_MANHOLE_ADDR, default off]"],
-        ["manhole-authorized-keys", None, None, "authorized_keys file for the SSH manhole [MAGLEV_MANHOLE_AUTHORIZED_KEYS]"],
+        [
+            "manhole-addr",
+            None,
+            None,
+            "admin console: a unix socket path (created 0600) or a loopback HOST:PORT for SSH "
+            "[MAGLEV_MANHOLE_ADDR, default off]",
+        ],
+        [
+            "manhole-authorized-keys",
+            None,
+            None,
+            "authorized_keys file for the SSH manhole [MAGLEV_MANHOLE_AUTHORIZED_KEYS]",
+        ],
         ["manhole-host-key", None, None, "SSH manhole host key, created if missing [MAGLEV_MANHOLE_HOST_KEY]"],
         ["reflection", None, None, "gRPC server reflection, true or false [MAGLEV_REFLECTION, default true]"],
     ]

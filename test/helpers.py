@@ -46,7 +46,8 @@ def fetch(url: str, timeout: float = 10.0) -> str:
     import urllib.request
 
     with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read().decode()
+        body: bytes = r.read()
+        return body.decode()
 
 
 def metric(text: str, name: str) -> float | None:

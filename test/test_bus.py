@@ -8,7 +8,7 @@ from twisted.internet.defer import fail
 from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 
-from maglev.bus import EventBus
+from maglev.bus import EventBus, Subscription
 from maglev.events import ConfigLoaded, ConfigRejected, Event
 from maglev.log import gate
 
@@ -59,7 +59,7 @@ class EventBusTests(SynchronousTestCase):
 
     def test_cancel_during_delivery(self) -> None:
         got: list[int] = []
-        subs = []
+        subs: list[Subscription] = []
 
         def canceller(e: Ping) -> None:
             subs[1].cancel()

@@ -97,14 +97,19 @@ def test_config_is_immutable() -> None:
         ((("maglev.healthchecks.http.timeout", "500ms"),), lambda c: c.healthchecks["http"].timeout == 0.5),
         (
             (("maglev.healthchecks.http.params.expect-status", "200,204,300-302"),),
-            lambda c: c.healthchecks["http"].params.expect_status
-            == (StatusRange(200, 200), StatusRange(204, 204), StatusRange(300, 302)),
+            lambda c: (
+                c.healthchecks["http"].params.expect_status
+                == (StatusRange(200, 200), StatusRange(204, 204), StatusRange(300, 302))
+            ),
         ),
         (
             (("maglev.healthchecks.http.params.expect-status", [200, "301-302"]),),
             lambda c: c.healthchecks["http"].params.status_ok(302) and not c.healthchecks["http"].params.status_ok(204),
         ),
-        ((("maglev.healthchecks.http.params.method", "head"),), lambda c: c.healthchecks["http"].params.method == "HEAD"),
+        (
+            (("maglev.healthchecks.http.params.method", "head"),),
+            lambda c: c.healthchecks["http"].params.method == "HEAD",
+        ),
         (
             (("maglev.healthchecks.tcp", {"type": "tcp", "port": 22, "params": {"expect": "^SSH"}}),),
             lambda c: c.healthchecks["tcp"].params == TcpParams(expect="^SSH"),
@@ -115,7 +120,10 @@ def test_config_is_immutable() -> None:
         ),
         ((("maglev.frontends.web.encap", "l3dsr"),), lambda c: c.frontends["web"].encap is Encap.L3DSR),
         ((("maglev.healthchecker.netns", "dataplane"),), lambda c: c.healthchecker.netns == "dataplane"),
-        ((("maglev.vpp.lb.startup-min-delay", 0), ("maglev.vpp.lb.startup-max-delay", 0)), lambda c: c.lb.startup_max_delay == 0),
+        (
+            (("maglev.vpp.lb.startup-min-delay", 0), ("maglev.vpp.lb.startup-max-delay", 0)),
+            lambda c: c.lb.startup_max_delay == 0,
+        ),
     ],
 )
 def test_valid_variations(changes: tuple[tuple[str, Any], ...], check: Any) -> None:
@@ -126,74 +134,280 @@ def test_valid_variations(changes: tuple[tuple[str, Any], ...], check: Any) -> N
 INVALID = [
     # structural: types, unknown keys, required keys
     ((("maglev.frontends.web.colour", "red"),), ErrorKind.STRUCTURAL, "maglev.frontends.web.colour: unknown key"),
-    ((("maglev.healthchecks.http.rise", "two"),), ErrorKind.STRUCTURAL, "maglev.healthchecks.http.rise: expected an integer"),
-    ((("maglev.healthchecks.http.interval", 5),), ErrorKind.STRUCTURAL, "maglev.healthchecks.http.interval: expected a duration"),
-    ((("maglev.healthchecks.http.interval", "5"),), ErrorKind.STRUCTURAL, "maglev.healthchecks.http.interval: invalid duration"),
-    ((("maglev.healthchecks.http.type", "htp"),), ErrorKind.STRUCTURAL, "maglev.healthchecks.http.type: must be one of"),
-    ((("maglev.healthchecks.http.type", DELETE),), ErrorKind.STRUCTURAL, "maglev.healthchecks.http.type: required key is missing"),
-    ((("maglev.backends.web0.address", "192.0.2.300"),), ErrorKind.STRUCTURAL, "maglev.backends.web0.address: '192.0.2.300' is not an IP address"),
-    ((("maglev.backends.web0.enabled", "maybe"),), ErrorKind.STRUCTURAL, "maglev.backends.web0.enabled: expected true or false"),
-    ((("maglev.frontends.web.pools", {"name": "x"}),), ErrorKind.STRUCTURAL, "maglev.frontends.web.pools: expected a list of pools"),
-    ((("maglev.frontends.web.port", DELETE),), ErrorKind.STRUCTURAL, "maglev.frontends.web.port: required key is missing"),
-    ((("maglev.frontends.web.protocol", "sctp"),), ErrorKind.STRUCTURAL, "maglev.frontends.web.protocol: must be one of tcp, udp, any"),
-    ((("maglev.frontends.web.pools.0.backends.web0.weight", 1.5),), ErrorKind.STRUCTURAL, "maglev.frontends.web.pools[0].backends.web0.weight: expected an integer"),
-    ((("maglev.healthchecks.http.params.expect-status", "2xx"),), ErrorKind.STRUCTURAL, "maglev.healthchecks.http.params.expect-status: expected status codes"),
-    ((("maglev.healthchecks.http.params.send", "x"),), ErrorKind.STRUCTURAL, "maglev.healthchecks.http.params.send: unknown key"),
-    ((("maglev.vpp.lb.ipv4-src-address", "nope"),), ErrorKind.STRUCTURAL, "maglev.vpp.lb.ipv4-src-address: 'nope' is not an IP address"),
+    (
+        (("maglev.healthchecks.http.rise", "two"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.healthchecks.http.rise: expected an integer",
+    ),
+    (
+        (("maglev.healthchecks.http.interval", 5),),
+        ErrorKind.STRUCTURAL,
+        "maglev.healthchecks.http.interval: expected a duration",
+    ),
+    (
+        (("maglev.healthchecks.http.interval", "5"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.healthchecks.http.interval: invalid duration",
+    ),
+    (
+        (("maglev.healthchecks.http.type", "htp"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.healthchecks.http.type: must be one of",
+    ),
+    (
+        (("maglev.healthchecks.http.type", DELETE),),
+        ErrorKind.STRUCTURAL,
+        "maglev.healthchecks.http.type: required key is missing",
+    ),
+    (
+        (("maglev.backends.web0.address", "192.0.2.300"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.backends.web0.address: '192.0.2.300' is not an IP address",
+    ),
+    (
+        (("maglev.backends.web0.enabled", "maybe"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.backends.web0.enabled: expected true or false",
+    ),
+    (
+        (("maglev.frontends.web.pools", {"name": "x"}),),
+        ErrorKind.STRUCTURAL,
+        "maglev.frontends.web.pools: expected a list of pools",
+    ),
+    (
+        (("maglev.frontends.web.port", DELETE),),
+        ErrorKind.STRUCTURAL,
+        "maglev.frontends.web.port: required key is missing",
+    ),
+    (
+        (("maglev.frontends.web.protocol", "sctp"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.frontends.web.protocol: must be one of tcp, udp, any",
+    ),
+    (
+        (("maglev.frontends.web.pools.0.backends.web0.weight", 1.5),),
+        ErrorKind.STRUCTURAL,
+        "maglev.frontends.web.pools[0].backends.web0.weight: expected an integer",
+    ),
+    (
+        (("maglev.healthchecks.http.params.expect-status", "2xx"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.healthchecks.http.params.expect-status: expected status codes",
+    ),
+    (
+        (("maglev.healthchecks.http.params.send", "x"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.healthchecks.http.params.send: unknown key",
+    ),
+    (
+        (("maglev.vpp.lb.ipv4-src-address", "nope"),),
+        ErrorKind.STRUCTURAL,
+        "maglev.vpp.lb.ipv4-src-address: 'nope' is not an IP address",
+    ),
     ((("maglev", ["a"]),), ErrorKind.STRUCTURAL, "maglev: expected a mapping, got a list"),
     # semantic: references
-    ((("maglev.frontends.web.pools.0.backends.web9", {}),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools[0].backends.web9: no such backend"),
-    ((("maglev.backends.web0.healthcheck", "nope"),), ErrorKind.SEMANTIC, "maglev.backends.web0.healthcheck: no such health check 'nope'"),
+    (
+        (("maglev.frontends.web.pools.0.backends.web9", {}),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.pools[0].backends.web9: no such backend",
+    ),
+    (
+        (("maglev.backends.web0.healthcheck", "nope"),),
+        ErrorKind.SEMANTIC,
+        "maglev.backends.web0.healthcheck: no such health check 'nope'",
+    ),
     # semantic: ranges and sizes
-    ((("maglev.frontends.web.pools.0.backends.web0.weight", 101),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools[0].backends.web0.weight: must be 0..100"),
-    ((("maglev.frontends.web.new-flows-table-length", 1000),), ErrorKind.SEMANTIC, "maglev.frontends.web.new-flows-table-length: must be a power of two"),
-    ((("maglev.vpp.lb.sticky-buckets-per-core", 3000),), ErrorKind.SEMANTIC, "maglev.vpp.lb.sticky-buckets-per-core: must be a power of two"),
-    ((("maglev.vpp.lb.flow-timeout", "121s"),), ErrorKind.SEMANTIC, "maglev.vpp.lb.flow-timeout: must be between 1s and 120s"),
-    ((("maglev.vpp.lb.flow-timeout", "500ms"),), ErrorKind.SEMANTIC, "maglev.vpp.lb.flow-timeout: must be between 1s and 120s"),
-    ((("maglev.vpp.lb.flow-timeout", "1500ms"),), ErrorKind.SEMANTIC, "maglev.vpp.lb.flow-timeout: must be whole seconds"),
-    ((("maglev.vpp.lb.startup-min-delay", "40s"),), ErrorKind.SEMANTIC, "maglev.vpp.lb.startup-max-delay: must not be shorter"),
-    ((("maglev.healthchecks.http.port", 70000),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.port: must be 1..65535"),
-    ((("maglev.healthchecks.http.port", DELETE),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.port: required for http checks"),
+    (
+        (("maglev.frontends.web.pools.0.backends.web0.weight", 101),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.pools[0].backends.web0.weight: must be 0..100",
+    ),
+    (
+        (("maglev.frontends.web.new-flows-table-length", 1000),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.new-flows-table-length: must be a power of two",
+    ),
+    (
+        (("maglev.vpp.lb.sticky-buckets-per-core", 3000),),
+        ErrorKind.SEMANTIC,
+        "maglev.vpp.lb.sticky-buckets-per-core: must be a power of two",
+    ),
+    (
+        (("maglev.vpp.lb.flow-timeout", "121s"),),
+        ErrorKind.SEMANTIC,
+        "maglev.vpp.lb.flow-timeout: must be between 1s and 120s",
+    ),
+    (
+        (("maglev.vpp.lb.flow-timeout", "500ms"),),
+        ErrorKind.SEMANTIC,
+        "maglev.vpp.lb.flow-timeout: must be between 1s and 120s",
+    ),
+    (
+        (("maglev.vpp.lb.flow-timeout", "1500ms"),),
+        ErrorKind.SEMANTIC,
+        "maglev.vpp.lb.flow-timeout: must be whole seconds",
+    ),
+    (
+        (("maglev.vpp.lb.startup-min-delay", "40s"),),
+        ErrorKind.SEMANTIC,
+        "maglev.vpp.lb.startup-max-delay: must not be shorter",
+    ),
+    (
+        (("maglev.healthchecks.http.port", 70000),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.port: must be 1..65535",
+    ),
+    (
+        (("maglev.healthchecks.http.port", DELETE),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.port: required for http checks",
+    ),
     ((("maglev.healthchecks.http.rise", 0),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.rise: must be 1..100"),
-    ((("maglev.healthchecks.http.timeout", "1ms"),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.timeout: must be at least 10ms"),
-    ((("maglev.healthchecker.transition-history", 0),), ErrorKind.SEMANTIC, "maglev.healthchecker.transition-history: must be 1..1000"),
-    ((("maglev.healthchecker.netns", "../etc"),), ErrorKind.SEMANTIC, "maglev.healthchecker.netns: '../etc' is not a valid"),
-    ((("maglev.frontends.web.port", 0),), ErrorKind.SEMANTIC, "maglev.frontends.web.port: must be 1..65535 with protocol tcp"),
-    ((("maglev.frontends.web.protocol", "any"),), ErrorKind.SEMANTIC, "maglev.frontends.web.port: must be 0 (all ports) with protocol any"),
+    (
+        (("maglev.healthchecks.http.timeout", "1ms"),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.timeout: must be at least 10ms",
+    ),
+    (
+        (("maglev.healthchecker.transition-history", 0),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecker.transition-history: must be 1..1000",
+    ),
+    (
+        (("maglev.healthchecker.netns", "../etc"),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecker.netns: '../etc' is not a valid",
+    ),
+    (
+        (("maglev.frontends.web.port", 0),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.port: must be 1..65535 with protocol tcp",
+    ),
+    (
+        (("maglev.frontends.web.protocol", "any"),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.port: must be 0 (all ports) with protocol any",
+    ),
     # semantic: pools
     ((("maglev.frontends.web.pools", []),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools: needs at least one pool"),
-    ((("maglev.frontends.web.pools.1.name", "primary"),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools[1].name: pool 'primary' is listed twice"),
-    ((("maglev.frontends.web.pools.1.name", ""),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools[1].name: must not be empty"),
-    ((("maglev.frontends.web.pools.1.backends", {}),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools[1].backends: needs at least one backend"),
-    ((("maglev.frontends.web.pools.1.backends", {"web0": {}}),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools[1].backends.web0: already in pool 'primary'"),
-    # semantic: families and encap
-    ((("maglev.backends.web1.address", "2001:db8::11"),), ErrorKind.SEMANTIC, "maglev.frontends.web.pools: mixes IPv4 and IPv6 backends"),
-    ((("maglev.frontends.web.encap", "gre6"),), ErrorKind.SEMANTIC, "maglev.frontends.web.encap: gre6 needs IPv6 backends"),
-    ((("maglev.frontends.web.encap", "nat6"),), ErrorKind.SEMANTIC, "maglev.frontends.web.encap: nat6 is not possible for an IPv4 VIP"),
     (
-        (("maglev.frontends.web.protocol", "any"), ("maglev.frontends.web.port", 0), ("maglev.frontends.web.encap", "nat4")),
+        (("maglev.frontends.web.pools.1.name", "primary"),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.pools[1].name: pool 'primary' is listed twice",
+    ),
+    (
+        (("maglev.frontends.web.pools.1.name", ""),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.pools[1].name: must not be empty",
+    ),
+    (
+        (("maglev.frontends.web.pools.1.backends", {}),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.pools[1].backends: needs at least one backend",
+    ),
+    (
+        (("maglev.frontends.web.pools.1.backends", {"web0": {}}),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.pools[1].backends.web0: already in pool 'primary'",
+    ),
+    # semantic: families and encap
+    (
+        (("maglev.backends.web1.address", "2001:db8::11"),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.pools: mixes IPv4 and IPv6 backends",
+    ),
+    (
+        (("maglev.frontends.web.encap", "gre6"),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.encap: gre6 needs IPv6 backends",
+    ),
+    (
+        (("maglev.frontends.web.encap", "nat6"),),
+        ErrorKind.SEMANTIC,
+        "maglev.frontends.web.encap: nat6 is not possible for an IPv4 VIP",
+    ),
+    (
+        (
+            ("maglev.frontends.web.protocol", "any"),
+            ("maglev.frontends.web.port", 0),
+            ("maglev.frontends.web.encap", "nat4"),
+        ),
         ErrorKind.SEMANTIC,
         "maglev.frontends.web.encap: nat4 needs a port",
     ),
-    ((("maglev.vpp.lb.ipv4-src-address", DELETE),), ErrorKind.SEMANTIC, "maglev.vpp.lb.ipv4-src-address: required: frontend 'web'"),
-    ((("maglev.vpp.lb.ipv4-src-address", "2001:db8::1"),), ErrorKind.SEMANTIC, "maglev.vpp.lb.ipv4-src-address: 2001:db8::1 is not an IPv4 address"),
-    ((("maglev.healthchecks.http.probe-ipv4-src", "::1"),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.probe-ipv4-src: ::1 is not an IPv4 address"),
+    (
+        (("maglev.vpp.lb.ipv4-src-address", DELETE),),
+        ErrorKind.SEMANTIC,
+        "maglev.vpp.lb.ipv4-src-address: required: frontend 'web'",
+    ),
+    (
+        (("maglev.vpp.lb.ipv4-src-address", "2001:db8::1"),),
+        ErrorKind.SEMANTIC,
+        "maglev.vpp.lb.ipv4-src-address: 2001:db8::1 is not an IPv4 address",
+    ),
+    (
+        (("maglev.healthchecks.http.probe-ipv4-src", "::1"),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.probe-ipv4-src: ::1 is not an IPv4 address",
+    ),
     # semantic: http params
-    ((("maglev.healthchecks.http.params.path", "healthz"),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.params.path: must start with '/'"),
-    ((("maglev.healthchecks.http.params.method", "POST"),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.params.method: must be GET or HEAD"),
-    ((("maglev.healthchecks.http.params.expect-body", "(["),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.params.expect-body: invalid regular expression"),
-    ((("maglev.healthchecks.http.params.expect-status", "600"),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.params.expect-status: status codes are 100..599"),
-    ((("maglev.healthchecks.http.params.expect-status", "399-200"),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.params.expect-status: range 399-200 is backwards"),
-    ((("maglev.healthchecks.http.params.insecure", False),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.params.insecure: only applies to https"),
-    ((("maglev.healthchecks.http.params.headers", {"Host": "x"}),), ErrorKind.SEMANTIC, "maglev.healthchecks.http.params.headers.Host: is set by the checker"),
-    ((("maglev.healthchecks.ping", {"type": "icmp", "port": 1}),), ErrorKind.SEMANTIC, "maglev.healthchecks.ping.port: icmp checks have no port"),
-    ((("maglev.healthchecks.t", {"type": "tcp", "port": 1, "params": {"expect": "("}}),), ErrorKind.SEMANTIC, "maglev.healthchecks.t.params.expect: invalid regular expression"),
+    (
+        (("maglev.healthchecks.http.params.path", "healthz"),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.params.path: must start with '/'",
+    ),
+    (
+        (("maglev.healthchecks.http.params.method", "POST"),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.params.method: must be GET or HEAD",
+    ),
+    (
+        (("maglev.healthchecks.http.params.expect-body", "(["),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.params.expect-body: invalid regular expression",
+    ),
+    (
+        (("maglev.healthchecks.http.params.expect-status", "600"),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.params.expect-status: status codes are 100..599",
+    ),
+    (
+        (("maglev.healthchecks.http.params.expect-status", "399-200"),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.params.expect-status: range 399-200 is backwards",
+    ),
+    (
+        (("maglev.healthchecks.http.params.insecure", False),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.params.insecure: only applies to https",
+    ),
+    (
+        (("maglev.healthchecks.http.params.headers", {"Host": "x"}),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.http.params.headers.Host: is set by the checker",
+    ),
+    (
+        (("maglev.healthchecks.ping", {"type": "icmp", "port": 1}),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.ping.port: icmp checks have no port",
+    ),
+    (
+        (("maglev.healthchecks.t", {"type": "tcp", "port": 1, "params": {"expect": "("}}),),
+        ErrorKind.SEMANTIC,
+        "maglev.healthchecks.t.params.expect: invalid regular expression",
+    ),
     # semantic: names
-    ((("maglev.backends.web 0", {"address": "192.0.2.9", "healthcheck": "http"}),), ErrorKind.STRUCTURAL, "maglev.backends.\"web 0\": names must start"),
+    (
+        (("maglev.backends.web 0", {"address": "192.0.2.9", "healthcheck": "http"}),),
+        ErrorKind.STRUCTURAL,
+        'maglev.backends."web 0": names must start',
+    ),
 ]
 
 
-@pytest.mark.parametrize("changes, kind, expected", INVALID, ids=[c[2].split(":")[0] + ":" + c[2].split(":")[1][:30] for c in INVALID])
+@pytest.mark.parametrize(
+    "changes, kind, expected", INVALID, ids=[c[2].split(":")[0] + ":" + c[2].split(":")[1][:30] for c in INVALID]
+)
 def test_invalid(changes: tuple[tuple[str, Any], ...], kind: ErrorKind, expected: str) -> None:
     got_kind, problems = problems_of(with_changes(*changes))
     assert got_kind is kind, problems
@@ -203,7 +417,10 @@ def test_invalid(changes: tuple[tuple[str, Any], ...], kind: ErrorKind, expected
 def two_frontends(second: dict[str, Any], backend_addr: str = "192.0.2.12") -> str:
     return with_changes(
         ("maglev.backends.web2", {"address": backend_addr, "healthcheck": "http"}),
-        ("maglev.frontends.web2", {"address": "198.51.100.1", "pools": [{"name": "p", "backends": {"web2": {}}}], **second}),
+        (
+            "maglev.frontends.web2",
+            {"address": "198.51.100.1", "pools": [{"name": "p", "backends": {"web2": {}}}], **second},
+        ),
         ("maglev.vpp.lb.ipv6-src-address", "2001:db8::fe"),
     )
 
@@ -211,10 +428,22 @@ def two_frontends(second: dict[str, Any], backend_addr: str = "192.0.2.12") -> s
 @pytest.mark.parametrize(
     "second, backend_addr, expected",
     [
-        ({"protocol": "tcp", "port": 80}, "192.0.2.12", "maglev.frontends.web2: same VIP (198.51.100.1 tcp port 80) as frontend 'web'"),
+        (
+            {"protocol": "tcp", "port": 80},
+            "192.0.2.12",
+            "maglev.frontends.web2: same VIP (198.51.100.1 tcp port 80) as frontend 'web'",
+        ),
         ({"protocol": "any"}, "192.0.2.12", "maglev.frontends.web2.port: all-port and per-port VIPs cannot share"),
-        ({"protocol": "tcp", "port": 443}, "2001:db8::12", "maglev.frontends.web2.pools: backends are IPv6 but frontend 'web'"),
-        ({"protocol": "tcp", "port": 443, "encap": "l3dsr"}, "192.0.2.12", "maglev.frontends.web2.encap: l3dsr differs from gre4"),
+        (
+            {"protocol": "tcp", "port": 443},
+            "2001:db8::12",
+            "maglev.frontends.web2.pools: backends are IPv6 but frontend 'web'",
+        ),
+        (
+            {"protocol": "tcp", "port": 443, "encap": "l3dsr"},
+            "192.0.2.12",
+            "maglev.frontends.web2.encap: l3dsr differs from gre4",
+        ),
     ],
 )
 def test_frontends_sharing_a_vip(second: dict[str, Any], backend_addr: str, expected: str) -> None:

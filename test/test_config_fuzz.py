@@ -23,13 +23,13 @@ scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=20),
-    st.sampled_from(["2s", "500ms", "1m", "0", "-1s", "1e9h", "192.0.2.1", "::1", "any", "gre6", "http", "icmp", "/x", "(", ""]),
+    st.sampled_from(
+        ["2s", "500ms", "1m", "0", "-1s", "1e9h", "192.0.2.1", "::1", "any", "gre6", "http", "icmp", "/x", "(", ""]
+    ),
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=8,
 )
 

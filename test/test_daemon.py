@@ -84,10 +84,14 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
     manhole = tmp_path / "manhole.sock"
     d = Daemon(
         [
-            "--config", str(cfg),
-            "--metrics-addr", "127.0.0.1:0",
-            "--manhole-addr", str(manhole),
-            "--vpp-api-addr", "",
+            "--config",
+            str(cfg),
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--manhole-addr",
+            str(manhole),
+            "--vpp-api-addr",
+            "",
         ]
     )
     try:
@@ -122,9 +126,13 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
         assert any("web9: no such backend" in e for e in rejected["errors"])
 
         # A good one is applied.
-        cfg.write_text(MINIMAL.replace("    web1: {address: 192.0.2.11, healthcheck: http}\n",
-                                       "    web1: {address: 192.0.2.11, healthcheck: http}\n"
-                                       "    web2: {address: 192.0.2.12, healthcheck: http}\n"))
+        cfg.write_text(
+            MINIMAL.replace(
+                "    web1: {address: 192.0.2.11, healthcheck: http}\n",
+                "    web1: {address: 192.0.2.11, healthcheck: http}\n"
+                "    web2: {address: 192.0.2.12, healthcheck: http}\n",
+            )
+        )
         d.signal(signal.SIGHUP)
         assert d.event("config-reload")["generation"] == 2
         text = fetch(url)
@@ -150,9 +158,28 @@ def test_runs_from_outside_the_checkout(tmp_path: Path) -> None:
     maglevd = Path(sys.executable).parent / "maglevd"
     if not maglevd.exists():
         pytest.fail(f"{maglevd} is missing: install the project into this environment (make test does)")
-    d = Daemon(["--config", str(cfg), "--metrics-addr", "127.0.0.1:0"], env=env, cwd=str(tmp_path), command=[str(maglevd)])
+    d = Daemon(
+        ["--config", str(cfg), "--metrics-addr", "127.0.0.1:0"], env=env, cwd=str(tmp_path), command=[str(maglevd)]
+    )
     try:
         assert "maglev_build_info" in fetch(d.metrics_url())
+        d.signal(signal.SIGINT)
+        assert d.proc.wait(10) == 0
+    finally:
+        d.kill()
+
+
+def test_demo_runs_on_its_bundled_config(tmp_path: Path) -> None:
+    d = Daemon(
+        ["--run-dir", str(tmp_path), "--metrics-addr", "127.0.0.1:0"],
+        command=[sys.executable, "-m", "maglev.demo"],
+    )
+    try:
+        starting = d.event("starting")
+        assert starting["settings"]["config"] == str(tmp_path / "maglev.yaml")
+        text = fetch(d.metrics_url())
+        assert metric(text, 'maglev_config_objects{kind="frontends"}') == 2
+        assert (tmp_path / "manhole.sock").exists()
         d.signal(signal.SIGINT)
         assert d.proc.wait(10) == 0
     finally:

@@ -27,9 +27,7 @@ def parse_duration(text: str) -> float:
     if s == "0":
         return 0.0
     if not _WHOLE.fullmatch(s):
-        raise DurationError(
-            f"invalid duration {text!r}: use a number with a unit, e.g. 500ms, 2s, 1m30s"
-        )
+        raise DurationError(f"invalid duration {text!r}: use a number with a unit, e.g. 500ms, 2s, 1m30s")
     return sum(float(n) * _UNITS[u] for n, u in _PART.findall(s))
 
 

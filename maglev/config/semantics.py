@@ -263,4 +263,3 @@ def _check_lb(cfg: Config, err: Err) -> None:
         err(f"{path}.ipv4-src-address", f"required: frontend {needed[4]!r} sends IPv4-encapsulated traffic")
     if 6 in needed and lb.ipv6_src_address is None:
         err(f"{path}.ipv6-src-address", f"required: frontend {needed[6]!r} sends IPv6-encapsulated traffic")
-

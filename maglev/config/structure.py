@@ -79,7 +79,11 @@ class Reader:
         return node.value
 
     def fields(
-        self, node: Node | None, path: str, known: set[str], required: set[str] = frozenset()  # type: ignore[assignment]
+        self,
+        node: Node | None,
+        path: str,
+        known: set[str],
+        required: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> dict[str, Node] | None:
         m = self.mapping(node, path)
         if m is None:
@@ -160,9 +164,7 @@ class Reader:
             return None
         return addr
 
-    def named_map(
-        self, node: Node | None, path: str, build: Callable[[str, Node, str], T | None]
-    ) -> dict[str, T]:
+    def named_map(self, node: Node | None, path: str, build: Callable[[str, Node, str], T | None]) -> dict[str, T]:
         out: dict[str, T] = {}
         m = self.mapping(node, path)
         for name, child in (m or {}).items():
@@ -232,6 +234,18 @@ _HC_COMMON = {
 _HTTP_PARAMS = {"path", "host", "method", "expect-status", "expect-body", "insecure", "headers"}
 _TCP_PARAMS = {"send", "expect"}
 _ICMP_PARAMS = {"payload-size"}
+_CHECKER_KEYS = {"transition-history", "netns"}
+_LB_KEYS = {
+    "sync-interval",
+    "ipv4-src-address",
+    "ipv6-src-address",
+    "sticky-buckets-per-core",
+    "flow-timeout",
+    "startup-min-delay",
+    "startup-max-delay",
+}
+_BACKEND_KEYS = {"address", "healthcheck", "enabled"}
+_POOL_KEYS = {"name", "backends"}
 _STATUS = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$")
 
 
@@ -269,7 +283,7 @@ def _read_maglev(r: Reader, node: Node) -> Config:
 
 def _read_checker(r: Reader, node: Node | None) -> HealthCheckerSettings:
     path = "maglev.healthchecker"
-    m = r.fields(node, path, {"transition-history", "netns"})
+    m = r.fields(node, path, _CHECKER_KEYS)
     if not m:
         return HealthCheckerSettings()
     netns = r.string(m.get("netns"), f"{path}.netns", None)
@@ -284,19 +298,7 @@ def _read_vpp(r: Reader, node: Node | None) -> LbSettings:
     if not vpp:
         return LbSettings()
     path = "maglev.vpp.lb"
-    m = r.fields(
-        vpp.get("lb"),
-        path,
-        {
-            "sync-interval",
-            "ipv4-src-address",
-            "ipv6-src-address",
-            "sticky-buckets-per-core",
-            "flow-timeout",
-            "startup-min-delay",
-            "startup-max-delay",
-        },
-    )
+    m = r.fields(vpp.get("lb"), path, _LB_KEYS)
     if not m:
         return LbSettings()
     d = LbSettings()
@@ -395,7 +397,7 @@ def _read_status(r: Reader, node: Node | None, path: str) -> tuple[StatusRange, 
                 continue
             mt = _STATUS.match(part) if isinstance(part, str) else None
             if mt is None:
-                r.err(path, f"expected status codes like 200, 200-399 or \"200,204\", got {_show(part)}", n)
+                r.err(path, f'expected status codes like 200, 200-399 or "200,204", got {_show(part)}', n)
                 continue
             low = int(mt.group(1))
             ranges.append(StatusRange(low, int(mt.group(2) or low)))
@@ -403,7 +405,7 @@ def _read_status(r: Reader, node: Node | None, path: str) -> tuple[StatusRange, 
 
 
 def _read_backend(r: Reader, name: str, node: Node, path: str) -> Backend | None:
-    m = r.fields(node, path, {"address", "healthcheck", "enabled"}, {"address", "healthcheck"})
+    m = r.fields(node, path, _BACKEND_KEYS, {"address", "healthcheck"})
     if m is None:
         return None
     addr = r.address(m.get("address"), f"{path}.address")
@@ -464,7 +466,7 @@ def _read_pools(r: Reader, node: Node | None, path: str) -> list[Pool]:
     pools: list[Pool] = []
     for i, pnode in enumerate(node.value):
         ppath = f"{path}[{i}]"
-        pm = r.fields(pnode, ppath, {"name", "backends"}, {"name", "backends"})
+        pm = r.fields(pnode, ppath, _POOL_KEYS, _POOL_KEYS)
         if pm is None:
             continue
         pname = r.string(pm.get("name"), f"{ppath}.name", None)
@@ -481,3 +483,17 @@ def _read_pools(r: Reader, node: Node | None, path: str) -> list[Pool]:
         if pname is not None:
             pools.append(Pool(pname, tuple(members)))
     return pools
+
+
+# Every key the schema knows, by section: the docs test checks each is documented.
+SCHEMA_KEYS: dict[str, set[str]] = {
+    "healthchecker": _CHECKER_KEYS,
+    "vpp.lb": _LB_KEYS,
+    "healthchecks": _HC_COMMON,
+    "healthchecks.params (http, https)": _HTTP_PARAMS,
+    "healthchecks.params (tcp)": _TCP_PARAMS,
+    "healthchecks.params (icmp)": _ICMP_PARAMS,
+    "backends": _BACKEND_KEYS,
+    "frontends": _FRONTEND_KEYS,
+    "frontends.pools": _POOL_KEYS,
+}

@@ -1,0 +1,57 @@
+# vpp-maglev: `make demo` runs the daemon on the bundled demo, `make test` runs everything.
+# Both set up what they need: Debian packages (when run as root), a .venv, the project.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := python3-venv python3-dev git iproute2 socat
+SOURCES := maglev test twisted_plugins
+
+.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean
+
+all: test
+
+demo: install
+	$(BIN)/python -m maglev.demo
+
+test: install lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: install
+
+# Debian packages the build and the tests use; installed only when missing, only as root.
+install-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+		echo "not root: skipping Debian packages$$missing (tests needing them will skip)"; \
+	fi
+
+$(VENV)/.deps: setup.cfg pyproject.toml | install-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q '.[test]'
+	touch $@
+
+venv: $(VENV)/.deps
+
+# A regular (not editable) install: twistd only finds plugins in an installed twisted/plugins.
+install: $(VENV)/.deps
+	$(BIN)/pip install -q --no-deps --force-reinstall .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo maglev/BUILD_COMMIT

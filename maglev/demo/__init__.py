@@ -1,0 +1,1 @@
+"""The bundled demo: ``make demo`` (``python -m maglev.demo``)."""
