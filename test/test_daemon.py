@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import stat
@@ -167,6 +168,9 @@ def test_runs_from_outside_the_checkout(tmp_path: Path) -> None:
         assert d.proc.wait(10) == 0
     finally:
         d.kill()
+    # The installed copy knows its commit without git: the wheel build recorded it.
+    r = subprocess.run([str(maglevd), "--version"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=30)
+    assert re.fullmatch(r"maglevd 0\.1\.0 \(commit [0-9a-f]{40}(-dirty)?\)\n", r.stdout), r.stdout
 
 
 def test_demo_runs_on_its_bundled_config(tmp_path: Path) -> None:
