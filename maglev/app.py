@@ -2,6 +2,7 @@
 
     maglev (MaglevService)
     ├── config    ConfigService: the running Config, reload on SIGHUP
+    ├── health    HealthService: one prober per backend, the state machines
     ├── metrics   MetricsService: /metrics (when --metrics-addr is set)
     └── manhole   ManholeService (when --manhole-addr is set)
 
@@ -18,6 +19,8 @@ from twisted.application.service import IService, MultiService
 from . import __version__
 from .bus import EventBus
 from .configservice import ConfigService
+from .health.metrics import BackendGauges, HealthMetrics
+from .health.service import HealthService
 from .log import Logger, set_level
 from .manhole import ManholeService
 from .metrics import MaglevMetrics, MetricsService
@@ -66,9 +69,24 @@ def build_service(options: Any, reactor: Any = None) -> IService:
     config = ConfigService(options["config"], options["config_obj"], bus, reactor, handle_sighup=True)
     root = MaglevService(bus, config, metrics)
     config.setServiceParent(root)
+
+    health = HealthService(config.config, bus, reactor)
+    health_metrics = HealthMetrics(metrics.registry)
+    health_metrics.watch(bus)
+    health.observers.append(health_metrics.observe)
+    metrics.registry.register(BackendGauges(health))
+    health.setServiceParent(root)
+    config.add_reconfigurable(health)
+
     MetricsService(metrics, options["metrics-addr_obj"], reactor).setServiceParent(root)
     if options["manhole_obj"] is not None:
-        namespace: dict[str, Any] = {"maglev": root, "bus": bus, "config": config, "reactor": reactor}
+        namespace: dict[str, Any] = {
+            "maglev": root,
+            "bus": bus,
+            "config": config,
+            "health": health,
+            "reactor": reactor,
+        }
         ManholeService(
             options["manhole_obj"],
             namespace,

@@ -7,6 +7,8 @@ adds the logging setup and clean exit codes (64 usage, 1 start failure).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import Application, IService
 from twisted.logger import globalLogBeginner
@@ -19,7 +21,8 @@ from .options import MaglevOptions
 EX_USAGE = 64
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, before_start: Callable[[Any, Any], None] | None = None) -> None:
+    """Run maglevd; ``before_start(reactor, options)`` lets the demo add its own pieces."""
     options = MaglevOptions()
     try:
         options.parseOptions(sys.argv[1:] if argv is None else argv)
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from .app import build_service
 
+    if before_start is not None:
+        before_start(reactor, options)
     application = Application("maglev")
     build_service(options, reactor).setServiceParent(application)
     top = IService(application)

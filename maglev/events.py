@@ -34,3 +34,24 @@ class ConfigRejected(Event):
     path: str
     kind: str  # "structural" or "semantic"
     errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BackendTransition(Event):
+    """A backend changed state (probe results, operator actions, reloads)."""
+
+    backend: str
+    old: str
+    new: str
+    code: str
+    detail: str
+    counter: int
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class BackendChanged(Event):
+    """A backend's configuration changed without a state transition (e.g. its address)."""
+
+    backend: str
+    what: str

@@ -173,17 +173,31 @@ def test_runs_from_outside_the_checkout(tmp_path: Path) -> None:
     assert re.fullmatch(r"maglevd 0\.1\.0 \(commit [0-9a-f]{40}(-dirty)?\)\n", r.stdout), r.stdout
 
 
-def test_demo_runs_on_its_bundled_config(tmp_path: Path) -> None:
+def test_demo_runs_on_its_bundled_config_with_flippable_backends(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        control = s.getsockname()[1]
     d = Daemon(
-        ["--run-dir", str(tmp_path), "--metrics-addr", "127.0.0.1:0"],
+        ["--run-dir", str(tmp_path), "--metrics-addr", "127.0.0.1:0", "--control-port", str(control)],
         command=[sys.executable, "-m", "maglev.demo"],
     )
     try:
         starting = d.event("starting")
         assert starting["settings"]["config"] == str(tmp_path / "maglev.yaml")
-        text = fetch(d.metrics_url())
-        assert metric(text, 'maglev_config_objects{kind="frontends"}') == 2
+        url = d.metrics_url()
+        assert metric(fetch(url), 'maglev_config_objects{kind="frontends"}') == 2
         assert (tmp_path / "manhole.sock").exists()
+        d.event("backend-transition", backend="web0", new="up")
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{control}/web0/down", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.read() == b"web0 down\n"
+        down = d.event("backend-transition", backend="web0", new="down")
+        assert down["code"] == "L7STS"
+        text = fetch(url)
+        assert metric(text, 'maglev_backend_state{backend="web0",healthcheck="http",state="down"}') == 1
+        assert metric(text, 'maglev_backend_transitions_total{backend="web0",from="up",to="down"}') == 1
         d.signal(signal.SIGINT)
         assert d.proc.wait(10) == 0
     finally:

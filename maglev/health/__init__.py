@@ -1,0 +1,1 @@
+"""Health checking: the pure state machine, the probes and the HealthService."""

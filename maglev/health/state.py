@@ -1,0 +1,193 @@
+"""A backend's health: the HAProxy counter, states, operator actions, history.
+
+Pure logic, no Twisted: time comes in as ``now`` and randomness as ``rand``.
+
+HAProxy's single health counter, in [0, rise+fall-1]; the backend is up iff
+counter >= rise. A pass adds one, and reaching rise fills the counter to its
+maximum; a failure takes one while above rise, and a failure at or below rise
+empties it. So an up backend goes down after exactly ``fall`` consecutive
+failures, a down one comes up after exactly ``rise`` consecutive passes, and
+alternating results never flap. Entering ``unknown`` (new, restarted, resumed,
+enabled) preloads rise-1 so a single pass decides, and any failure while
+unknown goes straight to ``down``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+
+class State(Enum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+    REMOVED = "removed"
+
+    @property
+    def probing(self) -> bool:
+        """Whether probes are sent in this state."""
+        return self in (State.UNKNOWN, State.UP, State.DOWN)
+
+
+class OperatorError(Exception):
+    """An operator action that the backend's state refuses (maps to FAILED_PRECONDITION)."""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    code: str  # HAProxy style: L4OK, L4TOUT, L4CON, L6RSP, L7OK, L7STS, ...
+    detail: str = ""
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: State
+    new: State
+    time: float  # wall clock, for people
+    code: str
+    detail: str
+    counter: int
+
+
+@dataclass(frozen=True)
+class Intervals:
+    normal: float
+    fast: float
+    down: float
+
+
+class BackendHealth:
+    """One backend's state machine. Every change returns the Transition it made, if any."""
+
+    def __init__(
+        self,
+        name: str,
+        rise: int,
+        fall: int,
+        history: int = 5,
+        enabled: bool = True,
+        now: float = 0.0,
+    ) -> None:
+        self.name = name
+        self.rise = rise
+        self.fall = fall
+        self.history: deque[Transition] = deque(maxlen=history)
+        self.enabled = enabled
+        self.last_result: ProbeResult | None = None
+        self.last_result_time: float | None = None
+        self.since = now
+        if enabled:
+            self.state = State.UNKNOWN
+            self.counter = rise - 1
+        else:
+            self.state = State.DISABLED
+            self.counter = 0
+
+    @property
+    def max_counter(self) -> int:
+        return self.rise + self.fall - 1
+
+    # --- probes ---------------------------------------------------------------------
+    def record(self, result: ProbeResult, now: float) -> Transition | None:
+        """Apply one probe result. Results arriving while not probing are ignored."""
+        if not self.state.probing:
+            return None
+        self.last_result = result
+        self.last_result_time = now
+        if result.ok:
+            self.counter = min(self.counter + 1, self.max_counter)
+            if self.counter >= self.rise:
+                self.counter = self.max_counter  # as HAProxy: healthy now, full credit
+        elif self.counter > self.rise and self.state is State.UP:
+            self.counter -= 1
+        else:
+            self.counter = 0  # as HAProxy: a failure at or below rise means down
+        if self.state is State.UNKNOWN and not result.ok:
+            return self._go(State.DOWN, now, result.code, result.detail)
+        new = State.UP if self.counter >= self.rise else State.DOWN
+        if new is not self.state:
+            return self._go(new, now, result.code, result.detail)
+        return None
+
+    def next_interval(self, intervals: Intervals, rand: Callable[[], float]) -> float:
+        """Fast while unknown or between the bounds, normal when fully up, slow when fully down; ±10%."""
+        if self.state is State.UP and self.counter == self.max_counter:
+            base = intervals.normal
+        elif self.state is State.DOWN and self.counter == 0:
+            base = intervals.down
+        else:
+            base = intervals.fast
+        return base * (0.9 + 0.2 * rand())
+
+    # --- operator actions -----------------------------------------------------------
+    def pause(self, now: float) -> Transition | None:
+        self._refuse_if(State.DISABLED, "pause", "it is disabled; enable it first")
+        self._refuse_if(State.REMOVED, "pause", "it was removed from the configuration")
+        if self.state is State.PAUSED:
+            return None
+        return self._go(State.PAUSED, now, "paused", "paused by operator")
+
+    def resume(self, now: float) -> Transition | None:
+        self._refuse_if(State.DISABLED, "resume", "it is disabled; enable it instead")
+        self._refuse_if(State.REMOVED, "resume", "it was removed from the configuration")
+        if self.state is not State.PAUSED:
+            return None
+        return self._enter_unknown(now, "resumed", "resumed by operator")
+
+    def disable(self, now: float) -> Transition | None:
+        self._refuse_if(State.REMOVED, "disable", "it was removed from the configuration")
+        self.enabled = False
+        if self.state is State.DISABLED:
+            return None  # only the flag is synced
+        self.counter = 0
+        return self._go(State.DISABLED, now, "disabled", "disabled by operator")
+
+    def enable(self, now: float) -> Transition | None:
+        self._refuse_if(State.REMOVED, "enable", "it was removed from the configuration")
+        self.enabled = True
+        if self.state is not State.DISABLED:
+            return None  # keyed on the state, not the flag: repairs a stale flag
+        return self._enter_unknown(now, "enabled", "enabled by operator")
+
+    # --- configuration --------------------------------------------------------------
+    def restart(self, rise: int, fall: int, now: float, detail: str) -> Transition | None:
+        """The health check changed: start over in unknown (or stay disabled/paused)."""
+        self.rise, self.fall = rise, fall
+        if self.state in (State.DISABLED, State.PAUSED, State.REMOVED):
+            self.counter = min(self.counter, self.max_counter)
+            return None
+        return self._enter_unknown(now, "restarted", detail)
+
+    def remove(self, now: float) -> Transition | None:
+        if self.state is State.REMOVED:
+            return None
+        return self._go(State.REMOVED, now, "removed", "removed from the configuration")
+
+    def resize_history(self, size: int) -> None:
+        if self.history.maxlen != size:
+            self.history = deque(self.history, maxlen=size)
+
+    # --- internals ------------------------------------------------------------------
+    def _refuse_if(self, state: State, action: str, why: str) -> None:
+        if self.state is state:
+            raise OperatorError(f"cannot {action} backend {self.name}: {why}")
+
+    def _enter_unknown(self, now: float, code: str, detail: str) -> Transition | None:
+        self.counter = self.rise - 1
+        if self.state is State.UNKNOWN:
+            return None
+        return self._go(State.UNKNOWN, now, code, detail)
+
+    def _go(self, new: State, now: float, code: str, detail: str) -> Transition:
+        t = Transition(self.state, new, now, code, detail, self.counter)
+        self.state = new
+        self.since = now
+        self.history.append(t)
+        return t

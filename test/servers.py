@@ -1,0 +1,160 @@
+"""Real peers for probe tests: HTTP(S) servers whose answers a test controls,
+TCP listeners that accept, refuse, greet, stay silent or never answer."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from twisted.internet import ssl
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory, Protocol
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+
+@dataclass
+class Behaviour:
+    status: int = 200
+    body: bytes = b"ok\n"
+    delay: float = 0.0  # seconds before answering
+    hang: bool = False  # never answer
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ControlledResource(Resource):
+    isLeaf = True
+
+    def __init__(self, behaviour: Behaviour, reactor: Any) -> None:
+        super().__init__()
+        self.b = behaviour
+        self.reactor = reactor
+
+    def render(self, request: Request) -> bytes | int:
+        self.b.requests.append(
+            {
+                "method": request.method,
+                "path": request.uri,
+                "host": request.getHeader("host"),
+                "user-agent": request.getHeader("user-agent"),
+                "headers": dict(request.requestHeaders.getAllRawHeaders()),
+            }
+        )
+        if self.b.hang:
+            return NOT_DONE_YET
+        request.setResponseCode(self.b.status)
+        if self.b.delay:
+
+            def answer() -> None:
+                if not request.finished and not request._disconnected:
+                    request.write(self.b.body)
+                    request.finish()
+
+            self.reactor.callLater(self.b.delay, answer)
+            return NOT_DONE_YET
+        return self.b.body
+
+
+def http_server(reactor: Any, behaviour: Behaviour, host: str = "127.0.0.1") -> IListeningPort:
+    site = Site(ControlledResource(behaviour, reactor))
+    site.noisy = False
+    port: IListeningPort = reactor.listenTCP(0, site, interface=host)
+    return port
+
+
+def self_signed(name: str = "localhost") -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        cert.public_bytes(serialization.Encoding.PEM),
+    )
+
+
+def https_server(reactor: Any, behaviour: Behaviour, sni_seen: list[bytes | None]) -> IListeningPort:
+    """HTTPS with a self-signed certificate for 'localhost'; records the SNI of each handshake."""
+    key_pem, cert_pem = self_signed()
+    options = ssl.PrivateCertificate.loadPEM(key_pem + cert_pem).options()
+    ctx = options.getContext()
+    ctx.set_tlsext_servername_callback(lambda conn: sni_seen.append(conn.get_servername()))
+    site = Site(ControlledResource(behaviour, reactor))
+    site.noisy = False
+    port: IListeningPort = reactor.listenSSL(0, site, options, interface="127.0.0.1")
+    return port
+
+
+class _Greeter(Protocol):
+    def connectionMade(self) -> None:
+        greeting = getattr(self.factory, "greeting", b"")
+        if greeting:
+            assert self.transport is not None
+            self.transport.write(greeting)
+
+
+def tcp_server(reactor: Any, greeting: bytes = b"", host: str = "127.0.0.1") -> IListeningPort:
+    """Accepts connections; sends ``greeting`` (if any) and then nothing."""
+    factory = Factory.forProtocol(_Greeter)
+    factory.greeting = greeting  # type: ignore[attr-defined]
+    factory.noisy = False
+    port: IListeningPort = reactor.listenTCP(0, factory, interface=host)
+    return port
+
+
+def refused_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on (bound then released)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+class BlackHole:
+    """A listener whose accept queue is full: further SYNs are dropped, connects hang."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.port: int = self.listener.getsockname()[1]
+        self.fillers: list[socket.socket] = []
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", self.port))
+            self.fillers.append(s)
+
+    def close(self) -> None:
+        for s in self.fillers:
+            s.close()
+        self.listener.close()
+
+
+def port_of(listening: IListeningPort) -> int:
+    """The port a listener got (they all bind port 0)."""
+    number: int = listening.getHost().port  # type: ignore[attr-defined]
+    return number
+
+
+def stop(listening: IListeningPort) -> Deferred[Any]:
+    stopped: Deferred[Any] = maybeDeferred(listening.stopListening)
+    return stopped

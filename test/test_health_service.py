@@ -1,0 +1,319 @@
+"""HealthService scheduling, operator actions and reload, on task.Clock with scripted probes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from maglev.bus import EventBus
+from maglev.config import Backend, Config, HealthCheck, load_config
+from maglev.events import BackendChanged, BackendTransition
+from maglev.health.metrics import BackendGauges, HealthMetrics
+from maglev.health.service import HealthService, NoSuchBackend
+from maglev.health.state import OperatorError, ProbeResult, State
+from maglev.metrics import MaglevMetrics
+
+CONFIG = """\
+maglev:
+  healthchecker: {transition-history: 3}
+  vpp: {lb: {ipv4-src-address: 192.0.2.254}}
+  healthchecks:
+    web: {type: tcp, port: 80, interval: 2s, fast-interval: 1s, down-interval: 5s, timeout: 500ms, rise: 2, fall: 3}
+  backends:
+    web0: {address: 192.0.2.10, healthcheck: web}
+    web1: {address: 192.0.2.11, healthcheck: web}
+  frontends:
+    a:
+      address: 198.51.100.1
+      port: 80
+      pools: [{name: p, backends: {web0: {}, web1: {}}}]
+    b:
+      address: 198.51.100.2
+      port: 80
+      pools: [{name: p, backends: {web0: {}}}]
+"""
+
+OK = ProbeResult(True, "L4OK", "connected", 0.001)
+FAIL = ProbeResult(False, "L4CON", "connection refused", 0.001)
+
+
+class ScriptedProbes:
+    """Probe factory: each probe is a Deferred the test answers (or an automatic answer)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = defaultdict(int)
+        self.pending: dict[str, list[Deferred[ProbeResult]]] = defaultdict(list)
+        self.auto: dict[str, ProbeResult] = {}
+        self.addresses: dict[str, str] = {}
+        self.closed = 0
+
+    def probe_for(self, backend: Backend, hc: HealthCheck) -> Any:
+        def probe() -> Deferred[ProbeResult]:
+            self.calls[backend.name] += 1
+            self.addresses[backend.name] = str(backend.address)
+            d: Deferred[ProbeResult] = Deferred()
+            if backend.name in self.auto:
+                d.callback(self.auto[backend.name])
+            else:
+                self.pending[backend.name].append(d)
+            return d
+
+        return probe
+
+    def answer(self, name: str, result: ProbeResult) -> None:
+        self.pending[name].pop(0).callback(result)
+
+    def in_flight(self, name: str) -> int:
+        return sum(1 for d in self.pending[name] if not d.called)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def changed(text: str, old: str, new: str) -> Config:
+    assert old in text
+    return load_config(text.replace(old, new))
+
+
+class HealthServiceTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.bus = EventBus()
+        self.transitions: list[BackendTransition] = []
+        self.bus.subscribe(BackendTransition, self.transitions.append)
+        self.probes = ScriptedProbes()
+        self.rand_value = 0.5
+        self.svc = HealthService(
+            load_config(CONFIG),
+            self.bus,
+            self.clock,
+            factory=lambda netns: self.probes,
+            rand=lambda: self.rand_value,
+            wallclock=self.clock.seconds,
+        )
+        self.svc.startService()
+        self.addCleanup(self.svc.stopService)
+
+    def moves(self) -> list[tuple[str, str, str]]:
+        return [(t.backend, t.old, t.new) for t in self.transitions]
+
+    def test_one_prober_per_backend_whatever_the_frontends(self) -> None:
+        self.assertEqual(set(self.svc.probers), {"web0", "web1"})
+        self.clock.advance(0.5)  # rand 0.5 x fast interval 1s: the first probes
+        self.assertEqual(dict(self.probes.calls), {"web0": 1, "web1": 1})
+
+    def test_startup_is_spread_over_the_fast_interval(self) -> None:
+        values = iter([0.0, 0.25, 0.75] + [0.5] * 100)
+        clock = Clock()
+        probes = ScriptedProbes()
+        cfg = load_config(CONFIG.replace("    web1:", "    web2: {address: 192.0.2.12, healthcheck: web}\n    web1:"))
+        svc = HealthService(cfg, EventBus(), clock, factory=lambda n: probes, rand=lambda: next(values))
+        svc.startService()
+        seen = []
+        for _ in range(4):
+            seen.append(sum(probes.calls.values()))
+            clock.advance(0.25)
+        self.assertEqual(seen, [0, 2, 2, 3])  # delays 0, 0.25, 0.75: nothing fires before the clock turns
+        svc.stopService()
+
+    def test_never_two_probes_in_flight_and_cadence_follows_state(self) -> None:
+        self.clock.advance(0.5)
+        self.assertEqual(self.probes.in_flight("web0"), 1)
+        self.clock.advance(10)  # a hung probe: no second probe is sent
+        self.assertEqual(self.probes.calls["web0"], 1)
+        self.probes.answer("web0", OK)  # unknown -> up; the next probe is overdue: at once
+        self.assertEqual(self.moves()[-1], ("web0", "unknown", "up"))
+        self.clock.advance(0)
+        self.assertEqual(self.probes.calls["web0"], 2)
+        self.probes.answer("web0", OK)  # fully up: normal interval, 2s after this probe started
+        self.clock.advance(1.99)
+        self.assertEqual(self.probes.calls["web0"], 2)
+        self.clock.advance(0.01)
+        self.assertEqual(self.probes.calls["web0"], 3)
+        self.probes.answer("web0", FAIL)  # up, counter between bounds: fast interval 1s
+        self.clock.advance(0.99)
+        self.assertEqual(self.probes.calls["web0"], 3)
+        self.clock.advance(0.01)
+        self.assertEqual(self.probes.calls["web0"], 4)
+
+    def test_interval_counts_from_probe_start(self) -> None:
+        self.clock.advance(0.5)
+        self.clock.advance(0.3)
+        self.probes.answer("web1", OK)  # took 0.3s; fully up: next 2s after its start
+        self.clock.advance(1.69)
+        self.assertEqual(self.probes.calls["web1"], 1)
+        self.clock.advance(0.01)
+        self.assertEqual(self.probes.calls["web1"], 2)
+        self.assertEqual(self.svc.probers["web1"].lateness, 0.0)
+
+    def test_transitions_rise_and_fall_with_jittered_intervals(self) -> None:
+        self.probes.auto["web0"] = FAIL
+        self.clock.advance(0.5)
+        self.assertEqual(self.moves(), [("web0", "unknown", "down")])
+        self.clock.advance(5.0)  # down interval (fully down)
+        self.assertEqual(self.probes.calls["web0"], 2)
+        self.probes.auto["web0"] = OK
+        self.rand_value = 1.0  # +10%
+        self.clock.advance(5.0)
+        self.assertEqual(self.probes.calls["web0"], 3)
+        self.clock.advance(1.09)  # fast interval 1s +10% not yet over
+        self.assertEqual(self.probes.calls["web0"], 3)
+        self.clock.advance(0.02)
+        self.assertEqual(self.probes.calls["web0"], 4)
+        self.assertEqual(self.moves(), [("web0", "unknown", "down"), ("web0", "down", "up")])
+        t = self.transitions[-1]
+        self.assertEqual((t.code, t.counter), ("L4OK", 4))
+
+    def test_pause_sends_no_probes_and_resume_restarts_in_unknown(self) -> None:
+        self.probes.auto["web0"] = OK
+        self.clock.advance(0.5)
+        self.svc.pause("web0")
+        sent = self.probes.calls["web0"]
+        self.clock.advance(60)
+        self.assertEqual(self.probes.calls["web0"], sent, "paused backends get no probe traffic")
+        health = self.svc.resume("web0")
+        self.assertIs(health.state, State.UNKNOWN)
+        self.clock.advance(0)
+        self.assertEqual(self.probes.calls["web0"], sent + 1)
+        self.assertEqual(
+            [(o, n) for b, o, n in self.moves() if b == "web0"],
+            [("unknown", "up"), ("up", "paused"), ("paused", "unknown"), ("unknown", "up")],
+        )
+
+    def test_pausing_cancels_the_probe_in_flight(self) -> None:
+        self.clock.advance(0.5)
+        self.svc.pause("web1")
+        self.assertEqual(self.probes.in_flight("web1"), 0)
+
+    def test_disable_enable_and_refusals(self) -> None:
+        self.clock.advance(0.5)
+        self.svc.disable("web1")
+        self.assertRaises(OperatorError, self.svc.pause, "web1")
+        self.assertRaises(OperatorError, self.svc.resume, "web1")
+        self.assertRaises(NoSuchBackend, self.svc.pause, "web9")
+        before = len(self.transitions)
+        self.svc.disable("web1")
+        self.assertEqual(len(self.transitions), before, "disabling twice emits no transition")
+        sent = self.probes.calls["web1"]
+        self.clock.advance(30)
+        self.assertEqual(self.probes.calls["web1"], sent)
+        self.svc.enable("web1")
+        self.clock.advance(0)
+        self.assertEqual(self.probes.calls["web1"], sent + 1)
+        self.assertEqual(self.svc.state_of("web1"), State.UNKNOWN)
+
+    # --- reload ----------------------------------------------------------------------
+    def settle(self) -> None:
+        self.probes.auto.update({"web0": OK, "web1": OK})
+        self.clock.advance(0.5)
+        for name in ("web0", "web1"):
+            while self.probes.pending[name]:
+                self.probes.answer(name, OK)
+
+    def test_reload_unchanged_check_keeps_state_history_and_probe(self) -> None:
+        self.settle()
+        before = list(self.svc.probers["web0"].health.history)
+        prober = self.svc.probers["web0"]
+        self.svc.reconfigure(changed(CONFIG, "b:\n      address: 198.51.100.2", "b:\n      address: 198.51.100.3"))
+        self.assertIs(self.svc.probers["web0"], prober)
+        self.assertEqual(list(prober.health.history), before)
+        self.assertIs(prober.health.state, State.UP)
+
+    def test_reload_changed_check_restarts_in_unknown(self) -> None:
+        self.settle()
+        self.svc.reconfigure(changed(CONFIG, "rise: 2, fall: 3", "rise: 3, fall: 3"))
+        self.assertEqual(self.svc.state_of("web0"), State.UNKNOWN)
+        self.assertEqual(self.svc.probers["web0"].health.counter, 2)
+        self.assertIn(("web0", "up", "unknown"), self.moves())
+
+    def test_reload_removed_and_new_backends(self) -> None:
+        self.settle()
+        new = CONFIG.replace(
+            "    web1: {address: 192.0.2.11, healthcheck: web}\n", "    web2: {address: 192.0.2.12, healthcheck: web}\n"
+        )
+        new = new.replace("web0: {}, web1: {}", "web0: {}, web2: {}")
+        self.svc.reconfigure(load_config(new))
+        self.assertEqual(self.svc.state_of("web1"), State.REMOVED)
+        self.assertEqual(self.svc.state_of("web2"), State.UNKNOWN)
+        sent = self.probes.calls["web1"]
+        self.clock.advance(30)
+        self.assertEqual(self.probes.calls["web1"], sent, "removed backends are not probed")
+        self.assertGreater(self.probes.calls["web2"], 0)
+        self.svc.reconfigure(load_config(CONFIG))  # web1 comes back: a new backend again
+        self.assertEqual(self.svc.state_of("web1"), State.UNKNOWN)
+
+    def test_reload_changed_address_is_applied_in_place(self) -> None:
+        self.settle()
+        changes: list[BackendChanged] = []
+        self.bus.subscribe(BackendChanged, changes.append)
+        self.svc.reconfigure(changed(CONFIG, "192.0.2.10", "192.0.2.99"))
+        prober = self.svc.probers["web0"]
+        self.assertEqual(str(prober.backend.address), "192.0.2.99")
+        self.assertIs(prober.health.state, State.UP)
+        self.clock.advance(0)
+        self.assertEqual(self.probes.addresses["web0"], "192.0.2.99")
+        self.assertEqual([c.backend for c in changes], ["web0"])
+
+    def test_operator_disabled_backend_stays_disabled_across_reloads(self) -> None:
+        self.settle()
+        self.svc.disable("web0")
+        self.svc.reconfigure(load_config(CONFIG))
+        self.assertEqual(self.svc.state_of("web0"), State.DISABLED)
+        self.svc.reconfigure(changed(CONFIG, "rise: 2, fall: 3", "rise: 4, fall: 3"))
+        self.assertEqual(self.svc.state_of("web0"), State.DISABLED)
+        self.assertFalse(self.svc.probers["web0"].health.enabled)
+
+    def test_changing_enabled_in_the_file_applies(self) -> None:
+        self.settle()
+        off = changed(
+            CONFIG,
+            "web1: {address: 192.0.2.11, healthcheck: web}",
+            "web1: {address: 192.0.2.11, healthcheck: web, enabled: false}",
+        )
+        self.svc.reconfigure(off)
+        self.assertEqual(self.svc.state_of("web1"), State.DISABLED)
+        self.svc.reconfigure(load_config(CONFIG))
+        self.assertEqual(self.svc.state_of("web1"), State.UNKNOWN)
+
+    def test_transition_history_size_follows_reload(self) -> None:
+        self.settle()
+        self.svc.reconfigure(changed(CONFIG, "transition-history: 3", "transition-history: 1"))
+        self.assertEqual(self.svc.probers["web0"].health.history.maxlen, 1)
+
+    def test_netns_change_restarts_every_probe_with_a_new_factory(self) -> None:
+        self.settle()
+        made: list[str | None] = []
+
+        def factory(netns: str | None) -> ScriptedProbes:
+            made.append(netns)
+            return self.probes
+
+        self.svc._make_factory = factory
+        self.svc.reconfigure(changed(CONFIG, "transition-history: 3", "transition-history: 3, netns: blue"))
+        self.assertEqual(made, ["blue"])
+        self.assertEqual(self.svc.state_of("web0"), State.UNKNOWN)
+        self.assertEqual(self.probes.closed, 1)
+
+    # --- metrics and logs -------------------------------------------------------------
+    def test_metrics(self) -> None:
+        m = MaglevMetrics()
+        hm = HealthMetrics(m.registry)
+        hm.watch(self.bus)
+        self.svc.observers.append(hm.observe)
+        m.registry.register(BackendGauges(self.svc))
+        self.probes.auto["web0"] = FAIL
+        self.clock.advance(0.5)
+        v = m.registry.get_sample_value
+        self.assertEqual(
+            v("maglev_probe_total", {"backend": "web0", "type": "tcp", "result": "failure", "code": "L4CON"}), 1
+        )
+        self.assertEqual(v("maglev_probe_duration_seconds_count", {"backend": "web0", "type": "tcp"}), 1)
+        self.assertEqual(v("maglev_backend_transitions_total", {"backend": "web0", "from": "unknown", "to": "down"}), 1)
+        self.assertEqual(v("maglev_backend_state", {"backend": "web0", "healthcheck": "web", "state": "down"}), 1)
+        self.assertEqual(v("maglev_backend_state", {"backend": "web0", "healthcheck": "web", "state": "up"}), 0)
+        self.assertEqual(v("maglev_backend_health", {"backend": "web0"}), 0)
+        self.assertEqual(v("maglev_backend_enabled", {"backend": "web1"}), 1)

@@ -1,0 +1,299 @@
+"""Probes against real servers on loopback, on the real (asyncio) reactor."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any
+
+import pytest
+import pytest_twisted
+
+from maglev.config import Backend, CheckType, HealthCheck, HttpParams, IcmpParams, StatusRange, TcpParams
+from maglev.health.probes import ProbeFactory
+from maglev.health.probes.http import USER_AGENT
+from maglev.health.state import ProbeResult
+
+from .servers import Behaviour, BlackHole, http_server, https_server, port_of, refused_port, stop, tcp_server
+
+pytestmark = pytest.mark.slow
+
+
+def reactor() -> Any:
+    from twisted.internet import reactor as r
+
+    return r
+
+
+def backend(address: str = "127.0.0.1") -> Backend:
+    return Backend("b0", ipaddress.ip_address(address), "hc")
+
+
+async def probe(hc: HealthCheck, address: str = "127.0.0.1", factory: ProbeFactory | None = None) -> ProbeResult:
+    f = factory or ProbeFactory(reactor())
+    try:
+        result: ProbeResult = await f.probe_for(backend(address), hc)()
+    finally:
+        if factory is None:
+            f.close()
+    return result
+
+
+def http(port: int, timeout: float = 1.0, kind: CheckType = CheckType.HTTP, **params: Any) -> HealthCheck:
+    return HealthCheck("hc", kind, port=port, timeout=timeout, params=HttpParams(**params))
+
+
+def tcp(port: int, timeout: float = 1.0, **params: Any) -> HealthCheck:
+    return HealthCheck("hc", CheckType.TCP, port=port, timeout=timeout, params=TcpParams(**params))
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_ok_with_host_headers_and_user_agent() -> None:
+    b = Behaviour()
+    port = http_server(reactor(), b)
+    number = port_of(port)
+    try:
+        hc = http(number, path="/healthz?x=1", host="www.example.com", headers=(("X-Check", "maglev"),))
+        r = await probe(hc)
+    finally:
+        await stop(port)
+    assert (r.ok, r.code, r.detail) == (True, "L7OK", "HTTP 200")
+    req = b.requests[0]
+    assert req["path"] == b"/healthz?x=1"
+    assert req["host"] == f"www.example.com:{number}"
+    assert req["user-agent"].encode() == USER_AGENT and b"vpp-maglev/0.1.0" in USER_AGENT and b"+https://" in USER_AGENT
+    assert req["headers"][b"X-Check"] == [b"maglev"]
+
+
+@pytest.mark.parametrize(
+    "status, expect, ok, code",
+    [
+        (200, (StatusRange(200, 399),), True, "L7OK"),
+        (302, (StatusRange(200, 399),), True, "L7OK"),
+        (503, (StatusRange(200, 399),), False, "L7STS"),
+        (204, (StatusRange(200, 200), StatusRange(204, 204)), True, "L7OK"),
+        (200, (StatusRange(204, 204),), False, "L7STS"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_http_status(status: int, expect: tuple[StatusRange, ...], ok: bool, code: str) -> None:
+    port = http_server(reactor(), Behaviour(status=status, body=b""))
+    try:
+        r = await probe(http(port_of(port), expect_status=expect))
+    finally:
+        await stop(port)
+    assert (r.ok, r.code) == (ok, code), r
+
+
+@pytest.mark.parametrize(
+    "body, pattern, ok, code",
+    [
+        (b"status: ok\n", "ok$", True, "L7OK"),
+        (b"status: degraded\n", "ok", False, "L7RSP"),
+        (b"x" * 200_000 + b"ok", "ok", False, "L7RSP"),  # beyond the 64 KiB read limit
+        (b"x" * 30_000 + b"ok", "ok", True, "L7OK"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_http_expect_body(body: bytes, pattern: str, ok: bool, code: str) -> None:
+    port = http_server(reactor(), Behaviour(body=body))
+    try:
+        r = await probe(http(port_of(port), expect_body=pattern))
+    finally:
+        await stop(port)
+    assert (r.ok, r.code) == (ok, code), r
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_head_method() -> None:
+    b = Behaviour()
+    port = http_server(reactor(), b)
+    try:
+        r = await probe(http(port_of(port), method="HEAD"))
+    finally:
+        await stop(port)
+    assert r.ok and b.requests[0]["method"] == b"HEAD"
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_big_body_is_not_read() -> None:
+    port = http_server(reactor(), Behaviour(body=b"x" * 20_000_000))
+    try:
+        r = await probe(http(port_of(port), timeout=5.0))
+    finally:
+        await stop(port)
+    assert r.ok
+    assert r.duration < 2.0, "status and headers suffice; the 20 MB body is not downloaded"
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_timeouts_and_refusal() -> None:
+    hanging = http_server(reactor(), Behaviour(hang=True))
+    slow = http_server(reactor(), Behaviour(delay=2.0))
+    hole = BlackHole()
+    try:
+        r = await probe(http(port_of(hanging), timeout=0.3))
+        assert (r.ok, r.code) == (False, "L7TOUT"), r
+        r = await probe(http(port_of(slow), timeout=0.3))
+        assert (r.ok, r.code) == (False, "L7TOUT"), r
+        r = await probe(http(hole.port, timeout=0.3))
+        assert (r.ok, r.code) == (False, "L4TOUT"), r
+        r = await probe(http(refused_port(), timeout=0.3))
+        assert (r.ok, r.code, r.detail) == (False, "L4CON", "connection refused"), r
+    finally:
+        hole.close()
+        await stop(hanging)
+        await stop(slow)
+
+
+@pytest_twisted.ensureDeferred
+async def test_https_insecure_sends_sni_and_wraps_tls_once() -> None:
+    sni: list[bytes | None] = []
+    b = Behaviour()
+    port = https_server(reactor(), b, sni)
+    try:
+        r = await probe(http(port_of(port), kind=CheckType.HTTPS, host="demo.example"))
+        assert (r.ok, r.code) == (True, "L7OK"), r
+        assert sni == [b"demo.example"]
+        assert b.requests[0]["host"] == f"demo.example:{port_of(port)}"
+        # Verification on: the self-signed certificate for 'localhost' is refused.
+        r = await probe(http(port_of(port), kind=CheckType.HTTPS, host="demo.example", insecure=False))
+        assert (r.ok, r.code) == (False, "L6RSP"), r
+        assert r.detail.startswith("TLS: certificate"), r
+        # Plain HTTP to a TLS port is a response error, not a hang.
+        r = await probe(http(port_of(port), timeout=0.5))
+        assert not r.ok and r.code in ("L7RSP", "L7TOUT"), r
+    finally:
+        await stop(port)
+
+
+@pytest_twisted.ensureDeferred
+async def test_https_to_plain_http_never_completes_tls() -> None:
+    port = http_server(reactor(), Behaviour())
+    try:
+        r = await probe(http(port_of(port), kind=CheckType.HTTPS, timeout=0.5))
+    finally:
+        await stop(port)
+    assert (r.ok, r.code) == (False, "L6TOUT"), r
+
+
+@pytest_twisted.ensureDeferred
+async def test_http_ipv6_backend() -> None:
+    b = Behaviour()
+    port = http_server(reactor(), b, host="::1")
+    number = port_of(port)
+    try:
+        r = await probe(http(number), address="::1")
+    finally:
+        await stop(port)
+    assert r.ok, r
+    assert b.requests[0]["host"] == f"[::1]:{number}"
+
+
+# --- TCP -------------------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_connect_refuse_and_black_hole() -> None:
+    server = tcp_server(reactor())
+    hole = BlackHole()
+    try:
+        r = await probe(tcp(port_of(server)))
+        assert (r.ok, r.code) == (True, "L4OK"), r
+        r = await probe(tcp(refused_port()))
+        assert (r.ok, r.code, r.detail) == (False, "L4CON", "connection refused"), r
+        r = await probe(tcp(hole.port, timeout=0.3))
+        assert (r.ok, r.code) == (False, "L4TOUT"), r
+        assert 0.25 < r.duration < 1.0
+    finally:
+        hole.close()
+        await stop(server)
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_send_expect() -> None:
+    ssh = tcp_server(reactor(), greeting=b"SSH-2.0-OpenSSH_9.2\r\n")
+    silent = tcp_server(reactor())
+    try:
+        r = await probe(tcp(port_of(ssh), expect=r"^SSH-2\.0-"))
+        assert (r.ok, r.code) == (True, "L7OK"), r
+        r = await probe(tcp(port_of(ssh), expect=r"^HTTP/"))
+        assert (r.ok, r.code) == (False, "L7TOUT"), r  # the greeting arrived but never matched
+        r = await probe(tcp(port_of(silent), timeout=0.3, send="PING\r\n", expect="PONG"))
+        assert (r.ok, r.code) == (False, "L7TOUT"), r
+        r = await probe(tcp(port_of(silent), send="hello\r\n"))
+        assert (r.ok, r.code) == (True, "L4OK"), r
+    finally:
+        await stop(ssh)
+        await stop(silent)
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_ipv6_and_source_address() -> None:
+    server = tcp_server(reactor(), host="::1")
+    try:
+        hc = HealthCheck("hc", CheckType.TCP, port=port_of(server), probe_ipv6_src=ipaddress.IPv6Address("::1"))
+        r = await probe(hc, address="::1")
+        assert r.ok, r
+        bad = HealthCheck(
+            "hc", CheckType.TCP, port=port_of(server), probe_ipv6_src=ipaddress.IPv6Address("2001:db8::99")
+        )
+        r = await probe(bad, address="::1")
+        assert (r.ok, r.code) == (False, "L4CON") and "assign" in r.detail, r
+    finally:
+        await stop(server)
+
+
+@pytest_twisted.ensureDeferred
+async def test_cancelling_a_probe_closes_its_socket() -> None:
+    hole = BlackHole()
+    factory = ProbeFactory(reactor())
+    try:
+        d = factory.probe_for(backend(), tcp(hole.port, timeout=5.0))()
+        fds_before = len(os.listdir("/proc/self/fd"))
+        d.cancel()
+        failures: list[Any] = []
+        d.addErrback(failures.append)
+        assert failures and failures[0].check(Exception)
+        assert len(os.listdir("/proc/self/fd")) == fds_before - 1
+    finally:
+        hole.close()
+        factory.close()
+
+
+# --- ICMP ------------------------------------------------------------------------------
+
+
+def icmp(timeout: float = 1.0, size: int = 56) -> HealthCheck:
+    return HealthCheck("hc", CheckType.ICMP, timeout=timeout, params=IcmpParams(payload_size=size))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CAP_NET_RAW)")
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+@pytest_twisted.ensureDeferred
+async def test_icmp_echo(address: str) -> None:
+    factory = ProbeFactory(reactor())
+    try:
+        results = [await probe(icmp(size=size), address, factory) for size in (0, 56, 1400)]
+        assert [(r.ok, r.code) for r in results] == [(True, "L3OK")] * 3, results
+        pinger = factory.pingers.get(6 if ":" in address else 4, None, None)
+        assert pinger.raw
+    finally:
+        factory.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CAP_NET_RAW)")
+@pytest_twisted.ensureDeferred
+async def test_icmp_many_in_parallel_are_matched() -> None:
+    from twisted.internet.defer import gatherResults
+
+    factory = ProbeFactory(reactor())
+    try:
+        probes = [factory.probe_for(backend(f"127.0.0.{i}"), icmp())() for i in range(1, 41)]
+        results = await gatherResults(probes)
+        assert all(r.ok for r in results), [r for r in results if not r.ok]
+    finally:
+        factory.close()
