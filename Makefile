@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev git iproute2 socat
-SOURCES := maglev test twisted_plugins
+SOURCES := maglev test twisted_plugins bench
 
-.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean
+.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes
 
 all: test
 
@@ -55,3 +55,6 @@ install: $(VENV)/.deps
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo maglev/BUILD_COMMIT
+
+bench-probes: install
+	$(BIN)/python bench/probes.py

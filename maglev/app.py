@@ -19,7 +19,9 @@ from twisted.application.service import IService, MultiService
 from . import __version__
 from .bus import EventBus
 from .configservice import ConfigService
-from .health.metrics import BackendGauges, HealthMetrics
+from .events import ConfigLoaded
+from .gcpolicy import freeze_long_lived
+from .health.metrics import HealthCollector, HealthMetrics
 from .health.service import HealthService
 from .log import Logger, set_level
 from .manhole import ManholeService
@@ -64,6 +66,8 @@ def build_service(options: Any, reactor: Any = None) -> IService:
         settings=describe(options),
     )
     bus = EventBus()
+    # After the start and after every reload, once that turn's work is done.
+    bus.subscribe(ConfigLoaded, lambda e: reactor.callLater(0, freeze_long_lived))
     metrics = MaglevMetrics()
     metrics.watch(bus)
     config = ConfigService(options["config"], options["config_obj"], bus, reactor, handle_sighup=True)
@@ -71,10 +75,8 @@ def build_service(options: Any, reactor: Any = None) -> IService:
     config.setServiceParent(root)
 
     health = HealthService(config.config, bus, reactor)
-    health_metrics = HealthMetrics(metrics.registry)
-    health_metrics.watch(bus)
-    health.observers.append(health_metrics.observe)
-    metrics.registry.register(BackendGauges(health))
+    HealthMetrics(metrics.registry).watch(bus)
+    metrics.registry.register(HealthCollector(health))
     health.setServiceParent(root)
     config.add_reconfigurable(health)
 

@@ -22,7 +22,7 @@ from maglev.bus import EventBus
 from maglev.config import Backend, CheckType, HealthCheck, load_config
 from maglev.events import BackendTransition
 from maglev.health.netns import Netns
-from maglev.health.probes import ProbeFactory
+from maglev.health.probes import ProbeFactory, run
 from maglev.health.service import HealthService
 
 from .helpers import ROOT
@@ -62,8 +62,8 @@ async def test_backend_reachable_only_inside_the_namespace() -> None:
             inside = ProbeFactory(reactor(), ns)
             outside = ProbeFactory(reactor())
             try:
-                r_in = await inside.probe_for(b, hc)()
-                r_out = await outside.probe_for(b, hc)()
+                r_in = await run(inside.probe_for(b, hc))
+                r_out = await run(outside.probe_for(b, hc))
             finally:
                 inside.close()
                 outside.close()
@@ -90,9 +90,9 @@ async def test_http_and_icmp_inside_the_namespace() -> None:
         factory = ProbeFactory(reactor(), ns)
         try:
             b = Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc")
-            r = await factory.probe_for(b, load_config_hc("http", port))()
+            r = await run(factory.probe_for(b, load_config_hc("http", port)))
             assert (r.ok, r.code) == (True, "L7OK"), r
-            r = await factory.probe_for(b, load_config_hc("icmp", None))()
+            r = await run(factory.probe_for(b, load_config_hc("icmp", None)))
             assert (r.ok, r.code) == (True, "L3OK"), r
             assert behaviour.requests, "the request reached the server inside the namespace"
         finally:
@@ -173,12 +173,12 @@ from maglev.log import observer_for
 globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, LogLevel.info)], redirectStandardIO=False)
 from twisted.internet import reactor, defer
 from maglev.config import Backend, CheckType, HealthCheck
-from maglev.health.probes import ProbeFactory
+from maglev.health.probes import ProbeFactory, run
 
 async def main():
     f = ProbeFactory(reactor, sys.argv[1])
     hc = HealthCheck("tcp", CheckType.TCP, port=80, timeout=1.0)
-    r = await f.probe_for(Backend("b", ipaddress.ip_address("127.0.0.1"), "tcp"), hc)()
+    r = await run(f.probe_for(Backend("b", ipaddress.ip_address("127.0.0.1"), "tcp"), hc))
     print("RESULT", r.code, r.detail)
 
 reactor.callWhenRunning(lambda: defer.ensureDeferred(main()).addBoth(lambda _: reactor.stop()))

@@ -12,7 +12,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from maglev.bus import EventBus
 from maglev.config import Backend, Config, HealthCheck, load_config
 from maglev.events import BackendChanged, BackendTransition
-from maglev.health.metrics import BackendGauges, HealthMetrics
+from maglev.health.metrics import HealthCollector, HealthMetrics
+from maglev.health.probes import DeferredProbe
 from maglev.health.service import HealthService, NoSuchBackend
 from maglev.health.state import OperatorError, ProbeResult, State
 from maglev.metrics import MaglevMetrics
@@ -62,7 +63,7 @@ class ScriptedProbes:
                 self.pending[backend.name].append(d)
             return d
 
-        return probe
+        return DeferredProbe(probe, backend.name)
 
     def answer(self, name: str, result: ProbeResult) -> None:
         self.pending[name].pop(0).callback(result)
@@ -94,6 +95,7 @@ class HealthServiceTests(SynchronousTestCase):
             factory=lambda netns: self.probes,
             rand=lambda: self.rand_value,
             wallclock=self.clock.seconds,
+            timer_resolution=0.0,
         )
         self.svc.startService()
         self.addCleanup(self.svc.stopService)
@@ -111,7 +113,9 @@ class HealthServiceTests(SynchronousTestCase):
         clock = Clock()
         probes = ScriptedProbes()
         cfg = load_config(CONFIG.replace("    web1:", "    web2: {address: 192.0.2.12, healthcheck: web}\n    web1:"))
-        svc = HealthService(cfg, EventBus(), clock, factory=lambda n: probes, rand=lambda: next(values))
+        svc = HealthService(
+            cfg, EventBus(), clock, factory=lambda n: probes, rand=lambda: next(values), timer_resolution=0.0
+        )
         svc.startService()
         seen = []
         for _ in range(4):
@@ -301,10 +305,8 @@ class HealthServiceTests(SynchronousTestCase):
     # --- metrics and logs -------------------------------------------------------------
     def test_metrics(self) -> None:
         m = MaglevMetrics()
-        hm = HealthMetrics(m.registry)
-        hm.watch(self.bus)
-        self.svc.observers.append(hm.observe)
-        m.registry.register(BackendGauges(self.svc))
+        HealthMetrics(m.registry).watch(self.bus)
+        m.registry.register(HealthCollector(self.svc))
         self.probes.auto["web0"] = FAIL
         self.clock.advance(0.5)
         v = m.registry.get_sample_value
@@ -312,6 +314,10 @@ class HealthServiceTests(SynchronousTestCase):
             v("maglev_probe_total", {"backend": "web0", "type": "tcp", "result": "failure", "code": "L4CON"}), 1
         )
         self.assertEqual(v("maglev_probe_duration_seconds_count", {"backend": "web0", "type": "tcp"}), 1)
+        self.assertEqual(
+            v("maglev_probe_duration_seconds_bucket", {"backend": "web0", "type": "tcp", "le": "0.001"}), 1
+        )
+        self.assertEqual(v("maglev_probe_duration_seconds_sum", {"backend": "web0", "type": "tcp"}), 0.001)
         self.assertEqual(v("maglev_backend_transitions_total", {"backend": "web0", "from": "unknown", "to": "down"}), 1)
         self.assertEqual(v("maglev_backend_state", {"backend": "web0", "healthcheck": "web", "state": "down"}), 1)
         self.assertEqual(v("maglev_backend_state", {"backend": "web0", "healthcheck": "web", "state": "up"}), 0)

@@ -10,7 +10,7 @@ import pytest
 import pytest_twisted
 
 from maglev.config import Backend, CheckType, HealthCheck, HttpParams, IcmpParams, StatusRange, TcpParams
-from maglev.health.probes import ProbeFactory
+from maglev.health.probes import ProbeFactory, run
 from maglev.health.probes.http import USER_AGENT
 from maglev.health.state import ProbeResult
 
@@ -32,7 +32,7 @@ def backend(address: str = "127.0.0.1") -> Backend:
 async def probe(hc: HealthCheck, address: str = "127.0.0.1", factory: ProbeFactory | None = None) -> ProbeResult:
     f = factory or ProbeFactory(reactor())
     try:
-        result: ProbeResult = await f.probe_for(backend(address), hc)()
+        result: ProbeResult = await run(f.probe_for(backend(address), hc))
     finally:
         if factory is None:
             f.close()
@@ -252,7 +252,7 @@ async def test_cancelling_a_probe_closes_its_socket() -> None:
     hole = BlackHole()
     factory = ProbeFactory(reactor())
     try:
-        d = factory.probe_for(backend(), tcp(hole.port, timeout=5.0))()
+        d = run(factory.probe_for(backend(), tcp(hole.port, timeout=5.0)))
         fds_before = len(os.listdir("/proc/self/fd"))
         d.cancel()
         failures: list[Any] = []
@@ -292,7 +292,7 @@ async def test_icmp_many_in_parallel_are_matched() -> None:
 
     factory = ProbeFactory(reactor())
     try:
-        probes = [factory.probe_for(backend(f"127.0.0.{i}"), icmp())() for i in range(1, 41)]
+        probes = [run(factory.probe_for(backend(f"127.0.0.{i}"), icmp())) for i in range(1, 41)]
         results = await gatherResults(probes)
         assert all(r.ok for r in results), [r for r in results if not r.ok]
     finally:

@@ -1,50 +1,29 @@
-"""Health metrics: probe counters and durations as they happen, backend gauges at scrape time."""
+"""Health metrics.
+
+Probe counts and durations are plain integers kept by each prober and turned
+into metric families at scrape time (no metric locks on the probe path);
+transitions are counted from the bus.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..bus import EventBus
 from ..events import BackendTransition
-from .service import HealthService, ProbeObserved
+from .service import DURATION_BUCKETS, HealthService
 from .state import State
-
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 class HealthMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.probes = Counter(
-            "maglev_probe", "probes by backend, type, result and code", ["backend", "type", "result", "code"],
-            registry=registry,
-        )  # fmt: skip
-        self.duration = Histogram(
-            "maglev_probe_duration_seconds", "probe duration", ["backend", "type"], buckets=BUCKETS, registry=registry
-        )
         self.transitions = Counter(
             "maglev_backend_transitions", "backend state transitions", ["backend", "from", "to"], registry=registry
         )
-        # Label lookups cost more than the increment: cache the children per label set.
-        self._probe_children: dict[tuple[str, str, str, str], Any] = {}
-        self._duration_children: dict[tuple[str, str], Any] = {}
-
-    def observe(self, seen: ProbeObserved) -> None:
-        r = seen.result
-        key = (seen.backend, seen.type, "success" if r.ok else "failure", r.code)
-        child = self._probe_children.get(key)
-        if child is None:
-            child = self._probe_children[key] = self.probes.labels(*key)
-        child.inc()
-        dkey = (seen.backend, seen.type)
-        hist = self._duration_children.get(dkey)
-        if hist is None:
-            hist = self._duration_children[dkey] = self.duration.labels(*dkey)
-        hist.observe(r.duration)
 
     def watch(self, bus: EventBus) -> None:
         bus.subscribe(BackendTransition, self._transition)
@@ -53,13 +32,17 @@ class HealthMetrics:
         self.transitions.labels(t.backend, t.old, t.new).inc()
 
 
-class BackendGauges(Collector):
-    """maglev_backend_state (one series per state, 1 for the current one), _health, _enabled."""
+class HealthCollector(Collector):
+    """maglev_probe_total, maglev_probe_duration_seconds, maglev_backend_state/_health/_enabled."""
 
     def __init__(self, health: HealthService) -> None:
         self.health = health
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
+        probes = CounterMetricFamily(
+            "maglev_probe", "probes by backend, type, result and code", labels=["backend", "type", "result", "code"]
+        )
+        duration = HistogramMetricFamily("maglev_probe_duration_seconds", "probe duration", labels=["backend", "type"])
         state = GaugeMetricFamily(
             "maglev_backend_state", "1 for the backend's current state", labels=["backend", "healthcheck", "state"]
         )
@@ -67,12 +50,22 @@ class BackendGauges(Collector):
             "maglev_backend_health", "HAProxy health counter (0..rise+fall-1)", labels=["backend"]
         )
         enabled = GaugeMetricFamily("maglev_backend_enabled", "1 when the backend is enabled", labels=["backend"])
+        bounds = [str(b) for b in DURATION_BUCKETS] + ["+Inf"]
         for p in list(self.health):
-            name = p.backend.name
+            name, kind = p.backend.name, p.hc.type.value
+            for (ok, code), n in p.results.items():
+                probes.add_metric([name, kind, "success" if ok else "failure", code], n)
+            cumulative, buckets = 0, []
+            for bound, n in zip(bounds, p.duration_counts, strict=True):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            duration.add_metric([name, kind], buckets, p.duration_sum)
             for s in State:
                 state.add_metric([name, p.hc.name, s.value], 1.0 if p.health.state is s else 0.0)
             counter.add_metric([name], p.health.counter)
             enabled.add_metric([name], 1.0 if p.health.enabled else 0.0)
+        yield probes
+        yield duration
         yield state
         yield counter
         yield enabled

@@ -17,23 +17,26 @@ from __future__ import annotations
 
 import random
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IDelayedCall
-from twisted.python.failure import Failure
 
 from ..bus import EventBus
 from ..config import Backend, Config, HealthCheck
 from ..events import BackendChanged, BackendTransition
 from ..log import Logger
-from .probes import Probe, ProbeFactory
+from ..timers import TimerId, TimerQueue
+from .probes import Cancellable, Probe, ProbeFactory
 from .state import BackendHealth, Intervals, OperatorError, ProbeResult, State, Transition
 
 ProbeFactoryMaker = Callable[[str | None], Any]
+# Probe timers share reactor wake-ups on a 5 ms grid (see maglev/timers.py): probes and
+# timeouts fire up to 5 ms late, and the loop wakes 200 times a second, not 10,000.
+TIMER_RESOLUTION = 0.005
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 class NoSuchBackend(KeyError):
@@ -61,15 +64,25 @@ class BackendProber:
         self.hc = hc
         self.health = health
         self.probe: Probe = svc.factory.probe_for(backend, hc)
-        self._call: IDelayedCall | None = None
-        self._inflight: Deferred[ProbeResult] | None = None
+        self._call: TimerId | None = None
+        self._inflight: Cancellable | None = None
+        self._token: object | None = None  # set while a probe is in flight
+        self._started = 0.0
+        # Bound once: per-probe closures and bound methods are young objects the
+        # cyclic GC would have to walk (see maglev/gcpolicy.py).
+        self._on_result = self._done
+        self._fire_cb = self._fire
         self.probes_sent = 0
+        # Plain counters, exported at scrape time: no metric locks on the probe path.
+        self.results: dict[tuple[bool, str], int] = {}
+        self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
+        self.duration_sum = 0.0
         self.scheduled_for: float | None = None
         self.lateness: float = 0.0  # of the last probe, seconds after its scheduled time
 
     @property
     def in_flight(self) -> bool:
-        return self._inflight is not None
+        return self._token is not None
 
     @property
     def intervals(self) -> Intervals:
@@ -77,17 +90,17 @@ class BackendProber:
 
     def schedule(self, delay: float) -> None:
         """Probe after ``delay`` unless one is already waiting or running."""
-        if self._call is not None or self._inflight is not None or not self.health.state.probing:
+        if self._call is not None or self._token is not None or not self.health.state.probing:
             return
-        clock = self.svc.clock
-        self.scheduled_for = clock.seconds() + delay
-        self._call = clock.callLater(delay, self._fire)
+        self.scheduled_for = self.svc.clock.seconds() + delay
+        self._call = self.svc.timers.call_later(delay, self._fire_cb)
 
     def stop(self) -> None:
         """Cancel the waiting timer and any probe in flight (its result is dropped)."""
-        if self._call is not None and self._call.active():
-            self._call.cancel()
+        if self._call is not None:
+            self.svc.timers.cancel(self._call)
         self._call = None
+        self._token = None
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
             inflight.cancel()
@@ -96,25 +109,28 @@ class BackendProber:
         self._call = None
         if not self.health.state.probing:
             return
-        clock = self.svc.clock
-        started = clock.seconds()
+        started = self._started = self.svc.clock.seconds()
         if self.scheduled_for is not None:
             self.lateness = max(started - self.scheduled_for, 0.0)
         self.probes_sent += 1
-        d = self.probe()
-        self._inflight = d  # before addCallback: an immediate result runs _done right away
-        d.addCallback(self._done, d, started)
-        d.addErrback(self._failed)
+        self._token = token = object()
+        handle = self.probe.start(self._on_result)
+        if self._token is token:  # not answered synchronously
+            self._inflight = handle
 
-    def _failed(self, failure: Failure) -> None:
-        if not failure.check(CancelledError):
-            self.log.failure("handling a probe result of {backend}", failure, backend=self.backend.name)
-
-    def _done(self, result: ProbeResult, d: Deferred[ProbeResult], started: float) -> None:
-        if self._inflight is not d:
-            return  # a cancelled or superseded probe
+    def _done(self, result: ProbeResult) -> None:
+        """The probe's answer. A cancelled probe never answers (cancel() guarantees it)."""
+        if self._token is None:
+            return
+        started = self._started
+        self._token = None
         self._inflight = None
-        self.svc.observe(ProbeObserved(self.backend.name, self.hc.type.value, result))
+        key = (result.ok, result.code)
+        self.results[key] = self.results.get(key, 0) + 1
+        self.duration_counts[bisect_left(DURATION_BUCKETS, result.duration)] += 1
+        self.duration_sum += result.duration
+        if self.svc.observers:
+            self.svc.observe(ProbeObserved(self.backend.name, self.hc.type.value, result))
         transition = self.health.record(result, self.svc.wallclock())
         if transition is not None:
             self.svc.announce(self, transition)
@@ -144,14 +160,16 @@ class HealthService(Service):
         rand: Callable[[], float] = random.random,
         wallclock: Callable[[], float] = time.time,
         observers: list[Callable[[ProbeObserved], None]] | None = None,
+        timer_resolution: float = TIMER_RESOLUTION,
     ) -> None:
         self.setName("health")
         self.config = config
         self.bus = bus
         self.clock = clock
+        self.timers = TimerQueue(clock, timer_resolution)
         self.rand = rand
         self.wallclock = wallclock
-        self._make_factory = factory or (lambda netns: ProbeFactory(clock, netns))
+        self._make_factory = factory or (lambda netns: ProbeFactory(clock, netns, timers=self.timers))
         self.factory = self._make_factory(config.healthchecker.netns)
         self.probers: dict[str, BackendProber] = {}
         self.observers = list(observers or [])
@@ -170,6 +188,7 @@ class HealthService(Service):
         for prober in self.probers.values():
             prober.stop()
         self.factory.close()
+        self.timers.stop()
 
     def _start(self, prober: BackendProber) -> None:
         # Spread first probes over the fast interval (unknown backends use it anyway).

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class State(Enum):
@@ -38,8 +39,9 @@ class OperatorError(Exception):
     """An operator action that the backend's state refuses (maps to FAILED_PRECONDITION)."""
 
 
-@dataclass(frozen=True)
-class ProbeResult:
+class ProbeResult(NamedTuple):
+    """A tuple, not a dataclass: the GC stops tracking it, and every backend keeps its last one."""
+
     ok: bool
     code: str  # HAProxy style: L4OK, L4TOUT, L4CON, L6RSP, L7OK, L7STS, ...
     detail: str = ""

@@ -1,28 +1,108 @@
-"""Probes: each backend gets a zero-argument callable that runs one probe.
+"""Probes: each backend gets a Probe whose ``start(done)`` runs one probe.
 
-A probe's Deferred fires with a ProbeResult and never fails for network
-reasons; only cancellation errbacks it (when the backend is paused, disabled,
-removed or its check changes).
+``done`` receives a ProbeResult exactly once, unless the returned handle is
+cancelled first (the backend was paused, disabled, removed or its check
+changed). Network problems are results, never exceptions. TCP probes run on
+the lean multiplexed path (``tcp.py``); HTTP(S) and ICMP produce Deferreds,
+adapted by DeferredProbe.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
 from ...config import Backend, CheckType, HealthCheck, IcmpParams, TcpParams
 from ...log import Logger
+from ...timers import TimerQueue
 from ..netns import Netns
 from ..state import ProbeResult
 from .http import HttpProber
 from .icmp import Pingers
-from .tcp import tcp_probe
+from .tcp import Done, TcpMux
 
-Probe = Callable[[], "Deferred[ProbeResult]"]
+log = Logger(namespace="maglev.health.probes")
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> Any: ...
+
+
+class Probe(Protocol):
+    def start(self, done: Done) -> Cancellable: ...
+
+
+class DeferredProbe:
+    """A probe built from a function returning Deferred[ProbeResult]."""
+
+    def __init__(self, fn: Callable[[], Deferred[ProbeResult]], name: str = "") -> None:
+        self.fn = fn
+        self.name = name
+
+    def start(self, done: Done) -> Cancellable:
+        d = self.fn()
+
+        def failed(f: Failure) -> None:
+            if f.check(CancelledError):
+                return
+            log.failure("probe of {backend} failed unexpectedly", f, backend=self.name)
+            done(ProbeResult(False, "L4CON", f"internal error: {f.getErrorMessage()}"))
+
+        d.addCallbacks(done, failed)
+        return d
+
+
+class TcpProbe:
+    def __init__(
+        self,
+        mux: TcpMux,
+        address: str,
+        port: int,
+        timeout: float,
+        source: str | None,
+        send: bytes | None,
+        expect: re.Pattern[bytes] | None,
+        netns: Netns | None,
+    ) -> None:
+        self.mux = mux
+        self.args = (address, port, timeout)
+        self.kwargs = {"source": source, "send": send, "expect": expect, "netns": netns}
+
+    def start(self, done: Done) -> Cancellable:
+        return self.mux.start(*self.args, done, **self.kwargs)  # type: ignore[arg-type]
+
+
+class _Guarded:
+    """A probe whose own bugs become failed results and a log line, not a stuck backend."""
+
+    def __init__(self, inner: Probe, name: str) -> None:
+        self.inner = inner
+        self.name = name
+
+    def start(self, done: Done) -> Cancellable:
+        try:
+            return self.inner.start(done)
+        except Exception as e:
+            log.failure("probe of {backend} raised", backend=self.name)
+            done(ProbeResult(False, "L4CON", f"internal error: {e}"))
+            return Deferred()
+
+
+def run(probe: Probe) -> Deferred[ProbeResult]:
+    """Run one probe and get its result as a Deferred (cancelling it cancels the probe)."""
+    handle: list[Cancellable] = []
+    d: Deferred[ProbeResult] = Deferred(lambda _: handle[0].cancel() if handle else None)
+
+    def done(result: ProbeResult) -> None:
+        if not d.called:
+            d.callback(result)
+
+    handle.append(probe.start(done))
+    return d
 
 
 def source_for(address: str, hc: HealthCheck) -> str | None:
@@ -31,65 +111,45 @@ def source_for(address: str, hc: HealthCheck) -> str | None:
 
 
 class ProbeFactory:
-    """Builds the probe for a (backend, health check); owns the shared ICMP sockets."""
+    """Builds the probe for a (backend, health check); owns the shared sockets."""
 
-    log = Logger()
-
-    def __init__(self, reactor: Any, netns: str | None = None, netns_dir: str | None = None) -> None:
+    def __init__(
+        self, reactor: Any, netns: str | None = None, netns_dir: str | None = None, timers: TimerQueue | None = None
+    ) -> None:
         self.reactor = reactor
+        self.timers = timers if timers is not None else TimerQueue(reactor)
         self.netns = (Netns(netns, netns_dir) if netns_dir else Netns(netns)) if netns else None
-        self.pingers = Pingers(reactor)
+        self.pingers = Pingers(reactor, self.timers)
+        self.tcp = TcpMux(reactor, self.timers)
 
     def probe_for(self, backend: Backend, hc: HealthCheck) -> Probe:
         address = str(backend.address)
         source = source_for(address, hc)
-        raw: Probe
+        probe: Probe
         if hc.type in (CheckType.HTTP, CheckType.HTTPS):
-            raw = HttpProber(self.reactor, address, hc, self.netns).probe
+            probe = DeferredProbe(HttpProber(self.reactor, address, hc, self.netns).probe, backend.name)
         elif hc.type is CheckType.TCP:
             params = hc.params if isinstance(hc.params, TcpParams) else TcpParams()
             assert hc.port is not None
             send = params.send.encode() if params.send else None
             expect = re.compile(params.expect.encode()) if params.expect else None
-            port, timeout, netns = hc.port, hc.timeout, self.netns
-
-            def raw() -> Deferred[ProbeResult]:
-                return tcp_probe(self.reactor, address, port, timeout, source, send, expect, netns)
-
+            probe = TcpProbe(self.tcp, address, hc.port, hc.timeout, source, send, expect, self.netns)
         else:
             size = hc.params.payload_size if isinstance(hc.params, IcmpParams) else 56
             family = 6 if ":" in address else 4
+            timeout = hc.timeout
 
-            def raw() -> Deferred[ProbeResult]:
-                return self.pingers.get(family, self.netns, source).ping(address, hc.timeout, size)
+            def ping() -> Deferred[ProbeResult]:
+                return self.pingers.get(family, self.netns, source).ping(address, timeout, size)
 
-        return self._guarded(raw, backend.name)
-
-    def _guarded(self, raw: Probe, name: str) -> Probe:
-        def probe() -> Deferred[ProbeResult]:
-            try:
-                d = raw()
-            except Exception as e:
-                self.log.failure("probe of {backend} raised", backend=name)
-                d = Deferred()
-                d.callback(ProbeResult(False, "L4CON", f"internal error: {e}"))
-                return d
-
-            def unexpected(f: Failure) -> Any:
-                if f.check(CancelledError):
-                    return f
-                self.log.failure("probe of {backend} failed unexpectedly", f, backend=name)
-                return ProbeResult(False, "L4CON", f"internal error: {f.getErrorMessage()}")
-
-            guarded: Deferred[ProbeResult] = d.addErrback(unexpected)
-            return guarded
-
-        return probe
+            probe = DeferredProbe(ping, backend.name)
+        return _Guarded(probe, backend.name)
 
     def close(self) -> None:
+        self.tcp.close()
         self.pingers.close()
         if self.netns is not None:
             self.netns.close()
 
 
-__all__ = ["Probe", "ProbeFactory", "ProbeResult"]
+__all__ = ["Cancellable", "DeferredProbe", "Probe", "ProbeFactory", "ProbeResult", "run"]

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReadDescriptor
+from twisted.internet.interfaces import IReadDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...log import Logger
+from ...timers import TimerId, TimerQueue
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
 from .tcp import make_socket
@@ -52,15 +53,23 @@ class _Pending:
     payload: bytes
     started: float
     result: Deferred[ProbeResult]
-    timer: IDelayedCall | None = field(default=None)
+    timer: TimerId | None = field(default=None)
 
 
 @implementer(IReadDescriptor)
 class Pinger:
     log = Logger()
 
-    def __init__(self, reactor: Any, family: int, netns: Netns | None = None, source: str | None = None) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        family: int,
+        netns: Netns | None = None,
+        source: str | None = None,
+        timers: TimerQueue | None = None,
+    ) -> None:
         self.reactor = reactor
+        self.timers = timers if timers is not None else TimerQueue(reactor)
         self.family = family
         self.ident = random.randrange(1, 0xFFFF)
         self._seq = random.randrange(0, 0xFFFF)
@@ -115,7 +124,7 @@ class Pinger:
             return d
         pending = _Pending(ipaddress.ip_address(address), payload, started, d)
         d.addBoth(self._forget, seq, pending)
-        pending.timer = self.reactor.callLater(timeout, self._timed_out, seq, pending)
+        pending.timer = self.timers.call_later(timeout, self._timed_out, seq, pending)
         self._pending[seq] = pending
         return d
 
@@ -129,8 +138,8 @@ class Pinger:
     def _forget(self, result: Any, seq: int, pending: _Pending) -> Any:
         if self._pending.get(seq) is pending:
             del self._pending[seq]
-        if pending.timer is not None and pending.timer.active():
-            pending.timer.cancel()
+        if pending.timer is not None:
+            self.timers.cancel(pending.timer)
         return result
 
     def _timed_out(self, seq: int, pending: _Pending) -> None:
@@ -223,8 +232,9 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 class Pingers:
     """One Pinger per (family, netns, source), created on first use."""
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: Any, timers: TimerQueue | None = None) -> None:
         self.reactor = reactor
+        self.timers = timers
         self._pingers: dict[tuple[int, str | None, str | None], Pinger] = {}
 
     def get(self, family: int, netns: Netns | None, source: str | None) -> Pinger:
@@ -233,7 +243,7 @@ class Pingers:
         if pinger is None or (pinger.error is not None and pinger.error.startswith("enter netns")):
             if pinger is not None:
                 pinger.close()
-            pinger = Pinger(self.reactor, family, netns, source)
+            pinger = Pinger(self.reactor, family, netns, source, self.timers)
             self._pingers[key] = pinger
         return pinger
 

@@ -1,0 +1,234 @@
+"""Health-checking throughput: N loopback backends probed at 1 s by the real HealthService.
+
+    python bench/probes.py                      # N = 1000, 5000, 10000; tcp and http; 30 s each
+    python bench/probes.py --sizes 1000 --types tcp --duration 10
+
+The backends run in a child process (a selectors loop that accepts, answers
+HTTP with 200 and closes), so only the checker's own CPU is measured. Per
+size and type it prints probes/s achieved against scheduled, CPU seconds per
+1,000 probes (user+sys of the checker process), p50/p99 scheduling lateness
+(how late each probe started after its timer was due) and RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import multiprocessing
+import os
+import resource
+import selectors
+import signal
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PORT = 8000
+RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
+
+
+def address(i: int) -> str:
+    return f"127.1.{i // 250}.{i % 250 + 1}"
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def serve_backends(n: int, ready: Any) -> None:
+    """Child process: N listeners; TCP probes are accepted and closed, HTTP ones answered."""
+    raise_fd_limit()
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    sel = selectors.DefaultSelector()
+    for i in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((address(i), PORT))
+        s.listen(1024)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, "listen")
+    ready.set()
+    while True:
+        for key, _ in sel.select():
+            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            if key.data == "listen":
+                while True:
+                    try:
+                        conn, _ = sock.accept()
+                    except BlockingIOError:
+                        break
+                    conn.setblocking(False)
+                    sel.register(conn, selectors.EVENT_READ, "conn")
+            else:
+                try:
+                    data = sock.recv(4096)
+                    if data:
+                        sock.send(RESPONSE)
+                except OSError:
+                    pass
+                sel.unregister(sock)
+                sock.close()
+
+
+def config_for(n: int, kind: str) -> Any:
+    from maglev.config import Backend, CheckType, Config, HealthCheck, HttpParams, TcpParams
+    from maglev.config.model import frozen_map
+
+    params = HttpParams(path="/healthz") if kind == "http" else TcpParams()
+    hc = HealthCheck(
+        kind, CheckType(kind), port=PORT, interval=1.0, fast_interval=1.0, down_interval=1.0, timeout=1.0,
+        rise=2, fall=3, params=params,
+    )  # fmt: skip
+    backends = {f"b{i}": Backend(f"b{i}", ipaddress.ip_address(address(i)), kind) for i in range(n)}
+    return Config(healthchecks=frozen_map({kind: hc}), backends=frozen_map(backends))
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_user() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]:
+    """Runs in its own process so reactor, CPU and RSS figures are per case."""
+    if os.environ.get("BENCH_REACTOR") == "epoll":  # for comparison only: maglevd runs on asyncio
+        from twisted.internet import epollreactor
+
+        epollreactor.install()
+    else:
+        from twisted.internet import asyncioreactor
+
+        asyncioreactor.install()
+    from twisted.internet import reactor
+
+    from maglev.bus import EventBus
+    from maglev.health.metrics import HealthCollector, HealthMetrics
+    from maglev.health.service import HealthService, ProbeObserved
+    from maglev.metrics import MaglevMetrics
+
+    raise_fd_limit()
+    metrics, bus = MaglevMetrics(), EventBus()
+    svc = HealthService(config_for(n, kind), bus, reactor)
+    HealthMetrics(metrics.registry).watch(bus)  # wired as in maglevd
+    metrics.registry.register(HealthCollector(svc))
+    state: dict[str, Any] = {"measuring": False, "probes": 0, "failed": 0, "late": []}
+    codes: dict[str, int] = {}
+
+    def seen(o: ProbeObserved) -> None:
+        if state["measuring"]:
+            state["probes"] += 1
+            if not o.result.ok:
+                state["failed"] += 1
+                codes[o.result.code] = codes.get(o.result.code, 0) + 1
+            state["late"].append(svc.probers[o.backend].lateness)
+
+    svc.observers.append(seen)
+
+    def start_measuring() -> None:
+        state["measuring"] = True
+        state["cpu0"], state["user0"], state["t0"] = cpu(), cpu_user(), time.monotonic()
+
+    def stop_measuring() -> None:
+        state["measuring"] = False
+        state["cpu1"], state["user1"], state["t1"] = cpu(), cpu_user(), time.monotonic()
+        svc.stopService()
+        reactor.stop()
+
+    from maglev.gcpolicy import freeze_long_lived
+
+    reactor.callWhenRunning(svc.startService)
+    reactor.callWhenRunning(freeze_long_lived)  # as maglevd does once its services are up
+    reactor.callLater(warmup * 0.8, freeze_long_lived)  # and once the first transitions are done
+    reactor.callLater(warmup, start_measuring)
+    reactor.callLater(warmup + duration, stop_measuring)
+    reactor.run()
+    elapsed = state["t1"] - state["t0"]
+    late = sorted(state["late"]) or [0.0]
+    probes = state["probes"]
+    return {
+        "backends": n,
+        "type": kind,
+        "seconds": round(elapsed, 2),
+        "probes_per_s": round(probes / elapsed, 1),
+        "scheduled_per_s": float(n),  # every backend at 1 s
+        "failed": state["failed"],
+        "failure_codes": codes,
+        "cpu_s_per_1000": round((state["cpu1"] - state["cpu0"]) / probes * 1000, 4) if probes else None,
+        "cpu_share": round((state["cpu1"] - state["cpu0"]) / elapsed, 3),
+        "user_share": round((state["user1"] - state["user0"]) / elapsed, 3),
+        "lateness_p50_ms": round(statistics.median(late) * 1000, 2),
+        "lateness_p99_ms": round(late[int(len(late) * 0.99) - 1 if len(late) > 1 else 0] * 1000, 2),
+        "rss_mib": round(rss_mib(), 1),
+    }
+
+
+def run_case(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    backends = ctx.Process(target=serve_backends, args=(n, ready), daemon=True)
+    backends.start()
+    try:
+        if not ready.wait(120):
+            raise RuntimeError("backends did not start")
+        with ctx.Pool(1) as pool:
+            result: dict[str, Any] = pool.apply(measure, (n, kind, duration, warmup))
+        return result
+    finally:
+        backends.terminate()
+        backends.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,5000,10000")
+    parser.add_argument("--types", default="tcp,http")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--json", action="store_true", help="one JSON object per case")
+    args = parser.parse_args()
+    header = (
+        f"{'type':5} {'N':>6} {'probes/s':>9} {'sched/s':>8} {'fail':>6} {'CPU s/1000':>10} {'CPU':>6} "
+        f"{'user':>6} {'late p50':>9} {'late p99':>9} {'RSS MiB':>8}"
+    )
+    if not args.json:
+        print(
+            f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+            f"{args.duration:g}s per case after {args.warmup:g}s warm-up"
+        )
+        print(header)
+    for kind in args.types.split(","):
+        for n in (int(x) for x in args.sizes.split(",")):
+            r = run_case(n, kind, args.duration, args.warmup)
+            if args.json:
+                print(json.dumps(r), flush=True)
+                continue
+            print(
+                f"{kind:5} {n:>6} {r['probes_per_s']:>9} {r['scheduled_per_s']:>8.0f} {r['failed']:>6} "
+                f"{r['cpu_s_per_1000']:>10} {r['cpu_share']:>6} {r['user_share']:>6} "
+                f"{r['lateness_p50_ms']:>8}ms {r['lateness_p99_ms']:>8}ms "
+                f"{r['rss_mib']:>8}",
+                flush=True,
+            )
+            if r["failure_codes"]:
+                print(f"      failures: {r['failure_codes']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""TimerQueue: ordering, cancellation, re-arming, fairness."""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from maglev.timers import TimerQueue
+
+
+class TimerQueueTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.q = TimerQueue(self.clock)
+        self.fired: list[str] = []
+
+    def test_fires_in_deadline_order_with_one_reactor_timer(self) -> None:
+        for delay, name in [(3, "c"), (1, "a"), (2, "b"), (1, "a2")]:
+            self.q.call_later(delay, self.fired.append, name)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.clock.advance(1)
+        self.assertEqual(self.fired, ["a", "a2"])
+        self.clock.advance(0.5)
+        self.assertEqual(self.fired, ["a", "a2"])
+        self.clock.advance(1.5)
+        self.assertEqual(self.fired, ["a", "a2", "b", "c"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_cancelled_timers_do_not_fire_and_do_not_keep_the_reactor_timer(self) -> None:
+        t = self.q.call_later(1, self.fired.append, "x")
+        self.q.call_later(5, self.fired.append, "y")
+        self.q.cancel(t)
+        self.assertFalse(self.q.active(t))
+        self.clock.advance(1)
+        self.assertEqual(self.fired, [])
+        self.assertEqual(len(self.q), 1)
+        self.clock.advance(4)
+        self.assertEqual(self.fired, ["y"])
+
+    def test_an_earlier_timer_re_arms(self) -> None:
+        self.q.call_later(10, self.fired.append, "late")
+        self.q.call_later(1, self.fired.append, "early")
+        self.clock.advance(1)
+        self.assertEqual(self.fired, ["early"])
+
+    def test_timers_added_by_callbacks_fire_in_a_later_turn(self) -> None:
+        turns: list[int] = []
+
+        def first() -> None:
+            turns.append(len(self.clock.getDelayedCalls()))
+            self.q.call_later(0, self.fired.append, "second")
+
+        self.q.call_later(1, first)
+        self.q.call_later(1, self.fired.append, "sibling")
+        self.clock.advance(1)
+        self.assertEqual(self.fired, ["sibling", "second"])
+        self.assertEqual(turns, [0], "no reactor timer is armed while the queue runs")
+
+    def test_callback_scheduling_later_keeps_earlier_timers(self) -> None:
+        self.q.call_later(1, lambda: self.q.call_later(10, self.fired.append, "far"))
+        self.q.call_later(2, self.fired.append, "near")
+        self.clock.advance(1)
+        self.clock.advance(1)
+        self.assertEqual(self.fired, ["near"])
+
+    def test_stop_drops_everything(self) -> None:
+        self.q.call_later(1, self.fired.append, "x")
+        self.q.stop()
+        self.clock.advance(5)
+        self.assertEqual(self.fired, [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_resolution_groups_wakeups_and_never_fires_early(self) -> None:
+        q = TimerQueue(self.clock, resolution=0.01)
+        for delay in (0.001, 0.004, 0.0099, 0.011):
+            q.call_later(delay, self.fired.append, delay)
+        self.assertEqual([c.getTime() for c in self.clock.getDelayedCalls()], [0.01])
+        self.clock.advance(0.0099)
+        self.assertEqual(self.fired, [])
+        self.clock.advance(0.0001)
+        self.assertEqual(self.fired, [0.001, 0.004, 0.0099])
+        self.clock.advance(0.01)
+        self.assertEqual(self.fired, [0.001, 0.004, 0.0099, 0.011])
