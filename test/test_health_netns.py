@@ -199,3 +199,41 @@ def test_without_cap_sys_admin_every_probe_fails_with_l4con_and_a_clear_log() ->
         rec.get("event") == "netns-error" and rec["msg"] == f'enter netns "{ns}": operation not permitted'
         for rec in logged
     ), logged
+
+
+ICMP_SCRIPT = """
+import ipaddress, sys
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+from twisted.internet import reactor, defer
+from maglev.config import Backend, CheckType, HealthCheck
+from maglev.health.probes import ProbeFactory, run
+
+async def main():
+    f = ProbeFactory(reactor, sys.argv[1])
+    hc = HealthCheck("ping", CheckType.ICMP, timeout=1.0)
+    r = await run(f.probe_for(Backend("b", ipaddress.ip_address("127.0.0.1"), "ping"), hc))
+    pinger = f.pingers.get(4, f.netns, None)
+    print("RESULT", r.code, "raw" if pinger.raw else "dgram", r.detail)
+
+reactor.callWhenRunning(lambda: defer.ensureDeferred(main()).addBoth(lambda _: reactor.stop()))
+reactor.run()
+"""
+
+
+@pytest.mark.parametrize(
+    "group_range, expected",
+    [("0 2147483647", "RESULT L3OK dgram"), ("1 0", "RESULT L3ERR dgram ICMP needs CAP_NET_RAW")],
+)
+def test_icmp_without_cap_net_raw_uses_ping_sockets_where_allowed(group_range: str, expected: str) -> None:
+    with namespace() as ns:
+        # ping_group_range is per namespace: set it in the test's own namespace only.
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv4.ping_group_range={group_range}"], check=True
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        r = subprocess.run(
+            ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", sys.executable, "-c", ICMP_SCRIPT, ns],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+    assert expected in r.stdout, (r.stdout, r.stderr)
