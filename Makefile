@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes
+.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu
 
 all: test
 
@@ -58,3 +58,6 @@ clean:
 
 bench-probes: install
 	$(BIN)/python bench/probes.py
+
+bench-vppemu: install
+	$(BIN)/python bench/vppemu.py
