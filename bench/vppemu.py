@@ -11,17 +11,19 @@ together) and the emulator's own CPU time (user+sys from /proc) per request.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from maglev.vppemu.process import start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 API_DIR = ROOT.parent / "shared" / "vpp-api"
@@ -88,27 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         api, stats = f"{tmp}/api.sock", f"{tmp}/stats.sock"
-        emu = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "maglev.vppemu",
-                "--api-socket",
-                api,
-                "--stats-socket",
-                stats,
-                "--api-dir",
-                str(API_DIR),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        emu = start_emulator(api, stats, str(API_DIR))
         try:
-            assert emu.stdout is not None
-            for line in emu.stdout:
-                if json.loads(line).get("event") == "vppemu-ready":
-                    break
             from vpp_papi import VPPApiClient
 
             setup = VPPApiClient(apidir=str(API_DIR), server_address=api)

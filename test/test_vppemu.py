@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +17,9 @@ import pytest
 from vpp_papi.vpp_stats import VPPStats
 
 from maglev.vppemu.lb import COUNTER_NAMES, LbPlugin, ip46, maglev_table
+from maglev.vppemu.process import start_emulator
 
 from .emu import API_DIR, FakeClock, client, emulator
-from .helpers import source_env
 
 VIP = {"pfx": "192.0.2.1/32", "protocol": 6, "port": 80}
 VIP6 = {"pfx": "2001:db8::1/128", "protocol": 6, "port": 443}
@@ -384,27 +382,9 @@ def test_client_vanishing_mid_dump(emu: Any, c: Any) -> None:
 
 def test_command_line_runs_until_sigterm_and_state_is_lost_on_restart(tmp_path: Path) -> None:
     api, stats = str(tmp_path / "api.sock"), str(tmp_path / "stats.sock")
-    args = [
-        sys.executable,
-        "-m",
-        "maglev.vppemu",
-        "--api-socket",
-        api,
-        "--stats-socket",
-        stats,
-        "--api-dir",
-        str(API_DIR),
-        "--gc-interval",
-        "1",
-    ]
 
     def start() -> subprocess.Popen[str]:
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=source_env())
-        assert p.stdout is not None
-        for line in p.stdout:
-            if json.loads(line).get("event") == "vppemu-ready":
-                return p
-        raise AssertionError("emulator did not start")
+        return start_emulator(api, stats, str(API_DIR), "--gc-interval", "1")
 
     from vpp_papi import VPPApiClient
 

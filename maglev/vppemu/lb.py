@@ -19,6 +19,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 # retvals (src/vnet/error.h)
 OK = 0
@@ -220,6 +221,16 @@ def flow_hash(src: bytes, dst: bytes, sport: int, dport: int, proto: int, sticky
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
+def _place(pool: list[Any], item: Any) -> int:
+    """A free slot of a VPP-style pool (slot 0 is the placeholder): reused first, else appended."""
+    for i in range(1, len(pool)):
+        if pool[i] is None:
+            pool[i] = item
+            return i
+    pool.append(item)
+    return len(pool) - 1
+
+
 class LbPlugin:
     """The lb plugin's state. Every public method returns a VPP retval (and data)."""
 
@@ -359,29 +370,20 @@ class LbPlugin:
             return vtype
         if v4 != (vtype.name.startswith("IP4")):
             return INVALID_ADDRESS_FAMILY
-        index = self._free_vip_slot()
+        index = _place(self.vips, None)
         vip = Vip(
             index, prefix, plen, protocol, port, vtype, new_length, src_ip_sticky if self.weights else False,
             dscp & 0x3F if vtype is VipType.IP4_L3DSR else 0, srv_type if vtype.is_nat else 0,
             target_port if vtype.is_nat else 0, last_gc=self.now(),
         )  # fmt: skip
         vip.table = [0] * new_length
-        if index == len(self.vips):
-            self.vips.append(vip)
-        else:
-            self.vips[index] = vip
+        self.vips[index] = vip
         self._by_key[vip.key] = vip
         self._ensure_counters(index)
         for c in self.counters:  # a new VIP in a slot starts from zero
             for per_thread in c:
                 per_thread[index] = 0
         return OK
-
-    def _free_vip_slot(self) -> int:
-        for i, v in enumerate(self.vips):
-            if i and v is None:
-                return i
-        return len(self.vips)
 
     def _ensure_counters(self, index: int) -> None:
         if not self.counters:
@@ -435,21 +437,11 @@ class LbPlugin:
             if flush:
                 self._flush_as(existing)
         else:
-            index = self._free_as_slot()
-            a = AppServer(index, vip.index, addr16, weight=weight)
-            if index == len(self.ases):
-                self.ases.append(a)
-            else:
-                self.ases[index] = a
+            index = _place(self.ases, None)
+            self.ases[index] = AppServer(index, vip.index, addr16, weight=weight)
             vip.ases.append(index)
         self._rebuild(vip)
         return OK
-
-    def _free_as_slot(self) -> int:
-        for i, a in enumerate(self.ases):
-            if i and a is None:
-                return i
-        return len(self.ases)
 
     def del_as(self, vip: Vip, addr16: bytes, flush: bool = False) -> int:
         a = self._find_as(vip, addr16)
