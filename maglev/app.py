@@ -3,6 +3,7 @@
     maglev (MaglevService)
     ├── config    ConfigService: the running Config, reload on SIGHUP
     ├── health    HealthService: one prober per backend, the state machines
+    ├── vpp       LbSync: programs VPP's lb plugin from config + health (own thread)
     ├── metrics   MetricsService: /metrics (when --metrics-addr is set)
     └── manhole   ManholeService (when --manhole-addr is set)
 
@@ -19,6 +20,8 @@ from twisted.application.service import IService, MultiService
 from . import __version__
 from .bus import EventBus
 from .configservice import ConfigService
+from .dataplane.metrics import VppCollector, VppMetrics
+from .dataplane.service import LbSync
 from .events import ConfigLoaded
 from .gcpolicy import freeze_long_lived
 from .health.metrics import HealthCollector, HealthMetrics
@@ -80,6 +83,22 @@ def build_service(options: Any, reactor: Any = None) -> IService:
     health.setServiceParent(root)
     config.add_reconfigurable(health)
 
+    vpp_metrics = VppMetrics(metrics.registry)
+    lbsync = LbSync(
+        config.config,
+        bus,
+        reactor,
+        backend_states=lambda: {name: p.health.state.value for name, p in health.probers.items()},
+        api_addr=options["vpp-api-addr"].strip(),
+        stats_addr=options["vpp-stats-addr"].strip(),
+        api_dir=options["vpp_api_dir_obj"],
+        api_counter=vpp_metrics.api,
+        sync_counter=vpp_metrics.lbsync,
+    )
+    metrics.registry.register(VppCollector(lbsync))
+    lbsync.setServiceParent(root)
+    config.add_reconfigurable(lbsync)
+
     MetricsService(metrics, options["metrics-addr_obj"], reactor).setServiceParent(root)
     if options["manhole_obj"] is not None:
         namespace: dict[str, Any] = {
@@ -87,6 +106,7 @@ def build_service(options: Any, reactor: Any = None) -> IService:
             "bus": bus,
             "config": config,
             "health": health,
+            "vpp": lbsync,
             "reactor": reactor,
         }
         ManholeService(

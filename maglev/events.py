@@ -55,3 +55,34 @@ class BackendChanged(Event):
 
     backend: str
     what: str
+
+
+@dataclass(frozen=True)
+class FrontendTransition(Event):
+    """A frontend's aggregate state changed (up, down, unknown); old == new replays the current state."""
+
+    frontend: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class VppConnected(Event):
+    version: str
+    pid: int
+    weights: bool  # lb_as_set_weight available (VPP master); False for releases up to 26.06
+
+
+@dataclass(frozen=True)
+class VppDisconnected(Event):
+    reason: str
+
+
+@dataclass(frozen=True)
+class LbSynced(Event):
+    """One reconciliation run finished."""
+
+    scope: str  # "all" or "vip"
+    frontends: tuple[str, ...]
+    changes: int
+    errors: tuple[str, ...]

@@ -17,6 +17,7 @@ from .addresses import AddressError, TcpAddress, UnixAddress, parse_listen, pars
 from .config import Config, ConfigError, ErrorKind, load_config_file
 from .log import parse_level
 from .version import version_line
+from .vppapi import find_api_dir
 
 DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
 
@@ -28,6 +29,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "web-addr": ("MAGLEV_WEB_ADDR", "127.0.0.1:8080"),
     "vpp-api-addr": ("MAGLEV_VPP_API_ADDR", "/run/vpp/api.sock"),
     "vpp-stats-addr": ("MAGLEV_VPP_STATS_ADDR", "/run/vpp/stats.sock"),
+    "vpp-api-dir": ("MAGLEV_VPP_API_DIR", ""),
     "log-level": ("MAGLEV_LOG_LEVEL", "info"),
     "manhole-addr": ("MAGLEV_MANHOLE_ADDR", ""),
     "manhole-authorized-keys": ("MAGLEV_MANHOLE_AUTHORIZED_KEYS", ""),
@@ -74,6 +76,13 @@ class MaglevOptions(usage.Options):
             "VPP binary API socket, empty disables VPP [MAGLEV_VPP_API_ADDR, default /run/vpp/api.sock]",
         ],
         ["vpp-stats-addr", None, None, "VPP stats socket [MAGLEV_VPP_STATS_ADDR, default /run/vpp/stats.sock]"],
+        [
+            "vpp-api-dir",
+            None,
+            None,
+            "VPP API definitions (JSON) [MAGLEV_VPP_API_DIR, default /usr/share/vpp/api, "
+            "then a checkout's ../shared/vpp-api]",
+        ],
         ["log-level", None, None, "debug, info, warn or error [MAGLEV_LOG_LEVEL, default info]"],
         [
             "manhole-addr",
@@ -138,6 +147,12 @@ class MaglevOptions(usage.Options):
             if value and not value.startswith("/"):
                 raise usage.UsageError(f"--{name}: {value!r} must be an absolute unix socket path (or empty)")
         self["manhole_obj"] = self._manhole()
+        self["vpp_api_dir_obj"] = self["vpp-api-dir"].strip() or None
+        if self["vpp_api_dir_obj"] is not None:
+            try:
+                find_api_dir(self["vpp_api_dir_obj"])
+            except FileNotFoundError as e:
+                raise usage.UsageError(f"--vpp-api-dir: {e}") from None
 
     def _manhole(self) -> TcpAddress | UnixAddress | None:
         value = self["manhole-addr"].strip()

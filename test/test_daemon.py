@@ -195,9 +195,14 @@ def test_demo_runs_on_its_bundled_config_with_flippable_backends(tmp_path: Path)
             assert r.read() == b"web0 down\n"
         down = d.event("backend-transition", backend="web0", new="down")
         assert down["code"] == "L7STS"
+        # The demo's emulator follows: web0 drained in VPP.
+        drained = d.event("lb-sync-as-weight", address="127.0.1.1")
+        assert drained["weight"] == 0 and drained["flush"] is True
         text = fetch(url)
         assert metric(text, 'maglev_backend_state{backend="web0",healthcheck="http",state="down"}') == 1
         assert metric(text, 'maglev_backend_transitions_total{backend="web0",from="up",to="down"}') == 1
+        assert metric(text, "maglev_vpp_connected") == 1
+        assert metric(text, 'maglev_frontend_pool_backend_weight{backend="web0",frontend="web",pool="primary"}') == 0
         d.signal(signal.SIGINT)
         assert d.proc.wait(10) == 0
     finally:

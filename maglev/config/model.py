@@ -6,6 +6,7 @@ config order) and are read-only views.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -195,7 +196,16 @@ class Config:
     frontends: Mapping[str, Frontend] = field(default_factory=frozen_map)
 
     def frontends_using(self, backend: str) -> tuple[str, ...]:
-        return tuple(n for n, f in self.frontends.items() if backend in f.backend_names())
+        return self._users.get(backend, ())
+
+    @functools.cached_property
+    def _users(self) -> dict[str, tuple[str, ...]]:
+        """backend -> the frontends using it, computed once (a transition asks for it)."""
+        users: dict[str, list[str]] = {}
+        for name, fe in self.frontends.items():
+            for b in fe.backend_names():
+                users.setdefault(b, []).append(name)
+        return {b: tuple(names) for b, names in users.items()}
 
     def healthcheck_of(self, backend: str) -> HealthCheck:
         return self.healthchecks[self.backends[backend].healthcheck]

@@ -1,8 +1,8 @@
 """Run maglevd on the bundled demo configuration, in the foreground.
 
-Demo backends on 127.0.1.x:8080 (flip them through the control port), metrics
-on 127.0.0.1:9091, the manhole on a unix socket under the run directory, VPP
-integration off until the emulator joins the demo.
+Demo backends on 127.0.1.x:8080 (flip them through the control port), the VPP
+emulator on unix sockets under the run directory (its VIPs follow the demo
+backends), metrics on 127.0.0.1:9091, the manhole on a unix socket.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from maglev.daemon import main as maglevd
 from maglev.demo.backends import DemoBackends
+from maglev.vppemu.process import start_emulator
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -28,12 +29,16 @@ def run(argv: list[str] | None = None) -> None:
     config = run_dir / "maglev.yaml"
     config.write_text(resources.files("maglev.demo").joinpath("maglev.yaml").read_text())
     manhole = run_dir / "manhole.sock"
+    api, stats = run_dir / "vpp-api.sock", run_dir / "vpp-stats.sock"
+    emulator = start_emulator(str(api), str(stats), None, "--gc-interval", "10")
     print(
         f"vpp-maglev demo: config {config}\n"
         f"  metrics:  curl http://{args.metrics_addr}/metrics\n"
         f"  console:  socat -,raw,echo=0 UNIX-CONNECT:{manhole}\n"
         f"  backends: curl http://127.0.0.1:{args.control_port}/   "
         f"(flip: curl -X POST http://127.0.0.1:{args.control_port}/web0/down, .../web0/up, .../web0/stop)\n"
+        f"  VPP:      the emulator on {api}; watch the lb-sync log lines as you flip backends, or\n"
+        f"            curl -s http://{args.metrics_addr}/metrics | grep maglev_frontend_pool_backend_weight\n"
         f"  reload:   edit {config}, then kill -HUP {os.getpid()}\n"
         "  stop:     Ctrl-C\n",
         flush=True,
@@ -42,16 +47,21 @@ def run(argv: list[str] | None = None) -> None:
     def start_backends(reactor: Any, options: Any) -> None:
         DemoBackends(reactor, options["config_obj"]).start(control_port=args.control_port)
 
-    maglevd(
-        [
-            "--config", str(config),
-            "--metrics-addr", args.metrics_addr,
-            "--manhole-addr", str(manhole),
-            "--vpp-api-addr", "",
-            "--grpc-addr", "127.0.0.1:9090",
-        ],
-        before_start=start_backends,
-    )  # fmt: skip
+    try:
+        maglevd(
+            [
+                "--config", str(config),
+                "--metrics-addr", args.metrics_addr,
+                "--manhole-addr", str(manhole),
+                "--vpp-api-addr", str(api),
+                "--vpp-stats-addr", str(stats),
+                "--grpc-addr", "127.0.0.1:9090",
+            ],
+            before_start=start_backends,
+        )  # fmt: skip
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
 
 
 if __name__ == "__main__":

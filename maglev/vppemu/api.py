@@ -28,20 +28,6 @@ V2606_MISSING = frozenset(
 )
 
 
-def default_api_dirs() -> list[Path]:
-    here = Path(__file__).resolve()
-    return [Path("/usr/share/vpp/api"), here.parents[3] / "shared" / "vpp-api", here.parents[2] / "shared" / "vpp-api"]
-
-
-def find_api_dir(explicit: str | None = None) -> Path:
-    candidates = [Path(explicit)] if explicit else default_api_dirs()
-    for d in candidates:
-        if d.is_dir() and any(d.rglob("memclnt.api.json")):
-            return d
-    tried = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"no VPP API definitions (memclnt.api.json) in {tried}; use --api-dir")
-
-
 class ApiDefinitions:
     def __init__(self, api_dir: Path, drop: frozenset[str] = frozenset()) -> None:
         files = sorted(api_dir.rglob("*.api.json"), key=lambda p: (p.name != "memclnt.api.json", p.name))

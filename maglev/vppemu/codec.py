@@ -159,3 +159,70 @@ def compile_decoders(files: list[Path], names: list[str]) -> dict[str, FastDecod
         build = eval(f"lambda t: {expr}", {**compiler.namespace, "_cstr": _cstr})
         out[name] = FastDecoder(name, fmt, build)
     return out
+
+
+class FastEncoder:
+    """Packs a nested dict of raw values (unions as bytes, enums as ints) with one struct call."""
+
+    def __init__(self, name: str, fmt: str, flatten: Callable[[dict[str, Any]], tuple[Any, ...]]) -> None:
+        self.name = name
+        self.struct = Struct(">" + fmt)
+        self.flatten = flatten
+
+    def pack(self, fields: dict[str, Any]) -> bytes:
+        return self.struct.pack(*self.flatten(fields))
+
+
+class _Flattener:
+    def __init__(self, defs: Definitions) -> None:
+        self.defs = defs
+
+    def field(self, ftype: str, length: int | None, ref: str) -> tuple[str, list[str]]:
+        if length is not None:
+            if ftype in ("u8", "string"):
+                return f"{length}s", [ref]
+            raise NotFixed(ftype)
+        if ftype in SCALARS:
+            return SCALARS[ftype], [ref]
+        if ftype in self.defs.enums:
+            return SCALARS[self.defs.enums[ftype]], [ref]
+        if ftype in self.defs.aliases:
+            alias = self.defs.aliases[ftype]
+            return self.field(alias["type"], alias.get("length"), ref)
+        if ftype in self.defs.types:
+            return self.record(_fields(self.defs.types[ftype]), ref)
+        if ftype in self.defs.unions:
+            sizes = []
+            for m in _fields(self.defs.unions[ftype]):
+                fmt, _ = self.field(m[0], m[2] if len(m) > 2 and isinstance(m[2], int) else None, "x")
+                sizes.append(Struct(">" + fmt).size)
+            return f"{max(sizes)}s", [ref]
+        raise NotFixed(ftype)
+
+    def record(self, fields: list[list[Any]], ref: str) -> tuple[str, list[str]]:
+        fmt, refs = "", []
+        for f in fields:
+            if len(f) > 3 or (len(f) > 2 and isinstance(f[2], int) and f[2] == 0):
+                raise NotFixed(f[1])
+            length = f[2] if len(f) > 2 and isinstance(f[2], int) else None
+            ffmt, frefs = self.field(f[0], length, f"{ref}[{f[1]!r}]")
+            fmt += ffmt
+            refs += frefs
+        return fmt, refs
+
+
+def compile_encoders(files: list[Path], names: list[str]) -> dict[str, FastEncoder]:
+    """Encoders for fixed-size messages: ``pack({'_vl_msg_id': .., 'context': .., ...})``."""
+    defs = Definitions(files)
+    flattener = _Flattener(defs)
+    out: dict[str, FastEncoder] = {}
+    for name in names:
+        if name not in defs.messages:
+            continue
+        try:
+            fmt, refs = flattener.record(_fields(defs.messages[name]), "d")
+        except NotFixed:
+            continue
+        flatten = eval(f"lambda d: ({', '.join(refs)},)")
+        out[name] = FastEncoder(name, fmt, flatten)
+    return out

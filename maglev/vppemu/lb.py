@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import ipaddress
 import struct
 from collections.abc import Callable
@@ -221,12 +222,12 @@ def flow_hash(src: bytes, dst: bytes, sport: int, dport: int, proto: int, sticky
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
-def _place(pool: list[Any], item: Any) -> int:
-    """A free slot of a VPP-style pool (slot 0 is the placeholder): reused first, else appended."""
-    for i in range(1, len(pool)):
-        if pool[i] is None:
-            pool[i] = item
-            return i
+def _place(pool: list[Any], free: list[int], item: Any) -> int:
+    """A slot of a VPP-style pool (slot 0 is the placeholder): the lowest freed one first, else a new one."""
+    if free:
+        index = heapq.heappop(free)
+        pool[index] = item
+        return index
     pool.append(item)
     return len(pool) - 1
 
@@ -257,6 +258,8 @@ class LbPlugin:
         self.vips: list[Vip | None] = [placeholder]
         self._by_key: dict[tuple[bytes, int, int, int], Vip] = {}  # live (not deleted) VIPs
         self._keys: dict[tuple[int, bytes, int], tuple[bytes, int]] = {}  # API prefix -> key, memoised
+        self._free_vips: list[int] = []  # heaps of freed pool slots
+        self._free_ases: list[int] = []
         self.ases: list[AppServer | None] = [AppServer(0, 0, bytes(16), used=False)]
         self.counters: list[list[list[int]]] = []  # [counter][thread][vip index], created on the first VIP
         self.sticky: list[dict[int, tuple[int, int, float]]] = [
@@ -370,7 +373,7 @@ class LbPlugin:
             return vtype
         if v4 != (vtype.name.startswith("IP4")):
             return INVALID_ADDRESS_FAMILY
-        index = _place(self.vips, None)
+        index = _place(self.vips, self._free_vips, None)
         vip = Vip(
             index, prefix, plen, protocol, port, vtype, new_length, src_ip_sticky if self.weights else False,
             dscp & 0x3F if vtype is VipType.IP4_L3DSR else 0, srv_type if vtype.is_nat else 0,
@@ -437,7 +440,7 @@ class LbPlugin:
             if flush:
                 self._flush_as(existing)
         else:
-            index = _place(self.ases, None)
+            index = _place(self.ases, self._free_ases, None)
             self.ases[index] = AppServer(index, vip.index, addr16, weight=weight)
             vip.ases.append(index)
         self._rebuild(vip)
@@ -516,8 +519,10 @@ class LbPlugin:
             if a is not None and self._collectable(a, now):
                 vip.ases.remove(i)
                 self.ases[i] = None
+                heapq.heappush(self._free_ases, i)
         if vip.deleted and not vip.ases and self.weights:
             self.vips[vip.index] = None
+            heapq.heappush(self._free_vips, vip.index)
 
     def _config_gc(self, vip: Vip) -> None:
         """Config calls collect on their VIP, at most once per GC interval."""

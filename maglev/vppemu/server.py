@@ -24,8 +24,9 @@ from typing import Any
 from twisted.logger import LogLevel
 
 from ..log import Logger, gate
-from .api import V2606_MISSING, ApiDefinitions, find_api_dir
-from .codec import compile_decoders
+from ..vppapi import find_api_dir
+from .api import V2606_MISSING, ApiDefinitions
+from .codec import compile_decoders, compile_encoders
 from .lb import (
     COUNTER_NAMES,
     ERROR_NAMES,
@@ -83,6 +84,7 @@ class Emulator:
         self.flavour = flavour
         self.api = ApiDefinitions(find_api_dir(api_dir), V2606_MISSING if flavour == "v26.06" else frozenset())
         self.decoders = compile_decoders(self.api.files, list(self.api.ids))
+        self.encoders = compile_encoders(self.api.files, ["lb_vip_details", "lb_as_details", "lb_as_v2_details"])
         # Replies that carry only a retval ("autoreply"): packed with one struct call.
         self._autoreplies = {n for n, m in self.api.messages.items() if m.fields == ["_vl_msg_id", "context", "retval"]}
         self._clock = clock
@@ -348,7 +350,11 @@ class Emulator:
     def publish_stats(self) -> None:
         lb = self.lb
         names = list(COUNTER_NAMES) if lb.counters else []
-        self.stats.update(names, lb.counters, {"/sys/boottime": self.stats.boottime})
+        # Vectors are published padded to a power of two (the extra VIP indexes read 0), so
+        # adding VIPs rewrites the segment log2(n) times, not n times.
+        width = 1 << max(4, (len(lb.counters[0][0]) - 1).bit_length()) if lb.counters else 0
+        padded = [[row + [0] * (width - len(row)) for row in c] for c in lb.counters]
+        self.stats.update(names, padded, {"/sys/boottime": self.stats.boottime})
 
     # --- memclnt / vpe / vlib ---------------------------------------------------------
     def _sockclnt_create(self, conn: _Conn, req: Any) -> list[Reply]:
@@ -486,62 +492,68 @@ class Emulator:
         rv = OK if int(req.sw_if_index) == 0 else -2  # only local0 exists here
         return [(f"{type(req).__name__}_reply", {"retval": rv})]
 
-    def _dump_prefix(self, vip: Vip) -> dict[str, Any]:
+    def _raw_prefix(self, vip: Vip) -> dict[str, Any]:
+        """The dump's prefix as raw union bytes (what the wire carries)."""
         v4 = is_ip4(vip.prefix)
         if self.lb.weights:
             length = vip.plen - 96 if vip.is_ip4 else vip.plen
         else:
             length = vip.plen  # 26.06 returns the internal ip46 length (96 + len for IPv4)
-        address = str(ipaddress.IPv4Address(vip.prefix[12:])) if v4 else str(ipaddress.IPv6Address(vip.prefix))
-        return {"address": address, "len": length}
+        un = vip.prefix[12:] + bytes(12) if v4 else vip.prefix
+        return {"address": {"af": 0 if v4 else 1, "un": un}, "len": length}
 
-    def _dump_vip(self, vip: Vip) -> dict[str, Any]:
+    def _raw_vip(self, vip: Vip) -> dict[str, Any]:
         protocol = vip.protocol if self.lb.weights else 0  # 26.06: htonl(proto) into a u8
-        return {"pfx": self._dump_prefix(vip), "protocol": protocol, "port": vip.port}
+        return {"pfx": self._raw_prefix(vip), "protocol": protocol, "port": vip.port}
+
+    @staticmethod
+    def _raw_address(addr16: bytes) -> dict[str, Any]:
+        return {"af": 0, "un": addr16[12:] + bytes(12)} if is_ip4(addr16) else {"af": 1, "un": addr16}
+
+    def _details(self, conn: _Conn, name: str, context: int, fields: dict[str, Any]) -> None:
+        data = self.encoders[name].pack({"_vl_msg_id": self.api.ids[name], "context": context, **fields})
+        conn.outbuf += FRAME.pack(0, len(data), 0) + data
 
     def _lb_vip_dump(self, conn: _Conn, req: Any) -> list[Reply]:
-        replies: list[Reply] = []
         for vip in self.lb.live_vips():
             encap = int(vip.type.api_encap) if self.lb.weights else int(vip.type)
             # dscp and srv_type share one byte; srv_type is copied without a byte swap;
             # target_port is swapped twice; flow_table_length is a u16 (26.06: always 0).
-            replies.append(
-                (
-                    "lb_vip_details",
-                    {
-                        "vip": self._dump_vip(vip),
-                        "encap": encap,
-                        "dscp": vip.dscp if vip.type.name.endswith("L3DSR") else vip.srv_type,
-                        "srv_type": (vip.dscp if vip.type.name.endswith("L3DSR") else vip.srv_type) << 24,
-                        "target_port": int.from_bytes(vip.target_port.to_bytes(2, "big"), "little"),
-                        "flow_table_length": vip.new_flows_table_length & 0xFFFF if self.lb.weights else 0,
-                    },
-                )
-            )
-        return replies
+            shared = vip.dscp if vip.type.name.endswith("L3DSR") else vip.srv_type
+            fields = {
+                "vip": self._raw_vip(vip),
+                "encap": encap,
+                "dscp": shared,
+                "srv_type": shared << 24,
+                "target_port": int.from_bytes(vip.target_port.to_bytes(2, "big"), "little"),
+                "flow_table_length": vip.new_flows_table_length & 0xFFFF if self.lb.weights else 0,
+            }
+            self._details(conn, "lb_vip_details", req.context, fields)
+        return []
 
     def _lb_as_dump(self, conn: _Conn, req: Any) -> list[Reply]:
         v2 = type(req).__name__ == "lb_as_v2_dump"
+        name = "lb_as_v2_details" if v2 else "lb_as_details"
         raw = bytes(req.pfx.address.un.ip6)
         everything = raw == bytes(16)
-        replies: list[Reply] = []
         for vip in [v for v in self.lb.vips[1:] if v is not None]:
             if not everything:
                 # The handler compares the raw union (IPv4 in bytes 0-3) with the stored
                 # IPv4-mapped form (bytes 12-15): an IPv4 filter never matches.
                 if raw != vip.prefix or int(req.protocol) != vip.protocol or int(req.port) != vip.port:
                     continue
+            raw_vip = self._raw_vip(vip)
             for a in self.lb.ases_of(vip):
                 fields: dict[str, Any] = {
-                    "vip": self._dump_vip(vip),
-                    "app_srv": show_address(a.address),
+                    "vip": raw_vip,
+                    "app_srv": self._raw_address(a.address),
                     "flags": 1 if a.used else 0,
                     "in_use_since": int(a.last_used),
                 }
                 if v2:
                     fields.update(weight=a.weight, num_buckets=a.buckets)
-                replies.append(("lb_as_v2_details" if v2 else "lb_as_details", fields))
-        return replies
+                self._details(conn, name, req.context, fields)
+        return []
 
     # --- CLI ------------------------------------------------------------------------------
     def cli(self, cmd: str) -> str:
@@ -602,10 +614,10 @@ class Emulator:
             return f"invalid prefix {m.group(1)!r}\n"
         protocol = {"tcp": 6, "udp": 17, None: 255}[m.group(2)]
         port = int(m.group(3) or 0)
-        af = 0 if net.version == 4 else 1
-        raw = net.network_address.packed + (bytes(12) if net.version == 4 else b"")
-        prefix, plen = self.lb.vip_key(af, raw, net.prefixlen)
-        vip = self.lb.find_vip(prefix, plen, protocol, port)
+        # The CLI parses prefixes correctly on every release (only the API handlers were wrong).
+        addr16 = ip46(net.network_address.packed)
+        plen = net.prefixlen + (96 if net.version == 4 else 0)
+        vip = self.lb.find_vip(addr16, plen, protocol, port)
         if vip is None:
             return f"no such VIP {m.group(1)} protocol {protocol} port {port}\n"
         delivered = self.lb.traffic(vip, int(m.group(4)), int(m.group(5)), int(m.group(6) or 0))

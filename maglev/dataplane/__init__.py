@@ -1,0 +1,1 @@
+"""The VPP dataplane: desired state (pure), reconciliation plans (pure), and LbSync."""

@@ -1,0 +1,118 @@
+"""What VPP should hold: config + backend states + operator weights -> VIPs and ASes.
+
+Pure: no Twisted, no grpc, no VPP. The single source of truth for effective
+weights, flush flags, pool failover, frontend state and AS order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..config import Config, Encap, Frontend, effective_encap
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Backend states (the strings of maglev.health.state.State values).
+UP, DOWN, UNKNOWN, PAUSED, DISABLED, REMOVED = "up", "down", "unknown", "paused", "disabled", "removed"
+
+WeightOverrides = Mapping[tuple[str, str, str], int]  # (frontend, pool, backend) -> weight
+
+
+@dataclass(frozen=True)
+class DesiredAS:
+    address: IPAddress
+    weight: int
+    flush: bool  # when the weight is 0: also drop established flows
+    backend: str
+    pool: str
+
+
+@dataclass(frozen=True)
+class VipKey:
+    address: IPAddress
+    protocol: int  # 6, 17 or 255
+    port: int
+
+    def __str__(self) -> str:
+        proto = {6: "tcp", 17: "udp", 255: "any"}.get(self.protocol, str(self.protocol))
+        return f"{self.address}/{self.address.max_prefixlen} {proto}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DesiredVip:
+    frontend: str
+    key: VipKey
+    encap: Encap
+    src_ip_sticky: bool
+    table_length: int
+    ases: tuple[DesiredAS, ...]  # IPv4 before IPv6, numerically ascending
+
+    def weights(self) -> dict[IPAddress, int]:
+        return {a.address: a.weight for a in self.ases}
+
+
+def effective_weight(state: str, configured: int, active_pool: bool, flush_on_down: bool) -> tuple[int, bool]:
+    """(weight, flush) for one backend in one pool."""
+    if state == UP:
+        return (configured, False) if active_pool else (0, False)
+    if state == DOWN:
+        return 0, flush_on_down
+    if state in (DISABLED, REMOVED):
+        return 0, True
+    return 0, False  # unknown and paused never flush
+
+
+def configured_weight(fe: Frontend, pool: str, backend: str, weight: int, overrides: WeightOverrides) -> int:
+    return overrides.get((fe.name, pool, backend), weight)
+
+
+def active_pool(fe: Frontend, states: Mapping[str, str], overrides: WeightOverrides) -> int:
+    """The first pool with a backend that is up with weight > 0 (0 when there is none)."""
+    for i, pool in enumerate(fe.pools):
+        for m in pool.members:
+            if states.get(m.backend) == UP and configured_weight(fe, pool.name, m.backend, m.weight, overrides) > 0:
+                return i
+    return 0
+
+
+def _order(address: IPAddress) -> tuple[int, int]:
+    return (address.version, int(address))
+
+
+def desired_vip(fe: Frontend, cfg: Config, states: Mapping[str, str], overrides: WeightOverrides) -> DesiredVip:
+    active = active_pool(fe, states, overrides)
+    ases: list[DesiredAS] = []
+    for i, pool in enumerate(fe.pools):
+        for m in pool.members:
+            backend = cfg.backends[m.backend]
+            weight = configured_weight(fe, pool.name, m.backend, m.weight, overrides)
+            w, flush = effective_weight(states.get(m.backend, UNKNOWN), weight, i == active, fe.flush_on_down)
+            ases.append(DesiredAS(backend.address, w, flush, m.backend, pool.name))
+    ases.sort(key=lambda a: _order(a.address))
+    families = {a.address.version for a in ases}
+    encap = effective_encap(fe, families.pop() if len(families) == 1 else fe.address.version)
+    assert encap is not None
+    return DesiredVip(
+        fe.name,
+        VipKey(fe.address, fe.protocol.ip_proto, fe.port),
+        encap,
+        fe.src_ip_sticky,
+        fe.new_flows_table_length,
+        tuple(ases),
+    )
+
+
+def desired_dataplane(cfg: Config, states: Mapping[str, str], overrides: WeightOverrides) -> dict[str, DesiredVip]:
+    """Every frontend's VIP, in config order."""
+    return {name: desired_vip(fe, cfg, states, overrides) for name, fe in cfg.frontends.items()}
+
+
+def frontend_state(vip: DesiredVip, states: Mapping[str, str]) -> str:
+    """up iff some backend has a weight; unknown iff no backend has a known state; else down."""
+    if any(a.weight > 0 for a in vip.ases):
+        return UP
+    if all(states.get(a.backend, UNKNOWN) == UNKNOWN for a in vip.ases):
+        return UNKNOWN
+    return DOWN

@@ -1,0 +1,73 @@
+"""VPP metrics: connection, version, lb sync mutations, per-VIP packets, effective weights."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .service import LbSync
+
+
+class VppMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.api = Counter(
+            "maglev_vpp_api", "VPP API messages by name, direction and result", ["msg", "direction", "result"],
+            registry=registry,
+        )  # fmt: skip
+        self.lbsync = Counter(
+            "maglev_vpp_lbsync",
+            "lb sync mutations (and errors) by scope and kind",
+            ["scope", "kind"],
+            registry=registry,
+        )
+
+
+class VppCollector(Collector):
+    def __init__(self, lbsync: LbSync) -> None:
+        self.lbsync = lbsync
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.lbsync
+        yield GaugeMetricFamily("maglev_vpp_connected", "1 while connected to VPP", value=1.0 if s.connected else 0.0)
+        info = s.info
+        if s.connected and info is not None:
+            now = time.time()
+            if info.boottime:
+                yield GaugeMetricFamily("maglev_vpp_uptime_seconds", "VPP uptime", value=now - info.boottime)
+            yield GaugeMetricFamily(
+                "maglev_vpp_connected_seconds", "time since maglevd connected", value=now - info.connected_at
+            )
+            vi = GaugeMetricFamily(
+                "maglev_vpp_info", "the connected VPP", labels=["version", "build_date", "pid", "api_mode"]
+            )
+            vi.add_metric(
+                [info.version, info.build_date, str(info.pid), "weights" if info.weights else "no-weights"], 1.0
+            )
+            yield vi
+            packets = CounterMetricFamily(
+                "maglev_vip_packets", "lb plugin packets per VIP", labels=["frontend", "kind"]
+            )
+            for frontend, kinds in sorted(s.counters.items()):
+                for kind, value in kinds.items():
+                    packets.add_metric([frontend, kind], value)
+            yield packets
+        weights = GaugeMetricFamily(
+            "maglev_frontend_pool_backend_weight",
+            "effective weight of each pool member (what VPP is given)",
+            labels=["frontend", "pool", "backend"],
+        )
+        for name, vip in s.desired().items():
+            for a in vip.ases:
+                weights.add_metric([name, a.pool, a.backend], a.weight)
+        yield weights
+        state = GaugeMetricFamily(
+            "maglev_frontend_state", "1 for the frontend's current state", labels=["frontend", "state"]
+        )
+        for name, current in s.frontend_states.items():
+            for label in ("up", "down", "unknown"):
+                state.add_metric([name, label], 1.0 if current == label else 0.0)
+        yield state

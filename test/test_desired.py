@@ -1,0 +1,132 @@
+"""Desired dataplane: the effective-weight table, pool failover, frontend state, AS order."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from maglev.config import Encap, load_config
+from maglev.dataplane.desired import (
+    DISABLED,
+    DOWN,
+    PAUSED,
+    UNKNOWN,
+    UP,
+    desired_dataplane,
+    effective_weight,
+    frontend_state,
+)
+
+CONFIG = """\
+maglev:
+  vpp: {lb: {ipv4-src-address: 192.0.2.254, ipv6-src-address: "2001:db8::fe"}}
+  healthchecks: {h: {type: tcp, port: 80}}
+  backends:
+    a: {address: 192.0.2.12, healthcheck: h}
+    b: {address: 192.0.2.9, healthcheck: h}
+    c: {address: 192.0.2.30, healthcheck: h}
+    d: {address: 10.255.0.1, healthcheck: h}
+    v6: {address: "2001:db8::5", healthcheck: h}
+  frontends:
+    web:
+      address: 198.51.100.1
+      port: 80
+      pools:
+        - {name: primary, backends: {a: {weight: 100}, b: {weight: 50}}}
+        - {name: fallback, backends: {c: {}}}
+    noflush:
+      address: 198.51.100.2
+      port: 80
+      flush-on-down: false
+      pools: [{name: p, backends: {a: {}}}]
+    six-to-four:
+      address: "2001:db8::1"
+      port: 443
+      pools: [{name: p, backends: {d: {}, a: {}}}]
+    sticky6:
+      address: "2001:db8::2"
+      protocol: any
+      src-ip-sticky: true
+      new-flows-table-length: 4096
+      pools: [{name: p, backends: {v6: {}}}]
+"""
+CFG = load_config(CONFIG)
+
+
+@pytest.mark.parametrize(
+    "state, active, flush_on_down, expected",
+    [
+        (UP, True, True, (80, False)),
+        (UP, False, True, (0, False)),  # standby pool (30)
+        (DOWN, True, True, (0, True)),  # flush-on-down (31)
+        (DOWN, True, False, (0, False)),
+        (DISABLED, True, False, (0, True)),  # always flushes (32)
+        (DISABLED, False, False, (0, True)),
+        (UNKNOWN, True, True, (0, False)),  # never flush (33)
+        (PAUSED, True, True, (0, False)),
+    ],
+)
+def test_effective_weight_table(state: str, active: bool, flush_on_down: bool, expected: tuple[int, bool]) -> None:
+    assert effective_weight(state, 80, active, flush_on_down) == expected
+
+
+def weights(
+    states: dict[str, str], overrides: dict[tuple[str, str, str], int] | None = None
+) -> dict[str, tuple[int, bool]]:
+    vip = desired_dataplane(CFG, states, overrides or {})["web"]
+    return {a.backend: (a.weight, a.flush) for a in vip.ases}
+
+
+@pytest.mark.parametrize(
+    "states, expected",
+    [
+        ({"a": UP, "b": UP, "c": UP}, {"a": (100, False), "b": (50, False), "c": (0, False)}),
+        ({"a": DOWN, "b": UP, "c": UP}, {"a": (0, True), "b": (50, False), "c": (0, False)}),
+        # primary has nothing up: fail over to the fallback (29)
+        ({"a": DOWN, "b": DISABLED, "c": UP}, {"a": (0, True), "b": (0, True), "c": (100, False)}),
+        # and back when a primary backend returns
+        ({"a": UP, "b": DISABLED, "c": UP}, {"a": (100, False), "b": (0, True), "c": (0, False)}),
+        ({"a": UNKNOWN, "b": UNKNOWN, "c": UNKNOWN}, {"a": (0, False), "b": (0, False), "c": (0, False)}),
+    ],
+)
+def test_pool_failover(states: dict[str, str], expected: dict[str, tuple[int, bool]]) -> None:
+    assert weights(states) == expected
+
+
+def test_primary_with_all_weights_zero_fails_over() -> None:
+    states = {"a": UP, "b": UP, "c": UP}
+    over = {("web", "primary", "a"): 0, ("web", "primary", "b"): 0}
+    assert weights(states, over) == {"a": (0, False), "b": (0, False), "c": (100, False)}
+
+
+def test_flush_on_down_false() -> None:
+    vip = desired_dataplane(CFG, {"a": DOWN}, {})["noflush"]
+    assert [(a.weight, a.flush) for a in vip.ases] == [(0, False)]
+
+
+def test_as_order_and_encap() -> None:
+    dp = desired_dataplane(CFG, {}, {})
+    assert [str(a.address) for a in dp["web"].ases] == ["192.0.2.9", "192.0.2.12", "192.0.2.30"]
+    assert [str(a.address) for a in dp["six-to-four"].ases] == ["10.255.0.1", "192.0.2.12"]
+    assert dp["six-to-four"].encap is Encap.GRE4, "an IPv6 VIP with IPv4 backends is gre4 (34)"
+    assert dp["sticky6"].encap is Encap.GRE6
+    s = dp["sticky6"]
+    assert (s.key.protocol, s.key.port, s.src_ip_sticky, s.table_length) == (255, 0, True, 4096)
+    assert dp["web"].key.address == ipaddress.ip_address("198.51.100.1") and dp["web"].key.protocol == 6
+
+
+@pytest.mark.parametrize(
+    "states, expected",
+    [
+        ({"a": UP}, UP),
+        ({"a": UNKNOWN, "b": UNKNOWN, "c": UNKNOWN}, UNKNOWN),
+        ({"a": DOWN}, DOWN),
+        ({"a": UP, "b": DISABLED}, UP),
+        ({"c": UP, "a": DOWN, "b": DOWN}, UP),
+        ({"a": PAUSED}, DOWN),  # 28: nothing with weight is not up
+    ],
+)
+def test_frontend_state(states: dict[str, str], expected: str) -> None:
+    vip = desired_dataplane(CFG, states, {})["web"]
+    assert frontend_state(vip, states) == expected

@@ -1,0 +1,393 @@
+"""LbSync against the VPP emulator: the real vpp_papi client, both flavours, real reactor."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet.defer import Deferred
+
+from maglev.bus import EventBus
+from maglev.config import Config, load_config
+from maglev.dataplane.service import LbSync, NotConnected
+from maglev.events import BackendTransition, Event, LbSynced, VppConnected
+from maglev.vppemu.lb import show_address
+from maglev.vppemu.process import start_emulator
+from maglev.vppemu.server import Emulator
+
+from .emu import API_DIR
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """\
+maglev:
+  vpp:
+    lb: {ipv4-src-address: 192.0.2.254, ipv6-src-address: "2001:db8::fe", sync-interval: 1h,
+         startup-min-delay: 0s, startup-max-delay: 0s}
+  healthchecks: {h: {type: tcp, port: 80}}
+  backends:
+    a: {address: 192.0.2.12, healthcheck: h}
+    b: {address: 192.0.2.9, healthcheck: h}
+    c: {address: 192.0.2.30, healthcheck: h}
+    v6a: {address: "2001:db8::12", healthcheck: h}
+    v6b: {address: "2001:db8::5", healthcheck: h}
+  frontends:
+    web:
+      address: 198.51.100.1
+      port: 80
+      pools:
+        - {name: primary, backends: {a: {weight: 100}, b: {weight: 50}}}
+        - {name: fallback, backends: {c: {}}}
+    web6:
+      address: "2001:db8::1"
+      port: 443
+      pools: [{name: p, backends: {v6a: {}, v6b: {}}}]
+"""
+
+
+def reactor() -> Any:
+    from twisted.internet import reactor as r
+
+    return r
+
+
+def wait_for(bus: EventBus, kind: type[Event], pred: Any = lambda e: True, timeout: float = 10.0) -> Deferred[Any]:
+    d: Deferred[Any] = Deferred()
+
+    def seen(e: Any) -> None:
+        if not d.called and pred(e):
+            sub.cancel()
+            d.callback(e)
+
+    sub = bus.subscribe(kind, seen)
+    d.addTimeout(timeout, reactor())
+    return d
+
+
+class Harness:
+    def __init__(self, api: str, stats: str, config: Config, states: dict[str, str]) -> None:
+        self.bus = EventBus()
+        self.states = states
+        self.config = config
+        self.lbsync = LbSync(config, self.bus, reactor(), lambda: dict(self.states), api, stats, str(API_DIR))
+
+    async def start(self) -> None:
+        connected = wait_for(self.bus, VppConnected)
+        first = wait_for(self.bus, LbSynced, lambda e: e.scope == "all")
+        self.lbsync.startService()
+        await connected
+        await first
+
+    async def stop(self) -> None:
+        d = self.lbsync.stopService()
+        if d is not None:
+            await d
+
+    async def transition(self, backend: str, new: str) -> LbSynced:
+        old = self.states.get(backend, "unknown")
+        self.states[backend] = new
+        synced = wait_for(self.bus, LbSynced, lambda e: e.scope == "vip")
+        self.bus.publish(BackendTransition(0.0, backend, old, new, "L4OK", "", 0, new != "disabled"))
+        result: LbSynced = await synced
+        return result
+
+
+def programmed(emu: Emulator) -> dict[str, dict[str, tuple[int, bool]]]:
+    """VIP -> AS -> (weight, in use), straight from the emulator's model."""
+    with emu.lock:
+        out: dict[str, dict[str, tuple[int, bool]]] = {}
+        for vip in emu.lb.live_vips():
+            if vip.deleted:
+                continue
+            ases: dict[str, tuple[int, bool]] = {
+                show_address(a.address): (a.weight, a.used) for a in emu.lb.ases_of(vip) if a.used
+            }
+            out[vip.describe()] = ases
+        return out
+
+
+def mutations(emu: Emulator, since: int = 0) -> list[tuple[str, Any]]:
+    with emu.lock:
+        reqs = list(emu.requests)[since:]
+    return [(n, r) for n, r in reqs if n.startswith("lb_") and not n.endswith("dump") and n != "lb_conf_get"]
+
+
+@pytest.fixture(params=["master", "v26.06"])
+def flavour(request: Any) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def emu(tmp_path: Path, flavour: str) -> Iterator[Emulator]:
+    e = Emulator(str(tmp_path / "api.sock"), str(tmp_path / "stats.sock"), str(API_DIR), flavour, gc_interval=1.0)
+    e.start()
+    yield e
+    e.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def harness(emu: Emulator) -> AsyncIterator[Harness]:
+    h = Harness(
+        emu.api_socket,
+        str(emu.stats_socket),
+        load_config(CONFIG),
+        {"a": "up", "b": "up", "c": "up", "v6a": "up", "v6b": "up"},
+    )
+    await h.start()
+    yield h
+    await h.stop()
+
+
+WEB = "198.51.100.1/32 protocol 6 port 80"
+WEB6 = "2001:db8::1/128 protocol 6 port 443"
+
+
+@pytest_twisted.ensureDeferred
+async def test_full_sync_from_empty(emu: Emulator, harness: Harness) -> None:
+    got = programmed(emu)
+    if emu.lb.weights:
+        assert got[WEB] == {"192.0.2.9": (50, True), "192.0.2.12": (100, True), "192.0.2.30": (0, True)}
+        with emu.lock:
+            assert emu.lb.conf.flow_timeout == 40 and emu.lb.conf.sticky_buckets_per_core == 65536
+    else:
+        assert got[WEB] == {"192.0.2.9": (100, True), "192.0.2.12": (100, True)}, "no weights: standby ASes absent"
+    assert set(got[WEB6]) == {"2001:db8::5", "2001:db8::12"}
+    adds = [r for n, r in mutations(emu) if n.startswith("lb_add_del_as") and not r.is_del]
+    order = [(int(r.as_address.af), bytes(r.as_address.un.ip6)) for r in adds]
+    assert order == sorted(order), "ASes are added IPv4 before IPv6, numerically ascending (40)"
+    vips = [r for n, r in mutations(emu) if n == "lb_add_del_vip_v2"]
+    assert all(r.new_flows_table_length == 1024 for r in vips), "always a table length (38)"
+    if emu.lb.weights:
+        assert all(r.pfx.len <= 32 for r in vips if int(r.pfx.address.af) == 0), "never a +96 length on master"
+
+
+@pytest_twisted.ensureDeferred
+async def test_backend_down_drains_and_traffic_avoids_it(emu: Emulator, harness: Harness) -> None:
+    before = len(emu.requests)
+    await harness.transition("a", "down")
+    got = programmed(emu)
+    assert "192.0.2.12" not in {k for k, (w, _) in got[WEB].items() if w > 0}
+    muts = mutations(emu, before)
+    if emu.lb.weights:
+        assert [(n, r.weight, r.is_flush) for n, r in muts] == [("lb_as_set_weight", 0, True)], "flush-on-down (31)"
+    else:
+        assert [(n, r.is_del, r.is_flush) for n, r in muts] == [("lb_add_del_as", True, True)]
+    delivered = emu.traffic("198.51.100.1/32", flows=300, packets=2, protocol="tcp", port=80, seed=9)
+    assert "192.0.2.12" not in delivered and "192.0.2.9" in delivered
+    await harness.transition("a", "up")
+    assert programmed(emu)[WEB]["192.0.2.12"][0] == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_pool_failover_and_back(emu: Emulator, harness: Harness) -> None:
+    await harness.transition("a", "down")
+    await harness.transition("b", "disabled")
+    got = programmed(emu)[WEB]
+    assert got["192.0.2.30"][0] == 100, "the fallback pool takes over (29)"
+    assert all(w == 0 for addr, (w, _) in got.items() if addr != "192.0.2.30")
+    await harness.transition("b", "up")
+    got = programmed(emu)[WEB]
+    assert got["192.0.2.9"][0] == (50 if emu.lb.weights else 100)
+    assert got.get("192.0.2.30", (0, True))[0] == 0, "back to the primary; the fallback is standby (30)"
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_and_paused_never_flush(emu: Emulator, harness: Harness) -> None:
+    before = len(emu.requests)
+    await harness.transition("a", "paused")
+    flushes = [r for n, r in mutations(emu, before) if getattr(r, "is_flush", False)]
+    assert flushes == []
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_disabled_after_drained_by_failover_still_flushes(emu: Emulator, harness: Harness) -> None:
+    # c is in the standby pool: weight 0 without flush (failover, not failure)
+    before = len(emu.requests)
+    await harness.transition("c", "disabled")  # already at 0, but disabled always flushes (32)
+    assert [(r.weight, r.is_flush) for n, r in mutations(emu, before)] == [(0, True)]
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_set_weight_applies_at_once_with_explicit_flush(emu: Emulator, harness: Harness) -> None:
+    before = len(emu.requests)
+    result = await harness.lbsync.set_weight("web", "primary", "a", 20, flush=True)
+    assert not result.errors
+    assert [(n, r.weight, r.is_flush) for n, r in mutations(emu, before)] == [("lb_as_set_weight", 20, True)]
+    assert programmed(emu)[WEB]["192.0.2.12"][0] == 20
+    with pytest.raises(KeyError, match="no pool"):
+        harness.lbsync.set_weight("web", "nope", "a", 20, flush=False)
+    with pytest.raises(ValueError, match="0..100"):
+        harness.lbsync.set_weight("web", "primary", "a", 101, flush=False)
+
+
+@pytest_twisted.ensureDeferred
+async def test_full_sync_repairs_manual_changes_and_removes_strangers(emu: Emulator, harness: Harness) -> None:
+    from vpp_papi import VPPApiClient
+
+    c = VPPApiClient(apidir=str(API_DIR), server_address=emu.api_socket)
+    c.connect("operator")
+    try:
+        pfx = "198.51.100.1/32" if emu.lb.weights else {"address": "198.51.100.1", "len": 128}
+        stranger = "203.0.113.5/32" if emu.lb.weights else {"address": "203.0.113.5", "len": 128}
+        args = {"pfx": pfx, "protocol": 6, "port": 80}
+        as_call = c.api.lb_add_del_as_v2 if emu.lb.weights else c.api.lb_add_del_as
+        assert as_call(**args, as_address="192.0.2.9", is_del=True).retval == 0  # a manual vppctl change
+        assert c.api.lb_add_del_vip_v2(pfx=stranger, protocol=6, port=25, encap=0).retval == 0
+        assert as_call(pfx=stranger, protocol=6, port=25, as_address="192.0.2.77").retval == 0
+    finally:
+        c.disconnect()
+    result = await harness.lbsync.request_sync(full=True)
+    assert not result.errors, result.errors
+    got = programmed(emu)
+    assert "192.0.2.9" in got[WEB], "repaired (42)"
+    assert not any(k.startswith("203.0.113.5") for k in got), "VIPs not in the config are removed (41)"
+
+
+@pytest_twisted.ensureDeferred
+async def test_vip_sync_never_removes_vips(emu: Emulator, harness: Harness) -> None:
+    smaller = load_config(
+        CONFIG.replace(
+            '    web6:\n      address: "2001:db8::1"\n      port: 443\n'
+            "      pools: [{name: p, backends: {v6a: {}, v6b: {}}}]\n",
+            "",
+        )
+    )
+    harness.lbsync.config = smaller  # as if reloaded, without the reload's full sync
+    result = await harness.lbsync.request_sync(frontends=["web"])
+    assert not result.errors
+    assert WEB6 in programmed(emu)
+    harness.lbsync.reconfigure(smaller)  # the reload path: a full sync
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    assert WEB6 not in programmed(emu)
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_flipping_src_ip_sticky_or_family_recreates_the_vip(emu: Emulator, harness: Harness) -> None:
+    sticky = load_config(
+        CONFIG.replace("      address: 198.51.100.1\n", "      address: 198.51.100.1\n      src-ip-sticky: true\n")
+    )
+    harness.lbsync.reconfigure(sticky)
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    with emu.lock:
+        vip = next(v for v in emu.lb.live_vips() if v.describe() == WEB and not v.deleted)
+        assert vip.src_ip_sticky
+    assert set(programmed(emu)[WEB]) == {"192.0.2.9", "192.0.2.12", "192.0.2.30"}
+    to_v6 = (
+        CONFIG.replace("a: {address: 192.0.2.12", 'a: {address: "2001:db8::a"')
+        .replace("b: {address: 192.0.2.9", 'b: {address: "2001:db8::b"')
+        .replace("c: {address: 192.0.2.30", 'c: {address: "2001:db8::c"')
+    )
+    harness.lbsync.reconfigure(load_config(to_v6))
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    assert set(programmed(emu)[WEB]) == {"2001:db8::a", "2001:db8::b", "2001:db8::c"}, "gre4 -> gre6: recreated (37)"
+
+
+@pytest.mark.parametrize("flavour", ["v26.06"])
+@pytest_twisted.ensureDeferred
+async def test_a_vip_vpp_rejects_is_reported_and_others_still_sync(emu: Emulator, tmp_path: Path) -> None:
+    bad = CONFIG.replace(
+        "    web6:\n",
+        "    v4over6:\n      address: 198.51.100.7\n      port: 80\n"
+        "      pools: [{name: p, backends: {v6a: {}}}]\n    web6:\n",
+    )
+    h = Harness(
+        emu.api_socket,
+        str(emu.stats_socket),
+        load_config(bad),
+        {"a": "up", "b": "up", "c": "up", "v6a": "up", "v6b": "up"},
+    )
+    errors = wait_for(h.bus, LbSynced, lambda e: e.scope == "all")
+    h.lbsync.startService()
+    try:
+        synced = await errors
+        assert any("INVALID_ADDRESS_FAMILY" in e and "198.51.100.7" in e for e in synced.errors), synced.errors
+        got = programmed(emu)
+        assert WEB in got and WEB6 in got, "the other VIPs are programmed"
+    finally:
+        await h.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_restart_is_neutral(emu: Emulator, harness: Harness) -> None:
+    await harness.stop()
+    before = len(emu.requests)
+    states = {b: "unknown" for b in harness.states}
+    warm = CONFIG.replace(
+        "startup-min-delay: 0s, startup-max-delay: 0s", "startup-min-delay: 200ms, startup-max-delay: 5s"
+    )
+    h2 = Harness(emu.api_socket, str(emu.stats_socket), load_config(warm), states)
+    connected = wait_for(h2.bus, VppConnected)
+    h2.lbsync.startService()
+    try:
+        await connected
+        assert mutations(emu, before) == [], "nothing written before startup-min-delay"
+        for name in ("a", "b", "c", "v6a", "v6b"):
+            states[name] = "up"
+            h2.bus.publish(BackendTransition(0.0, name, "unknown", "up", "L4OK", "", 4, True))
+        await wait_for(h2.bus, LbSynced, lambda e: "web6" in e.frontends)
+        await h2.lbsync.request_sync(frontends=["web", "web6"])
+        bad = [
+            (n, r)
+            for n, r in mutations(emu, before)
+            if getattr(r, "is_del", False) or (n == "lb_as_set_weight" and r.weight == 0)
+        ]
+        assert bad == [], "a restart must not remove or drain anything (44)"
+    finally:
+        await h2.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_counters_and_disconnect(emu: Emulator, harness: Harness) -> None:
+    emu.traffic("198.51.100.1/32", flows=10, packets=3, protocol="tcp", port=80)
+    await harness.lbsync._read_counters()
+    assert harness.lbsync.counters["web"]["first"] == 10 and harness.lbsync.counters["web"]["next"] == 20
+    assert harness.lbsync.require_connected().pid > 0
+
+
+def test_disabled_vpp_refuses_sync_requests() -> None:
+    s = LbSync(load_config(CONFIG), EventBus(), reactor(), dict, "", "", None)
+    with pytest.raises(NotConnected):
+        s.require_connected()
+    failures: list[Any] = []
+    s.request_sync(full=True).addErrback(failures.append)
+    assert failures and failures[0].check(NotConnected)
+
+
+@pytest_twisted.ensureDeferred
+async def test_emulator_killed_and_restarted(tmp_path: Path) -> None:
+    api, stats = str(tmp_path / "k" / "api.sock"), str(tmp_path / "k" / "stats.sock")
+    proc = start_emulator(api, stats, str(API_DIR))
+    states = {"a": "up", "b": "up", "c": "up", "v6a": "up", "v6b": "up"}
+    h = Harness(api, stats, load_config(CONFIG), states)
+    try:
+        await h.start()
+        lost = wait_for(h.bus, Event, lambda e: type(e).__name__ == "VppDisconnected", timeout=30)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        h.lbsync._keepalive()  # do not wait 10 s for the liveness ping
+        await lost
+        back = wait_for(h.bus, LbSynced, lambda e: e.scope == "all", timeout=30)
+        proc = start_emulator(api, stats, str(API_DIR))
+        await back
+        from vpp_papi import VPPApiClient
+
+        c = VPPApiClient(apidir=str(API_DIR), server_address=api)
+        c.connect("check")
+        try:
+            weights = sorted((str(d.app_srv), d.weight) for d in c.api.lb_as_v2_dump() if d.flags & 1)
+        finally:
+            c.disconnect()
+        assert weights == [
+            ("192.0.2.12", 100), ("192.0.2.30", 0), ("192.0.2.9", 50), ("2001:db8::12", 100), ("2001:db8::5", 100),
+        ]  # fmt: skip
+    finally:
+        await h.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
