@@ -391,3 +391,47 @@ async def test_emulator_killed_and_restarted(tmp_path: Path) -> None:
         await h.stop()
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_periodic_sync_repairs_drift_by_itself(emu: Emulator) -> None:
+    periodic = CONFIG.replace("sync-interval: 1h", "sync-interval: 1s")
+    h = Harness(
+        emu.api_socket,
+        str(emu.stats_socket),
+        load_config(periodic),
+        {"a": "up", "b": "up", "c": "up", "v6a": "up", "v6b": "up"},
+    )
+    await h.start()
+    try:
+        with emu.lock:  # somebody changes VPP behind our back
+            vip = next(v for v in emu.lb.live_vips() if v.describe() == WEB)
+            emu.lb.set_weight(
+                vip, next(a.address for a in emu.lb.ases_of(vip) if show_address(a.address) == "192.0.2.12"), 1
+            )
+        repaired = await wait_for(h.bus, LbSynced, lambda e: e.scope == "all" and e.changes > 0, timeout=5)
+        assert repaired.changes == 1
+        assert programmed(emu)[WEB]["192.0.2.12"][0] == 100
+    finally:
+        await h.stop()
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_warmup_releases_each_vip_when_known_and_everything_at_max_delay(emu: Emulator) -> None:
+    warm = CONFIG.replace(
+        "startup-min-delay: 0s, startup-max-delay: 0s", "startup-min-delay: 100ms, startup-max-delay: 1s"
+    )
+    states = {"a": "unknown", "b": "unknown", "c": "unknown", "v6a": "up", "v6b": "up"}
+    h = Harness(emu.api_socket, str(emu.stats_socket), load_config(warm), states)
+    first = wait_for(h.bus, LbSynced, lambda e: e.frontends == ("web6",))
+    h.lbsync.startService()
+    try:
+        await first  # web6's backends are known: released after the min delay
+        assert WEB not in programmed(emu), "web still has unknown backends: held back"
+        await wait_for(h.bus, LbSynced, lambda e: e.scope == "all" and "web" in e.frontends, timeout=5)
+        assert WEB in programmed(emu), "everything is synced at startup-max-delay"
+        assert h.lbsync.warm
+    finally:
+        await h.stop()
