@@ -4,10 +4,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client
+APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu
+.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt
 
 all: test
 
@@ -61,3 +61,9 @@ bench-probes: install
 
 bench-vppemu: install
 	$(BIN)/python bench/vppemu.py
+
+bench-sync: install
+	$(BIN)/python bench/sync.py
+
+bench-maglevt: install
+	$(BIN)/python bench/maglevt.py

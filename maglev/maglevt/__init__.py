@@ -1,0 +1,1 @@
+"""maglevt: out-of-band VIP prober for the terminal."""

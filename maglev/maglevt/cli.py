@@ -1,0 +1,152 @@
+"""``maglevt``: probe every VIP of maglev.yaml from the client side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from .. import __version__
+from ..config import ConfigError, load_config_file
+from ..config.durations import DurationError, parse_duration
+from ..version import version_line
+from .stats import Board
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="maglevt", description="Out-of-band VIP prober: which backend answers, how fast.")
+    p.add_argument(
+        "-config", action="append", default=[], help="maglev.yaml (repeatable) [default /etc/vpp-maglev/maglev.yaml]"
+    )
+    p.add_argument("-filter", default=None, help="only frontends whose name matches this regular expression")
+    p.add_argument("-interval", default="100ms", help="time between probes of one VIP, ±10%% (default 100ms)")
+    p.add_argument("-timeout", default="1s", help="probe deadline (default 1s)")
+    p.add_argument("-host", default=None, help="HTTP Host header and TLS SNI (default: the VIP address)")
+    p.add_argument("-uri", default="/.well-known/ipng/healthz", help="HTTP path (default %(default)s)")
+    p.add_argument("-header", default="X-Backend", help="response header to tally (default %(default)s); '' for none")
+    p.add_argument("-insecure", default="true", help="skip TLS verification, true or false (default true)")
+    p.add_argument("-keepalive", action="store_true", help="reuse connections (default: a new flow per probe)")
+    p.add_argument("-once", action="store_true", help="probe each VIP -count times, print a table, exit")
+    p.add_argument("-json", action="store_true", help="like -once, but print JSON")
+    p.add_argument("-count", type=int, default=10, help="probes per VIP with -once/-json (default 10)")
+    p.add_argument("-version", action="store_true", help="print the version and exit")
+    return p
+
+
+def fqdn() -> str:
+    try:
+        return socket.getfqdn()
+    except OSError:
+        return socket.gethostname()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.version:
+        print(version_line("maglevt"))
+        return
+    try:
+        interval, timeout = parse_duration(args.interval), parse_duration(args.timeout)
+    except DurationError as e:
+        print(f"maglevt: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if interval <= 0 or timeout <= 0:
+        print("maglevt: -interval and -timeout must be positive", file=sys.stderr)
+        raise SystemExit(2)
+    if args.count < 1:
+        print("maglevt: -count must be at least 1", file=sys.stderr)
+        raise SystemExit(2)
+    if args.insecure.lower() not in ("true", "false", "1", "0"):
+        print(f"maglevt: -insecure: expected true or false, got {args.insecure!r}", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        pattern = re.compile(args.filter) if args.filter else None
+    except re.error as e:
+        print(f"maglevt: -filter: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configs = []
+    for path in args.config or ["/etc/vpp-maglev/maglev.yaml"]:
+        try:
+            configs.append(load_config_file(path))
+        except ConfigError as e:
+            print(f"maglevt: {path}: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install()
+    from twisted.internet import reactor
+
+    from .probe import VipProber, targets
+
+    found = targets(configs, pattern)
+    if not found:
+        print("maglevt: no TCP frontends to probe (check -filter)", file=sys.stderr)
+        raise SystemExit(2)
+    board = Board()
+    batch = args.once or args.json
+    prober = VipProber(
+        reactor, board, found, interval, timeout, args.host, args.uri, args.header or None,
+        args.insecure.lower() in ("true", "1"), args.keepalive, time.time, limit=args.count if batch else None,
+    )  # fmt: skip
+    if batch:
+        _batch(reactor, prober, board, args.json)
+    else:
+        _interactive(reactor, prober, board, args.header or None)
+
+
+def _batch(reactor: Any, prober: Any, board: Board, as_json: bool) -> None:
+    prober.finished.addBoth(lambda _: reactor.stop())
+    reactor.callWhenRunning(prober.start)
+    reactor.run()
+    prober.stop()
+    now = time.time()
+    summaries = [s.summary(now) for s in board.vips.values()]
+    if as_json:
+        print(json.dumps({"vips": summaries, "errors": board.error_totals, "version": __version__}, indent=1))
+    else:
+        for s in summaries:
+            tally: Any = s["backends"]
+            backends = " ".join(f"{k}={v['count']}" for k, v in tally.items())
+            print(
+                f"{s['vip']:<40} N={s['total']} FAIL={s['failed']} p50={s['p50_ms']}ms p99={s['p99_ms']}ms {backends}"
+            )
+    raise SystemExit(1 if any(s["failed"] for s in summaries) else 0)
+
+
+def _interactive(reactor: Any, prober: Any, board: Board, header: str | None) -> None:
+    from twisted.internet.task import LoopingCall
+
+    from .ui import Screen, render
+
+    screen = Screen()
+    title = fqdn()
+    quitting: list[bool] = []
+
+    def quit_() -> None:
+        if not quitting:
+            quitting.append(True)
+            reactor.stop()
+
+    def tick() -> None:
+        for k in screen.keys():
+            if k in (ord("q"), ord("Q"), 3):
+                quit_()
+                return
+        w, h = screen.size()
+        screen.draw(render(board, w, h, time.time(), title, header))
+
+    signal.signal(signal.SIGINT, lambda *a: reactor.callFromThread(quit_))
+    loop = LoopingCall(tick)
+    reactor.callWhenRunning(prober.start)
+    reactor.callWhenRunning(lambda: loop.start(0.25))
+    try:
+        reactor.run(installSignalHandlers=False)
+    finally:
+        prober.stop()
+        screen.close()
