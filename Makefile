@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt
+.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt proto
 
 all: test
 
@@ -67,3 +67,7 @@ bench-sync: install
 
 bench-maglevt: install
 	$(BIN)/python bench/maglevt.py
+
+# The generated stubs are committed; test_proto.py fails when they are stale.
+proto: $(VENV)/.deps
+	$(BIN)/python -m maglev.api.codegen

@@ -4,6 +4,7 @@
     ├── config    ConfigService: the running Config, reload on SIGHUP
     ├── health    HealthService: one prober per backend, the state machines
     ├── vpp       LbSync: programs VPP's lb plugin from config + health (own thread)
+    ├── grpc      GrpcService: the gRPC API (grpc.aio on the reactor's loop)
     ├── metrics   MetricsService: /metrics (when --metrics-addr is set)
     └── manhole   ManholeService (when --manhole-addr is set)
 
@@ -13,11 +14,14 @@ register with the ConfigService for reloads in priority order.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from twisted.application.service import IService, MultiService
 
 from . import __version__
+from .api.service import GrpcService
+from .api.servicer import MaglevServicer
 from .bus import EventBus
 from .configservice import ConfigService
 from .dataplane.metrics import VppCollector, VppMetrics
@@ -98,6 +102,10 @@ def build_service(options: Any, reactor: Any = None) -> IService:
     metrics.registry.register(VppCollector(lbsync))
     lbsync.setServiceParent(root)
     config.add_reconfigurable(lbsync)
+
+    if options["grpc-addr_obj"] is not None:
+        servicer = MaglevServicer(config, health, lbsync, bus, started=time.time())
+        GrpcService(options["grpc-addr_obj"], servicer, options["reflection_on"]).setServiceParent(root)
 
     MetricsService(metrics, options["metrics-addr_obj"], reactor).setServiceParent(root)
     if options["manhole_obj"] is not None:

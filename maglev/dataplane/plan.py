@@ -21,6 +21,7 @@ class ObservedAS:
     address: IPAddress
     weight: int | None  # None: this VPP has no weights
     used: bool
+    buckets: int | None = None  # new-flow table buckets, when VPP says
 
 
 @dataclass

@@ -17,6 +17,7 @@ each VIP is released once none of its backends is unknown; at
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,20 @@ from ..config import Config
 from ..events import BackendTransition, FrontendTransition, LbSynced, VppConnected, VppDisconnected
 from ..log import Logger
 from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state
-from .plan import AddAS, AddVip, DelAS, DelVip, LbConf, Op, SetConf, SetWeight, apply_to_model, conf_op, plan
+from .plan import (
+    AddAS,
+    AddVip,
+    DelAS,
+    DelVip,
+    LbConf,
+    ObservedVip,
+    Op,
+    SetConf,
+    SetWeight,
+    apply_to_model,
+    conf_op,
+    plan,
+)
 from .vppclient import VppClient, VppError, VppInfo, VppIOError
 
 RECONNECT = 5.0
@@ -518,6 +532,16 @@ class LbSync(Service):
         return self._on_thread(self.client.counters, list(keys)).addCallbacks(
             got, lambda f: self._lost(f.getErrorMessage())
         )
+
+    def read_vpp(self) -> Deferred[tuple[LbConf | None, dict[VipKey, ObservedVip]]]:
+        """Read VPP's lb state now (on the VPP thread); the result is a private copy."""
+        protocols = {(d.key.address, d.key.port): d.key.protocol for d in self.desired().values()}
+
+        def read() -> tuple[LbConf | None, dict[VipKey, ObservedVip]]:
+            observed = self.client.read_state(protocols)
+            return self.client.read_conf(), copy.deepcopy(observed)
+
+        return self._on_thread(read)
 
     def require_connected(self) -> VppInfo:
         if not self.enabled:

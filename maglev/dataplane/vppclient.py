@@ -278,7 +278,8 @@ class VppClient:
             if vip is None or not int(a.flags) & 1:
                 continue  # removed ASes linger, flags 0, until VPP collects them
             as_addr = self._plain_address(a.app_srv)
-            vip.ases[as_addr] = ObservedAS(as_addr, int(a.weight) if self.weights else None, True)
+            weight = int(a.weight) if self.weights else None
+            vip.ases[as_addr] = ObservedAS(as_addr, weight, True, int(a.num_buckets) if self.weights else None)
         if not fixed:
             # 26.06 lists deleted VIPs for ever: one without ASes is treated as absent (re-adding
             # a live one answers VALUE_EXIST, which counts as success there).

@@ -23,6 +23,8 @@ def run(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", default=os.environ.get("MAGLEV_DEMO_DIR", ".demo"))
     parser.add_argument("--metrics-addr", default="127.0.0.1:9091")
     parser.add_argument("--control-port", type=int, default=9099, help="demo backend control port on 127.0.0.1")
+    parser.add_argument("--grpc-addr", default="127.0.0.1:9090")
+    parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,8 @@ def run(argv: list[str] | None = None) -> None:
                 "--manhole-addr", str(manhole),
                 "--vpp-api-addr", str(api),
                 "--vpp-stats-addr", str(stats),
-                "--grpc-addr", "127.0.0.1:9090",
+                "--grpc-addr", args.grpc_addr,
+                "--log-level", args.log_level,
             ],
             before_start=start_backends,
         )  # fmt: skip

@@ -1,0 +1,252 @@
+"""The gRPC API against a real daemon (the demo: real backends, the VPP emulator) over real channels."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
+from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+from maglev.api.servicer import QUEUE_LIMIT, STOP, Subscriber
+
+from .helpers import MINIMAL, Daemon
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+class Demo:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.control = free_port()
+        self.daemon = Daemon(
+            [
+                "--run-dir", str(tmp), "--metrics-addr", "127.0.0.1:0", "--control-port", str(self.control),
+                "--grpc-addr", "127.0.0.1:0",
+            ],
+            command=[sys.executable, "-m", "maglev.demo"],
+        )  # fmt: skip
+        try:
+            rec = self.daemon.event("listening", service="grpc")
+            # everything up and programmed before the tests look (in whatever order it happens)
+            wanted = {("backend-transition", b) for b in ("web0", "web1", "web2")} | {("lb-warmup-release", None)}
+
+            def seen(r: dict[str, Any]) -> bool:
+                key = (r.get("event"), r.get("backend") if r.get("event") == "backend-transition" else None)
+                if key in wanted and (key[0] != "backend-transition" or r.get("new") == "up"):
+                    wanted.discard(key)
+                return not wanted
+
+            self.daemon.wait_for(seen, timeout=30)
+        except BaseException:
+            self.daemon.kill()
+            raise
+        self.channel = grpc.insecure_channel(rec["address"])
+        self.stub = pb_grpc.MaglevStub(self.channel)
+
+    def flip(self, backend: str, state: str) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.control}/{backend}/{state}", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+
+    def close(self) -> None:
+        self.channel.close()
+        self.daemon.stop()
+        self.daemon.kill()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    d = Demo(tmp_path_factory.mktemp("demo"))
+    yield d
+    d.close()
+
+
+def code_of(fn: Any, *args: Any) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        fn(*args, timeout=10)
+    code: grpc.StatusCode = info.value.code()
+    return code
+
+
+def test_version_and_frontends(demo: Demo) -> None:
+    v = demo.stub.GetVersion(pb.GetVersionRequest(), timeout=10)
+    assert v.version == "0.1.0" and v.config_generation == 1
+    fronts = demo.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=10).frontends
+    assert [f.name for f in fronts] == ["web", "web-any"], "config order"
+    web = demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
+    assert (web.address, web.protocol, web.port, web.encap, web.state) == ("192.0.2.1", "tcp", 80, "gre4", "up")
+    assert [p.name for p in web.pools] == ["primary", "fallback"] and web.pools[0].active
+    members = {b.name: b for b in web.pools[0].backends}
+    assert (members["web2"].weight, members["web2"].effective_weight) == (50, 50)
+    assert code_of(demo.stub.GetFrontend, pb.GetFrontendRequest(name="nope")) is grpc.StatusCode.NOT_FOUND
+
+
+def test_backends_and_healthchecks(demo: Demo) -> None:
+    names = [b.name for b in demo.stub.ListBackends(pb.ListBackendsRequest(), timeout=10).backends]
+    assert names == ["web0", "web1", "web2", "spare0"]
+    b = demo.stub.GetBackend(pb.GetBackendRequest(name="web0"), timeout=10)
+    assert (b.address, b.healthcheck, b.state, b.enabled) == ("127.0.1.1", "http", "up", True)
+    assert b.last_probe.code == "L7OK" and b.transitions[0].to == "up"
+    assert list(b.frontends) == ["web", "web-any"]
+    assert code_of(demo.stub.GetBackend, pb.GetBackendRequest(name="web9")) is grpc.StatusCode.NOT_FOUND
+    hcs = demo.stub.ListHealthChecks(pb.ListHealthChecksRequest(), timeout=10).healthchecks
+    assert [h.name for h in hcs] == ["http", "tcp"]
+    http = demo.stub.GetHealthCheck(pb.GetHealthCheckRequest(name="http"), timeout=10)
+    assert (http.type, http.port, http.rise, http.fall, http.params["path"]) == ("http", 8080, 2, 3, "/healthz")
+    assert code_of(demo.stub.GetHealthCheck, pb.GetHealthCheckRequest(name="x")) is grpc.StatusCode.NOT_FOUND
+
+
+def test_operator_actions_and_their_errors(demo: Demo) -> None:
+    s = demo.stub
+    assert s.PauseBackend(pb.BackendRequest(name="spare0"), timeout=10).state == "paused"
+    assert s.ResumeBackend(pb.BackendRequest(name="spare0"), timeout=10).state == "unknown"
+    assert s.DisableBackend(pb.BackendRequest(name="spare0"), timeout=10).state == "disabled"
+    assert code_of(s.PauseBackend, pb.BackendRequest(name="spare0")) is grpc.StatusCode.FAILED_PRECONDITION
+    assert s.EnableBackend(pb.BackendRequest(name="spare0"), timeout=10).state == "unknown"
+    assert code_of(s.DisableBackend, pb.BackendRequest(name="ghost")) is grpc.StatusCode.NOT_FOUND
+
+
+def test_set_weight_goes_to_vpp(demo: Demo) -> None:
+    s = demo.stub
+    req = pb.SetWeightRequest(frontend="web", pool="primary", backend="web1", weight=30, flush=True)
+    web = s.SetFrontendPoolBackendWeight(req, timeout=10)
+    assert {b.name: b.effective_weight for b in web.pools[0].backends}["web1"] == 30
+    state = s.GetVPPLBState(pb.GetVPPLBStateRequest(), timeout=10)
+    vip = next(v for v in state.vips if v.frontend == "web")
+    assert {a.address: a.weight for a in vip.ases}["127.0.1.2"] == 30
+    assert sum(a.buckets for a in vip.ases) == 1024
+    bad = pb.SetWeightRequest(frontend="web", pool="primary", backend="web1", weight=101)
+    assert code_of(s.SetFrontendPoolBackendWeight, bad) is grpc.StatusCode.INVALID_ARGUMENT
+    missing = pb.SetWeightRequest(frontend="web", pool="nope", backend="web1", weight=1)
+    assert code_of(s.SetFrontendPoolBackendWeight, missing) is grpc.StatusCode.NOT_FOUND
+    s.SetFrontendPoolBackendWeight(
+        pb.SetWeightRequest(frontend="web", pool="primary", backend="web1", weight=100), timeout=10
+    )
+
+
+def test_vpp_calls(demo: Demo) -> None:
+    s = demo.stub
+    info = s.GetVPPInfo(pb.GetVPPInfoRequest(), timeout=10)
+    assert info.version.startswith("26.10") and info.weights and info.pid > 0 and info.boottime_ns > 0
+    state = s.GetVPPLBState(pb.GetVPPLBStateRequest(), timeout=10)
+    assert state.conf.ip4_src_address == "192.0.2.254"
+    assert {v.frontend for v in state.vips} == {"web", "web-any"}
+    sync = s.SyncVPPLBState(pb.SyncVPPLBStateRequest(), timeout=10)
+    assert sync.changes == 0 and not sync.errors
+    assert code_of(s.SyncVPPLBState, pb.SyncVPPLBStateRequest(frontend="nope")) is grpc.StatusCode.NOT_FOUND
+    counters = s.GetVPPLBCounters(pb.GetVPPLBCountersRequest(), timeout=10)
+    assert {c.frontend for c in counters.vips} <= {"web", "web-any"}
+
+
+def test_config_check_and_reload(demo: Demo) -> None:
+    s = demo.stub
+    assert s.CheckConfig(pb.CheckConfigRequest(), timeout=10).ok
+    cfg = demo.tmp / "maglev.yaml"
+    good = cfg.read_text()
+    try:
+        cfg.write_text("maglev: [\n")
+        r = s.CheckConfig(pb.CheckConfigRequest(), timeout=10)
+        assert not r.ok and "YAML syntax error" in r.parse_error
+        r2 = s.ReloadConfig(pb.ReloadConfigRequest(), timeout=10)
+        assert not r2.ok and r2.parse_error and r2.generation == 1
+        cfg.write_text(good.replace("web0: {weight: 100}", "web9: {weight: 100}"))
+        r3 = s.ReloadConfig(pb.ReloadConfigRequest(), timeout=10)
+        assert not r3.ok and "no such backend" in r3.semantic_error
+    finally:
+        cfg.write_text(good)
+    r4 = s.ReloadConfig(pb.ReloadConfigRequest(), timeout=10)
+    assert r4.ok and r4.generation == 2
+
+
+def test_reflection_and_health(demo: Demo) -> None:
+    refl = reflection_pb2_grpc.ServerReflectionStub(demo.channel)
+    responses = refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+    services = {s.name for r in responses for s in r.list_services_response.service}
+    assert "maglev.v1.Maglev" in services and "grpc.health.v1.Health" in services
+    h = health_pb2_grpc.HealthStub(demo.channel)
+    assert (
+        h.Check(health_pb2.HealthCheckRequest(service="maglev.v1.Maglev"), timeout=10).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+
+
+def test_watch_events(demo: Demo) -> None:
+    req = pb.WatchRequest(backend=True, frontend=True, log=True, log_level="debug")
+    stream = demo.stub.WatchEvents(req, timeout=30)
+    got: list[pb.Event] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            for e in stream:
+                got.append(e)
+                kinds = {x.WhichOneof("kind") for x in got}
+                transitions = [x for x in got if x.WhichOneof("kind") == "backend" and x.backend.backend == "web2"]
+                debug = [x for x in got if x.WhichOneof("kind") == "log" and x.log.level == "debug"]
+                if {"frontend", "backend", "log"} <= kinds and transitions and debug:
+                    done.set()
+                    return
+        except grpc.RpcError:
+            pass
+        finally:
+            done.set()
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    try:
+        demo.flip("web2", "stop")  # a real backend goes away
+        assert done.wait(20)
+    finally:
+        stream.cancel()
+        demo.flip("web2", "up")
+    replay = [e.frontend for e in got if e.WhichOneof("kind") == "frontend"][:2]
+    assert [(f.frontend, f.__getattribute__("from") == f.to) for f in replay] == [("web", True), ("web-any", True)]
+    web2 = next(e.backend for e in got if e.WhichOneof("kind") == "backend" and e.backend.backend == "web2")
+    assert web2.transition.to == "down" and web2.transition.code == "L4CON"
+    assert any(e.log.level == "debug" for e in got if e.WhichOneof("kind") == "log"), (
+        "debug logs while the daemon logs info"
+    )
+
+
+def test_slow_subscriber_is_cut_off() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        sub = Subscriber(pb.WatchRequest(backend=True), loop)
+        for i in range(QUEUE_LIMIT + 5):
+            sub.offer(pb.Event(id=i))
+        assert sub.overflowed and sub.queue.qsize() == 1 and sub.queue.get_nowait() is STOP
+    finally:
+        loop.close()
+
+
+def test_vpp_disabled_is_unavailable(tmp_path: Path) -> None:
+    cfg = tmp_path / "maglev.yaml"
+    cfg.write_text(MINIMAL)
+    d = Daemon(["--config", str(cfg), "--metrics-addr", "", "--grpc-addr", "127.0.0.1:0", "--vpp-api-addr", ""])
+    try:
+        addr = d.event("listening", service="grpc")["address"]
+        with grpc.insecure_channel(addr) as ch:
+            stub = pb_grpc.MaglevStub(ch)
+            assert code_of(stub.GetVPPInfo, pb.GetVPPInfoRequest()) is grpc.StatusCode.UNAVAILABLE
+            assert code_of(stub.SyncVPPLBState, pb.SyncVPPLBStateRequest()) is grpc.StatusCode.UNAVAILABLE
+            assert len(stub.ListBackends(pb.ListBackendsRequest(), timeout=10).backends) == 2
+    finally:
+        assert d.stop() == 0
