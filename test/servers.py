@@ -26,6 +26,7 @@ class Behaviour:
     body: bytes = b"ok\n"
     delay: float = 0.0  # seconds before answering
     hang: bool = False  # never answer
+    endless: bool = False  # send the body, then never finish it
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -50,6 +51,9 @@ class ControlledResource(Resource):
         if self.b.hang:
             return NOT_DONE_YET
         request.setResponseCode(self.b.status)
+        if self.b.endless:
+            request.write(self.b.body)
+            return NOT_DONE_YET
         if self.b.delay:
 
             def answer() -> None:

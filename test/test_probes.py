@@ -119,14 +119,16 @@ async def test_http_head_method() -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_http_big_body_is_not_read() -> None:
-    port = http_server(reactor(), Behaviour(body=b"x" * 20_000_000))
+async def test_http_body_is_not_waited_for() -> None:
+    # A body that never ends: only a probe that stops at the headers can pass.
+    port = http_server(reactor(), Behaviour(body=b"x" * 1000, endless=True))
     try:
-        r = await probe(http(port_of(port), timeout=5.0))
+        r = await probe(http(port_of(port), timeout=1.0))
+        assert (r.ok, r.code) == (True, "L7OK"), r
+        r = await probe(http(port_of(port), timeout=0.3, expect_body="never-there"))
+        assert (r.ok, r.code) == (False, "L7TOUT"), r
     finally:
         await stop(port)
-    assert r.ok
-    assert r.duration < 2.0, "status and headers suffice; the 20 MB body is not downloaded"
 
 
 @pytest_twisted.ensureDeferred
@@ -207,7 +209,6 @@ async def test_tcp_connect_refuse_and_black_hole() -> None:
         assert (r.ok, r.code, r.detail) == (False, "L4CON", "connection refused"), r
         r = await probe(tcp(hole.port, timeout=0.3))
         assert (r.ok, r.code) == (False, "L4TOUT"), r
-        assert 0.25 < r.duration < 1.0
     finally:
         hole.close()
         await stop(server)
