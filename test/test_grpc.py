@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +25,7 @@ from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
 from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from maglev.api.servicer import QUEUE_LIMIT, STOP, Subscriber
 
-from .helpers import MINIMAL, Daemon
+from .helpers import MINIMAL, Daemon, source_env
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +63,7 @@ class Demo:
         except BaseException:
             self.daemon.kill()
             raise
+        self.address = rec["address"]
         self.channel = grpc.insecure_channel(rec["address"])
         self.stub = pb_grpc.MaglevStub(self.channel)
 
@@ -250,3 +256,101 @@ def test_vpp_disabled_is_unavailable(tmp_path: Path) -> None:
             assert len(stub.ListBackends(pb.ListBackendsRequest(), timeout=10).backends) == 2
     finally:
         assert d.stop() == 0
+
+
+# --- maglevc ---------------------------------------------------------------------------------
+
+
+def maglevc(demo: Demo, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = ["--server", demo.address] if env is None else []
+    return subprocess.run(
+        [sys.executable, "-m", "maglev.maglevc", *base, *args],
+        capture_output=True,
+        text=True,
+        env=env or source_env(),
+        timeout=60,
+    )
+
+
+def test_maglevc_one_shot(demo: Demo) -> None:
+    r = maglevc(demo, "--color=false", "sh", "ba")  # prefix matching: show backends
+    assert r.returncode == 0, r.stderr
+    assert "\033[" not in r.stdout
+    rows = [line.split()[0] for line in r.stdout.splitlines()[1:]]
+    assert rows == ["web0", "web1", "web2", "spare0"]
+    r = maglevc(demo, "--color=false", "show", "frontend", "web")
+    assert r.returncode == 0 and "pool   primary (active)" in r.stdout and "127.0.1.3" in r.stdout, r.stdout
+    r = maglevc(demo, "show", "backend", "nope")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "\033[31mno such backend 'nope'\033[0m", "the server's message, red, no gRPC boilerplate"
+    r = maglevc(demo, "--color=false", "show", "backend", "nope")
+    assert r.stderr.strip() == "no such backend 'nope'"
+    r = maglevc(demo, "--color=false", "show", "bogus")
+    assert r.returncode == 1 and "unknown 'bogus' after show" in r.stderr
+    r = maglevc(demo, "--color=false", "set", "backend", "spare0", "disable")
+    assert (r.returncode, r.stdout.strip()) == (0, "spare0: disabled")
+    r = maglevc(demo, "--color=false", "set", "backend", "spare0", "pause")
+    assert r.returncode == 1 and "cannot pause backend spare0" in r.stderr
+    assert maglevc(demo, "set", "backend", "spare0", "enable").returncode == 0
+    r = maglevc(demo, "--color=false", "config", "check")
+    assert (r.returncode, r.stdout.strip()) == (0, "configuration ok")
+    r = maglevc(demo, "--color=false", "show", "vpp", "info")
+    assert r.returncode == 0 and "api-mode" in r.stdout and "weights" in r.stdout
+    r = maglevc(demo, "--color=false", "watch", "events", "num", "2", "frontend")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [e["frontend"]["frontend"] for e in lines] == ["web", "web-any"]
+    r = maglevc(demo, "--color=false", "show", "version", env={**source_env(), "MAGLEV_SERVER": demo.address})
+    assert r.returncode == 0 and "maglevd" in r.stdout, r.stderr
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_maglevc_shell_in_a_terminal(demo: Demo, tmp_path: Path) -> None:
+    session = f"maglevc{os.getpid()}"
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    def until(pred: Any, what: str) -> str:
+        deadline = time.monotonic() + 15
+        text = ""
+        while time.monotonic() < deadline:
+            text = screen()
+            if pred(text):
+                return text
+            threading.Event().wait(0.05)  # poll the terminal's screen, bounded
+        raise AssertionError(f"{what} not seen:\n{text}")
+
+    pythonpath = source_env()["PYTHONPATH"]
+    status = tmp_path / "status"
+    command = (
+        f"env PYTHONPATH={pythonpath} {sys.executable} -m maglev.maglevc --server {demo.address};"
+        f" echo $? > {status}.tmp && mv {status}.tmp {status}"
+    )
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", command], check=True)
+    subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], check=True)
+    keys = lambda *k: subprocess.run(["tmux", "send-keys", "-t", session, *k], check=True)  # noqa: E731
+    try:
+        until(lambda t: t.rstrip().endswith("maglev>"), "the prompt")
+        keys("sh", "Tab")
+        until(lambda t: t.rstrip().endswith("maglev> show"), "completion of 'sh'")
+        keys("backend w", "Tab")
+        until(lambda t: "web0" in t and "web1" in t and "web2" in t, "live backend names")
+        keys("C-u", "show ", "?")
+        text = until(lambda t: "healthchecks" in t and "version" in t, "? help")
+        assert text.rstrip().endswith("maglev> show"), "the ? is not kept in the line"
+        keys("C-u", "watch events frontend", "Enter")
+        until(lambda t: '"frontend":"web-any"' in t, "events")
+        keys("x")  # any key ends the stream
+        until(lambda t: t.rstrip().endswith("maglev>"), "the prompt after watch")
+        keys("watch events", "Enter")
+        until(lambda t: t.count('"frontend":"web"') >= 2, "events again")
+        keys("C-c")
+        until(lambda t: t.rstrip().endswith("maglev>"), "the prompt after Ctrl-C")
+        keys("quit", "Enter")
+        deadline = time.monotonic() + 10
+        while not status.exists() and time.monotonic() < deadline:
+            threading.Event().wait(0.05)  # bounded wait for the shell to leave
+        assert status.exists(), screen()
+        assert status.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

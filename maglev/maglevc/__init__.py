@@ -1,0 +1,1 @@
+"""maglevc: the operator's shell for maglevd."""

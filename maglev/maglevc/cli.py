@@ -1,0 +1,444 @@
+"""``maglevc``: one-shot commands and an interactive shell against maglevd's gRPC API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import shlex
+import sys
+import termios
+import threading
+import time
+import tty
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from .. import __version__
+from ..api.gen.maglev.v1 import maglev_pb2 as pb
+from ..api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+from ..version import version_line
+from .tree import Parsed, ParseError, candidates, help_lines, parse
+
+BLUE, RED, GREEN, YELLOW, RESET = "\033[34m", "\033[31m", "\033[32m", "\033[33m", "\033[0m"
+STATE_COLOUR = {"up": GREEN, "down": RED, "unknown": YELLOW, "paused": YELLOW, "disabled": RED, "removed": RED}
+
+
+class Out:
+    """Printing with optional colour; labels and states keep their column widths."""
+
+    def __init__(self, colour: bool, stream: Any = None) -> None:
+        self.colour = colour
+        self.stream = stream or sys.stdout
+
+    def paint(self, text: str, colour: str, width: int = 0) -> str:
+        padded = text.ljust(width) if width else text
+        return f"{colour}{padded}{RESET}" if self.colour else padded
+
+    def label(self, text: str, width: int = 16) -> str:
+        return self.paint(text, BLUE, width)
+
+    def state(self, text: str, width: int = 0) -> str:
+        return self.paint(text, STATE_COLOUR.get(text, ""), width) if text in STATE_COLOUR else text.ljust(width)
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.stream)
+
+    def kv(self, key: str, value: object) -> None:
+        self.line(f"{self.label(key)} {value}")
+
+    def error(self, text: str) -> None:
+        print(self.paint(text, RED), file=sys.stderr)
+
+
+def _clock(ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))
+
+
+def age(since: float, now: float | None = None) -> str:
+    """Two largest units: now, 42s, 10m30s, 1h12m, 1d16h."""
+    seconds = int((now or time.time()) - since)
+    if seconds < 1:
+        return "now"
+    d, rem = divmod(seconds, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    parts = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
+    while parts and parts[0][0] == 0:
+        parts.pop(0)
+    return "".join(f"{v}{u}" for v, u in parts[:2])
+
+
+class Shell:
+    def __init__(self, server: str, out: Out) -> None:
+        self.server = server
+        self.out = out
+        self.channel = grpc.insecure_channel(server)
+        self.stub = pb_grpc.MaglevStub(self.channel)
+        self._names: dict[str, tuple[float, list[str]]] = {}
+
+    # --- live names for completion -------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        cached = self._names.get(kind)
+        if cached and time.monotonic() - cached[0] < 5:
+            return cached[1]
+        try:
+            if kind == "frontend":
+                values = [f.name for f in self.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=3).frontends]
+            elif kind == "backend":
+                values = [b.name for b in self.stub.ListBackends(pb.ListBackendsRequest(), timeout=3).backends]
+            elif kind == "healthcheck":
+                values = [
+                    h.name for h in self.stub.ListHealthChecks(pb.ListHealthChecksRequest(), timeout=3).healthchecks
+                ]
+            elif kind == "pool":
+                values = sorted(
+                    {
+                        p.name
+                        for f in self.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=3).frontends
+                        for p in f.pools
+                    }
+                )
+            else:
+                values = []
+        except grpc.RpcError:
+            values = []
+        self._names[kind] = (time.monotonic(), values)
+        return values
+
+    # --- running ----------------------------------------------------------------------
+    def run(self, line: str) -> bool:
+        """Run one command line; False when it failed."""
+        try:
+            tokens = shlex.split(line)
+        except ValueError as e:
+            self.out.error(f"cannot read the line: {e}")
+            return False
+        if not tokens:
+            return True
+        if tokens[-1] == "?" or tokens[-1].endswith("?"):
+            self.out.line(line)
+            for h in help_lines(" ".join(tokens[:-1] + ([tokens[-1][:-1]] if tokens[-1] != "?" else [])) + " "):
+                self.out.line(h)
+            return True
+        try:
+            parsed = parse(tokens)
+        except ParseError as e:
+            self.out.error(str(e))
+            return False
+        try:
+            getattr(self, "do_" + parsed.action)(parsed)
+        except grpc.RpcError as e:
+            self.out.error(e.details() or e.code().name)  # the server's message, no gRPC boilerplate
+            return False
+        except _Failed:
+            return False
+        return True
+
+    # --- commands -----------------------------------------------------------------------
+    def do_quit(self, p: Parsed) -> None:
+        raise SystemExit(0)
+
+    def do_show_version(self, p: Parsed) -> None:
+        v = self.stub.GetVersion(pb.GetVersionRequest(), timeout=10)
+        self.out.kv("maglevc", __version__)
+        self.out.kv("maglevd", f"{v.version} (commit {v.commit})")
+        self.out.kv("server", self.server)
+        self.out.kv("config", f"generation {v.config_generation}")
+        self.out.kv("uptime", age(v.started))
+
+    def _frontend(self, f: Any) -> None:
+        self.out.line(f"{self.out.label('frontend', 10)} {f.name}  {self.out.state(f.state)}")
+        self.out.kv("  vip", f"{f.address} {f.protocol} port {f.port} encap {f.encap}")
+        flags = [x for x, on in (("src-ip-sticky", f.src_ip_sticky), ("flush-on-down", f.flush_on_down)) if on]
+        self.out.kv("  options", f"table {f.new_flows_table_length}" + (", " + ", ".join(flags) if flags else ""))
+        if f.description:
+            self.out.kv("  description", f.description)
+        for pool in f.pools:
+            self.out.line(f"  {self.out.label('pool', 6)} {pool.name}{' (active)' if pool.active else ''}")
+            self.out.line(f"    {'backend':<16} {'state':<9} {'weight':>6} {'effective':>9} {'buckets':>7}  address")
+            for b in pool.backends:
+                buckets = "-" if b.buckets < 0 else str(b.buckets)
+                marker = " [flush]" if b.flush and b.effective_weight == 0 else ""
+                self.out.line(
+                    f"    {b.name:<16} {self.out.state(b.state, 9)} {b.weight:>6} {b.effective_weight:>9} "
+                    f"{buckets:>7}  {b.address}{marker}"
+                )
+
+    def do_show_frontends(self, p: Parsed) -> None:
+        for f in self.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=10).frontends:
+            self._frontend(f)
+
+    def do_show_frontend(self, p: Parsed) -> None:
+        self._frontend(self.stub.GetFrontend(pb.GetFrontendRequest(name=p.args["frontend"]), timeout=10))
+
+    def do_show_backends(self, p: Parsed) -> None:
+        backends = self.stub.ListBackends(pb.ListBackendsRequest(), timeout=10).backends
+        heads = (("backend", 16), ("state", 9), ("address", 28), ("check", 12), ("last", 8), ("since", 8))
+        self.out.line(" ".join(self.out.label(text, width) for text, width in heads))
+        for b in backends:
+            self.out.line(
+                f"{b.name:<16} {self.out.state(b.state, 9)} {b.address:<28} {b.healthcheck:<12} "
+                f"{b.last_probe.code or '-':<8} {age(b.state_since):<8}"
+            )
+
+    def do_show_backend(self, p: Parsed) -> None:
+        b = self.stub.GetBackend(pb.GetBackendRequest(name=p.args["backend"]), timeout=10)
+        self.out.kv("backend", b.name)
+        self.out.kv("address", b.address)
+        self.out.kv(
+            "state",
+            f"{self.out.state(b.state)} for {age(b.state_since)} (counter {b.counter}, rise {b.rise}, fall {b.fall})",
+        )
+        self.out.kv("enabled", str(b.enabled).lower())
+        self.out.kv("healthcheck", b.healthcheck)
+        if b.last_probe.code:
+            lp = b.last_probe
+            self.out.kv("last probe", f"{lp.code} {lp.detail} ({lp.duration * 1000:.1f} ms, {age(lp.time)} ago)")
+        self.out.kv("frontends", ", ".join(b.frontends) or "-")
+        for t in b.transitions:
+            self.out.kv("transition", f"{age(t.time):>8} ago  {getattr(t, 'from')} -> {t.to}  {t.code} {t.detail}")
+
+    def _healthcheck(self, h: Any) -> None:
+        port = f" port {h.port}" if h.port else ""
+        self.out.line(f"{self.out.label('healthcheck', 12)} {h.name}: {h.type}{port}")
+        self.out.kv(
+            "  intervals",
+            f"{h.interval:g}s, fast {h.fast_interval:g}s, down {h.down_interval:g}s, timeout {h.timeout:g}s",
+        )
+        self.out.kv("  rise/fall", f"{h.rise}/{h.fall}")
+        for k, v in sorted(h.params.items()):
+            self.out.kv(f"  {k}", v)
+        self.out.kv("  backends", ", ".join(h.backends) or "-")
+
+    def do_show_healthchecks(self, p: Parsed) -> None:
+        for h in self.stub.ListHealthChecks(pb.ListHealthChecksRequest(), timeout=10).healthchecks:
+            self._healthcheck(h)
+
+    def do_show_healthcheck(self, p: Parsed) -> None:
+        self._healthcheck(self.stub.GetHealthCheck(pb.GetHealthCheckRequest(name=p.args["healthcheck"]), timeout=10))
+
+    def do_vpp_info(self, p: Parsed) -> None:
+        v = self.stub.GetVPPInfo(pb.GetVPPInfoRequest(), timeout=10)
+        self.out.kv("version", v.version)
+        self.out.kv("build-date", v.build_date)
+        self.out.kv("build-dir", v.build_directory)
+        self.out.kv("vpp-pid", v.pid)
+        self.out.kv(
+            "vpp-boottime",
+            f"{_clock(v.boottime_ns)} ({age(v.boottime_ns / 1e9)} ago)",
+        )
+        self.out.kv(
+            "connected",
+            f"{_clock(v.connecttime_ns)} ({age(v.connecttime_ns / 1e9)} ago)",
+        )
+        self.out.kv("api-mode", v.api_mode)
+
+    def do_vpp_lb_state(self, p: Parsed) -> None:
+        s = self.stub.GetVPPLBState(pb.GetVPPLBStateRequest(), timeout=10)
+        c = s.conf
+        self.out.kv(
+            "lb conf",
+            f"ip4-src {c.ip4_src_address} ip6-src {c.ip6_src_address} "
+            f"buckets {c.sticky_buckets_per_core} timeout {c.flow_timeout}s",
+        )
+        for v in s.vips:
+            sticky = " src-ip-sticky" if v.src_ip_sticky else ""
+            where = v.frontend or "not in config"
+            self.out.line(
+                f"{self.out.label('vip', 4)} {v.prefix} proto {v.protocol} port {v.port} {v.encap}{sticky} ({where})"
+            )
+            for a in v.ases:
+                weight = "-" if a.weight < 0 else str(a.weight)
+                buckets = "-" if a.buckets < 0 else str(a.buckets)
+                self.out.line(f"    {a.address:<28} weight {weight:>3}  buckets {buckets:>6}")
+
+    def do_vpp_lb_counters(self, p: Parsed) -> None:
+        c = self.stub.GetVPPLBCounters(pb.GetVPPLBCountersRequest(), timeout=10)
+        self.out.line(f"{self.out.label('frontend', 16)} {self.out.label('next', 12)} {self.out.label('first', 12)} "
+                      f"{self.out.label('untracked', 10)} {self.out.label('no-server', 10)}")  # fmt: skip
+        for v in c.vips:
+            self.out.line(f"{v.frontend:<16} {v.next:<12} {v.first:<12} {v.untracked:<10} {v.no_server:<10}")
+
+    def do_sync(self, p: Parsed) -> None:
+        r = self.stub.SyncVPPLBState(pb.SyncVPPLBStateRequest(frontend=p.args.get("frontend", "")), timeout=60)
+        self.out.line(f"synced: {r.changes} change{'s' if r.changes != 1 else ''}")
+        for e in r.errors:
+            self.out.error(e)
+        if r.errors:
+            raise _Failed
+
+    def _backend_action(self, rpc: Callable[..., Any], p: Parsed) -> None:
+        b = rpc(pb.BackendRequest(name=p.args["backend"]), timeout=10)
+        self.out.line(f"{b.name}: {self.out.state(b.state)}")
+
+    def do_backend_pause(self, p: Parsed) -> None:
+        self._backend_action(self.stub.PauseBackend, p)
+
+    def do_backend_resume(self, p: Parsed) -> None:
+        self._backend_action(self.stub.ResumeBackend, p)
+
+    def do_backend_enable(self, p: Parsed) -> None:
+        self._backend_action(self.stub.EnableBackend, p)
+
+    def do_backend_disable(self, p: Parsed) -> None:
+        self._backend_action(self.stub.DisableBackend, p)
+
+    def do_set_weight(self, p: Parsed) -> None:
+        req = pb.SetWeightRequest(
+            frontend=p.args["frontend"], pool=p.args["pool"], backend=p.args["backend"], weight=int(p.args["weight"]),
+            flush="flush" in p.flags,
+        )  # fmt: skip
+        self._frontend(self.stub.SetFrontendPoolBackendWeight(req, timeout=30))
+
+    def do_config_check(self, p: Parsed) -> None:
+        r = self.stub.CheckConfig(pb.CheckConfigRequest(), timeout=30)
+        if r.ok:
+            self.out.line("configuration ok")
+            return
+        self.out.error(
+            ("structural error:\n" + r.parse_error) if r.parse_error else ("semantic error:\n" + r.semantic_error)
+        )
+        raise _Failed
+
+    def do_config_reload(self, p: Parsed) -> None:
+        r = self.stub.ReloadConfig(pb.ReloadConfigRequest(), timeout=60)
+        if r.ok:
+            self.out.line(f"configuration reloaded: generation {r.generation}")
+            return
+        text = r.parse_error or r.semantic_error or r.apply_error
+        self.out.error(f"reload refused, generation {r.generation} still running:\n{text}")
+        raise _Failed
+
+    def do_watch(self, p: Parsed) -> None:
+        req = pb.WatchRequest(
+            log="log" in p.flags, log_level=p.args.get("log.level", "info") if "log" in p.flags else "",
+            backend="backend" in p.flags, frontend="frontend" in p.flags, vpp="vpp" in p.flags,
+        )  # fmt: skip
+        limit = int(p.args["num.num"]) if "num.num" in p.args else None
+        stream = self.stub.WatchEvents(req)
+        stop = _KeyStop(stream)  # any key (cbreak mode) or Ctrl-C ends it
+        seen = 0
+        try:
+            for event in stream:
+                body = json_format.MessageToDict(event, preserving_proto_field_name=True)
+                print(json.dumps(body, separators=(",", ":")), flush=True)
+                seen += 1
+                if limit is not None and seen >= limit:
+                    break
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED:
+                raise
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stream.cancel()
+            stop.close()
+
+
+class _Failed(Exception):
+    """The command ran but reported failure (already printed)."""
+
+
+class _KeyStop:
+    """In a terminal: cbreak mode, and the first key cancels the stream."""
+
+    def __init__(self, stream: Any) -> None:
+        self.fd: int | None = sys.stdin.fileno() if sys.stdin.isatty() else None
+        self.saved: Any = None
+        if self.fd is None:
+            return
+        fd: int = self.fd
+        self.saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+
+        # close() wakes the reader through this pipe and joins it, so keys typed at the next
+        # prompt are never eaten by a reader still waiting here.
+        self.wake_r, self.wake_w = os.pipe()
+
+        def wait() -> None:
+            ready, _, _ = select.select([fd, self.wake_r], [], [])
+            if self.wake_r not in ready:
+                os.read(fd, 64)
+                stream.cancel()
+
+        self.reader = threading.Thread(target=wait, daemon=True)
+        self.reader.start()
+
+    def close(self) -> None:
+        if self.fd is None:
+            return
+        os.write(self.wake_w, b"x")
+        self.reader.join()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        if self.saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+def interactive(shell: Shell) -> None:
+    import readline
+
+    def complete(text: str, state: int) -> str | None:
+        line = readline.get_line_buffer()[: readline.get_endidx()]
+        options = candidates(line, shell.names)
+        return options[state] + " " if state < len(options) else None
+
+    readline.set_completer(complete)
+    readline.set_completer_delims(" \t")
+    readline.parse_and_bind("tab: complete")
+    readline.parse_and_bind("set show-all-if-ambiguous on")  # one Tab lists the choices
+    readline.parse_and_bind('"?": possible-completions')  # context help; ? is not put in the line
+    histfile = os.path.expanduser("~/.maglevc_history")
+    try:
+        readline.read_history_file(histfile)
+    except OSError:
+        pass
+    print(f"maglevc {__version__} connected to {shell.server}; tab completes, ? helps, quit leaves")
+    try:
+        while True:
+            try:
+                line = input("maglev> ")
+            except EOFError:
+                print()
+                return
+            except KeyboardInterrupt:
+                print()
+                continue
+            shell.run(line)
+    finally:
+        try:
+            readline.write_history_file(histfile)
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        prog="maglevc", description="maglevd's command line: one command, or a shell without one"
+    )
+    p.add_argument(
+        "--server", "-server", default=None, help="maglevd gRPC address [MAGLEV_SERVER, default localhost:9090]"
+    )
+    p.add_argument(
+        "--color", "-color", default="true", nargs="?", const="true", help="colour: true or false (default true)"
+    )
+    p.add_argument("--version", "-version", action="store_true", help="print the version and exit")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="a command, e.g. show backends")
+    args = p.parse_args(argv)
+    if args.version:
+        print(version_line("maglevc"))
+        return
+    if args.color.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        p.error(f"--color: expected true or false, got {args.color!r}")
+    colour = args.color.lower() in ("true", "1", "yes")
+    server = args.server or os.environ.get("MAGLEV_SERVER") or "localhost:9090"
+    shell = Shell(server, Out(colour))
+    if args.command:
+        ok = shell.run(" ".join(shlex.quote(t) for t in args.command))
+        raise SystemExit(0 if ok else 1)
+    interactive(shell)

@@ -1,0 +1,323 @@
+"""maglevc's command grammar: keywords, name slots, prefix matching, completion, help.
+
+Pure: live names come from a callback. A keyword matches exactly, or by a
+unique prefix; where the candidates only differ by a suffix (backend,
+backends) an abbreviation means the longest (``sh ba`` is ``show backends``)
+and an exact match always wins (``show backend web0``). Errors name the token
+that did not fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Names = Callable[[str], list[str]]  # slot kind -> live values (frontend, backend, healthcheck, pool)
+
+SLOT_HELP = {
+    "frontend": "<frontend>",
+    "backend": "<backend>",
+    "healthcheck": "<health check>",
+    "pool": "<pool>",
+    "weight": "<0-100>",
+    "num": "<count>",
+    "level": "debug|info|warn|error",
+}
+
+
+@dataclass
+class Node:
+    word: str  # a keyword, or a slot kind when ``slot``
+    help: str = ""
+    children: list[Node] = field(default_factory=list)
+    action: str | None = None  # complete here
+    slot: bool = False
+    options: list[Node] = field(default_factory=list)  # repeatable options after this node (watch events)
+
+    @property
+    def label(self) -> str:
+        return SLOT_HELP.get(self.word, f"<{self.word}>") if self.slot else self.word
+
+
+def kw(word: str, help: str = "", children: list[Node] | None = None, action: str | None = None) -> Node:
+    return Node(word, help, children or [], action)
+
+
+def slot(kind: str, children: list[Node] | None = None, action: str | None = None) -> Node:
+    return Node(kind, SLOT_HELP.get(kind, ""), children or [], action, slot=True)
+
+
+def _backend_actions() -> list[Node]:
+    return [kw(a, f"{a} the backend", action=f"backend_{a}") for a in ("pause", "resume", "enable", "disable")]
+
+
+TREE = kw(
+    "",
+    children=[
+        kw(
+            "show",
+            "show state",
+            [
+                kw("version", "client and daemon version", action="show_version"),
+                kw("frontends", "all frontends", action="show_frontends"),
+                kw("frontend", "one frontend", [slot("frontend", action="show_frontend")]),
+                kw(
+                    "backends",
+                    "all backends (or one)",
+                    [slot("backend", action="show_backend")],
+                    action="show_backends",
+                ),
+                kw("backend", "one backend", [slot("backend", action="show_backend")]),
+                kw("healthchecks", "all health checks", action="show_healthchecks"),
+                kw("healthcheck", "one health check", [slot("healthcheck", action="show_healthcheck")]),
+                kw(
+                    "vpp",
+                    "the VPP dataplane",
+                    [
+                        kw("info", "VPP version, pid, uptime, API mode", action="vpp_info"),
+                        kw(
+                            "lb",
+                            "the lb plugin",
+                            [
+                                kw("state", "VIPs and ASes as VPP has them", action="vpp_lb_state"),
+                                kw("counters", "per-VIP packet counters", action="vpp_lb_counters"),
+                            ],
+                        ),
+                    ],
+                ),
+            ],
+        ),
+        kw(
+            "sync",
+            "reconcile VPP now",
+            [
+                kw(
+                    "vpp",
+                    "",
+                    [
+                        kw(
+                            "lb",
+                            "",
+                            [
+                                kw(
+                                    "state",
+                                    "everything, or one frontend",
+                                    [kw("frontend", "one frontend's VIP", [slot("frontend", action="sync")])],
+                                    action="sync",
+                                )
+                            ],
+                        )
+                    ],
+                )
+            ],
+        ),
+        kw(
+            "set",
+            "change something",
+            [
+                kw("backend", "pause, resume, enable or disable a backend", [slot("backend", _backend_actions())]),
+                kw(
+                    "frontend",
+                    "set a pool member's weight",
+                    [
+                        slot(
+                            "frontend",
+                            [
+                                kw(
+                                    "pool",
+                                    "",
+                                    [
+                                        slot(
+                                            "pool",
+                                            [
+                                                kw(
+                                                    "backend",
+                                                    "",
+                                                    [
+                                                        slot(
+                                                            "backend",
+                                                            [
+                                                                kw(
+                                                                    "weight",
+                                                                    "",
+                                                                    [
+                                                                        slot(
+                                                                            "weight",
+                                                                            [
+                                                                                kw(
+                                                                                    "flush",
+                                                                                    "also drop its flows",
+                                                                                    action="set_weight",
+                                                                                )
+                                                                            ],
+                                                                            action="set_weight",
+                                                                        )
+                                                                    ],
+                                                                )
+                                                            ],
+                                                        )
+                                                    ],
+                                                )
+                                            ],
+                                        )
+                                    ],
+                                )
+                            ],
+                        )
+                    ],
+                ),
+            ],
+        ),
+        kw(
+            "config",
+            "the configuration file",
+            [
+                kw("check", "check it", action="config_check"),
+                kw("reload", "reload it (as SIGHUP)", action="config_reload"),
+            ],
+        ),
+        kw(
+            "watch",
+            "follow events",
+            [Node("events", "stream events until a key is pressed", action="watch", options=[])],
+        ),
+        kw("quit", "leave the shell", action="quit"),
+        kw("exit", "leave the shell", action="quit"),
+    ],
+)
+WATCH_OPTIONS = [
+    kw("num", "stop after this many events", [slot("num")]),
+    kw("log", "log events", [kw("level", "the lowest level", [slot("level")])]),
+    kw("backend", "backend events"),
+    kw("frontend", "frontend events"),
+    kw("vpp", "VPP connection events"),
+]
+TREE.children[4].children[0].options = WATCH_OPTIONS
+
+
+class ParseError(Exception):
+    pass
+
+
+@dataclass
+class Parsed:
+    action: str
+    args: dict[str, str]
+    flags: set[str]
+
+
+def _match(token: str, nodes: list[Node]) -> Node | None:
+    """Exact keyword, else unique keyword prefix, else the slot; None when nothing fits."""
+    words = [n for n in nodes if not n.slot]
+    for n in words:
+        if n.word == token:
+            return n
+    prefixed = sorted((n for n in words if n.word.startswith(token)), key=lambda n: len(n.word))
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1 and all(b.word.startswith(a.word) for a, b in zip(prefixed, prefixed[1:], strict=False)):
+        return prefixed[-1]  # backend/backends: an abbreviation means the list; the singular is typed whole
+    if len(prefixed) > 1:
+        raise ParseError(f"ambiguous {token!r}: {', '.join(n.word for n in prefixed)}")
+    slots = [n for n in nodes if n.slot]
+    return slots[0] if slots else None
+
+
+def _check_slot(node: Node, token: str) -> None:
+    if node.word in ("weight", "num"):
+        if not token.isdigit():
+            raise ParseError(f"{token!r} is not a number")
+        if node.word == "weight" and int(token) > 100:
+            raise ParseError(f"weight {token} is out of 0..100")
+    if node.word == "level" and token not in ("debug", "info", "warn", "error"):
+        raise ParseError(f"{token!r} is not a log level (debug, info, warn, error)")
+
+
+def parse(tokens: list[str]) -> Parsed:
+    node = TREE
+    args: dict[str, str] = {}
+    flags: set[str] = set()
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if node.options:
+            opt = _match(token, node.options)
+            if opt is None:
+                raise ParseError(
+                    f"unknown option {token!r}; expected one of: {', '.join(n.word for n in node.options)}"
+                )
+            flags.add(opt.word)
+            i += 1
+            cur = opt
+            while cur.children and i < len(tokens):
+                nxt = _match(tokens[i], cur.children)
+                if nxt is None:
+                    break
+                if nxt.slot:
+                    _check_slot(nxt, tokens[i])
+                    args[f"{opt.word}.{nxt.word}"] = tokens[i]
+                else:
+                    flags.add(f"{opt.word}.{nxt.word}")
+                cur = nxt
+                i += 1
+            if cur.slot is False and cur.children and cur.children[0].slot:
+                raise ParseError(f"{opt.word!r} needs {cur.children[0].label}")
+            continue
+        nxt = _match(token, node.children)
+        if nxt is None:
+            expected = ", ".join(n.label for n in node.children) or "nothing more"
+            where = " ".join(tokens[:i]) or "the start"
+            raise ParseError(f"unknown {token!r} after {where}; expected {expected}")
+        if nxt.slot:
+            _check_slot(nxt, token)
+            args[nxt.word] = token
+        elif nxt.action and not nxt.children and nxt.word == "flush":
+            flags.add("flush")
+        node = nxt
+        i += 1
+    if node.action is None:
+        expected = ", ".join(n.label for n in node.children)
+        raise ParseError(f"incomplete command; next: {expected}")
+    return Parsed(node.action, args, flags)
+
+
+def _position(tokens: list[str]) -> Node:
+    """The node after the complete tokens (for completion and help); tolerant of errors."""
+    node = TREE
+    for token in tokens:
+        if node.options:
+            return node
+        try:
+            nxt = _match(token, node.children)
+        except ParseError:
+            return Node("")
+        if nxt is None:
+            return Node("")
+        node = nxt
+    return node
+
+
+def candidates(line: str, names: Names) -> list[str]:
+    """Completions for the last (partial) word of ``line``."""
+    words = line.split()
+    partial = "" if line.endswith(" ") or not line else words.pop()
+    node = _position(words)
+    options = node.options or node.children
+    out: list[str] = []
+    for n in options:
+        if n.slot:
+            if n.word in ("frontend", "backend", "healthcheck", "pool"):
+                out += [v for v in names(n.word) if v.startswith(partial)]
+        elif n.word.startswith(partial):
+            out.append(n.word)
+    return sorted(set(out))
+
+
+def help_lines(line: str) -> list[str]:
+    """What may come next, with a word of help each (the ``?`` key)."""
+    node = _position(line.split())
+    options = node.options or node.children
+    lines = [f"  {n.label:<16} {n.help}".rstrip() for n in options]
+    if node.action is not None and not node.options:
+        lines.append("  <enter>          run it")
+    return lines
