@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt proto
+.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc proto
 
 all: test
 
@@ -67,6 +67,9 @@ bench-sync: install
 
 bench-maglevt: install
 	$(BIN)/python bench/maglevt.py
+
+bench-grpc: install
+	$(BIN)/python bench/grpc.py
 
 # The generated stubs are committed; test_proto.py fails when they are stale.
 proto: $(VENV)/.deps

@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes import PORT, address, serve_backends
+from bench.probes import PORT, address, serve_backends
 
 
 def main() -> None:

@@ -8,12 +8,15 @@ import pytest
 
 from maglev.config import load_config_file
 from maglev.config.structure import SCHEMA_KEYS
+from maglev.maglevc.tree import TREE, WATCH_OPTIONS, Node
 from maglev.options import MaglevOptions
 
 from .helpers import EXAMPLE, ROOT
 
 USER_GUIDE = (ROOT / "docs" / "user-guide.md").read_text()
 MAN = (ROOT / "docs" / "man" / "maglevd.8").read_text().replace("\\-", "-")
+# maglevc's man page as words: font escapes and roff quoting removed
+MAGLEVC_MAN = re.sub(r'\\f[BIRP]|"|^\.[A-Z]+ ?', "", (ROOT / "docs" / "man" / "maglevc.1").read_text(), flags=re.M)
 CONFIG_GUIDE = (ROOT / "docs" / "config-guide.md").read_text()
 EXAMPLE_TEXT = EXAMPLE.read_text()
 OPTIONS = [o[0] for o in MaglevOptions.optParameters + MaglevOptions.optFlags] + ["version"]
@@ -36,3 +39,31 @@ def test_config_key_documented(key: tuple[str, str]) -> None:
 
 def test_example_is_valid() -> None:
     load_config_file(str(EXAMPLE))
+
+
+def _commands(node: Node, words: tuple[str, ...] = ()) -> list[str]:
+    """Each command's keywords up to its first name slot: "show backend", "sync vpp lb state"."""
+    if node.slot:
+        return [" ".join(words)]
+    here = (*words, node.word) if node.word else words
+    found = [" ".join(here)] if node.action else []
+    for child in node.children:
+        found += _commands(child, here)
+    return found
+
+
+def _words(text: str) -> str:
+    """Optional parts' brackets dropped and spaces collapsed: `sync vpp lb state frontend <frontend>`."""
+    return re.sub(r"[ \t]+", " ", re.sub(r" ?[][] ?", " ", text))
+
+
+@pytest.mark.parametrize("command", sorted(set(_commands(TREE))))
+def test_maglevc_command_documented(command: str) -> None:
+    assert f"`{command}" in _words(USER_GUIDE), f"maglevc {command!r} missing from docs/user-guide.md"
+    assert command in _words(MAGLEVC_MAN), f"maglevc {command!r} missing from docs/man/maglevc.1"
+
+
+@pytest.mark.parametrize("option", [o.word for o in WATCH_OPTIONS])
+def test_watch_option_documented(option: str) -> None:
+    assert re.search(rf"watch events .*\b{option}\b", USER_GUIDE), option
+    assert re.search(rf"watch events .*\b{option}\b", MAGLEVC_MAN), option

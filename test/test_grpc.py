@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -258,6 +259,35 @@ def test_vpp_disabled_is_unavailable(tmp_path: Path) -> None:
         assert d.stop() == 0
 
 
+def test_shutdown_ends_open_streams(tmp_path: Path) -> None:
+    cfg = tmp_path / "maglev.yaml"
+    cfg.write_text(MINIMAL)
+    d = Daemon(["--config", str(cfg), "--metrics-addr", "", "--grpc-addr", "127.0.0.1:0", "--vpp-api-addr", ""])
+    try:
+        addr = d.event("listening", service="grpc")["address"]
+        with grpc.insecure_channel(addr) as ch:
+            stream = pb_grpc.MaglevStub(ch).WatchEvents(pb.WatchRequest(frontend=True), timeout=60)
+            first = next(stream)  # the replayed frontend state: the stream is live
+            assert first.frontend.frontend == "web"
+            ended: list[str] = []
+
+            def drain() -> None:
+                try:
+                    for _ in stream:
+                        pass
+                    ended.append("OK")
+                except grpc.RpcError as e:
+                    ended.append(e.code().name)
+
+            t = threading.Thread(target=drain, daemon=True)
+            t.start()
+            assert d.stop() == 0, "maglevd exits cleanly with a stream open"
+            t.join(10)
+            assert ended and ended[0] != "DEADLINE_EXCEEDED", ended
+    finally:
+        d.kill()
+
+
 # --- maglevc ---------------------------------------------------------------------------------
 
 
@@ -278,6 +308,12 @@ def test_maglevc_one_shot(demo: Demo) -> None:
     assert "\033[" not in r.stdout
     rows = [line.split()[0] for line in r.stdout.splitlines()[1:]]
     assert rows == ["web0", "web1", "web2", "spare0"]
+    r = maglevc(demo, "show", "backends")  # colour on by default; columns still line up
+    assert "\033[32mup" in r.stdout, r.stdout
+    plain = [re.sub(r"\033\[[0-9;]*m", "", line) for line in r.stdout.splitlines()]
+    starts = [plain[0].index(h) for h in ("state", "address", "check", "last", "since")]
+    for row in plain[1:]:
+        assert all(row[i - 1] == " " and row[i] != " " for i in starts), (row, starts)
     r = maglevc(demo, "--color=false", "show", "frontend", "web")
     assert r.returncode == 0 and "pool   primary (active)" in r.stdout and "127.0.1.3" in r.stdout, r.stdout
     r = maglevc(demo, "show", "backend", "nope")

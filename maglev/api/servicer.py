@@ -98,31 +98,30 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         raise AssertionError("context.abort returned")  # it raises
 
     def backend_info(self, name: str) -> pb.BackendInfo:
+        info = pb.BackendInfo()
+        self._fill_backend(info, name)
+        return info
+
+    def _fill_backend(self, info: pb.BackendInfo, name: str) -> None:
+        """Fill ``info`` in place: ListBackends adds 10,000 of these, and copies cost a third."""
         p = self.health.prober(name)
         h = p.health
-        info = pb.BackendInfo(
-            name=name,
-            address=str(p.backend.address),
-            healthcheck=p.hc.name,
-            enabled=h.enabled,
-            state=h.state.value,
-            counter=h.counter,
-            rise=h.rise,
-            fall=h.fall,
-            state_since=h.since,
-            frontends=list(self.cfg.frontends_using(name)),
-            probe_in_flight=p.in_flight,
-        )
+        info.name = name
+        info.address = str(p.backend.address)
+        info.healthcheck = p.hc.name
+        info.enabled = h.enabled
+        info.state = h.state.value
+        info.counter = h.counter
+        info.rise = h.rise
+        info.fall = h.fall
+        info.state_since = h.since
+        info.frontends.extend(self.cfg.frontends_using(name))
+        info.probe_in_flight = p.in_flight
         if h.last_result is not None:
-            r = h.last_result
-            info.last_probe.CopyFrom(
-                pb.ProbeResult(ok=r.ok, code=r.code, detail=r.detail, duration=r.duration, time=_d(h.last_result_time))
-            )
+            r, lp = h.last_result, info.last_probe
+            lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
         for t in h.history:
-            info.transitions.append(
-                pb.Transition(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
-            )
-        return info
+            info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
 
     def frontend_info(self, fe: Frontend) -> pb.FrontendInfo:
         desired = self.lbsync.desired([fe.name])[fe.name]
@@ -193,7 +192,10 @@ class MaglevServicer(pb_grpc.MaglevServicer):
     async def ListBackends(
         self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBackendsResponse:
-        return pb.ListBackendsResponse(backends=[self.backend_info(n) for n in self.health.probers])
+        response = pb.ListBackendsResponse()
+        for name in self.health.probers:
+            self._fill_backend(response.backends.add(), name)
+        return response
 
     async def GetBackend(self, request: pb.GetBackendRequest, context: grpc.aio.ServicerContext) -> pb.BackendInfo:
         try:
