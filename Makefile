@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux
+APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base
 SOURCES := maglev test twisted_plugins bench
 
 .PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc proto

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -67,3 +69,12 @@ def test_maglevc_command_documented(command: str) -> None:
 def test_watch_option_documented(option: str) -> None:
     assert re.search(rf"watch events .*\b{option}\b", USER_GUIDE), option
     assert re.search(rf"watch events .*\b{option}\b", MAGLEVC_MAN), option
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="needs groff (Debian groff-base)")
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs" / "man").iterdir()))
+def test_man_page_renders_without_warnings(page: str) -> None:
+    r = subprocess.run(
+        ["groff", "-man", "-Tutf8", "-ww", "-z", str(ROOT / "docs" / "man" / page)], capture_output=True, text=True
+    )
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
