@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
-import queue
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +32,7 @@ import grpc  # noqa: E402
 
 from maglev.api.gen.maglev.v1 import maglev_pb2 as pb  # noqa: E402
 from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc  # noqa: E402
+from test.helpers import Daemon  # noqa: E402  # maglevd as a child process, its JSON log on a queue
 
 PER_FRONTEND = 100
 
@@ -61,36 +58,6 @@ def config(backends: int) -> str:
             f"      pools: [{{name: primary, backends: {{{members}}}}}]",
         ]
     return "\n".join(lines) + "\n"
-
-
-class Maglevd:
-    def __init__(self, cfg: Path) -> None:
-        args = ["--config", str(cfg), "--metrics-addr", "", "--vpp-api-addr", "", "--grpc-addr", "127.0.0.1:0"]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "maglev", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self.lines.put(json.loads(line.lstrip("\x1e")))
-            except ValueError:
-                pass
-
-    def grpc_address(self, timeout: float = 120) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rec = self.lines.get(timeout=deadline - time.monotonic())
-            if rec.get("event") == "listening" and rec.get("service") == "grpc":
-                return str(rec["address"])
-        raise RuntimeError("maglevd did not start listening")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def quantiles(values: list[float]) -> tuple[float, float]:
@@ -136,9 +103,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "maglev.yaml"
         cfg.write_text(config(args.backends))
-        daemon = Maglevd(cfg)
+        daemon = Daemon(
+            ["--config", str(cfg), "--metrics-addr", "", "--vpp-api-addr", "", "--grpc-addr", "127.0.0.1:0"]
+        )
         try:
-            address = daemon.grpc_address()
+            address = daemon.event("listening", timeout=120, service="grpc")["address"]
             channel = grpc.insecure_channel(address)
             stub = pb_grpc.MaglevStub(channel)
             deadline = time.monotonic() + 120
@@ -192,7 +161,8 @@ def main() -> None:
             )
             channel.close()
         finally:
-            daemon.stop()
+            daemon.stop(30)
+            daemon.kill()
 
 
 if __name__ == "__main__":

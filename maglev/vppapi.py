@@ -1,8 +1,22 @@
-"""Where VPP's API definitions (JSON) are: /usr/share/vpp/api on a VPP host, else a checkout's ../shared/vpp-api."""
+"""VPP API facts shared by the client and the emulator: where the API definitions (JSON) are
+(/usr/share/vpp/api on a VPP host, else a checkout's ../shared/vpp-api) and the names of the
+lb plugin's return values."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+# The retvals the lb plugin's handlers return (src/vnet/error.h)
+RETVAL_NAMES = {
+    -2: "INVALID_SW_IF_INDEX",
+    -6: "NO_SUCH_ENTRY",
+    -7: "INVALID_VALUE",
+    -9: "UNIMPLEMENTED",
+    -70: "INVALID_MEMORY_SIZE",
+    -73: "INVALID_ARGUMENT",
+    -81: "VALUE_EXIST",
+    -97: "INVALID_ADDRESS_FAMILY",
+}
 
 
 def default_api_dirs() -> list[Path]:

@@ -244,12 +244,21 @@ def test_slow_subscriber_is_cut_off() -> None:
         loop.close()
 
 
-def test_vpp_disabled_is_unavailable(tmp_path: Path) -> None:
+def vppless_daemon(tmp_path: Path) -> tuple[Daemon, str]:
+    """maglevd on MINIMAL with VPP off; the daemon and its gRPC address."""
     cfg = tmp_path / "maglev.yaml"
     cfg.write_text(MINIMAL)
     d = Daemon(["--config", str(cfg), "--metrics-addr", "", "--grpc-addr", "127.0.0.1:0", "--vpp-api-addr", ""])
     try:
-        addr = d.event("listening", service="grpc")["address"]
+        return d, d.event("listening", service="grpc")["address"]
+    except BaseException:
+        d.kill()
+        raise
+
+
+def test_vpp_disabled_is_unavailable(tmp_path: Path) -> None:
+    d, addr = vppless_daemon(tmp_path)
+    try:
         with grpc.insecure_channel(addr) as ch:
             stub = pb_grpc.MaglevStub(ch)
             assert code_of(stub.GetVPPInfo, pb.GetVPPInfoRequest()) is grpc.StatusCode.UNAVAILABLE
@@ -260,11 +269,8 @@ def test_vpp_disabled_is_unavailable(tmp_path: Path) -> None:
 
 
 def test_shutdown_ends_open_streams(tmp_path: Path) -> None:
-    cfg = tmp_path / "maglev.yaml"
-    cfg.write_text(MINIMAL)
-    d = Daemon(["--config", str(cfg), "--metrics-addr", "", "--grpc-addr", "127.0.0.1:0", "--vpp-api-addr", ""])
+    d, addr = vppless_daemon(tmp_path)
     try:
-        addr = d.event("listening", service="grpc")["address"]
         with grpc.insecure_channel(addr) as ch:
             stream = pb_grpc.MaglevStub(ch).WatchEvents(pb.WatchRequest(frontend=True), timeout=60)
             first = next(stream)  # the replayed frontend state: the stream is live

@@ -17,21 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Encap
-from ..vppapi import find_api_dir
+from ..vppapi import RETVAL_NAMES, find_api_dir
 from .desired import IPAddress, VipKey
 from .dumps import DumpError, DumpReader
 from .plan import AddAS, AddVip, DelAS, DelVip, LbConf, ObservedAS, ObservedVip, Op, SetConf
 
-ERROR_NAMES = {
-    -2: "INVALID_SW_IF_INDEX",
-    -6: "NO_SUCH_ENTRY",
-    -7: "INVALID_VALUE",
-    -9: "UNIMPLEMENTED",
-    -70: "INVALID_MEMORY_SIZE",
-    -73: "INVALID_ARGUMENT",
-    -81: "VALUE_EXIST",
-    -97: "INVALID_ADDRESS_FAMILY",
-}
 ENCAP_API = {Encap.GRE4: 0, Encap.GRE6: 1, Encap.L3DSR: 2, Encap.NAT4: 3, Encap.NAT6: 4}
 API_ENCAP = {v: k for k, v in ENCAP_API.items()}
 # releases up to 26.06 report the internal lb_vip_type
@@ -58,7 +48,7 @@ _PROTO_PORT = re.compile(r"protocol:(\d+) port:(\d+)")
 class VppError(Exception):
     def __init__(self, message: str, what: str, retval: int) -> None:
         self.message, self.what, self.retval = message, what, retval
-        self.name = ERROR_NAMES.get(retval, str(retval))
+        self.name = RETVAL_NAMES.get(retval, str(retval))
         super().__init__(f"{message} {what}: {self.name} ({retval})")
 
 

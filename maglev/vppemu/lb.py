@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from ..vppapi import RETVAL_NAMES
+
 # retvals (src/vnet/error.h)
 OK = 0
 NO_SUCH_ENTRY = -6
@@ -30,17 +32,7 @@ INVALID_MEMORY_SIZE = -70
 INVALID_ARGUMENT = -73
 VALUE_EXIST = -81
 INVALID_ADDRESS_FAMILY = -97
-ERROR_NAMES = {
-    0: "OK",
-    -2: "INVALID_SW_IF_INDEX",
-    -6: "NO_SUCH_ENTRY",
-    -7: "INVALID_VALUE",
-    -9: "UNIMPLEMENTED",
-    -70: "INVALID_MEMORY_SIZE",
-    -73: "INVALID_ARGUMENT",
-    -81: "VALUE_EXIST",
-    -97: "INVALID_ADDRESS_FAMILY",
-}
+ERROR_NAMES = {OK: "OK", **RETVAL_NAMES}
 
 
 class Encap(IntEnum):  # lb_encap_type (API)
