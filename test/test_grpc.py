@@ -363,13 +363,12 @@ def test_maglevc_shell_in_a_terminal(demo: Demo, tmp_path: Path) -> None:
         raise AssertionError(f"{what} not seen:\n{text}")
 
     pythonpath = source_env()["PYTHONPATH"]
-    status = tmp_path / "status"
+    status, left = tmp_path / "status", f"{session}-left"  # left: a tmux wait-for channel
     command = (
         f"env PYTHONPATH={pythonpath} {sys.executable} -m maglev.maglevc --server {demo.address};"
-        f" echo $? > {status}.tmp && mv {status}.tmp {status}"
+        f" echo $? > {status}; tmux wait-for -S {left}"
     )
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", command], check=True)
-    subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], check=True)
     keys = lambda *k: subprocess.run(["tmux", "send-keys", "-t", session, *k], check=True)  # noqa: E731
     try:
         until(lambda t: t.rstrip().endswith("maglev>"), "the prompt")
@@ -388,11 +387,13 @@ def test_maglevc_shell_in_a_terminal(demo: Demo, tmp_path: Path) -> None:
         until(lambda t: t.count('"frontend":"web"') >= 2, "events again")
         keys("C-c")
         until(lambda t: t.rstrip().endswith("maglev>"), "the prompt after Ctrl-C")
+        waiter = subprocess.Popen(["tmux", "wait-for", left])  # listening before the shell can leave
         keys("quit", "Enter")
-        deadline = time.monotonic() + 10
-        while not status.exists() and time.monotonic() < deadline:
-            threading.Event().wait(0.05)  # bounded wait for the shell to leave
-        assert status.exists(), screen()
+        try:
+            waiter.wait(10)
+        except subprocess.TimeoutExpired:
+            waiter.kill()
+            raise AssertionError(f"the shell did not leave:\n{screen()}") from None
         assert status.read_text().strip() == "0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
