@@ -4,10 +4,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base
+APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base chromium chromium-driver fonts-liberation fonts-noto-color-emoji
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc proto
+.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web proto
 
 all: test
 
@@ -70,6 +70,9 @@ bench-maglevt: install
 
 bench-grpc: install
 	$(BIN)/python bench/grpc.py
+
+bench-web: install
+	$(BIN)/python bench/web.py
 
 # The generated stubs are committed; test_proto.py fails when they are stale.
 proto: $(VENV)/.deps

@@ -37,7 +37,7 @@ from test.helpers import Daemon  # noqa: E402  # maglevd as a child process, its
 PER_FRONTEND = 100
 
 
-def config(backends: int) -> str:
+def config(backends: int, per_frontend: int = PER_FRONTEND) -> str:
     lines = [
         "maglev:",
         "  vpp:",
@@ -48,11 +48,12 @@ def config(backends: int) -> str:
     ]
     lines += [f"    b{i}: {{address: 127.3.{i // 250}.{i % 250 + 1}, healthcheck: closed}}" for i in range(backends)]
     lines.append("  frontends:")
-    for f in range(0, backends, PER_FRONTEND):
-        members = ", ".join(f"b{i}: {{}}" for i in range(f, min(f + PER_FRONTEND, backends)))
+    for f in range(0, backends, per_frontend):
+        n = f // per_frontend
+        members = ", ".join(f"b{i}: {{}}" for i in range(f, min(f + per_frontend, backends)))
         lines += [
-            f"    f{f // PER_FRONTEND}:",
-            f"      address: 198.19.{f // PER_FRONTEND // 250}.{f // PER_FRONTEND % 250 + 1}",
+            f"    f{n}:",
+            f"      address: 198.19.{n // 250}.{n % 250 + 1}",
             "      protocol: tcp",
             "      port: 80",
             f"      pools: [{{name: primary, backends: {{{members}}}}}]",

@@ -83,3 +83,23 @@ def parse_listen(text: str) -> TcpAddress | UnixAddress:
     if s.startswith("/"):
         return UnixAddress(s)
     return parse_tcp(s)
+
+
+def parse_server(text: str) -> str:
+    """A gRPC server to connect to: ``HOST:PORT`` (a name, IPv4, or ``[IPv6]``), port 1..65535."""
+    s = text.strip()
+    host, sep, port_s = s.rpartition(":")
+    if not sep or not host:
+        raise AddressError(f"{text!r}: expected HOST:PORT")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise AddressError(f"{text!r}: expected [IPv6]:PORT")
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise AddressError(f"{text!r}: {host[1:-1]!r} is not an IPv6 address") from None
+    elif ":" in host:
+        raise AddressError(f"{text!r}: write IPv6 addresses in brackets, e.g. [::1]:9090")
+    if not port_s.isdigit() or not 1 <= int(port_s) <= 65535:
+        raise AddressError(f"{text!r}: port must be 1..65535")
+    return s

@@ -5,6 +5,7 @@
     ├── health    HealthService: one prober per backend, the state machines
     ├── vpp       LbSync: programs VPP's lb plugin from config + health (own thread)
     ├── grpc      GrpcService: the gRPC API (grpc.aio on the reactor's loop)
+    ├── web       WebService: the Klein web UI (when --web-addr is set)
     ├── metrics   MetricsService: /metrics (when --metrics-addr is set)
     └── manhole   ManholeService (when --manhole-addr is set)
 
@@ -20,6 +21,7 @@ from typing import Any
 from twisted.application.service import IService, MultiService
 
 from . import __version__
+from .api.local import LocalStub
 from .api.service import GrpcService
 from .api.servicer import MaglevServicer
 from .bus import EventBus
@@ -35,6 +37,8 @@ from .manhole import ManholeService
 from .metrics import MaglevMetrics, MetricsService
 from .options import describe
 from .version import commit
+from .web.service import WebService, local_name, make_web
+from .web.source import DaemonSource
 
 
 class MaglevService(MultiService):
@@ -103,9 +107,16 @@ def build_service(options: Any, reactor: Any = None) -> IService:
     lbsync.setServiceParent(root)
     config.add_reconfigurable(lbsync)
 
+    # The servicer also backs the web UI in-process, so it exists even without a gRPC listener.
+    servicer = MaglevServicer(config, health, lbsync, bus, started=time.time())
     if options["grpc-addr_obj"] is not None:
-        servicer = MaglevServicer(config, health, lbsync, bus, started=time.time())
         GrpcService(options["grpc-addr_obj"], servicer, options["reflection_on"]).setServiceParent(root)
+    if options["web-addr_obj"] is not None:
+        web = make_web(reactor, options["admin_credentials"])
+        web.add_source(
+            DaemonSource(local_name(), "local", LocalStub(servicer), web.on_event, web.on_status, remote=False)
+        )
+        WebService(web, options["web-addr_obj"], reactor).setServiceParent(root)
 
     MetricsService(metrics, options["metrics-addr_obj"], reactor).setServiceParent(root)
     if options["manhole_obj"] is not None:

@@ -41,6 +41,20 @@ TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 
 
+def admin_credentials(environ: dict[str, str]) -> tuple[str, str] | None:
+    """The web admin's user and password (MAGLEV_FRONTEND_USER/_PASSWORD); None leaves /admin/ off."""
+    user = environ.get("MAGLEV_FRONTEND_USER", "")
+    password = environ.get("MAGLEV_FRONTEND_PASSWORD", "")
+    if not user and not password:
+        return None
+    if not user or not password:
+        missing = "MAGLEV_FRONTEND_USER" if not user else "MAGLEV_FRONTEND_PASSWORD"
+        raise usage.UsageError(f"{missing} is empty: set both MAGLEV_FRONTEND_USER and MAGLEV_FRONTEND_PASSWORD")
+    if ":" in user:
+        raise usage.UsageError("MAGLEV_FRONTEND_USER must not contain ':' (HTTP basic auth)")
+    return user, password
+
+
 def parse_bool(name: str, text: str) -> bool:
     s = text.strip().lower()
     if s in TRUE:
@@ -147,6 +161,7 @@ class MaglevOptions(usage.Options):
             if value and not value.startswith("/"):
                 raise usage.UsageError(f"--{name}: {value!r} must be an absolute unix socket path (or empty)")
         self["manhole_obj"] = self._manhole()
+        self["admin_credentials"] = admin_credentials(self.environ)
         self["vpp_api_dir_obj"] = self["vpp-api-dir"].strip() or None
         if self["vpp_api_dir_obj"] is not None:
             try:

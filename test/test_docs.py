@@ -12,6 +12,8 @@ from maglev.config import load_config_file
 from maglev.config.structure import SCHEMA_KEYS
 from maglev.maglevc.tree import TREE, WATCH_OPTIONS, Node
 from maglev.options import MaglevOptions
+from maglev.web.frontend import ENVIRONMENT as FRONTEND_ENVIRONMENT
+from maglev.web.frontend import FrontendOptions
 
 from .helpers import EXAMPLE, ROOT
 
@@ -22,12 +24,28 @@ MAGLEVC_MAN = re.sub(r'\\f[BIRP]|"|^\.[A-Z]+ ?', "", (ROOT / "docs" / "man" / "m
 CONFIG_GUIDE = (ROOT / "docs" / "config-guide.md").read_text()
 EXAMPLE_TEXT = EXAMPLE.read_text()
 OPTIONS = [o[0] for o in MaglevOptions.optParameters + MaglevOptions.optFlags] + ["version"]
+FRONTEND_MAN = (ROOT / "docs" / "man" / "maglevd-frontend.8").read_text().replace("\\-", "-")
+FRONTEND_OPTIONS = [o[0] for o in FrontendOptions.optParameters] + ["version"]
 
 
 @pytest.mark.parametrize("option", OPTIONS)
 def test_option_documented(option: str) -> None:
     assert f"--{option}" in USER_GUIDE, f"--{option} missing from docs/user-guide.md"
     assert f"--{option}" in MAN, f"--{option} missing from docs/man/maglevd.8"
+
+
+@pytest.mark.parametrize("option", FRONTEND_OPTIONS)
+def test_frontend_option_documented(option: str) -> None:
+    assert f"--{option}" in USER_GUIDE.split("### maglevd-frontend")[1], f"maglevd-frontend --{option} not in the guide"
+    assert f"--{option}" in FRONTEND_MAN, f"--{option} missing from docs/man/maglevd-frontend.8"
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [env for env, _ in FRONTEND_ENVIRONMENT.values()] + ["MAGLEV_FRONTEND_USER", "MAGLEV_FRONTEND_PASSWORD"],
+)
+def test_frontend_variable_documented(variable: str) -> None:
+    assert variable in USER_GUIDE and variable in FRONTEND_MAN
 
 
 @pytest.mark.parametrize("key", sorted({(s, k) for s, keys in SCHEMA_KEYS.items() for k in keys}))

@@ -7,12 +7,10 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,57 +24,9 @@ from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
 from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from maglev.api.servicer import QUEUE_LIMIT, STOP, Subscriber
 
-from .helpers import MINIMAL, Daemon, source_env
+from .helpers import MINIMAL, Daemon, Demo, source_env
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-class Demo:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.control = free_port()
-        self.daemon = Daemon(
-            [
-                "--run-dir", str(tmp), "--metrics-addr", "127.0.0.1:0", "--control-port", str(self.control),
-                "--grpc-addr", "127.0.0.1:0",
-            ],
-            command=[sys.executable, "-m", "maglev.demo"],
-        )  # fmt: skip
-        try:
-            rec = self.daemon.event("listening", service="grpc")
-            # everything up and programmed before the tests look (in whatever order it happens)
-            wanted = {("backend-transition", b) for b in ("web0", "web1", "web2")} | {("lb-warmup-release", None)}
-
-            def seen(r: dict[str, Any]) -> bool:
-                key = (r.get("event"), r.get("backend") if r.get("event") == "backend-transition" else None)
-                if key in wanted and (key[0] != "backend-transition" or r.get("new") == "up"):
-                    wanted.discard(key)
-                return not wanted
-
-            self.daemon.wait_for(seen, timeout=30)
-        except BaseException:
-            self.daemon.kill()
-            raise
-        self.address = rec["address"]
-        self.channel = grpc.insecure_channel(rec["address"])
-        self.stub = pb_grpc.MaglevStub(self.channel)
-
-    def flip(self, backend: str, state: str) -> None:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.control}/{backend}/{state}", method="POST")
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert r.status == 200
-
-    def close(self) -> None:
-        self.channel.close()
-        self.daemon.stop()
-        self.daemon.kill()
 
 
 @pytest.fixture(scope="module")

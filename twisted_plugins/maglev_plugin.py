@@ -12,3 +12,10 @@ maglev = ServiceMaker(
     "Health checks and VPP lb (Maglev) control plane",
     "maglev",
 )
+
+maglev_frontend = ServiceMaker(
+    "vpp-maglev web frontend",
+    "maglev.web.frontend",
+    "The maglev web UI for one or more remote maglevds (gRPC)",
+    "maglev-frontend",
+)

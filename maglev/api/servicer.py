@@ -123,10 +123,11 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         for t in h.history:
             info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
 
-    def frontend_info(self, fe: Frontend) -> pb.FrontendInfo:
-        desired = self.lbsync.desired([fe.name])[fe.name]
+    def frontend_info(self, fe: Frontend, desired_all: dict[str, Any] | None = None) -> pb.FrontendInfo:
+        """``desired_all``: every frontend's desired VIP, computed once by ListFrontends."""
+        desired = (desired_all or self.lbsync.desired([fe.name]))[fe.name]
         effective = {(a.pool, a.backend): a for a in desired.ases}
-        buckets = self._buckets(fe.name)
+        buckets = self._buckets(desired)
         states = self.lbsync.states
         info = pb.FrontendInfo(
             name=fe.name,
@@ -161,12 +162,10 @@ class MaglevServicer(pb_grpc.MaglevServicer):
             info.pools.append(pi)
         return info
 
-    def _buckets(self, frontend: str) -> dict[str, int]:
+    def _buckets(self, desired: Any) -> dict[str, int]:
         """Buckets per AS from the last view of VPP (read on the VPP thread, immutable values)."""
-        fe = self.cfg.frontends.get(frontend)
-        if fe is None or not self.lbsync.connected:
+        if not self.lbsync.connected:
             return {}
-        desired = self.lbsync.desired([frontend])[frontend]
         observed = self.lbsync.client.observed.get(desired.key)
         if observed is None:
             return {}
@@ -181,7 +180,10 @@ class MaglevServicer(pb_grpc.MaglevServicer):
     async def ListFrontends(
         self, request: pb.ListFrontendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListFrontendsResponse:
-        return pb.ListFrontendsResponse(frontends=[self.frontend_info(fe) for fe in self.cfg.frontends.values()])
+        desired = self.lbsync.desired()
+        return pb.ListFrontendsResponse(
+            frontends=[self.frontend_info(fe, desired) for fe in self.cfg.frontends.values()]
+        )
 
     async def GetFrontend(self, request: pb.GetFrontendRequest, context: grpc.aio.ServicerContext) -> pb.FrontendInfo:
         fe = self.cfg.frontends.get(request.name)

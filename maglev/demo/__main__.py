@@ -17,6 +17,8 @@ from maglev.daemon import main as maglevd
 from maglev.demo.backends import DemoBackends
 from maglev.vppemu.process import start_emulator
 
+ADMIN = ("demo", "demo")
+
 
 def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m maglev.demo", description=__doc__)
@@ -24,6 +26,7 @@ def run(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics-addr", default="127.0.0.1:9091")
     parser.add_argument("--control-port", type=int, default=9099, help="demo backend control port on 127.0.0.1")
     parser.add_argument("--grpc-addr", default="127.0.0.1:9090")
+    parser.add_argument("--web-addr", default="127.0.0.1:8080")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir).resolve()
@@ -32,9 +35,14 @@ def run(argv: list[str] | None = None) -> None:
     config.write_text(resources.files("maglev.demo").joinpath("maglev.yaml").read_text())
     manhole = run_dir / "manhole.sock"
     api, stats = run_dir / "vpp-api.sock", run_dir / "vpp-stats.sock"
+    # The demo's admin login, unless the environment brings its own.
+    os.environ.setdefault("MAGLEV_FRONTEND_USER", ADMIN[0])
+    os.environ.setdefault("MAGLEV_FRONTEND_PASSWORD", ADMIN[1])
     emulator = start_emulator(str(api), str(stats), None, "--gc-interval", "10")
     print(
         f"vpp-maglev demo: config {config}\n"
+        f"  web UI:   http://{args.web_addr}/view/   (admin: http://{args.web_addr}/admin/, "
+        f"user {os.environ['MAGLEV_FRONTEND_USER']})\n"
         f"  metrics:  curl http://{args.metrics_addr}/metrics\n"
         f"  console:  socat -,raw,echo=0 UNIX-CONNECT:{manhole}\n"
         f"  backends: curl http://127.0.0.1:{args.control_port}/   "
@@ -58,6 +66,7 @@ def run(argv: list[str] | None = None) -> None:
                 "--vpp-api-addr", str(api),
                 "--vpp-stats-addr", str(stats),
                 "--grpc-addr", args.grpc_addr,
+                "--web-addr", args.web_addr,
                 "--log-level", args.log_level,
             ],
             before_start=start_backends,

@@ -1,0 +1,1 @@
+"""The web UI: one Klein application over one or more maglevd data sources."""

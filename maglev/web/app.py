@@ -1,0 +1,396 @@
+"""WebApp: the Klein application behind maglevd's web UI and maglevd-frontend.
+
+    /view/                  read-only page (no login); ?scope=NAME picks a maglevd
+    /view/api/...           the same data as JSON; /view/api/events is the SSE stream
+    /admin/                 the page with actions and a live event panel (basic auth)
+    /admin/api/...          POST actions, and the SSE stream with log lines
+
+Every mutating request is a POST that must come from this site (a matching
+Origin header, or the page's CSRF token), and goes through the same API calls
+as maglevc, so validation and error texts are the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from typing import Any, cast
+from urllib.parse import quote, unquote
+
+import grpc
+from klein import Klein
+from twisted.internet.defer import Deferred
+from twisted.web.iweb import IRequest
+
+from ..api.gen.maglev.v1 import maglev_pb2 as pb
+from ..log import Logger
+from .page import render_page, templates_dir, web_version
+from .source import DaemonSource, rpc_failure
+from .sse import EventHub
+from .view import DaemonState, daemon_view, event_view
+
+PAGE_CACHE = 16
+SCOPE_COOKIE = b"maglev_scope"
+CLOSED_COOKIE = b"maglev_closed"
+REALM = 'Basic realm="maglev admin", charset="UTF-8"'
+OPERATIONS = {
+    "pause": "PauseBackend",
+    "resume": "ResumeBackend",
+    "enable": "EnableBackend",
+    "disable": "DisableBackend",
+}
+STATIC_TYPES = {"js": b"text/javascript; charset=utf-8", "css": b"text/css; charset=utf-8"}
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+def choose_scope(names: list[str], asked: str | None, cookie: str | None) -> tuple[str, bool]:
+    """(the maglevd to show, whether to set the cookie): a valid ?scope=, else the cookie, else the first."""
+    if asked is not None and asked in names:
+        return asked, asked != cookie
+    if cookie is not None and cookie in names:
+        return cookie, False
+    return names[0], cookie is not None  # a cookie naming a gone daemon is replaced
+
+
+def same_origin(origin: str, host: str, secure: bool) -> bool:
+    return origin == f"{'https' if secure else 'http'}://{host}"
+
+
+class Credentials:
+    """The admin user and password, compared in constant time (both, always)."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._user = user.encode()
+        self._password = password.encode()
+
+    def check(self, header: bytes | None) -> bool:
+        if not header or not header[:6].lower() == b"basic ":
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:].strip(), validate=True).partition(b":")
+        except (binascii.Error, ValueError):
+            return False
+        ok_user = hmac.compare_digest(user, self._user)
+        ok_password = hmac.compare_digest(password, self._password)
+        return ok_user & ok_password
+
+
+def _in_loop(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Deferred[Any]]:
+    """Run an async handler on the reactor's asyncio loop (Klein only drives Deferred coroutines)."""
+
+    @wraps(f)
+    def handler(*args: Any, **kwargs: Any) -> Deferred[Any]:
+        return Deferred.fromFuture(asyncio.ensure_future(f(*args, **kwargs)))
+
+    return handler
+
+
+def _json(request: IRequest, data: Any, code: int = 200) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _arg(request: IRequest, name: str) -> str | None:
+    values = request.args.get(name.encode())
+    return None if not values else values[0].decode("utf-8", "replace")
+
+
+def _cookie(request: IRequest, name: bytes) -> str | None:
+    value = request.getCookie(name)
+    return None if value is None else unquote(value.decode("utf-8", "replace"))
+
+
+class WebApp:
+    app = Klein()
+    log = Logger()
+
+    def __init__(self, hub: EventHub, credentials: Credentials | None) -> None:
+        self.hub = hub
+        self.credentials = credentials
+        self.sources: dict[str, DaemonSource] = {}
+        self.csrf = hmac.new(os.urandom(32), b"maglev-csrf", hashlib.sha256).hexdigest()
+        self._views: dict[str, tuple[DaemonState | None, Any, dict[str, Any], int]] = {}
+        self._serial = 0
+        # Rendered pages by what they show: 50 browsers polling one daemon cost one render per state.
+        self._pages: dict[tuple[Any, ...], bytes] = {}
+
+    def add_source(self, source: DaemonSource) -> None:
+        self.sources[source.name] = source
+
+    # --- wiring from the sources -----------------------------------------------------------
+    def on_event(self, source: DaemonSource, event: pb.Event) -> None:
+        kind, data = event_view(source.name, event)
+        self.hub.publish(kind, data, private=kind == "log")
+        if kind == "log" and data["event"].startswith("lb-sync"):
+            # VPP changed: pages refetch weights and buckets (the log line itself stays admin-only)
+            self.hub.publish("sync", {"maglevd": source.name, "time": data["time"]})
+
+    def on_status(self, source: DaemonSource) -> None:
+        self.hub.publish("maglevd", {"maglevd": source.name, "connected": source.connected, "error": source.error})
+
+    async def warm(self) -> None:
+        """Read and render each daemon once at start, so the first visitor does not pay for first calls."""
+        for source in self.sources.values():
+            started = time.perf_counter()
+            try:
+                view = await self.view_of(source)
+                render_page([self.status_of(source)], view, False, "", set())
+            except Exception as e:
+                self.log.info("web warm-up of {maglevd} failed: {error}", maglevd=source.name, error=str(e))
+                continue
+            self.log.info(
+                "web page for {maglevd} ready in {ms:.0f} ms",
+                event="web-ready",
+                maglevd=source.name,
+                ms=(time.perf_counter() - started) * 1000,
+            )
+
+    # --- data -----------------------------------------------------------------------------------
+    async def view_of(self, source: DaemonSource) -> dict[str, Any]:
+        state = await source.state()
+        status = source.status
+        cached = self._views.get(source.name)
+        if cached is not None and cached[0] is state and cached[1] == status:
+            return cached[2]
+        view = daemon_view(status, state)
+        self._serial += 1
+        self._views[source.name] = (state, status, view, self._serial)
+        return view
+
+    def status_of(self, source: DaemonSource) -> dict[str, Any]:
+        s = source.status
+        return {"name": s.name, "address": s.address, "connected": s.connected, "error": s.error}
+
+    def _source(self, name: str) -> DaemonSource | None:
+        return self.sources.get(name)
+
+    # --- pages ----------------------------------------------------------------------------------
+    @app.route("/", methods=["GET"])
+    def root(self, request: IRequest) -> bytes:
+        request.redirect(b"/view/")
+        return b""
+
+    @app.route("/healthz", methods=["GET"])
+    def healthz(self, request: IRequest) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        return b"ok\n"
+
+    @app.route("/view/", methods=["GET"])
+    @_in_loop
+    async def view_page(self, request: IRequest) -> Any:
+        return await self._page(request, admin=False)
+
+    @app.route("/admin/", methods=["GET"])
+    @_in_loop
+    async def admin_page(self, request: IRequest) -> Any:
+        refused = self._refuse_admin(request)
+        if refused is not None:
+            return refused
+        return await self._page(request, admin=True)
+
+    async def _page(self, request: IRequest, admin: bool) -> Any:
+        names = list(self.sources)
+        scope, set_cookie = choose_scope(names, _arg(request, "scope"), _cookie(request, SCOPE_COOKIE))
+        if set_cookie:
+            cast(Any, request).addCookie(
+                SCOPE_COOKIE, quote(scope).encode(), path=b"/", sameSite="lax", max_age=str(365 * 86400)
+            )
+        selected = await self.view_of(self.sources[scope])
+        closed = set(filter(None, (_cookie(request, CLOSED_COOKIE) or "").split(",")))
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        statuses = tuple(s.status for s in self.sources.values())
+        key = (scope, self._views[scope][3], admin, frozenset(closed), statuses)
+        page = self._pages.get(key)
+        if page is None:
+            daemons = [self.status_of(s) for s in self.sources.values()]
+            page = render_page(daemons, selected, admin, self.csrf if admin else "", closed).encode()
+            if len(self._pages) >= PAGE_CACHE:
+                self._pages.clear()
+            self._pages[key] = page
+        return page
+
+    @app.route("/view/static/<string:name>", methods=["GET"])
+    def static(self, request: IRequest, name: str) -> bytes:
+        kind = STATIC_TYPES.get(name.rpartition(".")[2])
+        path = templates_dir() / "static" / name
+        if kind is None or "/" in name or name.startswith(".") or not path.is_file():
+            request.setResponseCode(404)
+            return b"not found\n"
+        request.setHeader(b"content-type", kind)
+        request.setHeader(b"cache-control", b"no-cache")
+        return path.read_bytes()
+
+    # --- JSON --------------------------------------------------------------------------------------
+    @app.route("/view/api/version", methods=["GET"])
+    def api_version(self, request: IRequest) -> bytes:
+        return _json(request, web_version())
+
+    @app.route("/view/api/maglevds", methods=["GET"])
+    def api_maglevds(self, request: IRequest) -> bytes:
+        return _json(request, [self.status_of(s) for s in self.sources.values()])
+
+    @app.route("/view/api/state", methods=["GET"])
+    @_in_loop
+    async def api_state(self, request: IRequest) -> bytes:
+        views = await asyncio.gather(*(self.view_of(s) for s in self.sources.values()))
+        return _json(request, {"maglevds": views})
+
+    @app.route("/view/api/state/<string:daemon>", methods=["GET"])
+    @_in_loop
+    async def api_daemon(self, request: IRequest, daemon: str) -> bytes:
+        source = self._source(daemon)
+        if source is None:
+            return _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
+        return _json(request, await self.view_of(source))
+
+    @app.route("/view/api/state/<string:daemon>/<string:frontend>", methods=["GET"])
+    @_in_loop
+    async def api_frontend(self, request: IRequest, daemon: str, frontend: str) -> bytes:
+        source = self._source(daemon)
+        if source is None:
+            return _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
+        view = await self.view_of(source)
+        for fe in view["frontends"]:
+            if fe["name"] == frontend:
+                return _json(request, fe)
+        return _json(request, {"error": f"no such frontend {frontend!r} on {daemon}"}, 404)
+
+    @app.route("/view/api/events", methods=["GET"])
+    def api_events(self, request: IRequest) -> Any:
+        return self.hub.resource(private=False)
+
+    @app.route("/admin/api/events", methods=["GET"])
+    def admin_events(self, request: IRequest) -> Any:
+        refused = self._refuse_admin(request)
+        if refused is not None:
+            return refused
+        return self.hub.resource(private=True)
+
+    # --- admin ----------------------------------------------------------------------------------------
+    def _refuse_admin(self, request: IRequest) -> bytes | None:
+        if self.credentials is None:
+            request.setResponseCode(404)
+            request.setHeader(b"content-type", b"text/plain")
+            return b"admin is disabled: set MAGLEV_FRONTEND_USER and MAGLEV_FRONTEND_PASSWORD\n"
+        if not self.credentials.check(request.getHeader(b"authorization")):
+            request.setResponseCode(401)
+            request.setHeader(b"www-authenticate", REALM.encode())
+            request.setHeader(b"content-type", b"text/plain")
+            return b"unauthorized\n"
+        return None
+
+    def _refuse_post(self, request: IRequest) -> bytes | None:
+        refused = self._refuse_admin(request)
+        if refused is not None:
+            return refused
+        origin = request.getHeader(b"origin")
+        host = (request.getHeader(b"host") or b"").decode("ascii", "replace")
+        if origin is not None:
+            if same_origin(origin.decode("ascii", "replace"), host, request.isSecure()):
+                return None
+        else:
+            token = (request.getHeader(b"x-csrf-token") or b"").decode("ascii", "replace") or _arg(request, "csrf")
+            if token and hmac.compare_digest(token, self.csrf):
+                return None
+        return _json(request, {"error": "cross-site request refused"}, 403)
+
+    async def _act(self, request: IRequest, daemon: str, method: str, message: Any) -> tuple[Any, bytes | None]:
+        source = self._source(daemon)
+        if source is None:
+            return None, _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
+        try:
+            result = await source.call(method, message)
+        except Exception as e:
+            failure = rpc_failure(e)
+            if failure is None:
+                raise
+            code, details = failure
+            return None, _json(request, {"error": details, "code": code.name}, HTTP_STATUS.get(code, 502))
+        self.log.info(
+            "web admin {method} on {maglevd}",
+            event="web-admin",
+            method=method,
+            maglevd=daemon,
+            request=str(message).replace("\n", " ").strip(),
+        )
+        return result, None
+
+    @app.route("/admin/api/<string:daemon>/backends/<string:backend>/<string:op>", methods=["POST"])
+    @_in_loop
+    async def admin_backend(self, request: IRequest, daemon: str, backend: str, op: str) -> bytes:
+        refused = self._refuse_post(request)
+        if refused is not None:
+            return refused
+        if op not in OPERATIONS:
+            return _json(request, {"error": f"unknown operation {op!r}: use one of {', '.join(OPERATIONS)}"}, 404)
+        info, error = await self._act(request, daemon, OPERATIONS[op], pb.BackendRequest(name=backend))
+        if error is not None:
+            return error
+        return _json(request, {"ok": True, "backend": info.name, "state": info.state, "enabled": info.enabled})
+
+    @app.route(
+        "/admin/api/<string:daemon>/frontends/<string:frontend>/pools/<string:pool>/backends/<string:backend>/weight",
+        methods=["POST"],
+    )
+    @_in_loop
+    async def admin_weight(self, request: IRequest, daemon: str, frontend: str, pool: str, backend: str) -> bytes:
+        refused = self._refuse_post(request)
+        if refused is not None:
+            return refused
+        text = (_arg(request, "weight") or "").strip()
+        if not text.lstrip("-").isdigit():
+            return _json(request, {"error": f"weight must be an integer 0..100, got {text!r}"}, 400)
+        flush_text = (_arg(request, "flush") or "false").strip().lower()
+        if flush_text not in ("true", "false", "on", "off", "1", "0"):
+            return _json(request, {"error": f"flush must be true or false, got {flush_text!r}"}, 400)
+        message = pb.SetWeightRequest(
+            frontend=frontend, pool=pool, backend=backend, weight=int(text), flush=flush_text in ("true", "on", "1")
+        )
+        _, error = await self._act(request, daemon, "SetFrontendPoolBackendWeight", message)
+        if error is not None:
+            return error
+        return _json(request, {"ok": True, "frontend": frontend, "pool": pool, "backend": backend, "weight": int(text)})
+
+    @app.route("/admin/api/<string:daemon>/sync", methods=["POST"])
+    @_in_loop
+    async def admin_sync(self, request: IRequest, daemon: str) -> bytes:
+        refused = self._refuse_post(request)
+        if refused is not None:
+            return refused
+        result, error = await self._act(request, daemon, "SyncVPPLBState", pb.SyncVPPLBStateRequest())
+        if error is not None:
+            return error
+        if result.errors:
+            return _json(request, {"error": "; ".join(result.errors), "changes": result.changes}, 502)
+        return _json(request, {"ok": True, "changes": result.changes})
+
+    @app.route("/admin/api/<string:daemon>/reload", methods=["POST"])
+    @_in_loop
+    async def admin_reload(self, request: IRequest, daemon: str) -> bytes:
+        refused = self._refuse_post(request)
+        if refused is not None:
+            return refused
+        result, error = await self._act(request, daemon, "ReloadConfig", pb.ReloadConfigRequest())
+        if error is not None:
+            return error
+        if not result.ok:
+            problem = result.parse_error or result.semantic_error or result.apply_error
+            return _json(request, {"error": f"reload refused: {problem}", "generation": result.generation}, 422)
+        return _json(request, {"ok": True, "generation": result.generation})

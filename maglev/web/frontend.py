@@ -1,0 +1,146 @@
+"""maglevd-frontend: the web UI alone, watching one or more maglevds over gRPC.
+
+``maglevd-frontend --server a:9090,b:9090`` in the foreground (JSON log lines on
+stdout, as maglevd), or ``twistd -n maglev-frontend ...``. Every flag has an
+environment variable; the flag wins. SIGHUP is ignored: there is nothing to reload.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from twisted.application.service import Application, IService, MultiService, Service
+from twisted.logger import globalLogBeginner
+from twisted.python import usage
+
+from ..addresses import AddressError, parse_server, parse_tcp
+from ..log import Logger, observer_for, parse_level, set_level
+from ..options import admin_credentials
+from ..version import version_line
+
+EX_USAGE = 64
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "server": ("MAGLEV_SERVERS", ""),
+    "listen": ("MAGLEV_LISTEN", "127.0.0.1:8081"),
+    "log-level": ("MAGLEV_LOG_LEVEL", "info"),
+}
+
+
+class FrontendOptions(usage.Options):
+    synopsis = "--server HOST:PORT[,HOST:PORT...] [options]"
+    longdesc = (
+        "maglevd-frontend serves the maglev web UI for one or more maglevds, read over gRPC. "
+        "Every option can also be set with its environment variable; the option wins."
+    )
+    optParameters = [
+        ["server", "s", None, "maglevd gRPC addresses, comma-separated [MAGLEV_SERVERS, or MAGLEV_SERVER]"],
+        ["listen", "l", None, "web listen address [MAGLEV_LISTEN, default 127.0.0.1:8081]"],
+        ["log-level", None, None, "debug, info, warn or error [MAGLEV_LOG_LEVEL, default info]"],
+    ]
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def opt_version(self) -> None:
+        """print the version and git commit, then exit"""
+        print(version_line("maglevd-frontend"))
+        raise SystemExit(0)
+
+    def postOptions(self) -> None:
+        for name, (env, default) in ENVIRONMENT.items():
+            if self[name] is None:
+                self[name] = self.environ.get(env, default)
+        if not self["server"]:
+            self["server"] = self.environ.get("MAGLEV_SERVER", "")
+        servers = [s.strip() for s in self["server"].split(",") if s.strip()]
+        if not servers:
+            raise usage.UsageError("--server: give at least one maglevd gRPC address (HOST:PORT)")
+        try:
+            self["servers"] = [parse_server(s) for s in servers]
+        except AddressError as e:
+            raise usage.UsageError(f"--server: {e}") from None
+        if len(set(self["servers"])) != len(self["servers"]):
+            raise usage.UsageError(f"--server: {self['server']!r} names a server twice")
+        try:
+            self["listen_obj"] = parse_tcp(self["listen"])
+        except AddressError as e:
+            raise usage.UsageError(f"--listen: {e}") from None
+        try:
+            self["log_level_obj"] = parse_level(self["log-level"])
+        except ValueError as e:
+            raise usage.UsageError(f"--log-level: {e}") from None
+        self["admin_credentials"] = admin_credentials(self.environ)
+        from ..reactor import ensure_asyncio_reactor
+
+        ensure_asyncio_reactor()
+
+
+Options = FrontendOptions
+
+
+class IgnoreSighup(Service):
+    """There is no configuration to reload; a stray HUP must not stop the dashboard."""
+
+    name = "sighup"
+
+    def startService(self) -> None:
+        super().startService()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def makeService(options: Any, reactor: Any = None) -> IService:
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    from .service import WebService, add_remote_sources, make_web
+
+    set_level(options["log_level_obj"])
+    Logger(namespace="maglev").info(
+        "starting maglevd-frontend for {servers}",
+        event="starting",
+        servers=options["servers"],
+        listen=options["listen"],
+        admin=options["admin_credentials"] is not None,
+    )
+    root = MultiService()
+    web = make_web(reactor, options["admin_credentials"])
+    add_remote_sources(web, options["servers"])
+    WebService(web, options["listen_obj"], reactor).setServiceParent(root)
+    IgnoreSighup().setServiceParent(root)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..listener import ListenError
+
+    options = FrontendOptions()
+    try:
+        options.parseOptions(sys.argv[1:] if argv is None else argv)
+    except usage.UsageError as e:
+        print(f"maglevd-frontend: {e}", file=sys.stderr)
+        print("Try 'maglevd-frontend --help' for the options.", file=sys.stderr)
+        raise SystemExit(EX_USAGE) from None
+    globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, options["log_level_obj"])], redirectStandardIO=False)
+    from twisted.internet import reactor
+
+    application = Application("maglevd-frontend")
+    makeService(options, reactor).setServiceParent(application)
+    top = IService(application)
+    try:
+        top.privilegedStartService()
+        top.startService()
+    except ListenError as e:
+        print(f"maglevd-frontend: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
+    reactor.run()
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    main()

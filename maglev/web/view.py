@@ -1,0 +1,214 @@
+"""What the web UI shows, as plain JSON-able dicts built from the API's messages.
+
+No Twisted, no grpc: both data sources (in-process and over a channel) hand
+over the same protobuf messages, and everything the page and /view/api/ show
+is computed here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api.gen.maglev.v1 import maglev_pb2 as pb
+
+
+@dataclass
+class DaemonState:
+    """One read of a maglevd, as the API answered it."""
+
+    version: pb.VersionInfo
+    frontends: list[pb.FrontendInfo]
+    backends: dict[str, pb.BackendInfo]
+    vpp: pb.VPPInfo | None
+    vpp_error: str
+    counters: dict[str, pb.VipCounters] = field(default_factory=dict)
+    fetched: float = 0.0
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    name: str
+    address: str
+    connected: bool
+    error: str = ""
+
+
+def format_age(seconds: float) -> str:
+    """The two largest units: ``now``, ``42s``, ``10m30s``, ``1h12m``, ``1d16h``."""
+    s = int(seconds)
+    if s < 1:
+        return "now"
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (s, "s")]
+    first = next(i for i, (n, _) in enumerate(parts) if n)
+    shown = parts[first : first + 2]
+    if len(shown) == 2 and shown[1][0] == 0:
+        shown = shown[:1]
+    return "".join(f"{n}{unit}" for n, unit in shown)
+
+
+# icon, label: how a frontend is doing, worst first
+HEALTH = {
+    "unknown": ("❓", "unknown: no state from VPP yet"),
+    "none": ("‼️", "no backend serving"),
+    "fallback": ("❗", "serving from a fallback pool"),
+    "degraded": ("⚠️", "some backends of the active pool are not serving"),
+    "healthy": ("✅", "every backend of the active pool is serving"),
+}
+
+
+def frontend_health(fe: pb.FrontendInfo, vpp_connected: bool) -> str:
+    """One of HEALTH's keys, from the effective weights (what VPP is told), not the probes alone."""
+    if fe.state == "unknown" or not fe.pools:
+        return "unknown"
+    serving = [b for p in fe.pools for b in p.backends if b.effective_weight > 0]
+    if not serving:
+        return "none"
+    active = next((i for i, p in enumerate(fe.pools) if p.active), 0)
+    if active > 0:
+        return "fallback"
+    pool = fe.pools[active]
+    if any(b.effective_weight == 0 and b.weight > 0 for b in pool.backends):
+        return "degraded"
+    return "healthy"
+
+
+def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.BackendInfo | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": f"{fe}/{pool.name}/{b.name}",
+        "name": b.name,
+        "address": b.address,
+        "state": b.state,
+        "weight": b.weight,
+        "effective_weight": b.effective_weight,
+        "flush": b.flush,
+        "buckets": b.buckets if b.buckets >= 0 else None,
+        "since": 0.0,
+        "enabled": True,
+        "in_flight": False,
+        "last_probe": None,
+    }
+    if info is not None:
+        out["since"] = info.state_since
+        out["enabled"] = info.enabled
+        out["in_flight"] = info.probe_in_flight
+        out["healthcheck"] = info.healthcheck
+        if info.HasField("last_probe"):
+            lp = info.last_probe
+            out["last_probe"] = {
+                "ok": lp.ok,
+                "code": lp.code,
+                "detail": lp.detail,
+                "duration": lp.duration,
+                "time": lp.time,
+            }
+    return out
+
+
+def frontend_view(fe: pb.FrontendInfo, state: DaemonState) -> dict[str, Any]:
+    health = frontend_health(fe, state.vpp is not None)
+    c = state.counters.get(fe.name)
+    return {
+        "name": fe.name,
+        "address": fe.address,
+        "protocol": fe.protocol,
+        "port": fe.port,
+        "encap": fe.encap,
+        "description": fe.description,
+        "state": fe.state,
+        "health": health,
+        "health_icon": HEALTH[health][0],
+        "health_label": HEALTH[health][1],
+        "counters": None
+        if c is None
+        else {"next": c.next, "first": c.first, "untracked": c.untracked, "no_server": c.no_server},
+        "pools": [
+            {
+                "name": pool.name,
+                "active": pool.active,
+                "backends": [backend_view(fe.name, pool, b, state.backends.get(b.name)) for b in pool.backends],
+            }
+            for pool in fe.pools
+        ],
+    }
+
+
+def vpp_view(state: DaemonState) -> dict[str, Any]:
+    v = state.vpp
+    if v is None:
+        return vpp_unknown(state.vpp_error)
+    return {
+        "connected": True,
+        "error": "",
+        "version": v.version,
+        "build_date": v.build_date,
+        "pid": v.pid,
+        "boottime": v.boottime_ns / 1e9,
+        "connecttime": v.connecttime_ns / 1e9,
+        "api_mode": v.api_mode,
+        "weights": v.weights,
+    }
+
+
+def vpp_unknown(error: str) -> dict[str, Any]:
+    return {
+        "connected": False,
+        "error": error,
+        "version": "",
+        "build_date": "",
+        "pid": 0,
+        "boottime": 0.0,
+        "connecttime": 0.0,
+        "api_mode": "",
+        "weights": False,
+    }
+
+
+def daemon_view(status: DaemonStatus, state: DaemonState | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": status.name,
+        "address": status.address,
+        "connected": status.connected,
+        "error": status.error,
+    }
+    if state is None:
+        out.update(version=None, vpp=vpp_unknown(status.error), frontends=[], fetched=0.0)
+        return out
+    out.update(
+        version={
+            "version": state.version.version,
+            "commit": state.version.commit,
+            "config_generation": state.version.config_generation,
+            "started": state.version.started,
+        },
+        vpp=vpp_view(state),
+        frontends=[frontend_view(fe, state) for fe in state.frontends],
+        fetched=state.fetched,
+    )
+    return out
+
+
+def event_view(daemon: str, e: pb.Event) -> tuple[str, dict[str, Any]]:
+    """An API event as (SSE event name, data)."""
+    kind = e.WhichOneof("kind") or "unknown"
+    data: dict[str, Any] = {"maglevd": daemon, "time": e.time}
+    if kind == "backend":
+        t = e.backend.transition
+        data.update(
+            backend=e.backend.backend,
+            old=getattr(t, "from"),
+            new=t.to,
+            code=t.code,
+            detail=t.detail,
+            enabled=e.backend.enabled,
+        )
+    elif kind == "frontend":
+        data.update(frontend=e.frontend.frontend, old=getattr(e.frontend, "from"), new=e.frontend.to)
+    elif kind == "vpp":
+        data.update(connected=e.vpp.connected, version=e.vpp.version, reason=e.vpp.reason)
+    elif kind == "log":
+        data.update(level=e.log.level, event=e.log.event, message=e.log.message, logger=e.log.logger)
+    return kind, data

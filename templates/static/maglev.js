@@ -1,0 +1,281 @@
+// vpp-maglev web UI: live updates for the server-rendered page. No build step.
+// The page is complete without this file; the script keeps it current:
+// server-sent events patch what they name at once and schedule a refetch of
+// the JSON state, whose changed values flash once.
+"use strict";
+
+(function () {
+  const body = document.body;
+  const admin = body.dataset.admin === "true";
+  const scope = body.dataset.scope;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const enc = encodeURIComponent;
+
+  function fmtAge(seconds) {
+    let s = Math.floor(seconds);
+    if (s < 1) return "now";
+    const parts = [];
+    for (const [n, u] of [[86400, "d"], [3600, "h"], [60, "m"], [1, "s"]]) {
+      const q = Math.floor(s / n);
+      s -= q * n;
+      parts.push([q, u]);
+    }
+    const first = parts.findIndex(([q]) => q > 0);
+    let shown = parts.slice(first, first + 2);
+    if (shown.length === 2 && shown[1][0] === 0) shown = shown.slice(0, 1);
+    return shown.map(([q, u]) => q + u).join("");
+  }
+
+  function flash(el) {
+    el.classList.remove("flash");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("flash");
+    el.addEventListener("animationend", () => el.classList.remove("flash"), { once: true });
+  }
+
+  // Set a cell's text; flash it only when the value really changed.
+  function put(el, text, cls) {
+    if (!el) return;
+    text = String(text);
+    if (el.textContent !== text) {
+      el.textContent = text;
+      flash(el);
+    }
+    if (cls !== undefined && el.className.split(" ").indexOf(cls) < 0) {
+      el.className = el.className.replace(/\b(state|badge)-\S+/g, "").trim() + " " + cls;
+    }
+  }
+
+  function tick() {
+    const now = Date.now() / 1000;
+    for (const el of document.querySelectorAll("[data-since]")) {
+      const since = parseFloat(el.dataset.since);
+      const text = since > 0 ? fmtAge(now - since) : "–";
+      if (el.textContent !== text) el.textContent = text;
+    }
+  }
+
+  function num(v) { return v === null || v === undefined ? "–" : String(v); }
+
+  const lastProbe = new Map();
+
+  function apply(state) {
+    const seen = new Set();
+    for (const fe of state.frontends) {
+      const card = document.querySelector(`[data-fe="${CSS.escape(fe.name)}"]`);
+      if (!card) return location.reload(); // the configuration changed: render it anew
+      put(card.querySelector('[data-f="fe-state"]'), fe.state, "state-" + fe.state);
+      const h = card.querySelector('[data-f="fe-health"]');
+      put(h, fe.health_icon);
+      h.title = fe.health_label;
+      for (const pool of fe.pools) {
+        for (const b of pool.backends) {
+          const row = document.querySelector(`tr[data-key="${CSS.escape(b.key)}"]`);
+          if (!row) return location.reload();
+          seen.add(b.key);
+          const f = (name) => row.querySelector(`[data-f="${name}"]`);
+          put(f("state"), b.state, "state-" + b.state);
+          put(f("weight"), b.weight);
+          put(f("effective_weight"), b.effective_weight);
+          put(f("buckets"), num(b.buckets));
+          const since = f("since");
+          if (since.dataset.since !== b.since.toFixed(3)) {
+            since.dataset.since = b.since.toFixed(3);
+            flash(since);
+          }
+          const lp = b.last_probe;
+          const probe = f("probe");
+          put(probe, lp ? (lp.code || (lp.ok ? "ok" : "fail")) : "–");
+          probe.title = lp ? `${lp.detail} (${(lp.duration * 1000).toFixed(1)} ms)` : "";
+          const beat = f("heartbeat");
+          const t = lp ? lp.time : 0;
+          if (b.in_flight || (lastProbe.has(b.key) && lastProbe.get(b.key) !== t)) {
+            beat.textContent = "❤️";
+            setTimeout(() => { beat.textContent = "·"; }, 600);
+          }
+          lastProbe.set(b.key, t);
+        }
+      }
+      const c = fe.counters || {};
+      const row = document.querySelector(`tr[data-counter="${CSS.escape(fe.name)}"]`);
+      if (row) for (const k of ["next", "first", "untracked", "no_server"]) put(row.querySelector(`[data-f="${k}"]`), num(c[k]));
+    }
+    if (document.querySelectorAll("tr[data-key]").length !== seen.size) return location.reload();
+    const v = state.vpp;
+    put(document.querySelector('[data-f="vpp-state"]'), v.connected ? "connected" : "disconnected", v.connected ? "badge-up" : "badge-down");
+    put(document.querySelector('[data-f="vpp-version"]'), v.version || "–");
+    put(document.querySelector('[data-f="vpp-api"]'), v.api_mode || "–");
+    const up = document.querySelector('[data-f="vpp-uptime"]');
+    if (up) up.dataset.since = v.connected ? v.boottime.toFixed(3) : "0";
+    setDot(state.name, state.connected, state.error);
+    tick();
+  }
+
+  function setDot(name, connected, error) {
+    const tab = document.querySelector(`.scope[data-maglevd="${CSS.escape(name)}"]`);
+    if (!tab) return;
+    const dot = tab.querySelector(".dot");
+    dot.className = "dot " + (connected ? "up" : "down");
+    tab.title = error || "";
+  }
+
+  let refreshTimer = null;
+  let fetching = false;
+  async function refresh() {
+    refreshTimer = null;
+    if (fetching) return schedule(300);
+    fetching = true;
+    try {
+      const r = await fetch(`/view/api/state/${enc(scope)}`, { cache: "no-store" });
+      if (r.ok) apply(await r.json());
+    } catch (e) {
+      // the next event or poll tries again
+    } finally {
+      fetching = false;
+    }
+  }
+  function schedule(ms) {
+    if (refreshTimer === null) refreshTimer = setTimeout(refresh, ms);
+  }
+
+  // --- events -------------------------------------------------------------------------------
+  const eventLog = document.getElementById("event-log");
+  const eventsPaused = document.getElementById("events-pause");
+  function logEvent(kind, d) {
+    if (!eventLog || (eventsPaused && eventsPaused.checked)) return;
+    const li = document.createElement("li");
+    const when = new Date(d.time * 1000).toLocaleTimeString();
+    let text;
+    if (kind === "backend") text = `backend ${d.backend}: ${d.old} → ${d.new} ${d.code} ${d.detail}`;
+    else if (kind === "frontend") text = `frontend ${d.frontend}: ${d.old} → ${d.new}`;
+    else if (kind === "vpp") text = d.connected ? `VPP connected ${d.version}` : `VPP disconnected: ${d.reason}`;
+    else if (kind === "log") text = `${d.level} ${d.event}: ${d.message}`;
+    else if (kind === "maglevd") text = d.connected ? "maglevd connected" : `maglevd unreachable: ${d.error}`;
+    else text = kind;
+    li.className = "ev-" + kind;
+    li.textContent = `${when} [${d.maglevd || ""}] ${text}`;
+    eventLog.appendChild(li);
+    while (eventLog.children.length > 500) eventLog.removeChild(eventLog.firstChild);
+    eventLog.scrollTop = eventLog.scrollHeight;
+  }
+
+  let source = null;
+  let lastBeat = Date.now();
+  function connect() {
+    if (source) source.close();
+    source = new EventSource((admin ? "/admin/api/events" : "/view/api/events"));
+    for (const kind of ["backend", "frontend", "vpp", "log", "maglevd", "sync"]) {
+      source.addEventListener(kind, (m) => {
+        const d = JSON.parse(m.data);
+        if (kind !== "sync") logEvent(kind, d);
+        if (d.maglevd === undefined || kind === "log") return;
+        if (kind === "maglevd") setDot(d.maglevd, d.connected, d.error);
+        if (d.maglevd !== scope) return;
+        if (kind === "backend") {
+          for (const row of document.querySelectorAll(`tr[data-backend="${CSS.escape(d.backend)}"]`)) {
+            put(row.querySelector('[data-f="state"]'), d.new, "state-" + d.new);
+            row.querySelector('[data-f="since"]').dataset.since = d.time.toFixed(3);
+          }
+        }
+        schedule(250);
+      });
+    }
+    source.addEventListener("resync", () => schedule(0));
+  }
+
+  // A page that slept (laptop lid, background tab) reconnects and refetches.
+  setInterval(() => {
+    const now = Date.now();
+    if (now - lastBeat > 5000) { connect(); schedule(0); }
+    lastBeat = now;
+    tick();
+  }, 1000);
+  setInterval(() => { if (!document.hidden) schedule(0); }, 2000);
+  connect();
+
+  // --- cards ------------------------------------------------------------------------------------
+  for (const card of document.querySelectorAll("details.frontend")) {
+    card.addEventListener("toggle", () => {
+      const closed = [...document.querySelectorAll("details.frontend:not([open])")].map((c) => c.dataset.fe);
+      document.cookie = `maglev_closed=${enc(closed.join(","))}; path=/; max-age=31536000; samesite=lax`;
+    });
+  }
+
+  // --- admin ------------------------------------------------------------------------------------
+  if (!admin) return;
+  const notice = document.getElementById("notice");
+  function say(text, bad) {
+    notice.textContent = text;
+    notice.className = bad ? "bad" : "good";
+  }
+  async function post(path, params) {
+    const r = await fetch(`/admin/api/${enc(scope)}/${path}`, {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrf },
+      body: new URLSearchParams(params || {}),
+    });
+    let d = {};
+    try { d = await r.json(); } catch (e) { d = { error: r.statusText }; }
+    if (!r.ok) throw new Error(d.error || r.statusText);
+    schedule(0);
+    return d;
+  }
+
+  const dialog = document.getElementById("weight-dialog");
+  const menu = document.getElementById("backend-menu");
+  let menuRow = null;
+  let target = null;
+  function openMenu(button) {
+    menuRow = button.closest("tr");
+    const r = button.getBoundingClientRect();
+    menu.style.top = `${window.scrollY + r.bottom}px`;
+    menu.style.left = `${window.scrollX + r.right - 160}px`;
+    menu.hidden = false;
+  }
+  document.addEventListener("click", async (ev) => {
+    const button = ev.target.closest("button[data-op], button[data-action]");
+    if (!button) { menu.hidden = true; return; }
+    const op = button.dataset.op;
+    try {
+      if (button.dataset.action === "sync") {
+        const d = await post("sync");
+        say(`VPP synced: ${d.changes} changes`);
+      } else if (button.dataset.action === "reload") {
+        const d = await post("reload");
+        say(`configuration reloaded (generation ${d.generation})`);
+      } else if (op === "menu") {
+        openMenu(button);
+      } else {
+        menu.hidden = true;
+        const row = menuRow;
+        const backend = row.dataset.backend;
+        if (op === "weight") {
+          const [fe, pool] = row.dataset.key.split("/");
+          target = { fe, pool, backend };
+          document.getElementById("weight-target").textContent = `${fe} / ${pool} / ${backend}`;
+          dialog.querySelector('[name="weight"]').value = row.querySelector('[data-f="weight"]').textContent;
+          dialog.showModal();
+          return;
+        }
+        const d = await post(`backends/${enc(backend)}/${op}`);
+        say(`${backend}: ${op} done, now ${d.state}`);
+      }
+    } catch (e) {
+      say(e.message, true);
+    }
+  });
+  dialog.addEventListener("close", async () => {
+    if (dialog.returnValue !== "ok" || !target) return;
+    const form = dialog.querySelector("form");
+    const t = target;
+    try {
+      await post(`frontends/${enc(t.fe)}/pools/${enc(t.pool)}/backends/${enc(t.backend)}/weight`, {
+        weight: form.weight.value,
+        flush: form.flush.checked ? "true" : "false",
+      });
+      say(`${t.fe}/${t.pool}/${t.backend}: weight ${form.weight.value}`);
+    } catch (e) {
+      say(e.message, true);
+    }
+  });
+})();

@@ -1,0 +1,210 @@
+"""The web UI end to end: the demo (maglevd, real backends, the VPP emulator), a
+maglevd-frontend watching it over gRPC, and Debian's Chromium driving the pages.
+
+Screenshots of /view/ and /admin/ land in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
+
+from .helpers import ROOT, Daemon, Demo, source_env
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+WAIT = 15.0
+
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.skip("needs Debian's chromium and chromium-driver (make install-deps as root)", allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install '.[test]')")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    d = Demo(tmp_path_factory.mktemp("demo"))
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tmp_path_factory.mktemp("chromium")
+    for arg in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1400,1000", f"--user-data-dir={profile}",
+    ):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Network.enable", {})
+    yield driver
+    driver.quit()
+
+
+def login(driver: Any, user: str | None) -> None:
+    """Basic auth on every request of the page (fetch and EventSource too), or none."""
+    headers = {} if user is None else {"Authorization": "Basic " + base64.b64encode(f"{user}:demo".encode()).decode()}
+    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
+
+
+def until(driver: Any, what: str, check: Any) -> Any:
+    return WebDriverWait(driver, WAIT).until(lambda d: check(d), message=f"waited {WAIT}s for {what}")
+
+
+def cell(driver: Any, key: str, field: str) -> str:
+    text: str = driver.find_element(By.CSS_SELECTOR, f'tr[data-key="{key}"] [data-f="{field}"]').text
+    return text
+
+
+def shot(driver: Any, name: str) -> None:
+    until(driver, "flashes to end", lambda d: not d.find_elements(By.CSS_SELECTOR, ".flash"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / name))
+
+
+def test_view_goes_live_without_reload(demo: Demo, browser: Any) -> None:
+    login(browser, None)
+    browser.get(demo.web + "/view/")
+    cards = [e.get_attribute("data-fe") for e in browser.find_elements(By.CSS_SELECTOR, "details.frontend")]
+    assert cards == ["web", "web-any"], "frontends in config order"
+    until(browser, "web1 up", lambda d: cell(d, "web/primary/web1", "state") == "up")
+    until(browser, "VPP buckets", lambda d: cell(d, "web/primary/web1", "buckets") not in ("–", ""))
+    shot(browser, "view.png")
+    browser.execute_script("window.notReloaded = true")
+    demo.flip("web1", "down")
+    try:
+        until(browser, "web1 down on the page", lambda d: cell(d, "web/primary/web1", "state") == "down")
+        until(browser, "web1 weight 0", lambda d: cell(d, "web/primary/web1", "effective_weight") == "0")
+        assert cell(browser, "web-any/primary/web1", "state") == "down", "every row of the backend"
+        assert browser.execute_script("return window.notReloaded") is True, "updated in place, not reloaded"
+        health = browser.find_element(By.CSS_SELECTOR, '[data-fe="web"] [data-f="fe-health"]')
+        assert health.text == "⚠️" and "not serving" in health.get_attribute("title")
+        assert cell(browser, "web/primary/web1", "since") in ("now", "1s", "2s", "3s", "4s", "5s")
+    finally:
+        demo.flip("web1", "up")
+    until(browser, "web1 back up", lambda d: cell(d, "web/primary/web1", "state") == "up")
+
+
+def test_admin_button_pauses_the_backend(demo: Demo, browser: Any) -> None:
+    login(browser, "demo")
+    browser.get(demo.web + "/admin/")
+    until(browser, "admin page", lambda d: d.find_elements(By.ID, "event-log"))
+    row = browser.find_element(By.CSS_SELECTOR, 'tr[data-key="web/primary/web2"]')
+    row.find_element(By.CSS_SELECTOR, 'button[data-op="menu"]').click()
+    browser.find_element(By.CSS_SELECTOR, '#backend-menu button[data-op="pause"]').click()
+    try:
+        until(browser, "web2 paused in maglevd", lambda d: backend_state(demo, "web2") == "paused")
+        until(browser, "web2 paused on the page", lambda d: cell(d, "web/primary/web2", "state") == "paused")
+        until(browser, "web2 out of VPP", lambda d: cell(d, "web/primary/web2", "effective_weight") == "0")
+        until(browser, "the event panel", lambda d: "web2" in d.find_element(By.ID, "event-log").text)
+        assert "pause done" in browser.find_element(By.ID, "notice").text
+        shot(browser, "admin.png")
+        row.find_element(By.CSS_SELECTOR, 'button[data-op="menu"]').click()
+        browser.find_element(By.CSS_SELECTOR, '#backend-menu button[data-op="weight"]').click()
+        dialog = browser.find_element(By.ID, "weight-dialog")
+        box = dialog.find_element(By.NAME, "weight")
+        box.clear()
+        box.send_keys("20")
+        dialog.find_element(By.CSS_SELECTOR, 'button[value="ok"]').click()
+        until(browser, "web2 weight 20", lambda d: cell(d, "web/primary/web2", "weight") == "20")
+        fe = demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
+        assert [b.weight for b in fe.pools[0].backends if b.name == "web2"] == [20]
+    finally:
+        demo.stub.ResumeBackend(pb.BackendRequest(name="web2"), timeout=10)
+        demo.stub.SetFrontendPoolBackendWeight(
+            pb.SetWeightRequest(frontend="web", pool="primary", backend="web2", weight=50), timeout=10
+        )
+
+
+def backend_state(demo: Demo, name: str) -> str:
+    state: str = demo.stub.GetBackend(pb.GetBackendRequest(name=name), timeout=10).state
+    return state
+
+
+def test_stale_event_id_gets_resync(demo: Demo, browser: Any) -> None:
+    login(browser, None)
+    browser.get(demo.web + "/view/")
+    browser.execute_script(
+        """window.resynced = false;
+        const s = new EventSource('/view/api/events?lastEventId=1-1');
+        s.addEventListener('resync', () => { window.resynced = true; s.close(); });"""
+    )
+    until(browser, "a resync event", lambda d: d.execute_script("return window.resynced"))
+
+
+@pytest.fixture(scope="module")
+def frontend(demo: Demo) -> Iterator[tuple[Daemon, str]]:
+    """maglevd-frontend watching the demo twice (as 127.0.0.1 and as localhost): two scopes."""
+    port = demo.address.rsplit(":", 1)[1]
+    servers = f"{demo.address},localhost:{port}"
+    env = {**source_env(), "MAGLEV_FRONTEND_USER": "demo", "MAGLEV_FRONTEND_PASSWORD": "demo"}
+    d = Daemon(["--server", servers, "--listen", "127.0.0.1:0"], env=env, command=[*frontend_command()])
+    try:
+        address = d.event("listening", service="web-http")["address"]
+        d.wait_for(lambda r: r.get("event") == "web-source" and r.get("what") == "connected")
+        yield d, "http://" + address
+    finally:
+        d.stop()
+        d.kill()
+
+
+def frontend_command() -> list[str]:
+    return [sys.executable, "-c", "from maglev.web.frontend import main; main()"]
+
+
+def test_frontend_scopes_and_cookie(frontend: tuple[Daemon, str], browser: Any) -> None:
+    _, url = frontend
+    login(browser, None)
+    browser.delete_all_cookies()
+    browser.get(url + "/view/")
+    tabs = browser.find_elements(By.CSS_SELECTOR, "nav.scopes a.scope")
+    assert [t.text.strip() for t in tabs] == ["127.0.0.1", "localhost"]
+    until(browser, "web0 up via gRPC", lambda d: cell(d, "web/primary/web0", "state") == "up")
+    tabs[1].click()
+    until(
+        browser,
+        "the localhost scope",
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-scope") == "localhost",
+    )
+    assert browser.get_cookie("maglev_scope")["value"] == "localhost"
+    browser.get(url + "/view/")
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-scope") == "localhost", "remembered"
+    until(browser, "both dots green", lambda d: len(d.find_elements(By.CSS_SELECTOR, ".scope .dot.up")) == 2)
+
+
+def test_frontend_ignores_sighup(frontend: tuple[Daemon, str]) -> None:
+    d, url = frontend
+    d.proc.send_signal(signal.SIGHUP)
+    with urllib.request.urlopen(url + "/healthz", timeout=10) as r:
+        assert r.read() == b"ok\n"
+    assert d.proc.poll() is None
+
+
+def test_twistd_frontend_plugin_is_listed() -> None:
+    twistd = shutil.which("twistd", path=str(Path(sys.executable).parent))
+    if twistd is None:
+        pytest.skip("twistd is not installed next to this Python")
+    env = {k: v for k, v in source_env().items() if k != "PYTHONPATH"}
+    out = subprocess.run([twistd, "--help"], capture_output=True, text=True, env=env, timeout=60).stdout
+    assert "maglev-frontend" in out
