@@ -4,10 +4,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base chromium chromium-driver fonts-liberation fonts-noto-color-emoji
+APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base libcap2-bin build-essential debhelper dh-virtualenv lintian chromium chromium-driver fonts-liberation fonts-noto-color-emoji
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web proto
+.PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web proto
 
 all: test
 
@@ -52,6 +52,13 @@ venv: $(VENV)/.deps
 # A regular (not editable) install: twistd only finds plugins in an installed twisted/plugins.
 install: $(VENV)/.deps
 	$(BIN)/pip install -q --no-deps --force-reinstall .
+
+# Debian packages (vpp-maglev, vpp-maglevd) into dist/; needs root for the build tools.
+DEB_BUILD_PACKAGES := build-essential debhelper dh-virtualenv python3-venv python3-dev lintian
+pkg-deb:
+	@$(MAKE) --no-print-directory install-deps APT_PACKAGES="$(DEB_BUILD_PACKAGES) git"
+	debian/build-debs dist
+	lintian --fail-on error dist/vpp-maglev_*.changes
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo maglev/BUILD_COMMIT

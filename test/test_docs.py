@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -10,8 +11,11 @@ import pytest
 
 from maglev.config import load_config_file
 from maglev.config.structure import SCHEMA_KEYS
+from maglev.maglevc.cli import parser as maglevc_parser
 from maglev.maglevc.tree import TREE, WATCH_OPTIONS, Node
+from maglev.maglevt.cli import parser as maglevt_parser
 from maglev.options import MaglevOptions
+from maglev.vppemu.cli import parser as vppemu_parser
 from maglev.web.frontend import ENVIRONMENT as FRONTEND_ENVIRONMENT
 from maglev.web.frontend import FrontendOptions
 
@@ -46,6 +50,29 @@ def test_frontend_option_documented(option: str) -> None:
 )
 def test_frontend_variable_documented(variable: str) -> None:
     assert variable in USER_GUIDE and variable in FRONTEND_MAN
+
+
+def _flags(p: argparse.ArgumentParser) -> list[str]:
+    """Each option's first spelling (``--server``, ``-config``)."""
+    return [a.option_strings[0] for a in p._actions if a.option_strings and a.dest != "help"]
+
+
+PROGRAM_FLAGS = [
+    (name, flag, page)
+    for name, p, page in (
+        ("maglevc", maglevc_parser(), "maglevc.1"),
+        ("maglevt", maglevt_parser(), "maglevt.1"),
+        ("maglev-vppemu", vppemu_parser(), "maglev-vppemu.1"),
+    )
+    for flag in _flags(p)
+]
+
+
+@pytest.mark.parametrize(("program", "flag", "page"), PROGRAM_FLAGS)
+def test_program_flag_documented(program: str, flag: str, page: str) -> None:
+    assert f"`{flag}" in USER_GUIDE, f"{program} {flag} missing from docs/user-guide.md"
+    man = (ROOT / "docs" / "man" / page).read_text().replace("\\-", "-")
+    assert flag in man, f"{program} {flag} missing from docs/man/{page}"
 
 
 @pytest.mark.parametrize("key", sorted({(s, k) for s, keys in SCHEMA_KEYS.items() for k in keys}))

@@ -417,7 +417,7 @@ def interactive(shell: Shell) -> None:
             pass
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="maglevc", description="maglevd's command line: one command, or a shell without one"
     )
@@ -429,6 +429,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--version", "-version", action="store_true", help="print the version and exit")
     p.add_argument("command", nargs=argparse.REMAINDER, help="a command, e.g. show backends")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
     args = p.parse_args(argv)
     if args.version:
         print(version_line("maglevc"))

@@ -13,27 +13,32 @@ from ..log import observer_for, parse_level, set_level
 from .server import Emulator
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
         prog="maglev-vppemu",
         description="VPP binary API and stats segment emulator with the lb plugin's behaviour",
     )
-    parser.add_argument("--api-socket", default="/run/vpp/api.sock", help="binary API socket (default %(default)s)")
-    parser.add_argument("--stats-socket", default="/run/vpp/stats.sock", help="stats socket (default %(default)s)")
-    parser.add_argument("--api-dir", help="VPP API JSON files (default /usr/share/vpp/api, then ../shared/vpp-api)")
-    parser.add_argument("--flavour", choices=["master", "v26.06"], default="master", help="VPP to emulate")
-    parser.add_argument("--gc-interval", type=float, default=60.0, help="lb garbage collection period, seconds")
-    parser.add_argument("--workers", type=int, default=2, help="worker threads to emulate (counters per thread)")
-    parser.add_argument("--log-level", default="info", help="debug logs every request")
-    args = parser.parse_args(argv)
+    p.add_argument("--api-socket", default="/run/vpp/api.sock", help="binary API socket (default %(default)s)")
+    p.add_argument("--stats-socket", default="/run/vpp/stats.sock", help="stats socket (default %(default)s)")
+    p.add_argument("--api-dir", help="VPP API JSON files (default /usr/share/vpp/api, then ../shared/vpp-api)")
+    p.add_argument("--flavour", choices=["master", "v26.06"], default="master", help="VPP to emulate")
+    p.add_argument("--gc-interval", type=float, default=60.0, help="lb garbage collection period, seconds")
+    p.add_argument("--workers", type=int, default=2, help="worker threads to emulate (counters per thread)")
+    p.add_argument("--log-level", default="info", help="debug logs every request")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
+    args = p.parse_args(argv)
     if args.gc_interval <= 0:
-        parser.error("--gc-interval must be positive")
+        p.error("--gc-interval must be positive")
     if not 0 <= args.workers <= 64:
-        parser.error("--workers must be 0..64")
+        p.error("--workers must be 0..64")
     try:
         level = parse_level(args.log_level)
     except ValueError as e:
-        parser.error(str(e))
+        p.error(str(e))
     set_level(level)
     globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, level)], redirectStandardIO=False)
     try:
