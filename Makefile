@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base libcap2-bin build-essential debhelper dh-virtualenv lintian chromium chromium-driver fonts-liberation fonts-noto-color-emoji
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web proto
+.PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web bench-peers proto
 
 all: test
 
@@ -80,6 +80,11 @@ bench-grpc: install
 
 bench-web: install
 	$(BIN)/python bench/web.py
+
+# The peers are Debian's haproxy and keepalived; installed here when missing (as root).
+bench-peers: install
+	@$(MAKE) --no-print-directory install-deps APT_PACKAGES="haproxy keepalived"
+	$(BIN)/python bench/peers.py
 
 # The generated stubs are committed; test_proto.py fails when they are stale.
 proto: $(VENV)/.deps

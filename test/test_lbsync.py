@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import pytest_twisted
@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred
 from maglev.bus import EventBus
 from maglev.config import Config, load_config
 from maglev.dataplane.service import LbSync, NotConnected
-from maglev.events import BackendTransition, Event, LbSynced, VppConnected
+from maglev.events import BackendTransition, Event, FrontendTransition, LbSynced, VppConnected
 from maglev.vppemu.lb import show_address
 from maglev.vppemu.process import start_emulator
 from maglev.vppemu.server import Emulator
@@ -358,6 +358,39 @@ def test_disabled_vpp_refuses_sync_requests() -> None:
     failures: list[Any] = []
     s.request_sync(full=True).addErrback(failures.append)
     assert failures and failures[0].check(NotConnected)
+
+
+@pytest_twisted.ensureDeferred
+async def test_transitions_without_vpp_update_frontends_once_per_turn_and_raise_nothing() -> None:
+    """VPP off: transitions still drive frontend states, coalesced per reactor turn, and no
+    sync is attempted (it used to leave an unhandled NotConnected per transition)."""
+    import gc
+
+    bus = EventBus()
+    s = LbSync(load_config(CONFIG), bus, reactor(), dict, "", "", None)
+    seen: list[FrontendTransition] = []
+    bus.subscribe(FrontendTransition, seen.append)
+    from twisted.logger import ILogObserver, globalLogPublisher
+
+    errors: list[Any] = []
+    observer = cast(ILogObserver, errors.append)
+
+    globalLogPublisher.addObserver(observer)
+    s.startService()
+    try:
+        seen.clear()
+        for b in ("a", "b", "c"):
+            bus.publish(BackendTransition(0.0, b, "unknown", "up", "L4OK", "", 2, True))
+        assert seen == [], "worked out after the turn, not per transition"
+        settled = Deferred[None]()
+        reactor().callLater(0, settled.callback, None)
+        await settled
+        assert [(e.old, e.new) for e in seen if e.frontend == "web"] == [("unknown", "up")]
+        gc.collect()
+        assert not [e for e in errors if e.get("isError") or "Unhandled" in str(e.get("log_format", ""))]
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        s.stopService()
 
 
 @pytest_twisted.ensureDeferred

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from twisted.internet.defer import Deferred
 
 from maglev.config import Backend, CheckType, HealthCheck, HttpParams, IcmpParams, StatusRange, TcpParams
 from maglev.health.probes import ProbeFactory, run
@@ -298,3 +299,33 @@ async def test_icmp_many_in_parallel_are_matched() -> None:
         assert all(r.ok for r in results), [r for r in results if not r.ok]
     finally:
         factory.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_busy_reactor_does_not_turn_answers_into_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reactor is stalled past the probes' timeout (a big sync's results, say) while the
+    connections completed in the kernel, more of them than one poll returns: every answer
+    that is ready wins over its timeout."""
+    import socket
+    import time
+
+    from maglev.health.probes import tcp as tcpmod
+    from maglev.timers import TimerQueue
+
+    monkeypatch.setattr(tcpmod, "MAX_EVENTS", 2)  # five ready sockets need three polls
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    mux = tcpmod.TcpMux(reactor(), TimerQueue(reactor()))
+    results: list[ProbeResult] = []
+    try:
+        for _ in range(5):
+            mux.start("127.0.0.1", listener.getsockname()[1], 0.2, results.append)
+        time.sleep(0.5)  # the stall itself (the reactor cannot run meanwhile), not a wait for an event
+        d = Deferred[None]()
+        reactor().callLater(0.3, d.callback, None)
+        await d
+    finally:
+        mux.close()
+        listener.close()
+    assert [(r.ok, r.code) for r in results] == [(True, "L4OK")] * 5

@@ -140,6 +140,8 @@ class LbSync(Service):
         self.warm = False
         self._warm_timers: list[Any] = []
         self._last_connect_error: str | None = None
+        self._touched: set[str] = set()  # frontends whose backends changed this reactor turn
+        self._touched_any = False  # a _settle is scheduled
 
     # --- lifecycle ------------------------------------------------------------------
     def startService(self) -> None:
@@ -229,7 +231,7 @@ class LbSync(Service):
             loop.clock = self.reactor
             loop.start(every, now=False).addErrback(self._loop_died, "VPP")
             self._loops.append(loop)
-        self.request_sync(full=True)
+        self._sync_later(full=True)
 
     def _keepalive(self) -> Deferred[None]:
         return self._on_thread(self.client.ping).addErrback(lambda f: self._lost(f.getErrorMessage()))
@@ -267,11 +269,23 @@ class LbSync(Service):
         else:
             self.states[t.backend] = t.new
         affected = self.config.frontends_using(t.backend)
+        if not self._touched_any:
+            # Transitions arrive in bursts (one timer tick settles many probes; a start brings
+            # thousands up): a VIP's state and sync are worked out once per reactor turn, not
+            # once per backend (a VIP of 100 backends costs 100x less while they come up).
+            self.reactor.callLater(0, self._settle)
+        self._touched.update(affected)
+        self._touched_any = True
+
+    def _settle(self) -> None:
+        affected, self._touched, self._touched_any = sorted(self._touched), set(), False
+        if not self.running:
+            return
         self._update_frontend_states(affected)
         if not self.warm:
             self._check_release()
         if affected:
-            self.request_sync(frontends=affected)
+            self._sync_later(frontends=affected)
 
     def _update_frontend_states(self, names: Iterable[str] | None = None) -> None:
         desired = self.desired(names)
@@ -294,7 +308,7 @@ class LbSync(Service):
                 self.bus.publish(FrontendTransition(self.wallclock(), name, old or new, new))
 
     def _periodic_sync(self) -> None:
-        self.request_sync(full=True)
+        self._sync_later(full=True)
 
     def reconfigure(self, new: Config) -> None:
         old, self.config = self.config, new
@@ -309,7 +323,7 @@ class LbSync(Service):
             self._periodic.stop()
             self._periodic.start(new.lb.sync_interval, now=False).addErrback(self._loop_died, "periodic sync")
         if self.enabled:
-            self.request_sync(full=True)
+            self._sync_later(full=True)
 
     # --- warm-up ---------------------------------------------------------------------
     def _check_release(self) -> None:
@@ -324,14 +338,14 @@ class LbSync(Service):
                 newly.append(name)
         if newly:
             self.log.info("warm-up: releasing {frontends}", event="lb-warmup-release", frontends=newly)
-            self.request_sync(frontends=newly)
+            self._sync_later(frontends=newly)
 
     def _end_warmup(self) -> None:
         if self.warm:
             return
         self.warm = True
         self.log.info("warm-up over: syncing everything", event="lb-warmup-done")
-        self.request_sync(full=True)
+        self._sync_later(full=True)
 
     def _allowed(self, names: Iterable[str]) -> list[str]:
         if self.warm:
@@ -355,6 +369,11 @@ class LbSync(Service):
         self._update_frontend_states([frontend])
         flush_map = {frontend: {self.config.backends[backend].address}} if flush else None
         return self.request_sync(frontends=[frontend], flush=flush_map)
+
+    def _sync_later(self, full: bool = False, frontends: Iterable[str] = ()) -> None:
+        """A sync of our own accord: without VPP there is nothing to do and nobody to tell."""
+        if self.enabled:
+            self.request_sync(full=full, frontends=frontends)
 
     def request_sync(
         self,

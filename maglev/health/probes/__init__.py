@@ -3,7 +3,8 @@
 ``done`` receives a ProbeResult exactly once, unless the returned handle is
 cancelled first (the backend was paused, disabled, removed or its check
 changed). Network problems are results, never exceptions. TCP probes run on
-the lean multiplexed path (``tcp.py``); HTTP(S) and ICMP produce Deferreds,
+the lean multiplexed path (``tcp.py``), and so does plain HTTP (``rawhttp.py``);
+HTTPS and ICMP produce Deferreds,
 adapted by DeferredProbe.
 """
 
@@ -16,13 +17,14 @@ from typing import Any, Protocol
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
-from ...config import Backend, CheckType, HealthCheck, IcmpParams, TcpParams
+from ...config import Backend, CheckType, HealthCheck, HttpParams, IcmpParams, TcpParams
 from ...log import Logger
 from ...timers import TimerQueue
 from ..netns import Netns
 from ..state import ProbeResult
 from .http import HttpProber
 from .icmp import Pingers
+from .rawhttp import HttpVerdict, request_bytes
 from .tcp import Done, TcpMux
 
 log = Logger(namespace="maglev.health.probes")
@@ -76,6 +78,30 @@ class TcpProbe:
         return self.mux.start(*self.args, done, **self.kwargs)  # type: ignore[arg-type]
 
 
+class RawHttpProbe:
+    """Plain HTTP on the raw TCP path: one send, the answer judged as it arrives."""
+
+    def __init__(
+        self,
+        mux: TcpMux,
+        address: str,
+        hc: HealthCheck,
+        source: str | None,
+        netns: Netns | None,
+    ) -> None:
+        assert isinstance(hc.params, HttpParams) and hc.port is not None
+        self.mux = mux
+        self.params = hc.params
+        self.args = (address, hc.port, hc.timeout)
+        self.request = request_bytes(hc.params, address, hc.port)
+        self.source = source
+        self.netns = netns
+
+    def start(self, done: Done) -> Cancellable:
+        judge = HttpVerdict(self.params)
+        return self.mux.start(*self.args, done, self.source, self.request, None, self.netns, judge)
+
+
 class _Guarded:
     """A probe whose own bugs become failed results and a log line, not a stuck backend."""
 
@@ -126,7 +152,9 @@ class ProbeFactory:
         address = str(backend.address)
         source = source_for(address, hc)
         probe: Probe
-        if hc.type in (CheckType.HTTP, CheckType.HTTPS):
+        if hc.type is CheckType.HTTP:
+            probe = RawHttpProbe(self.tcp, address, hc, source, self.netns)
+        elif hc.type is CheckType.HTTPS:
             probe = DeferredProbe(HttpProber(self.reactor, address, hc, self.netns).probe, backend.name)
         elif hc.type is CheckType.TCP:
             params = hc.params if isinstance(hc.params, TcpParams) else TcpParams()

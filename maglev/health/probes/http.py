@@ -1,4 +1,4 @@
-"""HTTP and HTTPS probes with twisted.web.client.Agent.
+"""HTTPS probes with twisted.web.client.Agent (plain HTTP runs on ``rawhttp.py``).
 
 The connection always goes to the backend's literal IP (no DNS, no thread
 hop, and it can be created inside a netns); ``params.host`` only supplies the
@@ -27,13 +27,13 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory, IResponse
 from zope.interface import implementer
 
-from ... import PROJECT_URL, __version__
 from ...config import CheckType, HealthCheck, HttpParams
 from ..netns import Netns, NetnsEndpoint
 from ..state import ProbeResult
+from . import rawhttp
 
-USER_AGENT = f"vpp-maglev/{__version__} (+{PROJECT_URL})".encode()
-MAX_BODY = 64 * 1024
+USER_AGENT = rawhttp.USER_AGENT.encode()
+MAX_BODY = rawhttp.MAX_BODY
 
 
 @implementer(IOpenSSLClientConnectionCreator)

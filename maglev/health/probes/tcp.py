@@ -17,7 +17,7 @@ import select
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReadDescriptor
@@ -38,6 +38,14 @@ _IN = select.EPOLLIN | select.EPOLLONESHOT
 Done = Callable[[ProbeResult], None]
 
 
+class Judge(Protocol):
+    """Decides a probe from the bytes received so far (None: read on)."""
+
+    def judge(self, buffer: bytes, eof: bool) -> tuple[bool, str, str] | None: ...
+
+    def timeout_detail(self) -> str: ...
+
+
 def make_socket(family: int, kind: int, proto: int = 0, netns: Netns | None = None) -> socket.socket:
     if netns is None:
         return socket.socket(family, kind, proto)
@@ -47,13 +55,21 @@ def make_socket(family: int, kind: int, proto: int = 0, netns: Netns | None = No
 class TcpAttempt:
     """One connect (and optional send/expect); calls ``done`` exactly once unless cancelled."""
 
-    __slots__ = ("mux", "sock", "fd", "done", "send", "expect", "buffer", "connected", "timer", "started")
+    __slots__ = ("mux", "sock", "fd", "done", "send", "expect", "judge", "buffer", "connected", "timer", "started")
 
-    def __init__(self, mux: TcpMux, done: Done, send: bytes | None, expect: re.Pattern[bytes] | None) -> None:
+    def __init__(
+        self,
+        mux: TcpMux,
+        done: Done,
+        send: bytes | None,
+        expect: re.Pattern[bytes] | None,
+        judge: Judge | None = None,
+    ) -> None:
         self.mux = mux
         self.done: Done | None = done
         self.send = send
         self.expect = expect
+        self.judge = judge
         self.buffer = b""
         self.connected = False
         self.sock: socket.socket | None = None
@@ -76,7 +92,7 @@ class TcpAttempt:
                 self.finish(False, "L4CON", os.strerror(err).lower())
                 return
             self.connected = True
-            if self.send is None and self.expect is None:
+            if self.send is None and self.expect is None and self.judge is None:
                 self.finish(True, "L4OK", "connected")
                 return
         if self.send:
@@ -91,12 +107,12 @@ class TcpAttempt:
             if self.send:
                 self.mux.watch(self, _OUT, modify=True)
                 return
-            if self.expect is None:
+            if self.expect is None and self.judge is None:
                 self.finish(True, "L4OK", "connected, sent")
                 return
             self.mux.watch(self, _IN, modify=True)
             return
-        if self.expect is None:
+        if self.expect is None and self.judge is None:
             self.finish(True, "L4OK", "connected, sent")
             return
         try:
@@ -107,6 +123,15 @@ class TcpAttempt:
         except OSError as e:
             self.finish(False, "L7RSP", f"recv: {e.strerror}")
             return
+        if self.judge is not None:
+            self.buffer += data
+            verdict = self.judge.judge(self.buffer, not data)
+            if verdict is not None:
+                self.finish(*verdict)
+            else:
+                self.mux.watch(self, _IN, modify=True)
+            return
+        assert self.expect is not None
         if not data:
             self.finish(False, "L7RSP", f"closed before {self.expect.pattern!r} matched")
             return
@@ -120,7 +145,15 @@ class TcpAttempt:
 
     def timed_out(self) -> None:
         self.timer = None
-        if self.connected:
+        # After a busy spell (a big sync's results, a burst of transitions) more sockets may
+        # be ready than one poll returns (MAX_EVENTS), and the timeouts run in the same turn:
+        # answers that are already there win over the timeout.
+        self.mux.drain()
+        if self.done is None or self.sock is None:
+            return
+        if self.connected and self.judge is not None:
+            self.finish(False, "L7TOUT", self.judge.timeout_detail())
+        elif self.connected:
             self.finish(False, "L7TOUT", "no expected response before the timeout")
         else:
             self.finish(False, "L4TOUT", "connect timeout")
@@ -164,8 +197,9 @@ class TcpMux:
         send: bytes | None = None,
         expect: re.Pattern[bytes] | None = None,
         netns: Netns | None = None,
+        judge: Judge | None = None,
     ) -> TcpAttempt:
-        attempt = TcpAttempt(self, done, send, expect)
+        attempt = TcpAttempt(self, done, send, expect, judge)
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         try:
             sock = make_socket(family, socket.SOCK_STREAM, 0, netns)
@@ -179,6 +213,10 @@ class TcpMux:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+            if send is None and expect is None and judge is None:
+                # A connect check: hold back the handshake's last ACK; the RST that closes
+                # the probe goes out instead, so the backend never has to accept (as HAProxy).
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
             if source:
                 sock.bind((source, 0))
             err = sock.connect_ex((address, port))
@@ -212,8 +250,16 @@ class TcpMux:
         return self._ep.fileno() if self._ep is not None else -1
 
     def doRead(self) -> None:
+        self._poll()
+
+    def drain(self) -> None:
+        """Handle everything that is ready now."""
+        while self._poll() == MAX_EVENTS:
+            pass
+
+    def _poll(self) -> int:
         if self._ep is None:
-            return
+            return 0
         # Resolve attempts before running any: a finished probe frees its fd, and an
         # attempt started meanwhile may reuse it; that one must not see this event.
         ready = [self._attempts.get(fd) for fd, _ in self._ep.poll(0, MAX_EVENTS)]
@@ -224,6 +270,7 @@ class TcpMux:
                 except Exception:
                     self.log.failure("TCP probe result handling failed")
                     attempt.cancel()
+        return len(ready)
 
     def logPrefix(self) -> str:
         return "TcpMux"

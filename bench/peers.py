@@ -1,0 +1,597 @@
+"""Our health checker beside HAProxy's and keepalived's, on the same backends.
+
+    python bench/peers.py                                  # N = 100, 1000, 5000; tcp and http; 60 s each
+    python bench/peers.py --sizes 1000 --types tcp --duration 20 --trials 20
+
+Backends: one child process listening on N loopback addresses (127.2.x.y:8000). It
+counts every connection attempt (each probe is one; counted as SYNs on a raw socket
+with a BPF filter, because HAProxy's TCP checks reset before the handshake completes
+and are never accepted), answers HTTP with 200, or 500 for a backend told to fail,
+and notes when it sent each 500.
+
+Cost: each checker in turn (HAProxy ``check inter 1s rise 2 fall 3`` on every
+server, no traffic; keepalived TCP_CHECK / HTTP_GET with ``delay_loop 1``; maglevd
+with the same interval, rise and fall, the VPP emulator attached) runs for
+--duration seconds after a warm-up. Printed per checker and N: probes/s the
+backends received, CPU seconds per 1,000 probes (user+sys of the checker's process
+tree, from /proc), RSS, and our ratio to each peer.
+
+Detection: with 100 HTTP backends up, --trials backends are told to answer 500,
+one every 250 ms, each at a recorded instant. For each checker: the time until it
+reports the backend down (its log line), and for maglevd also until VPP (the
+emulator) has the AS at weight 0. The floor is the instant of the fall-th 500 the
+backend sent after it was told to fail; the excess is detection minus that floor.
+keepalived needs the kernel's IPVS; where that is missing it is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PORT = 8000
+OK = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+FAIL = b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nfail\n"
+INTERVAL, RISE, FALL = 1, 2, 3
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def address(i: int) -> str:
+    return f"127.2.{i // 250}.{i % 250 + 1}"
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# --- backends ---------------------------------------------------------------------------------
+# Classic BPF for a raw IPPROTO_TCP socket: pass TCP SYNs (without ACK) to port PORT only.
+SYN_FILTER = [
+    (0xB1, 0, 0, 0),  # ldxb 4*([0]&0xf): IP header length
+    (0x48, 0, 0, 2),  # ldh [x+2]: destination port
+    (0x15, 0, 4, PORT),  # jeq PORT, else drop
+    (0x50, 0, 0, 13),  # ldb [x+13]: TCP flags
+    (0x54, 0, 0, 0x12),  # and SYN|ACK
+    (0x15, 0, 1, 0x02),  # jeq SYN, else drop
+    (0x06, 0, 0, 0xFFFF),  # accept
+    (0x06, 0, 0, 0),  # drop
+]
+
+
+def syn_counter() -> socket.socket:
+    """Sees every connection attempt, even a check that resets before completing the
+    handshake (HAProxy's TCP checks do: the backend never accepts them)."""
+    import ctypes
+    import struct
+
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    prog = b"".join(struct.pack("HBBI", *ins) for ins in SYN_FILTER)
+    buf = ctypes.create_string_buffer(prog)
+    fprog = struct.pack("HL", len(SYN_FILTER), ctypes.addressof(buf))
+    raw.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER
+    raw.setblocking(False)
+    return raw
+
+
+def serve(n: int, conn: Any) -> None:
+    """Child process: N listeners and a SYN counter; commands on ``conn``: counts, fail i, sent, reset, quit."""
+    raise_fd_limit()
+    sel = selectors.DefaultSelector()
+    raw = syn_counter()
+    sel.register(raw, selectors.EVENT_READ, ("syn", -1))
+    syns = 0
+    index: dict[int, int] = {}
+    for i in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((address(i), PORT))
+        s.listen(4096)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ, ("listen", i))
+        index[s.fileno()] = i
+    sel.register(conn, selectors.EVENT_READ, ("control", -1))
+    failing: dict[int, float] = {}  # backend -> when it started failing
+    fails_sent: dict[int, list[float]] = {}
+    conn.send("ready")
+    while True:
+        for key, _ in sel.select():
+            kind, i = key.data
+            if kind == "control":
+                cmd = conn.recv()
+                if cmd == "counts":
+                    conn.send(syns)
+                elif cmd[0] == "fail":
+                    failing[cmd[1]] = time.time()
+                    fails_sent[cmd[1]] = []
+                    conn.send(failing[cmd[1]])
+                elif cmd == "sent":
+                    conn.send(fails_sent)
+                elif cmd == "reset":
+                    failing.clear()
+                    fails_sent.clear()
+                    conn.send("ok")
+                elif cmd == "quit":
+                    return
+                continue
+            if kind == "syn":
+                while True:
+                    try:
+                        packet = raw.recv(128)
+                    except BlockingIOError:
+                        break
+                    if packet[16] == 127 and packet[17] == 2:
+                        syns += 1
+                continue
+            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            if kind == "listen":
+                while True:
+                    try:
+                        c, _ = sock.accept()
+                    except BlockingIOError:
+                        break
+                    c.setblocking(False)
+                    sel.register(c, selectors.EVENT_READ, ("conn", i))
+            else:
+                try:
+                    data = sock.recv(4096)
+                    if data:
+                        if i in failing:
+                            sock.send(FAIL)
+                            fails_sent[i].append(time.time())
+                        else:
+                            sock.send(OK)
+                except OSError:
+                    pass
+                sel.unregister(sock)
+                sock.close()
+
+
+class Backends:
+    def __init__(self, n: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=serve, args=(n, child), daemon=True)
+        self.proc.start()
+        if not self.conn.poll(120) or self.conn.recv() != "ready":
+            raise RuntimeError("backends did not start")
+        self.lock = threading.Lock()
+
+    def ask(self, *cmd: Any) -> Any:
+        with self.lock:
+            self.conn.send(cmd[0] if len(cmd) == 1 else cmd)
+            return self.conn.recv()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.send("quit")  # no answer
+        self.proc.join(10)
+
+
+# --- process accounting ------------------------------------------------------------------------
+def tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the process tree."""
+    user = system = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / TICK, system / TICK
+
+
+def rss_mib(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+# --- checkers -------------------------------------------------------------------------------------
+class Checker:
+    """A checker process whose log lines are matched against ``down`` (a regex naming the backend)."""
+
+    name = ""
+    down: re.Pattern[str]
+
+    def __init__(self, tmp: Path, n: int, kind: str) -> None:
+        self.tmp, self.n, self.kind = tmp, n, kind
+        self.proc: subprocess.Popen[str] | None = None
+        self.events: dict[str, float] = {}  # backend index -> when it was reported down
+        self.dataplane: dict[str, float] = {}
+        self.lines: list[str] = []
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.tmp
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            now = time.time()
+            self.lines.append(line)
+            if len(self.lines) > 5000:
+                del self.lines[:1000]
+            self.seen(line, now)
+
+    def seen(self, line: str, now: float) -> None:
+        m = self.down.search(line)
+        if m:
+            self.events.setdefault(m.group(1), now)
+
+    def settle(self, warmup: float) -> None:
+        """Until the checker is in its steady state."""
+        time.sleep(warmup)
+
+    def unusable(self) -> str | None:
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"{self.name} exited ({self.proc.returncode}): {''.join(self.lines[-5:]).strip()}"
+        return None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class HAProxy(Checker):
+    name = "haproxy"
+    down = re.compile(r"Server be/b(\d+) is DOWN")
+
+    def command(self) -> list[str]:
+        lines = [
+            "global", "  maxconn 4000", "  log stdout format raw local0 info",
+            "defaults", f"  mode {'http' if self.kind == 'http' else 'tcp'}", "  log global",
+            "  timeout connect 1s", "  timeout check 1s", "  timeout client 5s", "  timeout server 5s",
+            # HAProxy will not start without a listener; no traffic ever reaches it
+            "frontend fe", f"  bind 127.0.0.1:{free_port()}", "  default_backend be",
+            "backend be",
+        ]  # fmt: skip
+        if self.kind == "http":
+            lines += ["  option httpchk GET /healthz", "  http-check expect status 200"]
+        lines.append(f"  default-server check inter {INTERVAL}s rise {RISE} fall {FALL}")
+        lines += [f"  server b{i} {address(i)}:{PORT}" for i in range(self.n)]
+        cfg = self.tmp / "haproxy.cfg"
+        cfg.write_text("\n".join(lines) + "\n")
+        return ["haproxy", "-db", "-f", str(cfg)]
+
+
+class Keepalived(Checker):
+    name = "keepalived"
+    down = re.compile(r"Removing service \[127\.2\.(\d+)\.(\d+)\]")
+
+    def seen(self, line: str, now: float) -> None:
+        m = self.down.search(line)
+        if m:
+            self.events.setdefault(str(int(m.group(1)) * 250 + int(m.group(2)) - 1), now)
+
+    def command(self) -> list[str]:
+        check = (
+            "HTTP_GET { url { path /healthz status_code 200 } connect_timeout 1 "
+            f"retry {FALL - 1} delay_before_retry {INTERVAL} }}"
+            if self.kind == "http"
+            else f"TCP_CHECK {{ connect_timeout 1 retry {FALL - 1} delay_before_retry {INTERVAL} }}"
+        )
+        lines = ["global_defs { router_id bench }", "virtual_server 192.0.2.1 80 {", f"  delay_loop {INTERVAL}",
+                 "  lb_algo rr", "  lb_kind NAT", "  protocol TCP"]  # fmt: skip
+        lines += [f"  real_server {address(i)} {PORT} {{ weight 1 {check} }}" for i in range(self.n)]
+        lines.append("}")
+        cfg = self.tmp / "keepalived.conf"
+        cfg.write_text("\n".join(lines) + "\n")
+        return ["keepalived", "--dont-fork", "--log-console", "--check", "-f", str(cfg),
+                "-p", str(self.tmp / "ka.pid"), "-c", str(self.tmp / "kac.pid")]  # fmt: skip
+
+    def unusable(self) -> str | None:
+        text = "".join(self.lines)
+        if "Can't initialize ipvs" in text:
+            why = re.search(r"IPVS: (.*)", text)
+            return "keepalived's checker needs the kernel's IPVS" + (f" ({why.group(1).strip()})" if why else "")
+        return super().unusable()
+
+
+class Maglevd(Checker):
+    name = "maglevd"
+    down = re.compile(r'"event": ?"backend-transition".*"backend": ?"b(\d+)".*"new": ?"down"')
+    weight0 = re.compile(r'"event": ?"lb-sync-as-weight".*"address": ?"127\.2\.(\d+)\.(\d+)".*"weight": ?0[,}]')
+
+    ups = 0
+
+    def settle(self, warmup: float) -> None:
+        """Every backend up (a start with thousands takes a few seconds), then the warm-up."""
+        deadline = time.monotonic() + 120
+        while self.ups < self.n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(warmup)
+
+    def seen(self, line: str, now: float) -> None:
+        if '"backend-transition"' in line:
+            try:
+                rec = json.loads(line.lstrip("\x1e"))
+            except ValueError:
+                return
+            if rec.get("new") == "up":
+                self.ups += 1
+            elif rec.get("new") == "down":
+                self.events.setdefault(rec["backend"][1:], now)
+        elif '"lb-sync-as-weight"' in line:
+            try:
+                rec = json.loads(line.lstrip("\x1e"))
+            except ValueError:
+                return
+            if rec.get("weight") == 0:
+                a, b = rec["address"].split(".")[2:]
+                self.dataplane.setdefault(str(int(a) * 250 + int(b) - 1), now)
+
+    def command(self) -> list[str]:
+        hc = "http" if self.kind == "http" else "tcp"
+        params = "\n      params: {path: /healthz}" if hc == "http" else ""
+        lines = [
+            "maglev:",
+            "  vpp:",
+            "    lb: {ipv4-src-address: 192.0.2.254, startup-min-delay: 0s, startup-max-delay: 0s}",
+            "  healthchecks:",
+            f"    {hc}:",
+            f"      type: {hc}",
+            f"      port: {PORT}",
+            f"      interval: {INTERVAL}s",
+            f"      fast-interval: {INTERVAL}s",
+            f"      down-interval: {INTERVAL}s",
+            "      timeout: 1s",
+            f"      rise: {RISE}",
+            f"      fall: {FALL}{params}",
+            "  backends:",
+        ]
+        lines += [f"    b{i}: {{address: {address(i)}, healthcheck: {hc}}}" for i in range(self.n)]
+        lines.append("  frontends:")
+        for f in range(0, self.n, 100):
+            members = ", ".join(f"b{i}: {{}}" for i in range(f, min(f + 100, self.n)))
+            lines += [
+                f"    f{f // 100}:",
+                f"      address: 198.18.{f // 100 // 250}.{f // 100 % 250 + 1}",
+                "      protocol: tcp",
+                "      port: 80",
+                f"      pools: [{{name: primary, backends: {{{members}}}}}]",
+            ]
+        cfg = self.tmp / "maglev.yaml"
+        cfg.write_text("\n".join(lines) + "\n")
+        api, stats = self.tmp / "api.sock", self.tmp / "stats.sock"
+        if os.environ.get("BENCH_NO_VPP"):  # for comparison: maglevd without its VPP sync
+            self.emulator = subprocess.Popen(["true"])
+            return [sys.executable, "-m", "maglev", "--config", str(cfg), "--vpp-api-addr", "",
+                    "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "", "--web-addr", ""]  # fmt: skip
+        self.emulator = subprocess.Popen(
+            [sys.executable, "-m", "maglev.vppemu", "--api-socket", str(api), "--stats-socket", str(stats)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not api.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # a bench, not a test: the emulator's socket appears
+        return [sys.executable, "-m", "maglev", "--config", str(cfg), "--vpp-api-addr", str(api),
+                "--vpp-stats-addr", str(stats), "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "",
+                "--web-addr", ""]  # fmt: skip
+
+    def stop(self) -> None:
+        super().stop()
+        self.emulator.terminate()
+        self.emulator.wait(10)
+
+
+CHECKERS: dict[str, type[Checker]] = {"haproxy": HAProxy, "keepalived": Keepalived, "maglevd": Maglevd}
+
+
+def available(name: str) -> str | None:
+    """None when the checker can run; installs a missing peer from Debian when root."""
+    if name == "maglevd" or shutil.which(name) is not None:
+        return None
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", name], env=env, check=False)
+    if shutil.which(name) is None:
+        return f"{name} is not installed and could not be (apt-get install {name} as root)"
+    return None
+
+
+# --- the two measurements ----------------------------------------------------------------------------
+def cost(name: str, n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]:
+    backends = Backends(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        checker = CHECKERS[name](Path(tmp), n, kind)
+        try:
+            checker.start()
+            checker.settle(warmup)
+            why = checker.unusable()
+            if why:
+                return {"checker": name, "backends": n, "type": kind, "skipped": why}
+            assert checker.proc is not None
+            pid = checker.proc.pid
+            (u0, s0), p0, t0 = cpu_times(pid), backends.ask("counts"), time.monotonic()
+            time.sleep(duration)
+            (u1, s1), p1, t1 = cpu_times(pid), backends.ask("counts"), time.monotonic()
+            c0, c1 = u0 + s0, u1 + s1
+            probes = p1 - p0
+            if not probes:
+                tail = "".join(checker.lines[-5:]).strip()
+                return {"checker": name, "backends": n, "type": kind, "skipped": f"no probes arrived: {tail}"}
+            return {
+                "checker": name, "backends": n, "type": kind,
+                "probes_per_s": round(probes / (t1 - t0), 1),
+                "cpu_s_per_1000": round((c1 - c0) / probes * 1000, 4) if probes else None,
+                "us_per_probe": round((c1 - c0) / probes * 1e6, 1) if probes else None,
+                "cpu_share": round((c1 - c0) / (t1 - t0), 3),
+                "sys_share": round((s1 - s0) / (t1 - t0), 3),
+                "rss_mib": round(rss_mib(pid), 1),
+            }  # fmt: skip
+        finally:
+            checker.stop()
+            backends.close()
+
+
+def quantiles(values: list[float]) -> tuple[float, float]:
+    v = sorted(values)
+    return statistics.median(v), v[min(len(v) - 1, int(len(v) * 0.99))]
+
+
+def detection(name: str, trials: int, warmup: float) -> dict[str, Any]:
+    n = 100
+    backends = Backends(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        checker = CHECKERS[name](Path(tmp), n, "http")
+        try:
+            checker.start()
+            checker.settle(warmup)
+            why = checker.unusable()
+            if why:
+                return {"checker": name, "skipped": why}
+            stopped: dict[str, float] = {}
+            for k in range(trials):
+                stopped[str(k)] = backends.ask("fail", k)
+                time.sleep(0.25)
+            deadline = time.monotonic() + 10 * INTERVAL * FALL
+            while time.monotonic() < deadline and not all(str(k) in checker.events for k in range(trials)):
+                time.sleep(0.1)
+            time.sleep(1.0)  # the dataplane follows detection
+            sent = backends.ask("sent")
+            detect: list[float] = []
+            excess: list[float] = []
+            dataplane: list[float] = []
+            after: list[float] = []
+            for key, t_stop in stopped.items():
+                seen = checker.events.get(key)
+                fails = sent.get(int(key), [])
+                if seen is None or len(fails) < FALL:
+                    continue
+                detect.append(seen - t_stop)
+                excess.append(seen - fails[FALL - 1])
+                if key in checker.dataplane:
+                    dataplane.append(checker.dataplane[key] - t_stop)
+                    after.append(checker.dataplane[key] - seen)
+            out: dict[str, Any] = {"checker": name, "trials": trials, "detected": len(detect)}
+            for label, values in (("detect", detect), ("excess", excess), ("dataplane", dataplane),
+                                  ("dataplane_after_detect", after)):  # fmt: skip
+                if values:
+                    p50, p99 = quantiles(values)
+                    out[f"{label}_p50_ms"], out[f"{label}_p99_ms"] = round(p50 * 1000, 1), round(p99 * 1000, 1)
+            return out
+        finally:
+            checker.stop()
+            backends.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100,1000,5000")
+    ap.add_argument("--types", default="tcp,http")
+    ap.add_argument("--checkers", default="haproxy,keepalived,maglevd")
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--warmup", type=float, default=5.0, help="seconds of steady state before measuring")
+    ap.add_argument("--trials", type=int, default=50)
+    ap.add_argument("--no-detection", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    raise_fd_limit()
+    names = [c for c in args.checkers.split(",") if c]
+    skipped = {c: why for c in names if (why := available(c))}
+    for c, why in skipped.items():
+        print(f"skipping {c}: {why}", flush=True)
+    results: list[dict[str, Any]] = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        for kind in args.types.split(","):
+            row: dict[str, dict[str, Any]] = {}
+            for c in names:
+                if c in skipped:
+                    continue
+                r = cost(c, n, kind, args.duration, args.warmup)
+                results.append(r)
+                row[c] = r
+                if "skipped" in r:
+                    print(f"{n:>5} {kind:<4} {c:<10} skipped: {r['skipped']}", flush=True)
+                    skipped[c] = r["skipped"]
+                    continue
+                print(
+                    f"{n:>5} {kind:<4} {c:<10} {r['probes_per_s']:>8.1f} probes/s  "
+                    f"{r['cpu_s_per_1000']:.4f} CPU s/1000 ({r['us_per_probe']:.1f} µs/probe)  "
+                    f"{r['cpu_share']:.3f} core ({r['sys_share']:.3f} sys)  RSS {r['rss_mib']:.0f} MiB",
+                    flush=True,
+                )
+            ours = row.get("maglevd")
+            for peer, r in row.items():
+                if peer != "maglevd" and ours and "skipped" not in r and "skipped" not in ours:
+                    ratio = ours["us_per_probe"] / r["us_per_probe"]
+                    print(f"{n:>5} {kind:<4} maglevd/{peer}: {ratio:.2f}x CPU per probe", flush=True)
+    if not args.no_detection:
+        for c in names:
+            if c in skipped:
+                continue
+            r = detection(c, args.trials, args.warmup)
+            results.append(r)
+            if "skipped" in r:
+                print(f"detection {c}: skipped: {r['skipped']}", flush=True)
+                continue
+            text = ", ".join(f"{k} {v}" for k, v in r.items() if k != "checker")
+            print(f"detection {c}: {text}", flush=True)
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
