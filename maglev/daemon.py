@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from twisted.application.service import Application, IService
 from twisted.logger import globalLogBeginner
@@ -38,14 +38,20 @@ def main(argv: list[str] | None = None, before_start: Callable[[Any, Any], None]
 
     if before_start is not None:
         before_start(reactor, options)
-    application = Application("maglev")
-    build_service(options, reactor).setServiceParent(application)
+    run_foreground("maglevd", build_service(options, reactor), reactor)
+
+
+def run_foreground(program: str, service: IService, reactor: Any) -> NoReturn:
+    """Start ``service`` (its ports bound first: exit 1 naming the address when one cannot
+    be), run the reactor until a signal stops it, exit 0."""
+    application = Application(program)
+    service.setServiceParent(application)
     top = IService(application)
     try:
         top.privilegedStartService()
         top.startService()
     except ListenError as e:
-        print(f"maglevd: {e}", file=sys.stderr)
+        print(f"{program}: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
     reactor.run()

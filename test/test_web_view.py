@@ -7,11 +7,12 @@ import base64
 import pytest
 
 from maglev.addresses import AddressError, parse_server
+from maglev.ages import format_age
 from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
 from maglev.web.app import Credentials, choose_scope, same_origin
 from maglev.web.broker import EventRing
 from maglev.web.service import remote_names
-from maglev.web.view import format_age, frontend_health
+from maglev.web.view import frontend_health
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import grpc
 from google.protobuf import json_format
 
 from .. import __version__
+from ..ages import format_age
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
 from ..api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from ..version import version_line
@@ -60,17 +61,7 @@ def _clock(ns: int) -> str:
 
 
 def age(since: float, now: float | None = None) -> str:
-    """Two largest units: now, 42s, 10m30s, 1h12m, 1d16h."""
-    seconds = int((now or time.time()) - since)
-    if seconds < 1:
-        return "now"
-    d, rem = divmod(seconds, 86400)
-    h, rem = divmod(rem, 3600)
-    m, s = divmod(rem, 60)
-    parts = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
-    while parts and parts[0][0] == 0:
-        parts.pop(0)
-    return "".join(f"{v}{u}" for v, u in parts[:2])
+    return format_age((now or time.time()) - since)
 
 
 class Shell:

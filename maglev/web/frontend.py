@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from twisted.application.service import Application, IService, MultiService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.logger import globalLogBeginner
 from twisted.python import usage
 
@@ -116,8 +116,6 @@ def makeService(options: Any, reactor: Any = None) -> IService:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..listener import ListenError
-
     options = FrontendOptions()
     try:
         options.parseOptions(sys.argv[1:] if argv is None else argv)
@@ -128,18 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, options["log_level_obj"])], redirectStandardIO=False)
     from twisted.internet import reactor
 
-    application = Application("maglevd-frontend")
-    makeService(options, reactor).setServiceParent(application)
-    top = IService(application)
-    try:
-        top.privilegedStartService()
-        top.startService()
-    except ListenError as e:
-        print(f"maglevd-frontend: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
-    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
-    reactor.run()
-    raise SystemExit(0)
+    from ..daemon import run_foreground
+
+    run_foreground("maglevd-frontend", makeService(options, reactor), reactor)
 
 
 if __name__ == "__main__":

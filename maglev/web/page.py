@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from .. import __version__
-from .view import format_age
+from ..ages import format_age
 
 
 def templates_dir() -> Path:
