@@ -12,14 +12,13 @@ import base64
 import json
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest_twisted
 import treq
 from twisted.internet import defer, protocol
 from twisted.internet import reactor as _reactor
 from twisted.internet.task import Clock
-from twisted.web.server import Site
 
 from maglev.api.local import LocalStub
 from maglev.api.servicer import MaglevServicer
@@ -30,6 +29,7 @@ from maglev.dataplane.service import LbSync
 from maglev.health.service import HealthService
 from maglev.web.app import Credentials, WebApp
 from maglev.web.broker import EventRing
+from maglev.web.service import WebSite
 from maglev.web.source import DaemonSource
 from maglev.web.sse import EventHub
 
@@ -64,7 +64,7 @@ class Site_:
             self.lbsyncs.append(lbsync)
             self.servicers[name] = s = MaglevServicer(config, health, lbsync, bus, started=0.0)
             self.web.add_source(DaemonSource(name, "local", LocalStub(s), self.web.on_event, self.web.on_status, False))
-        self.port = reactor.listenTCP(0, Site(self.web.app.resource()), interface="127.0.0.1")
+        self.port = reactor.listenTCP(0, WebSite(self.web.app.resource()), interface="127.0.0.1")
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"
         self.hub.start()
 
@@ -296,3 +296,26 @@ async def test_live_events_reach_the_stream(site: Site_) -> None:
         assert payload["maglevd"] == "alpha" and payload["backend"] == "web1" and payload["new"] == "paused"
     finally:
         await defer.Deferred.fromFuture(asyncio.ensure_future(source.stop()))
+
+
+@pytest_twisted.ensureDeferred
+async def test_access_lines_are_debug(site: Site_) -> None:
+    from twisted.logger import ILogObserver, LogLevel, globalLogPublisher
+
+    from maglev.log import gate, set_level
+
+    seen: list[dict[str, Any]] = []
+    observer = cast(ILogObserver, seen.append)
+    globalLogPublisher.addObserver(observer)
+    level = gate.level
+    set_level(LogLevel.debug)  # as --log-level debug
+    try:
+        assert (await get(site, "/view/api/maglevds"))[0] == 200
+    finally:
+        set_level(level)
+        globalLogPublisher.removeObserver(observer)
+    access = [e for e in seen if e.get("event") == "web-request"]
+    assert [(e["log_level"], e["method"], e["uri"], e["code"]) for e in access] == [
+        (LogLevel.debug, "GET", "/view/api/maglevds", 200)
+    ]
+    assert not [e for e in seen if "GET /view/api/maglevds" in str(e.get("log_format", e.get("message", "")))]

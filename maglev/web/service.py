@@ -12,6 +12,7 @@ from twisted.web.server import Site
 
 from ..addresses import TcpAddress
 from ..listener import ListenerService
+from ..log import Logger
 from .app import Credentials, WebApp
 from .broker import EventRing
 from .page import environment
@@ -19,12 +20,28 @@ from .source import DaemonSource
 from .sse import EventHub
 
 
+class WebSite(Site):
+    """Access lines at debug, structured: browsers poll, and info is for what operators act on."""
+
+    access = Logger()
+
+    def log(self, request: Any) -> None:
+        self.access.debug(
+            "{method} {uri} {code}",
+            event="web-request",
+            method=request.method.decode("ascii", "replace"),
+            uri=request.uri.decode("ascii", "replace"),
+            code=request.code,
+            client=request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "",
+        )
+
+
 class WebService(MultiService):
     def __init__(self, web: WebApp, address: TcpAddress, reactor: Any) -> None:
         super().__init__()
         self.setName("web")
         self.web = web
-        site = Site(web.app.resource())
+        site = WebSite(web.app.resource())
         site.displayTracebacks = False
         self.listener = ListenerService("web-http", address.endpoint(), site, reactor)
         self.listener.setServiceParent(self)
