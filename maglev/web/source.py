@@ -68,6 +68,7 @@ class DaemonSource:
         self.changed = False  # an operator action: the next read must show its effect
         self._pending: asyncio.Future[DaemonState | None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._streaming = False
 
     @classmethod
     def over_channel(
@@ -121,6 +122,7 @@ class DaemonSource:
                 await self.stub.GetVersion(pb.GetVersionRequest(), timeout=CALL_TIMEOUT)
                 self._set_status(True, "")
                 delay = 1.0
+                self._streaming = True
                 async for event in self.stub.WatchEvents(WATCH):
                     if event.WhichOneof("kind") != "log" or event.log.event.startswith("lb-sync"):
                         self.stale = True
@@ -131,6 +133,7 @@ class DaemonSource:
             except Exception as e:
                 failure = rpc_failure(e)
                 reason = failure[1] if failure else f"{type(e).__name__}: {e}"
+            self._streaming = False
             if self.remote:
                 self._set_status(False, reason)
             await asyncio.sleep(delay)
@@ -144,6 +147,9 @@ class DaemonSource:
             except Exception as e:
                 failure = rpc_failure(e)
                 self._set_status(False, failure[1] if failure else str(e))
+            else:
+                if self._streaming:  # a missed heartbeat on a live stream was a slow answer
+                    self._set_status(True, "")
 
     # --- reading ------------------------------------------------------------------------
     async def state(self) -> DaemonState | None:
