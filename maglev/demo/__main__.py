@@ -38,11 +38,14 @@ def run(argv: list[str] | None = None) -> None:
     # The demo's admin login, unless the environment brings its own.
     os.environ.setdefault("MAGLEV_FRONTEND_USER", ADMIN[0])
     os.environ.setdefault("MAGLEV_FRONTEND_PASSWORD", ADMIN[1])
+    # Print the demo's own password, never one the environment brought.
+    own = (os.environ["MAGLEV_FRONTEND_USER"], os.environ["MAGLEV_FRONTEND_PASSWORD"]) == ADMIN
+    login = "user demo, password demo" if own else "your MAGLEV_FRONTEND_USER login"
     emulator = start_emulator(str(api), str(stats), None, "--gc-interval", "10")
     print(
         f"vpp-maglev demo: config {config}\n"
         f"  web UI:   http://{args.web_addr}/view/   (admin: http://{args.web_addr}/admin/, "
-        f"user {os.environ['MAGLEV_FRONTEND_USER']})\n"
+        f"{login})\n"
         f"  metrics:  curl http://{args.metrics_addr}/metrics\n"
         f"  console:  socat -,raw,echo=0 UNIX-CONNECT:{manhole}\n"
         f"  backends: curl http://127.0.0.1:{args.control_port}/   "
