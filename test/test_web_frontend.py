@@ -103,3 +103,56 @@ def state(web: str) -> dict[str, Any]:
     with urllib.request.urlopen(web + "/view/api/state/127.0.0.1", timeout=10) as r:
         data: dict[str, Any] = json.loads(r.read())
     return data
+
+
+@pytest.mark.slow
+def test_admin_actions_reach_a_remote_maglevd(tmp_path: Path) -> None:
+    """Through maglevd-frontend, an admin POST becomes the same RPC maglevc makes."""
+    import base64
+    import urllib.error
+
+    import grpc
+
+    from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
+    from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+
+    cfg = tmp_path / "maglev.yaml"
+    cfg.write_text(MINIMAL)
+    daemon = Daemon(["--config", str(cfg), "--metrics-addr", "", "--vpp-api-addr", "", "--grpc-addr", "127.0.0.1:0"])
+    env = {**source_env(), "MAGLEV_FRONTEND_USER": "ops", "MAGLEV_FRONTEND_PASSWORD": "s3cret"}
+    cmd = [sys.executable, "-c", "from maglev.web.frontend import main; main()"]
+    fe: Daemon | None = None
+    try:
+        address = daemon.event("listening", service="grpc")["address"]
+        fe = Daemon(["--server", address, "--listen", "127.0.0.1:0"], env=env, command=cmd)
+        web = "http://" + fe.event("listening", service="web-http")["address"]
+        fe.wait_for(lambda r: r.get("event") == "web-source" and r.get("what") == "connected")
+        auth = "Basic " + base64.b64encode(b"ops:s3cret").decode()
+
+        def post(path: str) -> tuple[int, dict[str, Any]]:
+            req = urllib.request.Request(
+                web + path, data=b"", method="POST", headers={"Authorization": auth, "Origin": web}
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        assert post("/admin/api/127.0.0.1/backends/web1/pause") == (
+            200,
+            {"ok": True, "backend": "web1", "state": "paused", "enabled": True},
+        )
+        with grpc.insecure_channel(address) as ch:
+            info = pb_grpc.MaglevStub(ch).GetBackend(pb.GetBackendRequest(name="web1"), timeout=10)
+        assert info.state == "paused", "the remote daemon's state changed"
+        code, body = post("/admin/api/127.0.0.1/backends/nope/pause")
+        assert (code, body) == (404, {"error": "no such backend 'nope'", "code": "NOT_FOUND"}), "the API's own error"
+        code, body = post("/admin/api/127.0.0.1/sync")
+        assert code == 503 and body["code"] == "UNAVAILABLE"
+    finally:
+        if fe is not None:
+            fe.stop()
+            fe.kill()
+        daemon.stop()
+        daemon.kill()
