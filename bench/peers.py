@@ -31,7 +31,6 @@ import json
 import multiprocessing
 import os
 import re
-import resource
 import selectors
 import shutil
 import signal
@@ -48,6 +47,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.probes import raise_fd_limit  # noqa: E402
+from test.helpers import free_port  # noqa: E402
+
 PORT = 8000
 OK = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
 FAIL = b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nfail\n"
@@ -55,20 +57,8 @@ INTERVAL, RISE, FALL = 1, 2, 3
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 def address(i: int) -> str:
     return f"127.2.{i // 250}.{i % 250 + 1}"
-
-
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # --- backends ---------------------------------------------------------------------------------
@@ -101,13 +91,12 @@ def syn_counter() -> socket.socket:
 
 
 def serve(n: int, conn: Any) -> None:
-    """Child process: N listeners and a SYN counter; commands on ``conn``: counts, fail i, sent, reset, quit."""
+    """Child process: N listeners and a SYN counter; commands on ``conn``: counts, fail i, sent, quit."""
     raise_fd_limit()
     sel = selectors.DefaultSelector()
     raw = syn_counter()
     sel.register(raw, selectors.EVENT_READ, ("syn", -1))
     syns = 0
-    index: dict[int, int] = {}
     for i in range(n):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -115,7 +104,6 @@ def serve(n: int, conn: Any) -> None:
         s.listen(4096)
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ, ("listen", i))
-        index[s.fileno()] = i
     sel.register(conn, selectors.EVENT_READ, ("control", -1))
     failing: dict[int, float] = {}  # backend -> when it started failing
     fails_sent: dict[int, list[float]] = {}
@@ -133,10 +121,6 @@ def serve(n: int, conn: Any) -> None:
                     conn.send(failing[cmd[1]])
                 elif cmd == "sent":
                     conn.send(fails_sent)
-                elif cmd == "reset":
-                    failing.clear()
-                    fails_sent.clear()
-                    conn.send("ok")
                 elif cmd == "quit":
                     return
                 continue
@@ -351,8 +335,6 @@ class Keepalived(Checker):
 
 class Maglevd(Checker):
     name = "maglevd"
-    down = re.compile(r'"event": ?"backend-transition".*"backend": ?"b(\d+)".*"new": ?"down"')
-    weight0 = re.compile(r'"event": ?"lb-sync-as-weight".*"address": ?"127\.2\.(\d+)\.(\d+)".*"weight": ?0[,}]')
 
     ups = 0
 
@@ -415,10 +397,6 @@ class Maglevd(Checker):
         cfg = self.tmp / "maglev.yaml"
         cfg.write_text("\n".join(lines) + "\n")
         api, stats = self.tmp / "api.sock", self.tmp / "stats.sock"
-        if os.environ.get("BENCH_NO_VPP"):  # for comparison: maglevd without its VPP sync
-            self.emulator = subprocess.Popen(["true"])
-            return [sys.executable, "-m", "maglev", "--config", str(cfg), "--vpp-api-addr", "",
-                    "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "", "--web-addr", ""]  # fmt: skip
         self.emulator = subprocess.Popen(
             [sys.executable, "-m", "maglev.vppemu", "--api-socket", str(api), "--stats-socket", str(stats)],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

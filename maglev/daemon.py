@@ -24,13 +24,7 @@ EX_USAGE = 64
 def main(argv: list[str] | None = None, before_start: Callable[[Any, Any], None] | None = None) -> None:
     """Run maglevd; ``before_start(reactor, options)`` lets the demo add its own pieces."""
     options = MaglevOptions()
-    try:
-        options.parseOptions(sys.argv[1:] if argv is None else argv)
-    except usage.UsageError as e:
-        print(f"maglevd: {e}", file=sys.stderr)
-        print("Try 'maglevd --help' for the options.", file=sys.stderr)
-        raise SystemExit(EX_USAGE) from None
-    globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, options["log_level_obj"])], redirectStandardIO=False)
+    parse_or_exit("maglevd", options, argv)
 
     from twisted.internet import reactor
 
@@ -39,6 +33,18 @@ def main(argv: list[str] | None = None, before_start: Callable[[Any, Any], None]
     if before_start is not None:
         before_start(reactor, options)
     run_foreground("maglevd", build_service(options, reactor), reactor)
+
+
+def parse_or_exit(program: str, options: usage.Options, argv: list[str] | None) -> None:
+    """Parse the command line (a usage error exits 64 with a hint), then log JSON lines on
+    stdout at the level the options chose."""
+    try:
+        options.parseOptions(sys.argv[1:] if argv is None else argv)
+    except usage.UsageError as e:
+        print(f"{program}: {e}", file=sys.stderr)
+        print(f"Try '{program} --help' for the options.", file=sys.stderr)
+        raise SystemExit(EX_USAGE) from None
+    globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, options["log_level_obj"])], redirectStandardIO=False)
 
 
 def run_foreground(program: str, service: IService, reactor: Any) -> NoReturn:

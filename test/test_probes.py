@@ -318,13 +318,18 @@ async def test_a_busy_reactor_does_not_turn_answers_into_timeouts(monkeypatch: p
     listener.listen(16)
     mux = tcpmod.TcpMux(reactor(), TimerQueue(reactor()))
     results: list[ProbeResult] = []
+    all_in = Deferred[None]()
+
+    def done(r: ProbeResult) -> None:
+        results.append(r)
+        if len(results) == 5:
+            all_in.callback(None)
+
     try:
         for _ in range(5):
-            mux.start("127.0.0.1", listener.getsockname()[1], 0.2, results.append)
+            mux.start("127.0.0.1", listener.getsockname()[1], 0.2, done)
         time.sleep(0.5)  # the stall itself (the reactor cannot run meanwhile), not a wait for an event
-        d = Deferred[None]()
-        reactor().callLater(0.3, d.callback, None)
-        await d
+        await all_in.addTimeout(10, reactor())
     finally:
         mux.close()
         listener.close()

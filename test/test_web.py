@@ -228,11 +228,13 @@ async def test_action_errors_are_the_apis(site: Site_) -> None:
 
 
 class SseClient(protocol.Protocol):
-    """Reads an event stream until ``until`` is seen, then disconnects."""
+    """Reads an event stream until ``until`` is seen, then disconnects; ``opened`` runs once the
+    stream answered (the server registers a client before its first write)."""
 
-    def __init__(self, request: bytes, until: bytes) -> None:
+    def __init__(self, request: bytes, until: bytes, opened: Any = None) -> None:
         self.request = request
         self.until = until
+        self.opened = opened
         self.data = b""
         self.done: defer.Deferred[bytes] = defer.Deferred()
 
@@ -240,6 +242,8 @@ class SseClient(protocol.Protocol):
         self.transport.write(self.request)  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
+        if not self.data and self.opened is not None:
+            reactor.callLater(0, self.opened)
         self.data += data
         if self.until in self.data and not self.done.called:
             self.transport.loseConnection()  # type: ignore[union-attr]
@@ -248,11 +252,9 @@ class SseClient(protocol.Protocol):
 
 async def stream(s: Site_, path: str, until: bytes, headers: str = "", then: Any = None) -> bytes:
     request = f"GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode()
-    client = SseClient(request, until)
+    client = SseClient(request, until, then)
     port = s.port.getHost().port
     await protocol.ClientCreator(reactor, lambda: client).connectTCP("127.0.0.1", port)
-    if then is not None:
-        reactor.callLater(0.05, then)  # once the stream is open; it is waited on below, bounded
     return await client.done.addTimeout(10, reactor)
 
 
@@ -285,6 +287,11 @@ async def test_live_events_reach_the_stream(site: Site_) -> None:
     source = site.web.sources["alpha"]
     source.start()
     try:
+        for _ in range(100):  # the source subscribes within a few loop turns; bounded
+            if site.servicers["alpha"].subscribers:
+                break
+            await defer.Deferred.fromFuture(asyncio.ensure_future(asyncio.sleep(0)))
+        assert site.servicers["alpha"].subscribers, "the web source subscribed to alpha's events"
         data = await stream(
             site,
             "/view/api/events",

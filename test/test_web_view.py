@@ -57,7 +57,7 @@ def fe(state: str, *pools: tuple[bool, list[tuple[int, int]]]) -> pb.FrontendInf
     ],
 )
 def test_frontend_health(info: pb.FrontendInfo, health: str) -> None:
-    assert frontend_health(info, True) == health
+    assert frontend_health(info) == health
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -35,7 +36,7 @@ from ..log import Logger
 from .page import render_page, templates_dir, web_version
 from .source import DaemonSource, rpc_failure
 from .sse import EventHub
-from .view import DaemonState, daemon_view, event_view
+from .view import DaemonState, daemon_view, event_view, status_view
 
 PAGE_CACHE = 16
 SCOPE_COOKIE = b"maglev_scope"
@@ -97,6 +98,15 @@ def _in_loop(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Deferr
         return Deferred.fromFuture(asyncio.ensure_future(f(*args, **kwargs)))
 
     return handler
+
+
+@functools.lru_cache(maxsize=32)  # bounded: unknown names are asked for too
+def _static_file(name: str) -> bytes | None:
+    """A file of templates/static, read once (no disk reads on the reactor per page load)."""
+    path = templates_dir() / "static" / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        return None
+    return path.read_bytes()
 
 
 def _json(request: IRequest, data: Any, code: int = 200) -> bytes:
@@ -174,11 +184,7 @@ class WebApp:
         return view
 
     def status_of(self, source: DaemonSource) -> dict[str, Any]:
-        s = source.status
-        return {"name": s.name, "address": s.address, "connected": s.connected, "error": s.error}
-
-    def _source(self, name: str) -> DaemonSource | None:
-        return self.sources.get(name)
+        return status_view(source.status)
 
     # --- pages ----------------------------------------------------------------------------------
     @app.route("/", methods=["GET"])
@@ -229,13 +235,13 @@ class WebApp:
     @app.route("/view/static/<string:name>", methods=["GET"])
     def static(self, request: IRequest, name: str) -> bytes:
         kind = STATIC_TYPES.get(name.rpartition(".")[2])
-        path = templates_dir() / "static" / name
-        if kind is None or "/" in name or name.startswith(".") or not path.is_file():
+        body = _static_file(name) if kind is not None else None
+        if body is None:
             request.setResponseCode(404)
             return b"not found\n"
         request.setHeader(b"content-type", kind)
         request.setHeader(b"cache-control", b"no-cache")
-        return path.read_bytes()
+        return body
 
     # --- JSON --------------------------------------------------------------------------------------
     @app.route("/view/api/version", methods=["GET"])
@@ -255,7 +261,7 @@ class WebApp:
     @app.route("/view/api/state/<string:daemon>", methods=["GET"])
     @_in_loop
     async def api_daemon(self, request: IRequest, daemon: str) -> bytes:
-        source = self._source(daemon)
+        source = self.sources.get(daemon)
         if source is None:
             return _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
         return _json(request, await self.view_of(source))
@@ -263,7 +269,7 @@ class WebApp:
     @app.route("/view/api/state/<string:daemon>/<string:frontend>", methods=["GET"])
     @_in_loop
     async def api_frontend(self, request: IRequest, daemon: str, frontend: str) -> bytes:
-        source = self._source(daemon)
+        source = self.sources.get(daemon)
         if source is None:
             return _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
         view = await self.view_of(source)
@@ -312,7 +318,7 @@ class WebApp:
         return _json(request, {"error": "cross-site request refused"}, 403)
 
     async def _act(self, request: IRequest, daemon: str, method: str, message: Any) -> tuple[Any, bytes | None]:
-        source = self._source(daemon)
+        source = self.sources.get(daemon)
         if source is None:
             return None, _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
         try:

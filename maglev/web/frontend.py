@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
-from twisted.logger import globalLogBeginner
 from twisted.python import usage
 
 from ..addresses import AddressError, parse_server, parse_tcp
-from ..log import Logger, observer_for, parse_level, set_level
+from ..log import Logger, parse_level, set_level
 from ..options import admin_credentials
 from ..version import version_line
 
-EX_USAGE = 64
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "server": ("MAGLEV_SERVERS", ""),
     "listen": ("MAGLEV_LISTEN", "127.0.0.1:8081"),
@@ -116,17 +113,11 @@ def makeService(options: Any, reactor: Any = None) -> IService:
 
 
 def main(argv: list[str] | None = None) -> None:
-    options = FrontendOptions()
-    try:
-        options.parseOptions(sys.argv[1:] if argv is None else argv)
-    except usage.UsageError as e:
-        print(f"maglevd-frontend: {e}", file=sys.stderr)
-        print("Try 'maglevd-frontend --help' for the options.", file=sys.stderr)
-        raise SystemExit(EX_USAGE) from None
-    globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, options["log_level_obj"])], redirectStandardIO=False)
-    from twisted.internet import reactor
+    from ..daemon import parse_or_exit, run_foreground
 
-    from ..daemon import run_foreground
+    options = FrontendOptions()
+    parse_or_exit("maglevd-frontend", options, argv)
+    from twisted.internet import reactor
 
     run_foreground("maglevd-frontend", makeService(options, reactor), reactor)
 

@@ -32,7 +32,7 @@ class WebSite(Site):
             method=request.method.decode("ascii", "replace"),
             uri=request.uri.decode("ascii", "replace"),
             code=request.code,
-            client=request.getClientAddress().host if hasattr(request.getClientAddress(), "host") else "",
+            client=getattr(request.getClientAddress(), "host", ""),
         )
 
 

@@ -44,7 +44,7 @@ HEALTH = {
 }
 
 
-def frontend_health(fe: pb.FrontendInfo, vpp_connected: bool) -> str:
+def frontend_health(fe: pb.FrontendInfo) -> str:
     """One of HEALTH's keys, from the effective weights (what VPP is told), not the probes alone."""
     if fe.state == "unknown" or not fe.pools:
         return "unknown"
@@ -93,7 +93,7 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
 
 
 def frontend_view(fe: pb.FrontendInfo, state: DaemonState) -> dict[str, Any]:
-    health = frontend_health(fe, state.vpp is not None)
+    health = frontend_health(fe)
     c = state.counters.get(fe.name)
     return {
         "name": fe.name,
@@ -151,13 +151,12 @@ def vpp_unknown(error: str) -> dict[str, Any]:
     }
 
 
+def status_view(status: DaemonStatus) -> dict[str, Any]:
+    return {"name": status.name, "address": status.address, "connected": status.connected, "error": status.error}
+
+
 def daemon_view(status: DaemonStatus, state: DaemonState | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": status.name,
-        "address": status.address,
-        "connected": status.connected,
-        "error": status.error,
-    }
+    out = status_view(status)
     if state is None:
         out.update(version=None, vpp=vpp_unknown(status.error), frontends=[], fetched=0.0)
         return out

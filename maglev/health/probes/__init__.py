@@ -24,7 +24,7 @@ from ..netns import Netns
 from ..state import ProbeResult
 from .http import HttpProber
 from .icmp import Pingers
-from .rawhttp import HttpVerdict, request_bytes
+from .rawhttp import HttpVerdict, body_pattern, request_bytes
 from .tcp import Done, TcpMux
 
 log = Logger(namespace="maglev.health.probes")
@@ -94,11 +94,12 @@ class RawHttpProbe:
         self.params = hc.params
         self.args = (address, hc.port, hc.timeout)
         self.request = request_bytes(hc.params, address, hc.port)
+        self.pattern = body_pattern(hc.params)
         self.source = source
         self.netns = netns
 
     def start(self, done: Done) -> Cancellable:
-        judge = HttpVerdict(self.params)
+        judge = HttpVerdict(self.params, self.pattern)
         return self.mux.start(*self.args, done, self.source, self.request, None, self.netns, judge)
 
 

@@ -33,14 +33,21 @@ def request_bytes(params: HttpParams, address: str, port: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def body_pattern(params: HttpParams) -> re.Pattern[bytes] | None:
+    return re.compile(params.expect_body.encode()) if params.expect_body else None
+
+
 class HttpVerdict:
     """Judges one response; ``judge`` returns None while more bytes are needed."""
 
     __slots__ = ("params", "pattern", "status")
 
-    def __init__(self, params: HttpParams) -> None:
+    def __init__(self, params: HttpParams, pattern: re.Pattern[bytes] | None = None) -> None:
+        """``pattern``: ``expect-body`` compiled once per check (one verdict per probe)."""
         self.params = params
-        self.pattern = re.compile(params.expect_body.encode()) if params.expect_body else None
+        if pattern is None and params.expect_body:
+            pattern = body_pattern(params)
+        self.pattern = pattern
         self.status = 0
 
     def judge(self, buffer: bytes, eof: bool) -> Verdict | None:
