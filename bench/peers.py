@@ -44,8 +44,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Run as a script, this directory comes first on sys.path: bench/grpc.py must not shadow grpc.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from bench.probes import raise_fd_limit  # noqa: E402
 from test.helpers import free_port  # noqa: E402
