@@ -2,15 +2,20 @@
 
 At 10,000 probes a second, every probe needs a "next probe" timer and a
 timeout. Twisted's callLater on the asyncio reactor costs a DelayedCall, an
-asyncio TimerHandle and a reschedule each time; here a timer is one heap push,
-and one reactor timer stays armed for the earliest deadline.
+asyncio TimerHandle and a reschedule each time; here a timer is an integer
+appended to the list of its slot, and one reactor timer stays armed for the
+earliest slot.
 
-Timers are plain integers and the heap holds ``(when, id)`` tuples, which the
-cyclic GC stops tracking after one look: a timer creates no long-lived object
-the collector would have to walk on every pass (see maglev/gcpolicy.py).
-Wake-ups can be rounded up to a grid (``resolution``) so timers falling in one
-slot share one wake-up; a timer then fires late by at most the resolution,
-never early.
+Wake-ups can be rounded up to a grid (``resolution``): a slot is one grid
+step, so timers falling in one slot share one wake-up and cost no heap
+operation of their own (only a new slot does); a timer then fires late by at
+most the resolution, never early. Without a resolution a slot is one exact
+deadline. Slots fire in deadline order, the timers of one slot in the order
+they were added.
+
+Timers are plain integers and slots hold plain lists of them, which the cyclic
+GC does not have to walk the way it walks per-timer objects (see
+maglev/gcpolicy.py).
 """
 
 from __future__ import annotations
@@ -23,14 +28,19 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from .log import Logger
+
 TimerId = int
 
 
 class TimerQueue:
+    log = Logger()
+
     def __init__(self, clock: IReactorTime, resolution: float = 0.0) -> None:
         self.clock = clock
         self.resolution = resolution
-        self._heap: list[tuple[float, int]] = []
+        self._slots: dict[float, list[int]] = {}  # slot -> its timers, cancelled ones included
+        self._keys: list[float] = []  # heap of the slots
         self._calls: dict[int, Callable[..., object]] = {}
         self._args: dict[int, tuple[Any, ...]] = {}
         self._ids = itertools.count(1)
@@ -40,18 +50,24 @@ class TimerQueue:
         self.fired = 0
 
     def call_later(self, delay: float, fn: Callable[..., object], *args: Any) -> TimerId:
-        when = self.clock.seconds() + max(delay, 0.0)
+        when = self.clock.seconds() + (delay if delay > 0.0 else 0.0)
+        key = math.ceil(when / self.resolution) if self.resolution else when
         ident = next(self._ids)
         self._calls[ident] = fn
         if args:
             self._args[ident] = args
-        heapq.heappush(self._heap, (when, ident))
-        if when < self._armed_for and not self._running:
-            self._arm(when)
+        slot = self._slots.get(key)
+        if slot is None:
+            self._slots[key] = [ident]
+            heapq.heappush(self._keys, key)
+            if not self._running:
+                self._arm(key)
+        else:
+            slot.append(ident)
         return ident
 
     def cancel(self, ident: TimerId) -> None:
-        """Forget the timer; its entry leaves the heap lazily, holding nothing."""
+        """Forget the timer; its id leaves its slot lazily, holding nothing."""
         if self._calls.pop(ident, None) is not None:
             self._args.pop(ident, None)
 
@@ -61,11 +77,13 @@ class TimerQueue:
     def __len__(self) -> int:
         return len(self._calls)
 
-    def _arm(self, when: float) -> None:
-        if self.resolution > 0:
-            when = math.ceil(when / self.resolution) * self.resolution
-            if when >= self._armed_for:
-                return
+    def _when(self, key: float) -> float:
+        return key * self.resolution if self.resolution else key
+
+    def _arm(self, key: float) -> None:
+        when = self._when(key)
+        if when >= self._armed_for:
+            return
         if self._armed is not None and self._armed.active():
             self._armed.cancel()
         self._armed_for = when
@@ -75,30 +93,40 @@ class TimerQueue:
         self._armed = None
         self._armed_for = math.inf
         now = self.clock.seconds() + 1e-9  # grid rounding must not leave a due timer behind
-        heap, calls, args = self._heap, self._calls, self._args
-        # Timers added while running wait for the next turn, even when already due:
-        # a callback that keeps scheduling "now" cannot starve the reactor.
-        cutoff = next(self._ids)
+        keys, slots, calls, args = self._keys, self._slots, self._calls, self._args
+        # Take the due slots out first: timers added while running go to new slots and
+        # wait for the next turn, even when already due, so a callback that keeps
+        # scheduling "now" cannot starve the reactor.
+        due: list[list[int]] = []
+        while keys and self._when(keys[0]) <= now:
+            due.append(slots.pop(heapq.heappop(keys)))
         self._running = True
         try:
-            while heap and heap[0][0] <= now and heap[0][1] < cutoff:
-                ident = heapq.heappop(heap)[1]
-                fn = calls.pop(ident, None)
-                if fn is not None:
-                    self.fired += 1
-                    fn(*args.pop(ident, ()))
+            for slot in due:
+                for ident in slot:
+                    fn = calls.pop(ident, None)
+                    if fn is not None:
+                        self.fired += 1
+                        try:
+                            fn(*args.pop(ident, ()))
+                        except Exception:
+                            # As the reactor does with a failing callLater: log it, and the
+                            # other timers of this turn still fire.
+                            self.log.failure("timer callback {fn!r} failed", fn=fn)
         finally:
             self._running = False
-            while heap and heap[0][1] not in calls:
-                heapq.heappop(heap)
-            if heap:
-                self._arm(heap[0][0])
+            # Slots whose timers were all cancelled need no wake-up.
+            while keys and not any(ident in calls for ident in slots[keys[0]]):
+                del slots[heapq.heappop(keys)]
+            if keys:
+                self._arm(keys[0])
 
     def stop(self) -> None:
         if self._armed is not None and self._armed.active():
             self._armed.cancel()
         self._armed = None
         self._armed_for = math.inf
-        self._heap.clear()
+        self._keys.clear()
+        self._slots.clear()
         self._calls.clear()
         self._args.clear()

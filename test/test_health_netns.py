@@ -74,6 +74,42 @@ async def test_backend_reachable_only_inside_the_namespace() -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_idle_sockets_of_a_namespace_created_anew_are_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe sockets are kept for reuse, but they belong to the namespace they were made in:
+    once /run/netns/NAME is a new namespace, probes go there, not to the old one."""
+    from maglev.health.probes import tcp as tcpmod
+
+    from .netns import ip
+
+    monkeypatch.setattr(tcpmod, "NETNS_RECHECK", 0.0)
+    with namespace() as ns:
+        old, port = listener_in(ns)
+        factory = ProbeFactory(reactor(), ns)
+        hc = HealthCheck("tcp", CheckType.TCP, port=port, timeout=1.0)
+        b = Backend("b0", ipaddress.ip_address("127.0.0.1"), "tcp")
+        new = None
+        try:
+            r = await run(factory.probe_for(b, hc))
+            assert (r.ok, r.code) == (True, "L4OK"), r
+            ip("netns", "del", ns)  # the old namespace lives on in its sockets
+            ip("netns", "add", ns)
+            ip("-n", ns, "link", "set", "lo", "up")
+            r = await run(factory.probe_for(b, hc))
+            assert (r.ok, r.code) == (False, "L4CON"), f"probed the old namespace: {r}"
+            new = Netns(ns).call(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            new.bind(("127.0.0.1", port))
+            new.listen(8)
+            r = await run(factory.probe_for(b, hc))
+            assert (r.ok, r.code) == (True, "L4OK"), r
+            assert factory.tcp.sockets_opened == 2
+        finally:
+            factory.close()
+            old.close()
+            if new is not None:
+                new.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_http_and_icmp_inside_the_namespace() -> None:
     from twisted.web.server import Site
 

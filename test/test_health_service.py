@@ -96,6 +96,7 @@ class HealthServiceTests(SynchronousTestCase):
             rand=lambda: self.rand_value,
             wallclock=self.clock.seconds,
             timer_resolution=0.0,
+            start_resolution=0.0,
         )
         self.svc.startService()
         self.addCleanup(self.svc.stopService)
@@ -114,7 +115,13 @@ class HealthServiceTests(SynchronousTestCase):
         probes = ScriptedProbes()
         cfg = load_config(CONFIG.replace("    web1:", "    web2: {address: 192.0.2.12, healthcheck: web}\n    web1:"))
         svc = HealthService(
-            cfg, EventBus(), clock, factory=lambda n: probes, rand=lambda: next(values), timer_resolution=0.0
+            cfg,
+            EventBus(),
+            clock,
+            factory=lambda n: probes,
+            rand=lambda: next(values),
+            timer_resolution=0.0,
+            start_resolution=0.0,
         )
         svc.startService()
         seen = []
@@ -153,6 +160,38 @@ class HealthServiceTests(SynchronousTestCase):
         self.clock.advance(0.01)
         self.assertEqual(self.probes.calls["web1"], 2)
         self.assertEqual(self.svc.probers["web1"].lateness, 0.0)
+
+    def test_probe_starts_share_a_grid_without_stretching_intervals(self) -> None:
+        """Starts round up to the grid (0.3 s here, to make it visible), and each next probe is
+        due an interval after the previous one was due: the rounding does not add up."""
+        clock, probes = Clock(), ScriptedProbes()
+        probes.auto["web0"] = OK
+        svc = HealthService(
+            load_config(CONFIG), EventBus(), clock, factory=lambda n: probes, rand=lambda: 0.25,
+            wallclock=clock.seconds, timer_resolution=0.0, start_resolution=0.3,
+        )  # fmt: skip
+        svc.startService()
+        self.addCleanup(svc.stopService)
+        starts = []
+        for _ in range(2000):
+            before = probes.calls["web0"]
+            clock.advance(0.01)
+            if probes.calls["web0"] > before:
+                starts.append(clock.seconds())
+        # First due at 0.25 (0.25 x fast interval), then every 1.9 s (0.95 x interval), each
+        # started at the next multiple of 0.3: 11 probes in 20 s, not 10 at 2.1 s apart.
+        due = [0.25 + 1.9 * k for k in range(11)]
+        self.assertEqual(len(starts), 11, starts)
+        for t, d in zip(starts, due, strict=True):
+            self.assertLess(abs(t - -(-d // 0.3) * 0.3), 0.0101, starts)  # the clock moves in 10 ms steps
+
+    def test_backends_with_short_intervals_start_probes_on_the_fine_grid(self) -> None:
+        from maglev.config import CheckType
+
+        cases = [(2, 1, 5, True), (1, 0.5, 1, True), (1, 0.2, 5, False), (0.1, 0.1, 0.1, False)]
+        for interval, fast, down, coarse in cases:
+            hc = HealthCheck("hc", CheckType.TCP, port=80, interval=interval, fast_interval=fast, down_interval=down)
+            self.assertIs(self.svc.starts_for(hc), self.svc.coarse_starts if coarse else self.svc.timers, hc)
 
     def test_transitions_rise_and_fall_with_jittered_intervals(self) -> None:
         self.probes.auto["web0"] = FAIL

@@ -249,6 +249,84 @@ async def test_tcp_ipv6_and_source_address() -> None:
         await stop(server)
 
 
+def tcp_states(port: int) -> list[str]:
+    """States of this host's TCP sockets with ``port`` at either end (from /proc/net/tcp)."""
+    names = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "06": "TIME_WAIT", "08": "CLOSE_WAIT"}
+    states = []
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if state != "0A" and port in (int(local.split(":")[1], 16), int(remote.split(":")[1], 16)):
+            states.append(names.get(state, state))
+    return states
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_socket_serves_probe_after_probe_whatever_the_outcome() -> None:
+    """Finished probes give their socket back (disconnected, not closed): one socket serves
+    every outcome in turn, each probe still reaches the backend afresh, and nothing is left
+    connected, half-open or in TIME_WAIT on either side."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    greeter = tcp_server(reactor(), greeting=b"SSH-2.0-x\r\n")
+    hole = BlackHole()
+    factory = ProbeFactory(reactor())
+    checks = [
+        (tcp(port), (True, "L4OK")),
+        (tcp(refused_port()), (False, "L4CON")),
+        (tcp(port), (True, "L4OK")),
+        (tcp(hole.port, timeout=0.2), (False, "L4TOUT")),
+        (tcp(port_of(greeter), expect="^SSH-"), (True, "L7OK")),
+        (tcp(port), (True, "L4OK")),
+    ]
+    try:
+        for hc, expected in checks:
+            r = await run(factory.probe_for(backend(), hc))
+            assert (r.ok, r.code) == expected, (hc, r)
+        assert factory.tcp.sockets_opened == 1
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # connect checks reset before the handshake completes
+        assert tcp_states(port) == [], "a connect check left a connection behind"
+    finally:
+        factory.close()
+        hole.close()
+        listener.close()
+        await stop(greeter)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reused_socket_keeps_its_source_address() -> None:
+    from twisted.internet.protocol import Factory, Protocol
+
+    seen: list[str] = []
+
+    class Greeter(Protocol):
+        def connectionMade(self) -> None:
+            assert self.transport is not None
+            seen.append(self.transport.getPeer().host)  # type: ignore[attr-defined]
+            self.transport.write(b"hi\r\n")
+
+    listener = reactor().listenTCP(0, Factory.forProtocol(Greeter), interface="127.0.0.1")
+    factory = ProbeFactory(reactor())
+    hc = HealthCheck(
+        "hc", CheckType.TCP, port=port_of(listener), probe_ipv4_src=ipaddress.IPv4Address("127.0.0.3"),
+        params=TcpParams(expect="^hi"),
+    )  # fmt: skip
+    try:
+        for _ in range(3):
+            r = await run(factory.probe_for(backend(), hc))
+            assert (r.ok, r.code) == (True, "L7OK"), r
+        assert seen == ["127.0.0.3"] * 3
+        assert factory.tcp.sockets_opened == 1
+    finally:
+        factory.close()
+        await stop(listener)
+
+
 @pytest_twisted.ensureDeferred
 async def test_cancelling_a_probe_closes_its_socket() -> None:
     hole = BlackHole()

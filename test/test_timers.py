@@ -81,3 +81,29 @@ class TimerQueueTests(SynchronousTestCase):
         self.assertEqual(self.fired, [0.001, 0.004, 0.0099])
         self.clock.advance(0.01)
         self.assertEqual(self.fired, [0.001, 0.004, 0.0099, 0.011])
+
+    def test_a_failing_callback_is_logged_and_the_others_still_fire(self) -> None:
+        def broken() -> None:
+            raise ValueError("bug")
+
+        self.q.call_later(1, broken)
+        self.q.call_later(1, self.fired.append, "after")
+        self.q.call_later(2, self.fired.append, "later")
+        self.clock.advance(1)
+        self.assertEqual(self.fired, ["after"])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        self.clock.advance(1)
+        self.assertEqual(self.fired, ["after", "later"])
+
+    def test_slots_share_one_heap_entry_and_cancelled_slots_need_no_wakeup(self) -> None:
+        q = TimerQueue(self.clock, resolution=0.01)
+        ids = [q.call_later(0.001 * i, self.fired.append, i) for i in range(1, 10)]
+        q.call_later(0.5, self.fired.append, "far")
+        self.assertEqual(len(q._keys), 2)
+        for t in ids:
+            q.cancel(t)
+        self.clock.advance(0.01)
+        self.assertEqual(self.fired, [])
+        self.assertEqual([c.getTime() for c in self.clock.getDelayedCalls()], [0.5])
+        self.clock.advance(0.49)
+        self.assertEqual(self.fired, ["far"])

@@ -77,6 +77,11 @@ def active_pool(fe: Frontend, states: Mapping[str, str], overrides: WeightOverri
     return 0
 
 
+def vip_key(fe: Frontend) -> VipKey:
+    """The frontend's VIP in VPP: from the config alone, whatever the backends' states."""
+    return VipKey(fe.address, fe.protocol.ip_proto, fe.port)
+
+
 def _order(address: IPAddress) -> tuple[int, int]:
     return (address.version, int(address))
 
@@ -96,7 +101,7 @@ def desired_vip(fe: Frontend, cfg: Config, states: Mapping[str, str], overrides:
     assert encap is not None
     return DesiredVip(
         fe.name,
-        VipKey(fe.address, fe.protocol.ip_proto, fe.port),
+        vip_key(fe),
         encap,
         fe.src_ip_sticky,
         fe.new_flows_table_length,

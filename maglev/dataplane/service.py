@@ -34,7 +34,7 @@ from ..bus import EventBus
 from ..config import Config
 from ..events import BackendTransition, FrontendTransition, LbSynced, VppConnected, VppDisconnected
 from ..log import Logger
-from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state
+from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state, vip_key
 from .plan import (
     AddAS,
     AddVip,
@@ -542,8 +542,9 @@ class LbSync(Service):
 
     # --- counters -------------------------------------------------------------------------------
     def _read_counters(self) -> Deferred[None]:
-        desired = self.desired()
-        keys = {d.key: name for name, d in desired.items()}
+        # The keys come from the config alone: computing every VIP's desired ASes here cost
+        # 0.2 s of reactor time every 5 s with 5,000 backends.
+        keys = {vip_key(fe): name for name, fe in self.config.frontends.items()}
 
         def got(counts: dict[VipKey, dict[str, int]]) -> None:
             self.counters = {keys[k]: v for k, v in counts.items() if k in keys}
@@ -554,7 +555,7 @@ class LbSync(Service):
 
     def read_vpp(self) -> Deferred[tuple[LbConf | None, dict[VipKey, ObservedVip]]]:
         """Read VPP's lb state now (on the VPP thread); the result is a private copy."""
-        protocols = {(d.key.address, d.key.port): d.key.protocol for d in self.desired().values()}
+        protocols = {(k.address, k.port): k.protocol for k in map(vip_key, self.config.frontends.values())}
 
         def read() -> tuple[LbConf | None, dict[VipKey, ObservedVip]]:
             observed = self.client.read_state(protocols)

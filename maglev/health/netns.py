@@ -67,6 +67,14 @@ class Netns:
             self.log.error("{message}", event="netns-error", message=message, netns=self.name)
         return NetnsError(message)
 
+    def identity(self) -> tuple[int, int] | None:
+        """Which namespace is at the path now (None: none is)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
     def _open_target(self) -> int:
         st = os.stat(self.path)
         ident = (st.st_dev, st.st_ino)

@@ -32,7 +32,7 @@ class State(Enum):
     @property
     def probing(self) -> bool:
         """Whether probes are sent in this state."""
-        return self in (State.UNKNOWN, State.UP, State.DOWN)
+        return self is State.UNKNOWN or self is State.UP or self is State.DOWN
 
 
 class OperatorError(Exception):
@@ -85,6 +85,7 @@ class BackendHealth:
         self.last_result: ProbeResult | None = None
         self.last_result_time: float | None = None
         self.since = now
+        self.max_counter = rise + fall - 1
         if enabled:
             self.state = State.UNKNOWN
             self.counter = rise - 1
@@ -93,36 +94,43 @@ class BackendHealth:
             self.counter = 0
 
     @property
-    def max_counter(self) -> int:
-        return self.rise + self.fall - 1
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._state = state
+        # Kept beside the state: read for every probe, and an Enum property is slow to call.
+        self.probing = state.probing
 
     # --- probes ---------------------------------------------------------------------
     def record(self, result: ProbeResult, now: float) -> Transition | None:
         """Apply one probe result. Results arriving while not probing are ignored."""
-        if not self.state.probing:
+        if not self.probing:
             return None
         self.last_result = result
         self.last_result_time = now
+        state = self._state
         if result.ok:
-            self.counter = min(self.counter + 1, self.max_counter)
-            if self.counter >= self.rise:
-                self.counter = self.max_counter  # as HAProxy: healthy now, full credit
-        elif self.counter > self.rise and self.state is State.UP:
+            # as HAProxy: reaching rise means healthy now, with full credit
+            self.counter = self.max_counter if self.counter + 1 >= self.rise else self.counter + 1
+        elif self.counter > self.rise and state is State.UP:
             self.counter -= 1
         else:
             self.counter = 0  # as HAProxy: a failure at or below rise means down
-        if self.state is State.UNKNOWN and not result.ok:
+        if state is State.UNKNOWN and not result.ok:
             return self._go(State.DOWN, now, result.code, result.detail)
         new = State.UP if self.counter >= self.rise else State.DOWN
-        if new is not self.state:
+        if new is not state:
             return self._go(new, now, result.code, result.detail)
         return None
 
     def next_interval(self, intervals: Intervals, rand: Callable[[], float]) -> float:
         """Fast while unknown or between the bounds, normal when fully up, slow when fully down; ±10%."""
-        if self.state is State.UP and self.counter == self.max_counter:
+        state = self._state
+        if state is State.UP and self.counter == self.max_counter:
             base = intervals.normal
-        elif self.state is State.DOWN and self.counter == 0:
+        elif state is State.DOWN and self.counter == 0:
             base = intervals.down
         else:
             base = intervals.fast
@@ -162,6 +170,7 @@ class BackendHealth:
     def restart(self, rise: int, fall: int, now: float, detail: str) -> Transition | None:
         """The health check changed: start over in unknown (or stay disabled/paused)."""
         self.rise, self.fall = rise, fall
+        self.max_counter = rise + fall - 1
         if self.state in (State.DISABLED, State.PAUSED, State.REMOVED):
             self.counter = min(self.counter, self.max_counter)
             return None

@@ -71,11 +71,13 @@ class TcpProbe:
         netns: Netns | None,
     ) -> None:
         self.mux = mux
-        self.args = (address, port, timeout)
-        self.kwargs = {"source": source, "send": send, "expect": expect, "netns": netns}
+        self.address, self.port, self.timeout = address, port, timeout
+        self.source, self.send, self.expect, self.netns = source, send, expect, netns
 
     def start(self, done: Done) -> Cancellable:
-        return self.mux.start(*self.args, done, **self.kwargs)  # type: ignore[arg-type]
+        return self.mux.start(
+            self.address, self.port, self.timeout, done, self.source, self.send, self.expect, self.netns
+        )
 
 
 class RawHttpProbe:
@@ -92,7 +94,7 @@ class RawHttpProbe:
         assert isinstance(hc.params, HttpParams) and hc.port is not None
         self.mux = mux
         self.params = hc.params
-        self.args = (address, hc.port, hc.timeout)
+        self.address, self.port, self.timeout = address, hc.port, hc.timeout
         self.request = request_bytes(hc.params, address, hc.port)
         self.pattern = body_pattern(hc.params)
         self.source = source
@@ -100,7 +102,9 @@ class RawHttpProbe:
 
     def start(self, done: Done) -> Cancellable:
         judge = HttpVerdict(self.params, self.pattern)
-        return self.mux.start(*self.args, done, self.source, self.request, None, self.netns, judge)
+        return self.mux.start(
+            self.address, self.port, self.timeout, done, self.source, self.request, None, self.netns, judge
+        )
 
 
 class _Guarded:
