@@ -534,7 +534,7 @@ def main() -> None:
     for c, why in skipped.items():
         print(f"skipping {c}: {why}", flush=True)
     results: list[dict[str, Any]] = []
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in (int(s) for s in args.sizes.split(",") if s):
         for kind in args.types.split(","):
             row: dict[str, dict[str, Any]] = {}
             for c in names:
