@@ -15,6 +15,7 @@ register with the ConfigService for reloads in priority order.
 
 from __future__ import annotations
 
+import resource
 import time
 from typing import Any
 
@@ -62,6 +63,27 @@ class MaglevService(MultiService):
         return super().stopService()
 
 
+OPEN_FILES_CAP = 1 << 20  # when the hard limit is unlimited
+
+
+def raise_open_files() -> tuple[int, int]:
+    """Raise the soft limit of open files to the hard one; (before, after).
+
+    Every probe in flight holds a socket, and the prober keeps idle ones for reuse:
+    thousands of backends timing out together need far more than the usual soft
+    limit of 1,024, and a probe that cannot get a socket fails (L4CON), which would
+    take a healthy backend down."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = OPEN_FILES_CAP if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft, soft
+        return soft, target
+    return soft, soft
+
+
 def build_service(options: Any, reactor: Any = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor as global_reactor
@@ -76,6 +98,8 @@ def build_service(options: Any, reactor: Any = None) -> IService:
         commit=commit(),
         settings=describe(options),
     )
+    before, after = raise_open_files()
+    log.info("open files limit {limit} (was {before})", event="open-files", limit=after, before=before)
     bus = EventBus()
     # After the start and after every reload, once that turn's work is done.
     bus.subscribe(ConfigLoaded, lambda e: reactor.callLater(0, freeze_long_lived))

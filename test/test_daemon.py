@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -147,6 +148,24 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
         assert code == 0, "".join(d.stderr)
         assert elapsed < 2.0, f"took {elapsed:.2f}s to exit after SIGTERM"
         assert not manhole.exists(), "the manhole socket is removed on exit"
+    finally:
+        d.kill()
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+def test_the_open_files_limit_is_raised_to_the_hard_limit(tmp_path: Path) -> None:
+    """Probes hold sockets: the usual soft limit of 1,024 would fail probes at scale."""
+    cfg = tmp_path / "maglev.yaml"
+    cfg.write_text(MINIMAL)
+    d = Daemon(
+        ["--config", str(cfg), "--vpp-api-addr", "", "--metrics-addr", ""],
+        command=["prlimit", "--nofile=1024:8192", sys.executable, "-m", "maglev"],
+    )
+    try:
+        assert d.event("open-files")["before"] == 1024
+        d.event("started")
+        limits = Path(f"/proc/{d.proc.pid}/limits").read_text()
+        assert re.search(r"Max open files\s+8192\s+8192", limits), limits
     finally:
         d.kill()
 
