@@ -2,6 +2,7 @@
 
     python bench/peers.py                                  # N = 100, 1000, 5000; tcp and http; 60 s each
     python bench/peers.py --sizes 1000 --types tcp --duration 20 --trials 20
+    python bench/peers.py --sizes 1000,5000 --duration 20 --repeat 3 --no-detection   # medians
 
 Backends: one child process listening on N loopback addresses (127.2.x.y:8000). It
 counts every connection attempt (each probe is one; counted as SYNs on a raw socket
@@ -466,6 +467,38 @@ def cost(name: str, n: int, kind: str, duration: float, warmup: float) -> dict[s
             backends.close()
 
 
+def ratios(row: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Our CPU per probe over each peer's, in one run."""
+    ours = row.get("maglevd")
+    if ours is None:
+        return {}
+    # A peer whose CPU time did not move by one clock tick has no ratio.
+    peers = {peer: r["us_per_probe"] for peer, r in row.items() if peer != "maglevd" and r["us_per_probe"]}
+    return {peer: ours["us_per_probe"] / us for peer, us in peers.items()}
+
+
+def summarize(n: int, kind: str, runs: list[dict[str, dict[str, Any]]]) -> None:
+    """Medians over the runs: each checker's µs per probe (sys), and the per-run ratios."""
+    for c in sorted({c for row in runs for c in row}):
+        us = [row[c]["us_per_probe"] for row in runs if c in row]
+        sys_us = [row[c]["sys_share"] / row[c]["probes_per_s"] * 1e6 for row in runs if c in row]
+        print(
+            f"{n:>5} {kind:<4} {c:<10} median of {len(us)}: {statistics.median(us):.1f} µs/probe "
+            f"({statistics.median(sys_us):.1f} sys), range {min(us):.1f}-{max(us):.1f}",
+            flush=True,
+        )
+    per_peer: dict[str, list[float]] = {}
+    for row in runs:
+        for peer, ratio in ratios(row).items():
+            per_peer.setdefault(peer, []).append(ratio)
+    for peer, values in per_peer.items():
+        print(
+            f"{n:>5} {kind:<4} maglevd/{peer}: median {statistics.median(values):.2f}x "
+            f"(runs: {', '.join(f'{v:.2f}' for v in values)})",
+            flush=True,
+        )
+
+
 def quantiles(values: list[float]) -> tuple[float, float]:
     v = sorted(values)
     return statistics.median(v), v[min(len(v) - 1, int(len(v) * 0.99))]
@@ -523,6 +556,7 @@ def main() -> None:
     ap.add_argument("--types", default="tcp,http")
     ap.add_argument("--checkers", default="haproxy,keepalived,maglevd")
     ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case (then medians are printed too)")
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds of steady state before measuring")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--no-detection", action="store_true")
@@ -536,28 +570,30 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     for n in (int(s) for s in args.sizes.split(",") if s):
         for kind in args.types.split(","):
-            row: dict[str, dict[str, Any]] = {}
-            for c in names:
-                if c in skipped:
-                    continue
-                r = cost(c, n, kind, args.duration, args.warmup)
-                results.append(r)
-                row[c] = r
-                if "skipped" in r:
-                    print(f"{n:>5} {kind:<4} {c:<10} skipped: {r['skipped']}", flush=True)
-                    skipped[c] = r["skipped"]
-                    continue
-                print(
-                    f"{n:>5} {kind:<4} {c:<10} {r['probes_per_s']:>8.1f} probes/s  "
-                    f"{r['cpu_s_per_1000']:.4f} CPU s/1000 ({r['us_per_probe']:.1f} µs/probe)  "
-                    f"{r['cpu_share']:.3f} core ({r['sys_share']:.3f} sys)  RSS {r['rss_mib']:.0f} MiB",
-                    flush=True,
-                )
-            ours = row.get("maglevd")
-            for peer, r in row.items():
-                if peer != "maglevd" and ours and "skipped" not in r and "skipped" not in ours:
-                    ratio = ours["us_per_probe"] / r["us_per_probe"]
+            runs: list[dict[str, dict[str, Any]]] = []
+            for _ in range(args.repeat):
+                row: dict[str, dict[str, Any]] = {}
+                for c in names:
+                    if c in skipped:
+                        continue
+                    r = cost(c, n, kind, args.duration, args.warmup)
+                    results.append(r)
+                    if "skipped" in r:
+                        print(f"{n:>5} {kind:<4} {c:<10} skipped: {r['skipped']}", flush=True)
+                        skipped[c] = r["skipped"]
+                        continue
+                    row[c] = r
+                    print(
+                        f"{n:>5} {kind:<4} {c:<10} {r['probes_per_s']:>8.1f} probes/s  "
+                        f"{r['cpu_s_per_1000']:.4f} CPU s/1000 ({r['us_per_probe']:.1f} µs/probe)  "
+                        f"{r['cpu_share']:.3f} core ({r['sys_share']:.3f} sys)  RSS {r['rss_mib']:.0f} MiB",
+                        flush=True,
+                    )
+                for peer, ratio in ratios(row).items():
                     print(f"{n:>5} {kind:<4} maglevd/{peer}: {ratio:.2f}x CPU per probe", flush=True)
+                runs.append(row)
+            if args.repeat > 1:
+                summarize(n, kind, runs)
     if not args.no_detection:
         for c in names:
             if c in skipped:
