@@ -249,6 +249,24 @@ async def test_tcp_ipv6_and_source_address() -> None:
         await stop(server)
 
 
+def test_a_probe_that_raises_fails_with_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in a probe is a failed result (and a logged traceback), never a stuck backend."""
+    factory = ProbeFactory(reactor())
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(factory.tcp, "start", broken)
+    monkeypatch.setattr(factory.pingers, "get", broken)
+    results: list[ProbeResult] = []
+    try:
+        for hc in (tcp(80), http(80), icmp()):
+            factory.probe_for(backend(), hc).start(results.append)
+    finally:
+        factory.close()
+    assert [(r.ok, r.code, r.detail) for r in results] == [(False, "L4CON", "internal error: bug")] * 3
+
+
 def tcp_states(port: int) -> list[str]:
     """States of this host's TCP sockets with ``port`` at either end (from /proc/net/tcp)."""
     names = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "06": "TIME_WAIT", "08": "CLOSE_WAIT"}

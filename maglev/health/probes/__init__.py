@@ -58,7 +58,16 @@ class DeferredProbe:
         return d
 
 
+def internal_error(name: str, e: Exception, done: Done) -> Cancellable:
+    """A probe's own bug becomes a failed result and a log line, not a stuck backend."""
+    log.failure("probe of {backend} raised", backend=name)
+    done(ProbeResult(False, "L4CON", f"internal error: {e}"))
+    return Deferred()
+
+
 class TcpProbe:
+    """Guards itself (no _Guarded around it: one call less on the busiest path)."""
+
     def __init__(
         self,
         mux: TcpMux,
@@ -69,19 +78,25 @@ class TcpProbe:
         send: bytes | None,
         expect: re.Pattern[bytes] | None,
         netns: Netns | None,
+        name: str = "",
     ) -> None:
         self.mux = mux
         self.address, self.port, self.timeout = address, port, timeout
         self.source, self.send, self.expect, self.netns = source, send, expect, netns
+        self.name = name
 
     def start(self, done: Done) -> Cancellable:
-        return self.mux.start(
-            self.address, self.port, self.timeout, done, self.source, self.send, self.expect, self.netns
-        )
+        try:
+            return self.mux.start(
+                self.address, self.port, self.timeout, done, self.source, self.send, self.expect, self.netns
+            )
+        except Exception as e:
+            return internal_error(self.name, e, done)
 
 
 class RawHttpProbe:
-    """Plain HTTP on the raw TCP path: one send, the answer judged as it arrives."""
+    """Plain HTTP on the raw TCP path: one send, the answer judged as it arrives. Guards
+    itself, as TcpProbe does."""
 
     def __init__(
         self,
@@ -90,6 +105,7 @@ class RawHttpProbe:
         hc: HealthCheck,
         source: str | None,
         netns: Netns | None,
+        name: str = "",
     ) -> None:
         assert isinstance(hc.params, HttpParams) and hc.port is not None
         self.mux = mux
@@ -99,12 +115,16 @@ class RawHttpProbe:
         self.pattern = body_pattern(hc.params)
         self.source = source
         self.netns = netns
+        self.name = name
 
     def start(self, done: Done) -> Cancellable:
-        judge = HttpVerdict(self.params, self.pattern)
-        return self.mux.start(
-            self.address, self.port, self.timeout, done, self.source, self.request, None, self.netns, judge
-        )
+        try:
+            judge = HttpVerdict(self.params, self.pattern)
+            return self.mux.start(
+                self.address, self.port, self.timeout, done, self.source, self.request, None, self.netns, judge
+            )
+        except Exception as e:
+            return internal_error(self.name, e, done)
 
 
 class _Guarded:
@@ -118,9 +138,7 @@ class _Guarded:
         try:
             return self.inner.start(done)
         except Exception as e:
-            log.failure("probe of {backend} raised", backend=self.name)
-            done(ProbeResult(False, "L4CON", f"internal error: {e}"))
-            return Deferred()
+            return internal_error(self.name, e, done)
 
 
 def run(probe: Probe) -> Deferred[ProbeResult]:
@@ -156,17 +174,18 @@ class ProbeFactory:
     def probe_for(self, backend: Backend, hc: HealthCheck) -> Probe:
         address = str(backend.address)
         source = source_for(address, hc)
-        probe: Probe
+        # The probes on the TCP multiplexer guard themselves; the others get a _Guarded.
         if hc.type is CheckType.HTTP:
-            probe = RawHttpProbe(self.tcp, address, hc, source, self.netns)
-        elif hc.type is CheckType.HTTPS:
-            probe = DeferredProbe(HttpProber(self.reactor, address, hc, self.netns).probe, backend.name)
-        elif hc.type is CheckType.TCP:
+            return RawHttpProbe(self.tcp, address, hc, source, self.netns, backend.name)
+        if hc.type is CheckType.TCP:
             params = hc.params if isinstance(hc.params, TcpParams) else TcpParams()
             assert hc.port is not None
             send = params.send.encode() if params.send else None
             expect = re.compile(params.expect.encode()) if params.expect else None
-            probe = TcpProbe(self.tcp, address, hc.port, hc.timeout, source, send, expect, self.netns)
+            return TcpProbe(self.tcp, address, hc.port, hc.timeout, source, send, expect, self.netns, backend.name)
+        probe: Probe
+        if hc.type is CheckType.HTTPS:
+            probe = DeferredProbe(HttpProber(self.reactor, address, hc, self.netns).probe, backend.name)
         else:
             size = hc.params.payload_size if isinstance(hc.params, IcmpParams) else 56
             family = 6 if ":" in address else 4

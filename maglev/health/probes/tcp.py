@@ -77,11 +77,6 @@ _connect = _libc_connect()
 _AF_UNSPEC = bytes(16)  # a struct sockaddr whose family is AF_UNSPEC (0)
 
 
-def disconnect(sock: socket.socket) -> bool:
-    """Abort the socket's connection (RST if one is open) and leave it ready to connect again."""
-    return _connect is not None and _connect(sock.fileno(), _AF_UNSPEC, len(_AF_UNSPEC)) == 0
-
-
 class TcpAttempt:
     """One connect (and optional send/expect); calls ``done`` exactly once unless cancelled."""
 
@@ -320,32 +315,30 @@ class TcpMux:
 
     def release(self, attempt: TcpAttempt, sock: socket.socket, reuse: bool) -> None:
         """The attempt is over: keep its socket for another probe, or close it."""
-        fd = attempt.fd
+        fd, key = attempt.fd, attempt.key
         if self._attempts.get(fd) is attempt:
             del self._attempts[fd]
-        if reuse and attempt.key is not None and self._keep(attempt.key, fd, sock, attempt.armed):
-            return
+        if reuse and key is not None and self._ep is not None and _connect is not None:
+            idle = self._idle.get(key)
+            if idle is None:
+                idle = self._idle[key] = []
+            if len(idle) < MAX_IDLE:
+                try:
+                    if attempt.armed:
+                        # Still waiting (a timeout): out of the epoll set, or the disconnect's
+                        # hang-up would wake us for a socket nobody uses.
+                        self._ep.unregister(fd)
+                        self._registered.discard(fd)
+                    # connect(AF_UNSPEC): abort the connection (RST if one is open) and
+                    # leave the socket ready to connect again.
+                    kept = _connect(fd, _AF_UNSPEC, len(_AF_UNSPEC)) == 0
+                except OSError:
+                    kept = False
+                if kept:
+                    idle.append(sock)
+                    return
         self._registered.discard(fd)
         sock.close()  # also removes it from the epoll set
-
-    def _keep(self, key: PoolKey, fd: int, sock: socket.socket, armed: bool) -> bool:
-        idle = self._idle.get(key)
-        if idle is None:
-            idle = self._idle[key] = []
-        if len(idle) >= MAX_IDLE or self._ep is None:
-            return False
-        try:
-            if armed:
-                # Still waiting (a timeout): out of the epoll set, or the disconnect's
-                # hang-up would wake us for a socket nobody uses.
-                self._ep.unregister(fd)
-                self._registered.discard(fd)
-            if not disconnect(sock):
-                return False
-        except OSError:
-            return False
-        idle.append(sock)
-        return True
 
     def _close_all(self, sockets: list[socket.socket]) -> None:
         for sock in sockets:
