@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred
 
 from maglev.bus import EventBus
 from maglev.config import Config, load_config
+from maglev.dataplane.desired import desired_vip
 from maglev.dataplane.service import LbSync, NotConnected
 from maglev.events import BackendTransition, Event, FrontendTransition, LbSynced, VppConnected
 from maglev.vppemu.lb import show_address
@@ -180,6 +181,26 @@ async def test_backend_down_drains_and_traffic_avoids_it(emu: Emulator, harness:
     assert "192.0.2.12" not in delivered and "192.0.2.9" in delivered
     await harness.transition("a", "up")
     assert programmed(emu)[WEB]["192.0.2.12"][0] == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_transition_computes_its_vip_once_on_the_way_to_vpp(
+    emu: Emulator, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The frontend's state and the sync it starts share one computation of the VIP."""
+    from maglev.dataplane import service
+
+    computed: list[str] = []
+
+    def counting(fe: Any, *args: Any) -> Any:
+        computed.append(fe.name)
+        return desired_vip(fe, *args)
+
+    monkeypatch.setattr(service, "desired_vip", counting)
+    result = await harness.transition("a", "down")
+    assert result.changes == 1
+    assert sorted(computed) == sorted(harness.config.frontends_using("a"))
+    assert "192.0.2.12" not in {k for k, (w, _) in programmed(emu)[WEB].items() if w > 0}
 
 
 @pytest_twisted.ensureDeferred

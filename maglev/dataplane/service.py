@@ -135,6 +135,7 @@ class LbSync(Service):
         self._reconnect: Any = None
         self._loops: list[LoopingCall] = []
         self._periodic: LoopingCall | None = None
+        self._fresh: dict[str, DesiredVip] = {}  # desired VIPs computed in this very call
         self.started_at = 0.0
         self.released: set[str] = set()
         self.warm = False
@@ -281,14 +282,25 @@ class LbSync(Service):
         affected, self._touched, self._touched_any = sorted(self._touched), set(), False
         if not self.running:
             return
-        self._update_frontend_states(affected)
+        desired = self.desired(affected)
+        self._update_frontend_states(desired=desired)
         if not self.warm:
             self._check_release()
         if affected:
-            self._sync_later(frontends=affected)
+            # Nothing can change the states between here and the sync this starts (if it
+            # starts now): it uses these VIPs instead of computing them again (a VIP of 100
+            # ASes takes 0.24 ms, on the way from a transition to VPP).
+            self._fresh = desired
+            try:
+                self._sync_later(frontends=affected)
+            finally:
+                self._fresh = {}
 
-    def _update_frontend_states(self, names: Iterable[str] | None = None) -> None:
-        desired = self.desired(names)
+    def _update_frontend_states(
+        self, names: Iterable[str] | None = None, desired: dict[str, DesiredVip] | None = None
+    ) -> None:
+        if desired is None:
+            desired = self.desired(names)
         for name in list(desired):
             vip = desired.get(name)
             if vip is None:
@@ -399,7 +411,11 @@ class LbSync(Service):
             self.log.debug("warm-up: VPP writes held back", event="lb-warmup-hold")
             return
         request, self._pending = self._pending, _Request()
-        desired = self.desired(None if request.full else request.frontends)
+        if request.full:
+            desired = self.desired()
+        else:
+            fresh = {n: vip for n, vip in self._fresh.items() if n in request.frontends}
+            desired = {**self.desired(n for n in request.frontends if n not in fresh), **fresh}
         full = request.full and self.warm
         names = self._allowed(desired)
         if request.full and not self.warm:
