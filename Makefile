@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base libcap2-bin build-essential debhelper dh-virtualenv lintian chromium chromium-driver fonts-liberation fonts-noto-color-emoji
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web bench-peers proto
+.PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web bench-peers proto screenshots
 
 all: test
 
@@ -27,6 +27,10 @@ pytest:
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: install
+
+# The web UI's screenshots in docs/screenshots/, from the browser tests.
+screenshots: install
+	MAGLEV_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest test/test_web_browser.py
 
 # Debian packages the build and the tests use; installed only when missing, only as root.
 install-deps:
