@@ -50,7 +50,8 @@ ROOT = HERE.parent
 # Run as a script, this directory comes first on sys.path: bench/grpc.py must not shadow grpc.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-from bench.probes import raise_fd_limit  # noqa: E402
+from bench.probes import listener  # noqa: E402
+from maglev.limits import raise_open_files  # noqa: E402
 from test.helpers import free_port  # noqa: E402
 
 PORT = 8000
@@ -95,18 +96,13 @@ def syn_counter() -> socket.socket:
 
 def serve(n: int, conn: Any) -> None:
     """Child process: N listeners and a SYN counter; commands on ``conn``: counts, fail i, sent, quit."""
-    raise_fd_limit()
+    raise_open_files()
     sel = selectors.DefaultSelector()
     raw = syn_counter()
     sel.register(raw, selectors.EVENT_READ, ("syn", -1))
     syns = 0
     for i in range(n):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((address(i), PORT))
-        s.listen(4096)
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, ("listen", i))
+        sel.register(listener(address(i), PORT, 4096), selectors.EVENT_READ, ("listen", i))
     sel.register(conn, selectors.EVENT_READ, ("control", -1))
     failing: dict[int, float] = {}  # backend -> when it started failing
     fails_sent: dict[int, list[float]] = {}
@@ -562,7 +558,7 @@ def main() -> None:
     ap.add_argument("--no-detection", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    raise_fd_limit()
+    raise_open_files()
     names = [c for c in args.checkers.split(",") if c]
     skipped = {c: why for c in names if (why := available(c))}
     for c, why in skipped.items():

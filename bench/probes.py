@@ -29,6 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from maglev.limits import raise_open_files
+
 PORT = 8000
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
 
@@ -37,23 +39,23 @@ def address(i: int) -> str:
     return f"127.1.{i // 250}.{i % 250 + 1}"
 
 
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+def listener(host: str, port: int, backlog: int) -> socket.socket:
+    """A non-blocking listening socket on ``host``:``port``."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    s.listen(backlog)
+    s.setblocking(False)
+    return s
 
 
 def serve_backends(n: int, ready: Any) -> None:
     """Child process: N listeners; TCP probes are accepted and closed, HTTP ones answered."""
-    raise_fd_limit()
+    raise_open_files()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     sel = selectors.DefaultSelector()
     for i in range(n):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((address(i), PORT))
-        s.listen(1024)
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, "listen")
+        sel.register(listener(address(i), PORT, 1024), selectors.EVENT_READ, "listen")
     ready.set()
     while True:
         for key, _ in sel.select():
@@ -123,7 +125,7 @@ def measure(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]
     from maglev.health.service import HealthService, ProbeObserved
     from maglev.metrics import MaglevMetrics
 
-    raise_fd_limit()
+    raise_open_files()
     metrics, bus = MaglevMetrics(), EventBus()
     svc = HealthService(config_for(n, kind), bus, reactor)
     HealthMetrics(metrics.registry).watch(bus)  # wired as in maglevd

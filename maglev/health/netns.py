@@ -70,14 +70,16 @@ class Netns:
     def identity(self) -> tuple[int, int] | None:
         """Which namespace is at the path now (None: none is)."""
         try:
-            st = os.stat(self.path)
+            return self._identity()
         except OSError:
             return None
+
+    def _identity(self) -> tuple[int, int]:
+        st = os.stat(self.path)
         return (st.st_dev, st.st_ino)
 
     def _open_target(self) -> int:
-        st = os.stat(self.path)
-        ident = (st.st_dev, st.st_ino)
+        ident = self._identity()
         if self._target is None or ident != self._target_id:
             if self._target is not None:
                 os.close(self._target)
