@@ -54,8 +54,10 @@ $(VENV)/.deps: setup.cfg pyproject.toml | install-deps
 venv: $(VENV)/.deps
 
 # A regular (not editable) install: twistd only finds plugins in an installed twisted/plugins.
+# The compiled connect-check engine is also built in place, for code run from the tree (tests).
 install: $(VENV)/.deps
 	$(BIN)/pip install -q --no-deps --force-reinstall .
+	$(BIN)/python setup.py -q build_ext --inplace
 
 # Debian packages (vpp-maglev, vpp-maglevd) into dist/; needs root for the build tools.
 DEB_BUILD_PACKAGES := build-essential debhelper dh-virtualenv python3-venv python3-dev lintian
@@ -66,6 +68,7 @@ pkg-deb:
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .demo maglev/BUILD_COMMIT
+	rm -f maglev/health/probes/_connect*.so
 
 bench-probes: install
 	$(BIN)/python bench/probes.py

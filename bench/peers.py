@@ -17,11 +17,13 @@ with the same interval, rise and fall, the VPP emulator attached) runs for
 backends received, CPU seconds per 1,000 probes (user+sys of the checker's process
 tree, from /proc), RSS, and our ratio to each peer.
 
-Detection: with 100 HTTP backends up, --trials backends are told to answer 500,
-one every 250 ms, each at a recorded instant. For each checker: the time until it
-reports the backend down (its log line), and for maglevd also until VPP (the
-emulator) has the AS at weight 0. The floor is the instant of the fall-th 500 the
-backend sent after it was told to fail; the excess is detection minus that floor.
+Detection, for each of --types: with 100 backends up, --trials of them are stopped,
+one every 250 ms, each at a recorded instant: an HTTP backend starts answering 500, a
+TCP backend closes its listener (probes are refused). For each checker: the time until
+it reports the backend down (its log line), and for maglevd also until VPP (the
+emulator) has the AS at weight 0. The floor is the instant of the fall-th failed probe
+after the stop (the fall-th 500 sent; for TCP the fall-th SYN seen, refused at once);
+the excess is detection minus that floor.
 keepalived needs the kernel's IPVS; where that is missing it is skipped, saying so.
 """
 
@@ -95,14 +97,17 @@ def syn_counter() -> socket.socket:
 
 
 def serve(n: int, conn: Any) -> None:
-    """Child process: N listeners and a SYN counter; commands on ``conn``: counts, fail i, sent, quit."""
+    """Child process: N listeners and a SYN counter; commands on ``conn``: counts, fail i
+    (answer 500 from now on), stop i (close the listener), sent, quit."""
     raise_open_files()
     sel = selectors.DefaultSelector()
     raw = syn_counter()
     sel.register(raw, selectors.EVENT_READ, ("syn", -1))
     syns = 0
-    for i in range(n):
-        sel.register(listener(address(i), PORT, 4096), selectors.EVENT_READ, ("listen", i))
+    listeners = [listener(address(i), PORT, 4096) for i in range(n)]
+    for i, lsock in enumerate(listeners):
+        sel.register(lsock, selectors.EVENT_READ, ("listen", i))
+    stopped: set[int] = set()
     sel.register(conn, selectors.EVENT_READ, ("control", -1))
     failing: dict[int, float] = {}  # backend -> when it started failing
     fails_sent: dict[int, list[float]] = {}
@@ -118,6 +123,14 @@ def serve(n: int, conn: Any) -> None:
                     failing[cmd[1]] = time.time()
                     fails_sent[cmd[1]] = []
                     conn.send(failing[cmd[1]])
+                elif cmd[0] == "stop":
+                    # Closed: every probe from now on is refused (RST). The failures a
+                    # checker saw are its SYNs from here on, timed as they arrive.
+                    sel.unregister(listeners[cmd[1]])
+                    listeners[cmd[1]].close()
+                    stopped.add(cmd[1])
+                    fails_sent[cmd[1]] = []
+                    conn.send(time.time())
                 elif cmd == "sent":
                     conn.send(fails_sent)
                 elif cmd == "quit":
@@ -131,6 +144,9 @@ def serve(n: int, conn: Any) -> None:
                         break
                     if packet[16] == 127 and packet[17] == 2:
                         syns += 1
+                        i = packet[18] * 250 + packet[19] - 1
+                        if i in stopped:
+                            fails_sent[i].append(time.time())
                 continue
             sock: socket.socket = key.fileobj  # type: ignore[assignment]
             if kind == "listen":
@@ -500,20 +516,21 @@ def quantiles(values: list[float]) -> tuple[float, float]:
     return statistics.median(v), v[min(len(v) - 1, int(len(v) * 0.99))]
 
 
-def detection(name: str, trials: int, warmup: float) -> dict[str, Any]:
+def detection(name: str, kind: str, trials: int, warmup: float) -> dict[str, Any]:
+    """HTTP backends start answering 500; TCP backends close their listener."""
     n = 100
     backends = Backends(n)
     with tempfile.TemporaryDirectory() as tmp:
-        checker = CHECKERS[name](Path(tmp), n, "http")
+        checker = CHECKERS[name](Path(tmp), n, kind)
         try:
             checker.start()
             checker.settle(warmup)
             why = checker.unusable()
             if why:
-                return {"checker": name, "skipped": why}
+                return {"checker": name, "type": kind, "skipped": why}
             stopped: dict[str, float] = {}
             for k in range(trials):
-                stopped[str(k)] = backends.ask("fail", k)
+                stopped[str(k)] = backends.ask("fail" if kind == "http" else "stop", k)
                 time.sleep(0.25)
             deadline = time.monotonic() + 10 * INTERVAL * FALL
             while time.monotonic() < deadline and not all(str(k) in checker.events for k in range(trials)):
@@ -534,7 +551,7 @@ def detection(name: str, trials: int, warmup: float) -> dict[str, Any]:
                 if key in checker.dataplane:
                     dataplane.append(checker.dataplane[key] - t_stop)
                     after.append(checker.dataplane[key] - seen)
-            out: dict[str, Any] = {"checker": name, "trials": trials, "detected": len(detect)}
+            out: dict[str, Any] = {"checker": name, "type": kind, "trials": trials, "detected": len(detect)}
             for label, values in (("detect", detect), ("excess", excess), ("dataplane", dataplane),
                                   ("dataplane_after_detect", after)):  # fmt: skip
                 if values:
@@ -591,16 +608,17 @@ def main() -> None:
             if args.repeat > 1:
                 summarize(n, kind, runs)
     if not args.no_detection:
-        for c in names:
-            if c in skipped:
-                continue
-            r = detection(c, args.trials, args.warmup)
-            results.append(r)
-            if "skipped" in r:
-                print(f"detection {c}: skipped: {r['skipped']}", flush=True)
-                continue
-            text = ", ".join(f"{k} {v}" for k, v in r.items() if k != "checker")
-            print(f"detection {c}: {text}", flush=True)
+        for kind in args.types.split(","):
+            for c in names:
+                if c in skipped:
+                    continue
+                r = detection(c, kind, args.trials, args.warmup)
+                results.append(r)
+                if "skipped" in r:
+                    print(f"detection {kind} {c}: skipped: {r['skipped']}", flush=True)
+                    continue
+                text = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("checker", "type"))
+                print(f"detection {kind} {c}: {text}", flush=True)
     if args.json:
         print(json.dumps(results))
 

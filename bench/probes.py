@@ -7,7 +7,9 @@ The backends run in a child process (a selectors loop that accepts, answers
 HTTP with 200 and closes), so only the checker's own CPU is measured. Per
 size and type it prints probes/s achieved against scheduled, CPU seconds per
 1,000 probes (user+sys of the checker process), p50/p99 scheduling lateness
-(how late each probe started after its timer was due) and RSS.
+(how late each backend's last probe started after it was due, sampled every 5 s)
+and RSS. Counts come from the probers, as a metrics scrape reads them, not from
+probe observers: an observer would bring every probe back to Python.
 """
 
 from __future__ import annotations
@@ -119,10 +121,11 @@ def measure(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]
 
         asyncioreactor.install()
     from twisted.internet import reactor
+    from twisted.internet.task import LoopingCall
 
     from maglev.bus import EventBus
     from maglev.health.metrics import HealthCollector, HealthMetrics
-    from maglev.health.service import HealthService, ProbeObserved
+    from maglev.health.service import HealthService
     from maglev.metrics import MaglevMetrics
 
     raise_open_files()
@@ -130,26 +133,36 @@ def measure(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]
     svc = HealthService(config_for(n, kind), bus, reactor)
     HealthMetrics(metrics.registry).watch(bus)  # wired as in maglevd
     metrics.registry.register(HealthCollector(svc))
-    state: dict[str, Any] = {"measuring": False, "probes": 0, "failed": 0, "late": []}
-    codes: dict[str, int] = {}
+    state: dict[str, Any] = {"late": []}
 
-    def seen(o: ProbeObserved) -> None:
-        if state["measuring"]:
-            state["probes"] += 1
-            if not o.result.ok:
-                state["failed"] += 1
-                codes[o.result.code] = codes.get(o.result.code, 0) + 1
-            state["late"].append(svc.probers[o.backend].lateness)
+    def totals() -> tuple[int, dict[str, int]]:
+        """Probes sent and failures by code, over every backend (each prober brought up to date,
+        as a scrape does): counted this way, the autopilot's probes stay off the Python path."""
+        sent, failed = 0, dict[str, int]()
+        for p in svc.probers.values():
+            p.sync()
+            sent += p.probes_sent
+            for (ok, code), count in p.results.items():
+                if not ok:
+                    failed[code] = failed.get(code, 0) + count
+        return sent, failed
 
-    svc.observers.append(seen)
+    def sample_lateness() -> None:
+        """Each backend's last probe: how late it started (a sample of every backend every 5 s)."""
+        state["late"].extend(svc.prober(name).lateness for name in svc.probers)
+
+    sampler = LoopingCall(sample_lateness)
 
     def start_measuring() -> None:
-        state["measuring"] = True
+        state["sent0"], state["failed0"] = totals()
         state["cpu0"], state["user0"], state["t0"] = cpu(), cpu_user(), time.monotonic()
+        sampler.start(5.0, now=False)
 
     def stop_measuring() -> None:
-        state["measuring"] = False
         state["cpu1"], state["user1"], state["t1"] = cpu(), cpu_user(), time.monotonic()
+        sampler.stop()
+        sample_lateness()
+        state["sent1"], state["failed1"] = totals()
         svc.stopService()
         reactor.stop()
 
@@ -163,14 +176,15 @@ def measure(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]
     reactor.run()
     elapsed = state["t1"] - state["t0"]
     late = sorted(state["late"]) or [0.0]
-    probes = state["probes"]
+    probes = state["sent1"] - state["sent0"]
+    codes = {c: n - state["failed0"].get(c, 0) for c, n in state["failed1"].items() if n > state["failed0"].get(c, 0)}
     return {
         "backends": n,
         "type": kind,
         "seconds": round(elapsed, 2),
         "probes_per_s": round(probes / elapsed, 1),
         "scheduled_per_s": float(n),  # every backend at 1 s
-        "failed": state["failed"],
+        "failed": sum(codes.values()),
         "failure_codes": codes,
         "cpu_s_per_1000": round((state["cpu1"] - state["cpu0"]) / probes * 1000, 4) if probes else None,
         "cpu_share": round((state["cpu1"] - state["cpu0"]) / elapsed, 3),

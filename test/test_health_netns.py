@@ -101,7 +101,7 @@ async def test_idle_sockets_of_a_namespace_created_anew_are_not_reused(monkeypat
             new.listen(8)
             r = await run(factory.probe_for(b, hc))
             assert (r.ok, r.code) == (True, "L4OK"), r
-            assert factory.tcp.sockets_opened == 2
+            assert factory.connect.counts()["sockets_opened"] == 2
         finally:
             factory.close()
             old.close()

@@ -257,14 +257,15 @@ def test_a_probe_that_raises_fails_with_an_internal_error(monkeypatch: pytest.Mo
         raise RuntimeError("bug")
 
     monkeypatch.setattr(factory.tcp, "start", broken)
+    monkeypatch.setattr(factory.connect, "start", broken)
     monkeypatch.setattr(factory.pingers, "get", broken)
     results: list[ProbeResult] = []
     try:
-        for hc in (tcp(80), http(80), icmp()):
+        for hc in (tcp(80), tcp(80, send="x"), http(80), icmp()):
             factory.probe_for(backend(), hc).start(results.append)
     finally:
         factory.close()
-    assert [(r.ok, r.code, r.detail) for r in results] == [(False, "L4CON", "internal error: bug")] * 3
+    assert [(r.ok, r.code, r.detail) for r in results] == [(False, "L4CON", "internal error: bug")] * 4
 
 
 def tcp_states(port: int) -> list[str]:
@@ -305,7 +306,8 @@ async def test_one_socket_serves_probe_after_probe_whatever_the_outcome() -> Non
         for hc, expected in checks:
             r = await run(factory.probe_for(backend(), hc))
             assert (r.ok, r.code) == expected, (hc, r)
-        assert factory.tcp.sockets_opened == 1
+        # connect checks run on the compiled engine, send/expect on the Python multiplexer
+        assert (factory.connect.counts()["sockets_opened"], factory.tcp.sockets_opened) == (1, 1)
         with pytest.raises(BlockingIOError):
             listener.accept()  # connect checks reset before the handshake completes
         assert tcp_states(port) == [], "a connect check left a connection behind"
@@ -343,6 +345,40 @@ async def test_a_reused_socket_keeps_its_source_address() -> None:
     finally:
         factory.close()
         await stop(listener)
+
+
+def syn_sent_sources(port: int) -> list[str]:
+    """Local addresses of this host's IPv4 sockets connecting to ``port`` (SYN_SENT)."""
+    import socket
+    import struct
+
+    sources = []
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if state == "02" and int(remote.split(":")[1], 16) == port:
+            sources.append(socket.inet_ntoa(struct.pack("<I", int(local.split(":")[0], 16))))
+    return sources
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reused_connect_check_socket_keeps_its_source_address() -> None:
+    """Connect checks never let the backend accept, so the source address is read from the
+    kernel's table while each probe is still trying to connect."""
+    hole = BlackHole()
+    factory = ProbeFactory(reactor())
+    hc = HealthCheck(
+        "hc", CheckType.TCP, port=hole.port, timeout=0.05, probe_ipv4_src=ipaddress.IPv4Address("127.0.0.3")
+    )
+    try:
+        for _ in range(3):
+            d = run(factory.probe_for(backend(), hc))
+            assert syn_sent_sources(hole.port).count("127.0.0.3") == 1  # beside the hole's fillers
+            r = await d
+            assert (r.ok, r.code, r.detail) == (False, "L4TOUT", "connect timeout"), r
+        assert factory.connect.counts()["sockets_opened"] == 1
+    finally:
+        factory.close()
+        hole.close()
 
 
 @pytest_twisted.ensureDeferred

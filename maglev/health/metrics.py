@@ -15,7 +15,8 @@ from prometheus_client.registry import Collector
 
 from ..bus import EventBus
 from ..events import BackendTransition
-from .service import DURATION_BUCKETS, HealthService
+from .probes import DURATION_BUCKETS
+from .service import HealthService
 from .state import State
 
 
@@ -52,6 +53,7 @@ class HealthCollector(Collector):
         enabled = GaugeMetricFamily("maglev_backend_enabled", "1 when the backend is enabled", labels=["backend"])
         bounds = [str(b) for b in DURATION_BUCKETS] + ["+Inf"]
         for p in list(self.health):
+            p.sync()
             name, kind = p.backend.name, p.hc.type.value
             for (ok, code), n in p.results.items():
                 probes.add_metric([name, kind, "success" if ok else "failure", code], n)

@@ -28,7 +28,8 @@ from ..config import Backend, Config, HealthCheck
 from ..events import BackendChanged, BackendTransition
 from ..log import Logger
 from ..timers import TimerId, TimerQueue
-from .probes import Cancellable, Probe, ProbeFactory
+from .probes import DURATION_BUCKETS, Cancellable, Probe, ProbeFactory
+from .probes.connect import ConnectCheck
 from .state import BackendHealth, Intervals, OperatorError, ProbeResult, State, Transition
 
 ProbeFactoryMaker = Callable[[str | None], Any]
@@ -42,7 +43,7 @@ TIMER_RESOLUTION = 0.005
 START_RESOLUTION = 0.025
 COARSE_MIN_INTERVAL = 0.5
 STALL = 0.05  # a probe started this much later than its grid step allows: the reactor stalled
-DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_AUTOPILOT = object()  # the token while the probe engine drives a steady backend
 
 
 class NoSuchBackend(KeyError):
@@ -70,13 +71,14 @@ class BackendProber:
         self.hc = hc  # also sets intervals and the queue of probe starts
         self._call_queue = self.starts  # where _call waits (hc may change meanwhile)
         self.health = health
-        self.probe: Probe = svc.factory.probe_for(backend, hc)
+        self.probe = svc.factory.probe_for(backend, hc)
         self._inflight: Cancellable | None = None
         self._token: object | None = None  # set while a probe is in flight
         self._started = 0.0
         # Bound once: per-probe closures and bound methods are young objects the
         # cyclic GC would have to walk (see maglev/gcpolicy.py).
         self._on_result = self._done
+        self._on_landed = self._landed
         self._fire_cb = self._fire
         self.probes_sent = 0
         # Plain counters, exported at scrape time: no metric locks on the probe path.
@@ -88,7 +90,24 @@ class BackendProber:
 
     @property
     def in_flight(self) -> bool:
+        if self._token is _AUTOPILOT and self._pilot is not None:
+            return self._pilot.in_flight()
         return self._token is not None
+
+    @property
+    def autopilot(self) -> bool:
+        """Whether the probe engine drives this backend's probes by itself (see _fly)."""
+        return self._token is _AUTOPILOT
+
+    @property
+    def probe(self) -> Probe:
+        return self._probe
+
+    @probe.setter
+    def probe(self, probe: Probe) -> None:
+        self._probe = probe
+        # Connect checks can run on autopilot while the backend is steadily up.
+        self._pilot = probe if isinstance(probe, ConnectCheck) else None
 
     @property
     def hc(self) -> HealthCheck:
@@ -111,6 +130,7 @@ class BackendProber:
 
     def stop(self) -> None:
         """Cancel the waiting timer and any probe in flight (its result is dropped)."""
+        self.sync()
         if self._call is not None:
             self._call_queue.cancel(self._call)
         self._call = None
@@ -161,7 +181,58 @@ class BackendProber:
                 detail=result.detail,
             )
         elapsed = self.svc.clock.seconds() - started
-        self.schedule(max(self.health.next_interval(self.intervals, self.svc.rand) - elapsed, 0.0))
+        delay = max(self.health.next_interval(self.intervals, self.svc.rand) - elapsed, 0.0)
+        h = self.health
+        if self._pilot is not None and h.state is State.UP and h.counter == h.max_counter and not self.svc.observers:
+            self._fly(delay)
+        else:
+            self.schedule(delay)
+
+    # --- autopilot ------------------------------------------------------------------------
+    # A steadily up backend with a connect check is probed by the engine alone: every
+    # probe that connects changes nothing (the counter is full, the state up), so only its
+    # counts are kept, and the first other answer comes back through _landed as a result.
+    def _fly(self, delay: float) -> None:
+        assert self._pilot is not None
+        self.scheduled_for = due = self.svc.clock.seconds() + delay
+        self._token = _AUTOPILOT
+        self._inflight = self._pilot.autopilot(
+            due, self.intervals.normal, self.starts.resolution, STALL, self._on_landed
+        )
+
+    def _landed(self, result: ProbeResult) -> None:
+        """The autopilot's first probe that did not connect: back to probing from Python."""
+        assert self._pilot is not None
+        self.sync()
+        self._started = self._pilot.last_base
+        self.lateness = self._pilot.last_late
+        self._done(result)
+
+    def sync(self) -> None:
+        """Fold in what the autopilot counted: probes, durations, the last result."""
+        pilot = self._pilot
+        if pilot is None:
+            return
+        s = pilot.stats()
+        if s.sent:
+            self.probes_sent += s.sent
+            self.lateness = s.last_late
+        if s.next_due is not None:
+            self.scheduled_for = s.next_due
+        if not s.ok:
+            return
+        key = (True, "L4OK")
+        self.results[key] = self.results.get(key, 0) + s.ok
+        counts = self.duration_counts
+        for i, n in enumerate(s.histogram):
+            counts[i] += n
+        self.duration_sum += s.duration_sum
+        clock = self.svc.clock
+        when = self.svc.wallclock() - (clock.seconds() - s.last_time)
+        # The backend is steadily up: recording the last success changes nothing else.
+        transition = self.health.record(ProbeResult(True, "L4OK", "connected", s.last_duration), when)
+        if transition is not None:
+            self.svc.announce(self, transition)
 
 
 class HealthService(Service):
@@ -260,10 +331,13 @@ class HealthService(Service):
 
     # --- operator actions -------------------------------------------------------------
     def prober(self, name: str) -> BackendProber:
+        """The backend's prober, up to date (see BackendProber.sync)."""
         try:
-            return self.probers[name]
+            p = self.probers[name]
         except KeyError:
             raise NoSuchBackend(name) from None
+        p.sync()
+        return p
 
     def pause(self, name: str) -> BackendHealth:
         p = self.prober(name)

@@ -22,12 +22,15 @@ from ...log import Logger
 from ...timers import TimerQueue
 from ..netns import Netns
 from ..state import ProbeResult
+from .connect import ConnectCheck, ConnectEngine
 from .http import HttpProber
 from .icmp import Pingers
 from .rawhttp import HttpVerdict, body_pattern, request_bytes
 from .tcp import Done, TcpMux
 
 log = Logger(namespace="maglev.health.probes")
+# Probe durations are counted in these buckets (seconds; the metrics' histogram).
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 class Cancellable(Protocol):
@@ -170,6 +173,7 @@ class ProbeFactory:
         self.netns = (Netns(netns, netns_dir) if netns_dir else Netns(netns)) if netns else None
         self.pingers = Pingers(reactor, self.timers)
         self.tcp = TcpMux(reactor, self.timers)
+        self.connect = ConnectEngine(reactor, DURATION_BUCKETS, self.timers.resolution)
 
     def probe_for(self, backend: Backend, hc: HealthCheck) -> Probe:
         address = str(backend.address)
@@ -180,6 +184,8 @@ class ProbeFactory:
         if hc.type is CheckType.TCP:
             params = hc.params if isinstance(hc.params, TcpParams) else TcpParams()
             assert hc.port is not None
+            if not params.send and not params.expect:
+                return ConnectCheck(self.connect, address, hc.port, hc.timeout, source, self.netns, backend.name)
             send = params.send.encode() if params.send else None
             expect = re.compile(params.expect.encode()) if params.expect else None
             return TcpProbe(self.tcp, address, hc.port, hc.timeout, source, send, expect, self.netns, backend.name)
@@ -199,6 +205,7 @@ class ProbeFactory:
 
     def close(self) -> None:
         self.tcp.close()
+        self.connect.close()
         self.pingers.close()
         if self.netns is not None:
             self.netns.close()

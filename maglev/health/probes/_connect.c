@@ -1,0 +1,839 @@
+/* Connect checks in compiled code: the steady state of TCP health checking.
+ *
+ * At thousands of backends a Python connect check costs about 25 µs of
+ * interpreter time on top of its system calls (docs/performance.md). Here a
+ * check is: take an idle socket, connect(), wait in a private epoll set,
+ * getsockopt(SO_ERROR), connect(AF_UNSPEC) to abort and keep the socket.
+ *
+ * Two ways to use a target (one backend's address):
+ *   start(tid, now)      one probe now; its result comes back to Python.
+ *   autopilot(tid, ...)  probe again and again at an interval while the
+ *                        answers are "connected": those are only counted
+ *                        (stats()); the first other answer ends the autopilot
+ *                        and goes back to Python, which runs the state machine.
+ * So Python sees every probe of a backend that is not steadily up, and none of
+ * one that is.
+ *
+ * Time is never read here: every call that needs it is given `now` by the
+ * caller (the reactor's clock), so tests can drive it with made-up times.
+ * Timers are one binary heap with lazy deletion: an entry carries the
+ * generation of its target, which changes whenever the target's probe does.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_EVENTS 1024
+#define MAX_IDLE 4096 /* idle sockets kept per pool: the peak of probes in flight */
+#define ERR_TIMEOUT (-1)
+#define ERR_SOCKET (-2)
+
+enum phase { IDLE, WAITING, IN_FLIGHT };
+
+typedef struct {
+    int used;
+    uint32_t gen;
+    int pool;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    double timeout;
+    enum phase phase;
+    int autopilot;
+    double interval;   /* autopilot: the base interval, jittered ±10% */
+    double resolution; /* autopilot: the grid its starts wake on */
+    double stall;      /* a start this much later than its grid allows: count from the start */
+    double due;        /* the current or next probe was due then */
+    double base;       /* the current probe's interval counts from here */
+    double started;
+    int fd;
+    /* counted by the autopilot since the last stats() */
+    long sent;
+    long ok;
+    long *hist;
+    double dur_sum;
+    double last_duration;
+    double last_time;
+    double last_late;
+} Target;
+
+typedef struct {
+    double wake; /* on the grid: fire when now >= wake */
+    uint32_t tid;
+    uint32_t gen;
+} Entry;
+
+typedef struct {
+    int *fds;
+    Py_ssize_t len, cap;
+} Pool;
+
+typedef struct {
+    PyObject_HEAD
+    int ep;
+    PyObject *opener; /* opener(pool) -> a new non-blocking socket's fd, now ours */
+    double timeout_resolution;
+    double *bounds;
+    Py_ssize_t nbounds;
+    Target *targets;
+    Py_ssize_t ntargets, captargets;
+    uint32_t *free_ids;
+    Py_ssize_t nfree, capfree;
+    Entry *heap;
+    Py_ssize_t nheap, capheap;
+    Pool *pools;
+    Py_ssize_t npools, cappools;
+    unsigned char *registered; /* by fd: in the epoll set (armed or not) */
+    Py_ssize_t capregistered;
+    uint64_t rng;
+    long long opened;
+    long long fired_wakes;
+} Engine;
+
+static int grow(void **p, Py_ssize_t *cap, Py_ssize_t need, size_t size) {
+    if (need <= *cap)
+        return 0;
+    Py_ssize_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = PyMem_Realloc(*p, (size_t)n * size);
+    if (!q) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset((char *)q + (size_t)*cap * size, 0, (size_t)(n - *cap) * size);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static double rand01(Engine *e) {
+    /* xorshift64*: the jitter needs spread, not secrecy */
+    e->rng ^= e->rng >> 12;
+    e->rng ^= e->rng << 25;
+    e->rng ^= e->rng >> 27;
+    return (double)((e->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static double on_grid(double t, double res) { return res > 0.0 ? ceil(t / res) * res : t; }
+
+/* --- the timer heap ------------------------------------------------------------ */
+
+static int heap_push(Engine *e, double wake, uint32_t tid, uint32_t gen) {
+    if (grow((void **)&e->heap, &e->capheap, e->nheap + 1, sizeof(Entry)) < 0)
+        return -1;
+    Py_ssize_t i = e->nheap++;
+    while (i > 0) {
+        Py_ssize_t up = (i - 1) / 2;
+        if (e->heap[up].wake <= wake)
+            break;
+        e->heap[i] = e->heap[up];
+        i = up;
+    }
+    e->heap[i].wake = wake;
+    e->heap[i].tid = tid;
+    e->heap[i].gen = gen;
+    return 0;
+}
+
+static void heap_pop(Engine *e) {
+    Entry last = e->heap[--e->nheap];
+    Py_ssize_t i = 0, n = e->nheap;
+    for (;;) {
+        Py_ssize_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && e->heap[c + 1].wake < e->heap[c].wake)
+            c++;
+        if (e->heap[c].wake >= last.wake)
+            break;
+        e->heap[i] = e->heap[c];
+        i = c;
+    }
+    if (n)
+        e->heap[i] = last;
+}
+
+static int live(Engine *e, const Entry *x) {
+    if (x->tid >= (uint32_t)e->ntargets)
+        return 0;
+    Target *t = &e->targets[x->tid];
+    return t->used && t->gen == x->gen && t->phase != IDLE;
+}
+
+static void drop_stale_top(Engine *e) {
+    while (e->nheap && !live(e, &e->heap[0]))
+        heap_pop(e);
+}
+
+/* --- sockets --------------------------------------------------------------------- */
+
+static void forget_fd(Engine *e, int fd) {
+    if (fd >= 0 && fd < e->capregistered)
+        e->registered[fd] = 0;
+}
+
+static int take_socket(Engine *e, Target *t) {
+    Pool *p = &e->pools[t->pool];
+    if (p->len)
+        return p->fds[--p->len];
+    if (!e->opener) {
+        PyErr_SetString(PyExc_ValueError, "the connect-check engine is closed");
+        return -1;
+    }
+    PyObject *r = PyObject_CallFunction(e->opener, "i", t->pool);
+    if (!r)
+        return -1;
+    long fd = PyLong_AsLong(r);
+    Py_DECREF(r);
+    if (fd < 0 || fd > INT32_MAX) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "opener returned no file descriptor");
+        return -1;
+    }
+    e->opened++;
+    forget_fd(e, (int)fd);
+    return (int)fd;
+}
+
+/* The probe is over: disconnect and keep the socket, or close it. */
+static void release_socket(Engine *e, Target *t, int reuse, int armed) {
+    int fd = t->fd;
+    t->fd = -1;
+    if (fd < 0)
+        return;
+    Pool *p = &e->pools[t->pool];
+    if (reuse && p->len < MAX_IDLE) {
+        if (armed && fd < e->capregistered && e->registered[fd]) {
+            /* still waiting (a timeout): out of the set, or the abort's hang-up wakes us */
+            epoll_ctl(e->ep, EPOLL_CTL_DEL, fd, NULL);
+            e->registered[fd] = 0;
+        }
+        struct sockaddr unspec;
+        memset(&unspec, 0, sizeof unspec);
+        unspec.sa_family = AF_UNSPEC;
+        /* connect(AF_UNSPEC): abort (RST if a connection is open), ready to connect again */
+        if (connect(fd, &unspec, sizeof unspec) == 0 &&
+            grow((void **)&p->fds, &p->cap, p->len + 1, sizeof(int)) == 0) {
+            p->fds[p->len++] = fd;
+            return;
+        }
+        PyErr_Clear();
+    }
+    forget_fd(e, fd);
+    close(fd); /* also leaves the epoll set */
+}
+
+static int watch(Engine *e, int fd, uint32_t tid, uint32_t gen) {
+    if (grow((void **)&e->registered, &e->capregistered, fd + 1, 1) < 0)
+        return -1;
+    struct epoll_event ev;
+    ev.events = EPOLLOUT | EPOLLONESHOT;
+    ev.data.u64 = ((uint64_t)tid << 32) | gen;
+    int op = e->registered[fd] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(e->ep, op, fd, &ev) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    e->registered[fd] = 1;
+    return 0;
+}
+
+/* --- results ----------------------------------------------------------------------- */
+
+/* A result for Python: (tid, ok, err, duration, detail, base, late). err is 0, an errno,
+ * ERR_TIMEOUT or ERR_SOCKET (detail then says why). */
+static int report(PyObject **out, uint32_t tid, int ok, int err, double duration, PyObject *detail,
+                  double base, double late) {
+    if (!*out && !(*out = PyList_New(0)))
+        return -1;
+    PyObject *r = Py_BuildValue("(IiidOdd)", tid, ok, err, duration, detail ? detail : Py_None, base, late);
+    if (!r)
+        return -1;
+    int rc = PyList_Append(*out, r);
+    Py_DECREF(r);
+    return rc;
+}
+
+static void count_ok(Engine *e, Target *t, double duration, double now) {
+    Py_ssize_t i = 0;
+    while (i < e->nbounds && e->bounds[i] < duration)
+        i++; /* as bisect_left */
+    t->hist[i]++;
+    t->ok++;
+    t->dur_sum += duration;
+    t->last_duration = duration;
+    t->last_time = now;
+}
+
+static int schedule_next(Engine *e, Target *t, uint32_t tid, double now) {
+    double next = t->base + t->interval * (0.9 + 0.2 * rand01(e));
+    t->due = next > now ? next : now;
+    t->phase = WAITING;
+    return heap_push(e, on_grid(t->due, t->resolution), tid, t->gen);
+}
+
+/* The probe of target tid ended: err 0 means connected. */
+static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out) {
+    Target *t = &e->targets[tid];
+    double duration = now - t->started;
+    if (duration < 0.0)
+        duration = 0.0;
+    release_socket(e, t, 1, err == ERR_TIMEOUT);
+    t->gen++;
+    t->phase = IDLE;
+    if (t->autopilot && err == 0) {
+        count_ok(e, t, duration, now);
+        return schedule_next(e, t, tid, now);
+    }
+    t->autopilot = 0;
+    return report(out, tid, err == 0, err, duration, NULL, t->base, t->last_late);
+}
+
+/* Start the probe of target tid now; a failure before connect is reported at once. */
+static int launch(Engine *e, uint32_t tid, double now, PyObject **out) {
+    Target *t = &e->targets[tid];
+    t->gen++;
+    t->started = now;
+    int fd = take_socket(e, t);
+    if (fd < 0) {
+        /* no socket (a namespace gone, out of files): a failed probe, not an exception */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *detail = value ? PyObject_Str(value) : NULL;
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        if (!detail) {
+            PyErr_Clear();
+            detail = PyUnicode_FromString("no socket");
+            if (!detail)
+                return -1;
+        }
+        t->phase = IDLE;
+        t->autopilot = 0;
+        int rc = report(out, tid, 0, ERR_SOCKET, 0.0, detail, t->base, t->last_late);
+        Py_DECREF(detail);
+        return rc;
+    }
+    t->fd = fd;
+    t->phase = IN_FLIGHT;
+    int zero = 0;
+    /* Hold back the handshake's last ACK: the abort's RST goes out instead, so the
+     * backend never has to accept (as HAProxy). A disconnect clears it: set per connect. */
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+    int rc = connect(fd, (struct sockaddr *)&t->addr, t->addrlen);
+    int err = rc == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+        if (watch(e, fd, tid, t->gen) < 0) {
+            PyErr_Clear();
+            return finish(e, tid, EBADF, now, out);
+        }
+        return heap_push(e, on_grid(now + t->timeout, e->timeout_resolution), tid, t->gen);
+    }
+    return finish(e, tid, err, now, out);
+}
+
+/* Handle every socket that is ready. */
+static int drain(Engine *e, double now, PyObject **out) {
+    struct epoll_event events[MAX_EVENTS];
+    for (;;) {
+        int n = epoll_wait(e->ep, events, MAX_EVENTS, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            uint32_t tid = (uint32_t)(events[i].data.u64 >> 32), gen = (uint32_t)events[i].data.u64;
+            if (tid >= (uint32_t)e->ntargets)
+                continue;
+            Target *t = &e->targets[tid];
+            if (!t->used || t->gen != gen || t->phase != IN_FLIGHT)
+                continue; /* an event for a probe that is already over */
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+            if (finish(e, tid, err, now, out) < 0)
+                return -1;
+        }
+        if (n < MAX_EVENTS)
+            return 0;
+    }
+}
+
+/* --- the Python type ------------------------------------------------------------------ */
+
+static Target *target(Engine *e, unsigned int tid) {
+    if (tid >= (unsigned int)e->ntargets || !e->targets[tid].used) {
+        PyErr_Format(PyExc_KeyError, "no connect-check target %u", tid);
+        return NULL;
+    }
+    return &e->targets[tid];
+}
+
+static int check_open(Engine *e) {
+    if (e->ep < 0) {
+        PyErr_SetString(PyExc_ValueError, "the connect-check engine is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *result_or_none(PyObject *out) {
+    if (out)
+        return out;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    Engine *e = (Engine *)PyType_GenericNew(type, args, kw);
+    if (e)
+        e->ep = -1; /* nothing to close until __init__ opens it */
+    return (PyObject *)e;
+}
+
+static int Engine_init(Engine *e, PyObject *args, PyObject *kw) {
+    static char *names[] = {"opener", "bounds", "timeout_resolution", "seed", NULL};
+    PyObject *opener, *bounds;
+    double res;
+    unsigned long long seed;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOdK", names, &opener, &bounds, &res, &seed))
+        return -1;
+    if (e->ep >= 0) {
+        PyErr_SetString(PyExc_RuntimeError, "the connect-check engine is already initialised");
+        return -1;
+    }
+    if (!PyCallable_Check(opener) || res < 0.0) {
+        PyErr_SetString(PyExc_ValueError, "need a callable opener and a resolution >= 0");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(bounds, "bounds must be a sequence of floats");
+    if (!seq)
+        return -1;
+    e->nbounds = PySequence_Fast_GET_SIZE(seq);
+    e->bounds = PyMem_Calloc((size_t)e->nbounds + 1, sizeof(double));
+    if (!e->bounds) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < e->nbounds; i++)
+        e->bounds[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+    Py_DECREF(seq);
+    if (PyErr_Occurred())
+        return -1;
+    e->timeout_resolution = res;
+    e->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+    e->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (e->ep < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    Py_INCREF(opener);
+    e->opener = opener;
+    return 0;
+}
+
+static void close_all(Engine *e) {
+    for (Py_ssize_t i = 0; i < e->ntargets; i++) {
+        Target *t = &e->targets[i];
+        if (t->used && t->fd >= 0)
+            close(t->fd);
+        t->fd = -1;
+        PyMem_Free(t->hist);
+        t->hist = NULL;
+        t->used = 0;
+    }
+    e->ntargets = 0;
+    e->nfree = 0;
+    e->nheap = 0;
+    for (Py_ssize_t i = 0; i < e->npools; i++) {
+        for (Py_ssize_t j = 0; j < e->pools[i].len; j++)
+            close(e->pools[i].fds[j]);
+        e->pools[i].len = 0;
+    }
+    if (e->ep >= 0)
+        close(e->ep);
+    e->ep = -1;
+}
+
+/* The opener is usually a bound method of the object that holds this engine: a cycle the
+ * garbage collector must be able to see and break. */
+static int Engine_traverse(Engine *e, visitproc visit, void *arg) {
+    Py_VISIT(e->opener);
+    return 0;
+}
+
+static int Engine_clear(Engine *e) {
+    Py_CLEAR(e->opener);
+    return 0;
+}
+
+static void Engine_dealloc(Engine *e) {
+    PyObject_GC_UnTrack(e);
+    close_all(e);
+    for (Py_ssize_t i = 0; i < e->npools; i++)
+        PyMem_Free(e->pools[i].fds);
+    PyMem_Free(e->pools);
+    PyMem_Free(e->targets);
+    PyMem_Free(e->free_ids);
+    PyMem_Free(e->heap);
+    PyMem_Free(e->registered);
+    PyMem_Free(e->bounds);
+    Engine_clear(e);
+    Py_TYPE(e)->tp_free((PyObject *)e);
+}
+
+static PyObject *Engine_add(Engine *e, PyObject *args) {
+    int pool, family, port;
+    unsigned int scope = 0;
+    double timeout;
+    Py_buffer ip;
+    if (!PyArg_ParseTuple(args, "iiy*id|I", &pool, &family, &ip, &port, &timeout, &scope))
+        return NULL;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    int bad = pool < 0 || pool >= e->npools || port < 0 || port > 65535 || !(timeout > 0.0);
+    if (!bad && family == AF_INET && ip.len == 4) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        memcpy(&a->sin_addr, ip.buf, 4);
+        len = sizeof *a;
+    } else if (!bad && family == AF_INET6 && ip.len == 16) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        memcpy(&a->sin6_addr, ip.buf, 16);
+        a->sin6_scope_id = scope;
+        len = sizeof *a;
+    } else {
+        bad = 1;
+        len = 0;
+    }
+    PyBuffer_Release(&ip);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "need a known pool, an IPv4 or IPv6 address, a port and a timeout > 0");
+        return NULL;
+    }
+    long *hist = PyMem_Calloc((size_t)e->nbounds + 1, sizeof(long));
+    if (!hist)
+        return PyErr_NoMemory();
+    uint32_t tid;
+    if (e->nfree) {
+        tid = e->free_ids[--e->nfree];
+    } else {
+        if (grow((void **)&e->targets, &e->captargets, e->ntargets + 1, sizeof(Target)) < 0) {
+            PyMem_Free(hist);
+            return NULL;
+        }
+        tid = (uint32_t)e->ntargets++;
+    }
+    Target *t = &e->targets[tid];
+    uint32_t gen = t->gen + 1; /* a reused id never matches its predecessor's events */
+    memset(t, 0, sizeof *t);
+    t->used = 1;
+    t->gen = gen;
+    t->pool = pool;
+    t->addr = ss;
+    t->addrlen = len;
+    t->timeout = timeout;
+    t->fd = -1;
+    t->hist = hist;
+    t->phase = IDLE;
+    return PyLong_FromUnsignedLong(tid);
+}
+
+/* Stop whatever the target is doing; an in-flight probe's socket is closed, not kept. */
+static void halt(Engine *e, Target *t) {
+    if (t->phase == IN_FLIGHT)
+        release_socket(e, t, 0, 1);
+    t->gen++;
+    t->phase = IDLE;
+    t->autopilot = 0;
+}
+
+static PyObject *Engine_cancel(Engine *e, PyObject *arg) {
+    Target *t = target(e, (unsigned int)PyLong_AsUnsignedLong(arg));
+    if (!t)
+        return NULL;
+    halt(e, t);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_remove(Engine *e, PyObject *arg) {
+    unsigned int tid = (unsigned int)PyLong_AsUnsignedLong(arg);
+    Target *t = target(e, tid);
+    if (!t)
+        return NULL;
+    halt(e, t);
+    if (grow((void **)&e->free_ids, &e->capfree, e->nfree + 1, sizeof(uint32_t)) < 0)
+        return NULL;
+    e->free_ids[e->nfree++] = tid;
+    PyMem_Free(t->hist);
+    t->hist = NULL;
+    t->used = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_start(Engine *e, PyObject *args) {
+    unsigned int tid;
+    double now;
+    if (!PyArg_ParseTuple(args, "Id", &tid, &now) || check_open(e) < 0)
+        return NULL;
+    Target *t = target(e, tid);
+    if (!t)
+        return NULL;
+    if (t->phase != IDLE) {
+        PyErr_Format(PyExc_RuntimeError, "target %u is busy", tid);
+        return NULL;
+    }
+    t->base = t->due = now;
+    t->last_late = 0.0;
+    PyObject *out = NULL;
+    if (launch(e, tid, now, &out) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    if (out) { /* finished at once: hand back the one result */
+        PyObject *r = PyList_GET_ITEM(out, 0);
+        Py_INCREF(r);
+        Py_DECREF(out);
+        return r;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_autopilot(Engine *e, PyObject *args) {
+    unsigned int tid;
+    double due, interval, resolution, stall;
+    if (!PyArg_ParseTuple(args, "Idddd", &tid, &due, &interval, &resolution, &stall) || check_open(e) < 0)
+        return NULL;
+    Target *t = target(e, tid);
+    if (!t)
+        return NULL;
+    if (t->phase != IDLE || !(interval > 0.0) || resolution < 0.0) {
+        PyErr_Format(PyExc_ValueError, "target %u: busy, or not an interval > 0 and a resolution >= 0", tid);
+        return NULL;
+    }
+    t->autopilot = 1;
+    t->interval = interval;
+    t->resolution = resolution;
+    t->stall = stall;
+    t->due = due;
+    t->phase = WAITING;
+    if (heap_push(e, on_grid(due, resolution), tid, t->gen) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_poll(Engine *e, PyObject *arg) {
+    double now = PyFloat_AsDouble(arg);
+    if ((now == -1.0 && PyErr_Occurred()) || check_open(e) < 0)
+        return NULL;
+    PyObject *out = NULL;
+    if (drain(e, now, &out) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return result_or_none(out);
+}
+
+/* Everything due by `now`: answers already there first, then timeouts and starts. */
+static PyObject *Engine_tick(Engine *e, PyObject *arg) {
+    double now = PyFloat_AsDouble(arg);
+    if ((now == -1.0 && PyErr_Occurred()) || check_open(e) < 0)
+        return NULL;
+    PyObject *out = NULL;
+    if (drain(e, now, &out) < 0)
+        goto fail;
+    e->fired_wakes++;
+    /* Take the due entries first: probes rescheduled while firing wait for another turn. */
+    Py_ssize_t n = 0;
+    Entry *due = NULL;
+    Py_ssize_t capdue = 0;
+    while (e->nheap && e->heap[0].wake <= now + 1e-9) {
+        Entry x = e->heap[0];
+        heap_pop(e);
+        if (!live(e, &x))
+            continue;
+        if (grow((void **)&due, &capdue, n + 1, sizeof(Entry)) < 0)
+            goto fail_due;
+        due[n++] = x;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Entry x = due[i];
+        if (!live(e, &x))
+            continue; /* ended by an earlier one of this turn */
+        Target *t = &e->targets[x.tid];
+        if (t->phase == IN_FLIGHT) {
+            if (finish(e, x.tid, ERR_TIMEOUT, now, &out) < 0)
+                goto fail_due;
+        } else { /* WAITING: an autopilot start */
+            double late = now - t->due;
+            t->last_late = late > 0.0 ? late : 0.0;
+            /* The next probe is due an interval after this one was due, so the grid's
+             * rounding does not stretch the cadence; after a stall, after it started. */
+            t->base = late <= t->resolution + t->stall ? t->due : now;
+            t->sent++;
+            if (launch(e, x.tid, now, &out) < 0)
+                goto fail_due;
+        }
+    }
+    PyMem_Free(due);
+    return result_or_none(out);
+fail_due:
+    PyMem_Free(due);
+fail:
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyObject *Engine_next_wake(Engine *e, PyObject *Py_UNUSED(ignored)) {
+    drop_stale_top(e);
+    if (!e->nheap)
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(e->heap[0].wake);
+}
+
+/* What the autopilot counted since the last call: (sent, ok, histogram, duration sum,
+ * last duration, last time, last lateness, next due or None), and start counting anew. */
+static PyObject *Engine_stats(Engine *e, PyObject *arg) {
+    Target *t = target(e, (unsigned int)PyLong_AsUnsignedLong(arg));
+    if (!t)
+        return NULL;
+    PyObject *hist = PyTuple_New(e->nbounds + 1);
+    if (!hist)
+        return NULL;
+    for (Py_ssize_t i = 0; i <= e->nbounds; i++) {
+        PyObject *v = PyLong_FromLong(t->hist[i]);
+        if (!v) {
+            Py_DECREF(hist);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(hist, i, v);
+        t->hist[i] = 0;
+    }
+    PyObject *next = t->phase == WAITING ? PyFloat_FromDouble(t->due) : (Py_INCREF(Py_None), Py_None);
+    PyObject *r = Py_BuildValue("(llNddddN)", t->sent, t->ok, hist, t->dur_sum, t->last_duration, t->last_time,
+                                t->last_late, next);
+    t->sent = t->ok = 0;
+    t->dur_sum = 0.0;
+    return r;
+}
+
+static PyObject *Engine_phase(Engine *e, PyObject *arg) {
+    Target *t = target(e, (unsigned int)PyLong_AsUnsignedLong(arg));
+    if (!t)
+        return NULL;
+    return Py_BuildValue("(ii)", (int)t->phase, t->autopilot);
+}
+
+static PyObject *Engine_flush_pool(Engine *e, PyObject *arg) {
+    long pool = PyLong_AsLong(arg);
+    if (pool == -1 && PyErr_Occurred())
+        return NULL;
+    if (pool < 0 || pool >= e->npools) {
+        PyErr_Format(PyExc_KeyError, "no pool %ld", pool);
+        return NULL;
+    }
+    Pool *p = &e->pools[pool];
+    for (Py_ssize_t j = 0; j < p->len; j++) {
+        forget_fd(e, p->fds[j]);
+        close(p->fds[j]);
+    }
+    p->len = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_add_pool(Engine *e, PyObject *Py_UNUSED(ignored)) {
+    if (grow((void **)&e->pools, &e->cappools, e->npools + 1, sizeof(Pool)) < 0)
+        return NULL;
+    return PyLong_FromSsize_t(e->npools++);
+}
+
+static PyObject *Engine_fileno(Engine *e, PyObject *Py_UNUSED(ignored)) { return PyLong_FromLong(e->ep); }
+
+static PyObject *Engine_close(Engine *e, PyObject *Py_UNUSED(ignored)) {
+    close_all(e);
+    Engine_clear(e);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_counts(Engine *e, PyObject *Py_UNUSED(ignored)) {
+    Py_ssize_t idle = 0;
+    for (Py_ssize_t i = 0; i < e->npools; i++)
+        idle += e->pools[i].len;
+    return Py_BuildValue("{s:L,s:n,s:n,s:L}", "sockets_opened", e->opened, "idle_sockets", idle, "timers",
+                         e->nheap, "wakes", e->fired_wakes);
+}
+
+static PyMethodDef Engine_methods[] = {
+    {"add_pool", (PyCFunction)Engine_add_pool, METH_NOARGS,
+     "add_pool() -> a new pool id: idle sockets shared by targets (same family, source, netns)"},
+    {"add", (PyCFunction)Engine_add, METH_VARARGS,
+     "add(pool, family, packed_ip, port, timeout[, scope_id]) -> target id"},
+    {"remove", (PyCFunction)Engine_remove, METH_O, "remove(tid): stop and forget a target"},
+    {"cancel", (PyCFunction)Engine_cancel, METH_O, "cancel(tid): stop its probe and autopilot"},
+    {"start", (PyCFunction)Engine_start, METH_VARARGS, "start(tid, now) -> result at once, or None"},
+    {"autopilot", (PyCFunction)Engine_autopilot, METH_VARARGS,
+     "autopilot(tid, due, interval, resolution, stall): probe while connected"},
+    {"poll", (PyCFunction)Engine_poll, METH_O, "poll(now) -> list of results, or None"},
+    {"tick", (PyCFunction)Engine_tick, METH_O, "tick(now) -> list of results, or None"},
+    {"next_wake", (PyCFunction)Engine_next_wake, METH_NOARGS, "the earliest timer, or None"},
+    {"stats", (PyCFunction)Engine_stats, METH_O, "stats(tid): the autopilot's counts since the last call"},
+    {"phase", (PyCFunction)Engine_phase, METH_O, "phase(tid) -> (0 idle | 1 waiting | 2 in flight, autopilot)"},
+    {"flush_pool", (PyCFunction)Engine_flush_pool, METH_O, "flush_pool(pool): close its idle sockets"},
+    {"fileno", (PyCFunction)Engine_fileno, METH_NOARGS, "the epoll fd, readable when a probe is ready"},
+    {"close", (PyCFunction)Engine_close, METH_NOARGS, "close every socket"},
+    {"counts", (PyCFunction)Engine_counts, METH_NOARGS, "sockets opened, idle, timers, wakes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "maglev.health.probes._connect.ConnectChecks",
+    .tp_basicsize = sizeof(Engine),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)Engine_traverse,
+    .tp_clear = (inquiry)Engine_clear,
+    .tp_free = PyObject_GC_Del,
+    .tp_doc = "TCP connect checks on a private epoll set, with an autopilot for steady backends.",
+    .tp_new = Engine_new,
+    .tp_init = (initproc)Engine_init,
+    .tp_dealloc = (destructor)Engine_dealloc,
+    .tp_methods = Engine_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_connect", "TCP connect checks in compiled code.", -1, NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__connect(void) {
+    if (PyType_Ready(&EngineType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&EngineType);
+    if (PyModule_AddObject(m, "ConnectChecks", (PyObject *)&EngineType) < 0 ||
+        PyModule_AddIntConstant(m, "ERR_TIMEOUT", ERR_TIMEOUT) < 0 ||
+        PyModule_AddIntConstant(m, "ERR_SOCKET", ERR_SOCKET) < 0) {
+        Py_DECREF(&EngineType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,321 @@
+"""TCP connect checks on the compiled engine (``_connect.c``), and its autopilot.
+
+A connect check (a TCP health check without send/expect) is the cheapest and
+most common probe, and at thousands of backends its Python per-probe work was
+the whole gap to HAProxy's C. So the probe loop of connect checks is compiled:
+sockets, the epoll set, timeouts and reuse (as ``tcp.py`` does for the other
+TCP probes) live in ``ConnectChecks``.
+
+A ConnectCheck is a Probe like any other: ``start(done)`` runs one probe and
+gives its result to Python. On top of that, a backend that is steadily up can
+hand its probing over with ``autopilot``: the engine then probes at the normal
+interval by itself and only counts the successes, and the first probe that
+does not connect ends the autopilot and comes back to Python as a result. The
+prober folds the counts in with ``stats()`` whenever someone looks.
+
+The engine never reads the time: ConnectEngine passes the reactor's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import weakref
+from typing import Any, NamedTuple
+
+from twisted.internet.interfaces import IDelayedCall, IReadDescriptor
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ...log import Logger
+from ..netns import Netns, NetnsError
+from ..state import ProbeResult
+from . import _connect, tcp
+from .tcp import Done, make_socket
+
+_LINGER_RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {1, 0}: close() resets
+_CONNECTED = "connected"
+
+PoolKey = tuple[int, "str | None", "Netns | None"]  # family, source address, namespace
+
+
+class _NoSocket(Exception):
+    """No socket for a probe: its text is the result's detail."""
+
+
+class AutopilotStats(NamedTuple):
+    """What the autopilot counted since the last look."""
+
+    sent: int
+    ok: int
+    histogram: tuple[int, ...]  # by the engine's duration bounds, as bisect_left
+    duration_sum: float
+    last_duration: float
+    last_time: float  # reactor clock
+    last_late: float
+    next_due: float | None
+
+
+def result_of(err: int, duration: float, detail: str | None) -> ProbeResult:
+    if err == 0:
+        return ProbeResult(True, "L4OK", _CONNECTED, duration)
+    if err == _connect.ERR_TIMEOUT:
+        return ProbeResult(False, "L4TOUT", "connect timeout", duration)
+    if err == _connect.ERR_SOCKET:
+        return ProbeResult(False, "L4CON", detail or "no socket", duration)
+    return ProbeResult(False, "L4CON", os.strerror(err).lower(), duration)
+
+
+@implementer(IReadDescriptor)
+class ConnectEngine:
+    """The reactor's side of the engine: one reader (its epoll fd) and one timer."""
+
+    log = Logger()
+
+    def __init__(self, reactor: Any, bounds: tuple[float, ...], resolution: float, seed: int | None = None) -> None:
+        self.reactor = reactor
+        self.bounds = bounds
+        self._c = _connect.ConnectChecks(
+            self._open, bounds, resolution, seed if seed is not None else int.from_bytes(os.urandom(8), "little")
+        )
+        self._pools: dict[PoolKey, int] = {}
+        self._pool_keys: list[PoolKey] = []
+        self._busy: dict[int, ConnectCheck] = {}  # probes in flight or on autopilot
+        self._netns_seen: dict[Netns, tuple[float, tuple[int, int] | None]] = {}
+        self._armed: IDelayedCall | None = None
+        self._armed_for = math.inf
+        self._reading = False
+        self._closed = False
+
+    # --- targets ----------------------------------------------------------------------
+    def add(self, address: str, port: int, timeout: float, source: str | None, netns: Netns | None) -> int:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        host, _, scope = address.partition("%")
+        scope_id = socket.if_nametoindex(scope) if scope and not scope.isdigit() else int(scope or 0)
+        key = (family, source, netns)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = self._c.add_pool()
+            self._pool_keys.append(key)
+        tid: int = self._c.add(pool, family, socket.inet_pton(family, host), port, timeout, scope_id)
+        return tid
+
+    def forget(self, tid: int) -> None:
+        self._busy.pop(tid, None)
+        if not self._closed:
+            self._c.remove(tid)
+
+    def start(self, check: ConnectCheck) -> tuple[Any, ...] | None:
+        self._watch()
+        now = self.reactor.seconds()
+        if self._netns_seen:
+            self._recheck_netns(now)
+        answer = self._c.start(check.tid, now)
+        if answer is None:
+            self._busy[check.tid] = check
+            self._arm()
+        return answer
+
+    def autopilot(self, check: ConnectCheck, due: float, interval: float, resolution: float, stall: float) -> None:
+        self._watch()
+        self._c.autopilot(check.tid, due, interval, resolution, stall)
+        self._busy[check.tid] = check
+        self._arm()
+
+    def cancel(self, check: ConnectCheck) -> None:
+        if self._busy.pop(check.tid, None) is not None and not self._closed:
+            self._c.cancel(check.tid)
+
+    def phase(self, check: ConnectCheck) -> tuple[int, int]:
+        """(0 idle, 1 waiting or 2 in flight; 1 on autopilot or 0)."""
+        return (0, 0) if self._closed else self._c.phase(check.tid)
+
+    def in_flight(self, check: ConnectCheck) -> bool:
+        return self.phase(check)[0] == 2
+
+    def stats(self, check: ConnectCheck) -> AutopilotStats:
+        return AutopilotStats(*self._c.stats(check.tid))
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = self._c.counts()
+        return counts
+
+    # --- sockets ------------------------------------------------------------------------
+    def _open(self, pool: int) -> int:
+        """The engine's pool is empty: a new socket, which the engine then owns. Whatever
+        this raises becomes the failed probe's detail."""
+        try:
+            return self._new_socket(pool)
+        except _NoSocket:
+            raise
+        except Exception as e:
+            self.log.failure("opening a probe socket failed")
+            raise _NoSocket(f"internal error: {e}") from None
+
+    def _new_socket(self, pool: int) -> int:
+        family, source, netns = self._pool_keys[pool]
+        try:
+            sock = make_socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, netns)
+        except NetnsError as e:
+            raise _NoSocket(str(e)) from None
+        except OSError as e:
+            raise _NoSocket(f"socket: {(e.strerror or str(e)).lower()}") from None
+        if netns is not None and netns not in self._netns_seen:
+            self._netns_seen[netns] = (self.reactor.seconds(), netns.identity())
+        try:
+            # Closing (a cancelled probe, shutdown) must reset too, never linger in TIME_WAIT.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+            if source:
+                sock.bind((source, 0))
+        except OSError as e:
+            sock.close()
+            raise _NoSocket(f"socket: {(e.strerror or str(e)).lower()}") from None
+        return sock.detach()
+
+    def _recheck_netns(self, now: float) -> None:
+        """Idle sockets of a namespace that was created anew belong to the old one: close
+        them. Checked at most once a second."""
+        for netns, (checked, ident) in list(self._netns_seen.items()):
+            if now - checked < tcp.NETNS_RECHECK:
+                continue
+            current = netns.identity()
+            self._netns_seen[netns] = (now, current)
+            if current != ident:
+                for key, pool in self._pools.items():
+                    if key[2] is netns:
+                        self._c.flush_pool(pool)
+
+    # --- the reactor's side ---------------------------------------------------------------
+    def _watch(self) -> None:
+        if self._closed:
+            raise RuntimeError("the connect-check engine is closed")
+        if not self._reading:
+            self.reactor.addReader(self)
+            self._reading = True
+
+    def _arm(self) -> None:
+        wake = self._c.next_wake()
+        if wake is None or wake >= self._armed_for:
+            return
+        if self._armed is not None and self._armed.active():
+            self._armed.cancel()
+        self._armed_for = wake
+        self._armed = self.reactor.callLater(max(wake - self.reactor.seconds(), 0.0), self._tick)
+
+    def _tick(self) -> None:
+        self._armed = None
+        self._armed_for = math.inf
+        now = self.reactor.seconds()
+        try:
+            if self._netns_seen:
+                self._recheck_netns(now)
+            self._deliver(self._c.tick(now))
+        finally:
+            if not self._closed:
+                self._arm()
+
+    def _deliver(self, answers: list[tuple[Any, ...]] | None) -> None:
+        if not answers:
+            return
+        for tid, _ok, err, duration, detail, base, late in answers:
+            check = self._busy.pop(tid, None)
+            if check is not None:
+                try:
+                    check.answer(result_of(err, duration, detail), base, late)
+                except Exception:
+                    self.log.failure("connect check result handling failed")
+
+    # IReadDescriptor: the epoll fd is readable when any probe socket is ready.
+    def fileno(self) -> int:
+        return -1 if self._closed else int(self._c.fileno())
+
+    def doRead(self) -> None:
+        self._deliver(self._c.poll(self.reactor.seconds()))
+        if not self._closed:
+            self._arm()
+
+    def logPrefix(self) -> str:
+        return "ConnectEngine"
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._reading:
+            self.reactor.removeReader(self)
+            self._reading = False
+        if self._armed is not None and self._armed.active():
+            self._armed.cancel()
+        self._armed = None
+        self._busy.clear()
+        self._closed = True
+        self._c.close()
+
+
+class ConnectCheck:
+    """One backend's connect check: a Probe, and a Cancellable for its own probe."""
+
+    __slots__ = ("engine", "tid", "name", "_done", "last_base", "last_late", "__weakref__")
+
+    def __init__(
+        self,
+        engine: ConnectEngine,
+        address: str,
+        port: int,
+        timeout: float,
+        source: str | None,
+        netns: Netns | None,
+        name: str = "",
+    ) -> None:
+        self.engine = engine
+        self.tid = engine.add(address, port, timeout, source, netns)
+        self.name = name
+        self._done: Done | None = None
+        self.last_base = 0.0  # of the last answer: when its probe was due, or started after a stall
+        self.last_late = 0.0
+        weakref.finalize(self, engine.forget, self.tid)
+
+    def start(self, done: Done) -> ConnectCheck:
+        """Guards itself, as TcpProbe does."""
+        try:
+            self._done = done
+            answer = self.engine.start(self)
+        except Exception as e:
+            from . import internal_error  # the package imports this module
+
+            self._done = None
+            internal_error(self.name, e, done)
+            return self
+        if answer is not None:
+            _tid, _ok, err, duration, detail, base, late = answer
+            self.answer(result_of(err, duration, detail), base, late)
+        return self
+
+    def autopilot(self, due: float, interval: float, resolution: float, stall: float, done: Done) -> ConnectCheck:
+        """Probe every ``interval`` (±10%) from ``due`` while the backend connects; the first
+        other answer goes to ``done`` and ends it."""
+        self._done = done
+        self.engine.autopilot(self, due, interval, resolution, stall)
+        return self
+
+    def answer(self, result: ProbeResult, base: float, late: float) -> None:
+        done, self._done = self._done, None
+        self.last_base, self.last_late = base, late
+        if done is not None:
+            done(result)
+
+    def cancel(self) -> None:
+        self._done = None
+        self.engine.cancel(self)
+
+    def in_flight(self) -> bool:
+        return self.engine.in_flight(self)
+
+    def stats(self) -> AutopilotStats:
+        return self.engine.stats(self)
+
+
+__all__ = ["AutopilotStats", "ConnectCheck", "ConnectEngine", "result_of"]

@@ -1,0 +1,16 @@
+"""The one compiled module (setup.cfg holds everything else): TCP connect checks in C.
+
+See maglev/health/probes/_connect.c for why.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "maglev.health.probes._connect",
+            ["maglev/health/probes/_connect.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+        )
+    ]
+)

@@ -1,0 +1,407 @@
+"""The compiled connect-check engine: real sockets on loopback, made-up time.
+
+The engine never reads a clock: every call is given ``now``. So these tests drive
+its timers with chosen times while its sockets connect for real, and wait for a
+socket's answer on the engine's epoll fd (bounded), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import pytest_twisted
+
+from maglev.health.probes import DURATION_BUCKETS, _connect
+from maglev.health.probes.connect import ConnectCheck, result_of
+
+from .servers import BlackHole, refused_port
+
+LOOPBACK = socket.inet_aton("127.0.0.1")
+T0 = 1000.0
+RES = 0.025
+STALL = 0.05
+
+
+def opener(pool: int) -> int:
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK).detach()
+
+
+def engine(seed: int = 7, open_socket: Any = opener) -> _connect.ConnectChecks:
+    e = _connect.ConnectChecks(open_socket, DURATION_BUCKETS, 0.005, seed)
+    assert e.add_pool() == 0
+    return e
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    yield s
+    s.close()
+
+
+def port(s: socket.socket) -> int:
+    number: int = s.getsockname()[1]
+    return number
+
+
+def answered(e: _connect.ConnectChecks, now: float) -> list[Any]:
+    """Wait (at most 2 s) until a probe socket is ready, then let the engine handle it."""
+    ready, _, _ = select.select([e.fileno()], [], [], 2.0)
+    assert ready, "no socket became ready within 2 s"
+    return e.poll(now) or []
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_one_probe_reports_connected_refused_and_timeout(listener: socket.socket) -> None:
+    e = engine()
+    hole = BlackHole()
+    try:
+        up = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+        down = e.add(0, socket.AF_INET, LOOPBACK, refused_port(), 1.0)
+        silent = e.add(0, socket.AF_INET, LOOPBACK, hole.port, 0.5)
+        for tid in (up, down, silent):
+            assert e.start(tid, T0) is None
+        got: dict[int, Any] = {}
+        while len(got) < 2:
+            for tid, _ok, err, duration, detail, *_ in answered(e, T0 + 0.001):
+                got[tid] = result_of(err, duration, detail)
+        assert (got[up].ok, got[up].code, got[up].detail) == (True, "L4OK", "connected")
+        assert (got[down].ok, got[down].code, got[down].detail) == (False, "L4CON", "connection refused")
+        assert got[up].duration == pytest.approx(0.001)
+        # the timeout waits on the 5 ms grid: nothing at 0.4999 s, the timeout at 0.5
+        assert e.next_wake() == pytest.approx(T0 + 0.5)
+        assert e.tick(T0 + 0.4999) is None
+        [(tid, ok, err, duration, *_)] = e.tick(T0 + 0.5) or []
+        assert (tid, result_of(err, duration, None).code) == (silent, "L4TOUT")
+        assert duration == pytest.approx(0.5)
+        assert e.counts()["sockets_opened"] == 3
+        assert e.counts()["idle_sockets"] == 3  # every outcome gives its socket back
+    finally:
+        e.close()
+        hole.close()
+
+
+def test_answers_already_there_win_over_their_timeout(listener: socket.socket) -> None:
+    """The reactor stalled past the timeout while the connection completed in the kernel."""
+    e = engine()
+    try:
+        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 0.2)
+        e.start(tid, T0)
+        select.select([e.fileno()], [], [], 2.0)
+        [(_, ok, err, *_)] = e.tick(T0 + 5.0) or []
+        assert (ok, err) == (1, 0)
+    finally:
+        e.close()
+
+
+def cadence(e: _connect.ConnectChecks, tid: int, until: float) -> list[tuple[float, float]]:
+    """Run the engine's timers in 1 ms steps up to ``until``: (start time, its due time) of
+    each autopilot probe."""
+    starts = []
+    now = T0
+    while now < until:
+        due_before = e.stats(tid)[7]
+        sent_before = 0
+        if e.tick(now) is not None:
+            raise AssertionError("the autopilot gave up")
+        s = e.stats(tid)
+        sent_before = s[0]
+        if sent_before:
+            assert due_before is not None
+            starts.append((now, due_before))
+            assert not answered(e, now + 0.0002)  # connected: kept by the engine
+        now = round(now + 0.001, 6)
+    return starts
+
+
+def test_autopilot_probes_on_the_grid_at_a_jittered_interval_and_only_counts(listener: socket.socket) -> None:
+    e = engine()
+    try:
+        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+        e.autopilot(tid, T0 + 0.01, 1.0, RES, STALL)
+        assert e.phase(tid) == (1, 1)  # waiting, on autopilot
+        starts = cadence(e, tid, T0 + 20.0)
+        assert 18 <= len(starts) <= 22
+        for (start, due), (_, next_due) in zip(starts, starts[1:], strict=False):
+            step = next_due - due
+            assert 0.9 - 1e-9 <= step <= 1.1 + 1e-9, step  # ±10% around the interval, from the due time
+            assert due <= start <= -(-due // RES) * RES + 0.0011, (start, due)  # on the next grid step
+        steps = [b[1] - a[1] for a, b in zip(starts, starts[1:], strict=False)]
+        assert len({round(s, 4) for s in steps}) > 5, "no jitter"
+        assert e.counts()["sockets_opened"] == 1
+    finally:
+        e.close()
+
+
+def test_autopilot_counts_are_handed_over_once(listener: socket.socket) -> None:
+    e = engine()
+    try:
+        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+        e.autopilot(tid, T0, 0.1, 0.0, STALL)
+        e.stats(tid)
+        for k in range(3):
+            e.tick(T0 + 0.1 * k + 0.05)
+            answered(e, T0 + 0.1 * k + 0.052)
+        sent, ok, hist, dur_sum, last_duration, last_time, late, next_due = e.stats(tid)
+        assert (sent, ok, sum(hist), hist[0]) == (3, 3, 3, 0)  # 2 ms: the second bucket (1-2.5 ms)
+        assert hist[1] == 3 and dur_sum == pytest.approx(0.006) and last_duration == pytest.approx(0.002)
+        assert last_time == pytest.approx(T0 + 0.252) and 0.0 < late <= 0.061, late  # due at a jittered time
+        assert next_due is not None and next_due > T0 + 0.2
+        assert e.stats(tid)[:2] == (0, 0) and sum(e.stats(tid)[2]) == 0
+    finally:
+        e.close()
+
+
+def test_after_a_stall_the_next_probe_counts_from_its_start(listener: socket.socket) -> None:
+    e = engine(seed=3)
+    try:
+        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+        e.autopilot(tid, T0, 1.0, RES, STALL)
+        e.tick(T0 + 0.5)  # half a second late: a stalled reactor
+        answered(e, T0 + 0.5)
+        next_due = e.stats(tid)[7]
+        assert next_due is not None and T0 + 0.5 + 0.9 <= next_due <= T0 + 0.5 + 1.1
+    finally:
+        e.close()
+
+
+def test_the_first_probe_that_does_not_connect_ends_the_autopilot(listener: socket.socket) -> None:
+    e = engine()
+    try:
+        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+        e.autopilot(tid, T0, 1.0, 0.0, STALL)
+        e.tick(T0)
+        assert not answered(e, T0 + 0.001)
+        listener.close()
+        due = e.stats(tid)[7]
+        assert due is not None
+        e.tick(due + 0.01)
+        [(got, ok, err, duration, detail, base, late)] = answered(e, due + 0.011)
+        assert (got, ok, err, detail) == (tid, 0, 111, None)  # ECONNREFUSED
+        assert (base, late) == (pytest.approx(due), pytest.approx(0.01))
+        assert e.phase(tid) == (0, 0)  # idle, off autopilot: Python decides what comes next
+        sent, ok_count = e.stats(tid)[:2]
+        assert (sent, ok_count) == (1, 0)  # the failed one was sent; only the successes were absorbed
+    finally:
+        e.close()
+
+
+def test_cancel_closes_the_socket_and_stale_events_are_ignored(listener: socket.socket) -> None:
+    e = engine()
+    hole = BlackHole()
+    try:
+        tid = e.add(0, socket.AF_INET, LOOPBACK, hole.port, 5.0)
+        e.start(tid, T0)
+        before = open_fds()
+        e.cancel(tid)
+        assert open_fds() == before - 1
+        assert e.tick(T0 + 10.0) is None  # its timeout is gone too
+        # a removed id is reused for a new target; the old one's events never reach it
+        e.remove(tid)
+        again = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 5.0)
+        assert again == tid
+        assert e.start(again, T0) is None
+        [(got, ok, *_)] = answered(e, T0 + 0.001)
+        assert (got, ok) == (again, 1)
+    finally:
+        e.close()
+        hole.close()
+
+
+def test_no_socket_is_a_failed_probe_with_the_reason() -> None:
+    def no_files(pool: int) -> int:
+        raise OSError(24, "socket: too many open files")
+
+    e = engine(open_socket=no_files)
+    try:
+        tid = e.add(0, socket.AF_INET, LOOPBACK, 80, 1.0)
+        answer = e.start(tid, T0)
+        assert answer is not None
+        r = result_of(answer[2], answer[3], answer[4])
+        assert (r.ok, r.code, r.detail) == (False, "L4CON", "[Errno 24] socket: too many open files")
+        e.autopilot(tid, T0, 1.0, 0.0, STALL)
+        [answer] = e.tick(T0) or []
+        assert (answer[0], answer[2]) == (tid, _connect.ERR_SOCKET)
+        assert e.phase(tid) == (0, 0)
+    finally:
+        e.close()
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda e: e.add(5, socket.AF_INET, LOOPBACK, 80, 1.0), "known pool"),
+        (lambda e: e.add(0, socket.AF_INET, b"\x01\x02", 80, 1.0), "IPv4 or IPv6"),
+        (lambda e: e.add(0, socket.AF_INET, LOOPBACK, 70000, 1.0), "a port"),
+        (lambda e: e.add(0, socket.AF_INET, LOOPBACK, 80, 0.0), "timeout > 0"),
+        (lambda e: e.autopilot(e.add(0, socket.AF_INET, LOOPBACK, 80, 1.0), T0, 0.0, RES, STALL), "interval > 0"),
+        (lambda e: e.start(99, T0), "no connect-check target 99"),
+        (lambda e: e.stats(99), "no connect-check target 99"),
+        (lambda e: e.flush_pool(3), "no pool 3"),
+    ],
+)
+def test_bad_calls_are_refused_with_the_reason(call: Any, error: str) -> None:
+    e = engine()
+    try:
+        with pytest.raises((ValueError, KeyError)) as info:
+            call(e)
+        assert error in str(info.value)
+    finally:
+        e.close()
+
+
+def test_a_busy_target_and_a_closed_engine_are_refused(listener: socket.socket) -> None:
+    e = engine()
+    tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+    e.start(tid, T0)
+    with pytest.raises(RuntimeError, match="busy"):
+        e.start(tid, T0)
+    with pytest.raises(ValueError, match="busy"):
+        e.autopilot(tid, T0, 1.0, RES, STALL)
+    e.close()
+    with pytest.raises(ValueError, match="closed"):
+        e.tick(T0)
+    with pytest.raises(ValueError, match="closed"):
+        e.start(tid, T0)
+
+
+# --- the autopilot in the health service, on the real reactor -----------------------------
+
+SERVICE_CONFIG = """\
+maglev:
+  healthchecks:
+    hc: {{type: tcp, port: {port}, interval: 50ms, fast-interval: 20ms, down-interval: 50ms, timeout: 200ms,
+          rise: 2, fall: 3}}
+  backends:
+    b: {{address: 127.0.0.1, healthcheck: hc}}
+"""
+
+
+def reactor() -> Any:
+    from twisted.internet import reactor as r
+
+    return r
+
+
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    """Wait for ``condition()`` to hold, looking after every 10 ms of reactor time (at most ``timeout``)."""
+    from twisted.internet.task import deferLater
+
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await deferLater(reactor(), 0.01, lambda: None)
+    raise AssertionError(f"not true within {timeout} s: {condition}")
+
+
+def transition(bus: Any, new: str) -> Any:
+    from twisted.internet.defer import Deferred
+
+    from maglev.events import BackendTransition
+
+    d: Deferred[BackendTransition] = Deferred()
+
+    def seen(t: BackendTransition) -> None:
+        if t.new == new and not d.called:
+            sub.cancel()
+            d.callback(t)
+
+    sub = bus.subscribe(BackendTransition, seen)
+    d.addTimeout(10, reactor())
+    return d
+
+
+def bound_listener(number: int = 0) -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", number))
+    s.listen(64)
+    return s
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_steady_backend_runs_on_autopilot_and_its_first_failure_comes_back() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from maglev.bus import EventBus
+    from maglev.config import load_config
+    from maglev.health.metrics import HealthCollector
+    from maglev.health.service import HealthService
+
+    server = bound_listener()
+    number = port(server)
+    bus = EventBus()
+    svc = HealthService(load_config(SERVICE_CONFIG.format(port=number)), bus, reactor())
+    registry = CollectorRegistry()
+    registry.register(HealthCollector(svc))
+    up = transition(bus, "up")
+    svc.startService()
+    try:
+        await up
+        p = svc.probers["b"]
+
+        def flying() -> bool:  # a function: mypy would take the property for a constant
+            return p.autopilot
+
+        await until(flying)
+        sent = svc.prober("b").probes_sent
+        await until(lambda: svc.prober("b").probes_sent >= sent + 5)  # probes go on, counted by the engine
+        last = p.health.last_result_time
+        assert last is not None and p.health.last_result is not None and p.health.last_result.code == "L4OK"
+        assert flying() and p.health.state.value == "up"
+        text = generate_latest(registry).decode()
+        oks = p.results[(True, "L4OK")]
+        assert f'maglev_probe_total{{backend="b",code="L4OK",result="success",type="tcp"}} {oks}.0' in text
+        assert f'maglev_probe_duration_seconds_count{{backend="b",type="tcp"}} {oks}.0' in text
+
+        down = transition(bus, "down")
+        server.close()
+        t = await down
+        assert (t.code, t.old) == ("L4CON", "up")
+        # the autopilot's failure came back to the state machine: down after exactly `fall` failures
+        assert p.results[(False, "L4CON")] == 3 and not flying()
+
+        up = transition(bus, "up")
+        server = bound_listener(number)
+        await up
+        await until(flying)
+
+        svc.pause("b")
+        assert not flying() and not p.in_flight
+        probe = p.probe
+        assert isinstance(probe, ConnectCheck) and probe.engine.phase(probe) == (0, 0)  # nothing waits
+    finally:
+        svc.stopService()
+        server.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_with_probe_observers_every_probe_comes_to_python() -> None:
+    from maglev.bus import EventBus
+    from maglev.config import load_config
+    from maglev.health.service import HealthService, ProbeObserved
+
+    server = bound_listener()
+    seen: list[ProbeObserved] = []
+    svc = HealthService(
+        load_config(SERVICE_CONFIG.format(port=port(server))), EventBus(), reactor(), observers=[seen.append]
+    )
+    svc.startService()
+    try:
+        await until(lambda: len(seen) >= 8)
+        p = svc.prober("b")
+        assert not p.autopilot and p.health.state.value == "up"
+        assert p.probes_sent - int(p.in_flight) == len(seen)
+    finally:
+        svc.stopService()
+        server.close()
