@@ -33,6 +33,36 @@ from .log import Logger
 TimerId = int
 
 
+class Alarm:
+    """One reactor timer that is only ever brought forward: the wake-up behind a queue of
+    timers (TimerQueue here, the connect-check engine's heap in health/probes/connect.py)."""
+
+    def __init__(self, clock: IReactorTime, ring: Callable[[], object]) -> None:
+        self.clock = clock
+        self.ring = ring
+        self.when = math.inf
+        self._call: IDelayedCall | None = None
+
+    def at(self, when: float) -> None:
+        """Ring at ``when`` unless already set to ring sooner."""
+        if when >= self.when:
+            return
+        self.cancel()
+        self.when = when
+        self._call = self.clock.callLater(max(when - self.clock.seconds(), 0.0), self._rang)
+
+    def _rang(self) -> None:
+        self._call = None
+        self.when = math.inf
+        self.ring()
+
+    def cancel(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self.when = math.inf
+
+
 class TimerQueue:
     log = Logger()
 
@@ -44,8 +74,7 @@ class TimerQueue:
         self._calls: dict[int, Callable[..., object]] = {}
         self._args: dict[int, tuple[Any, ...]] = {}
         self._ids = itertools.count(1)
-        self._armed: IDelayedCall | None = None
-        self._armed_for = math.inf
+        self._alarm = Alarm(clock, self._run)
         self._running = False
         self.fired = 0
 
@@ -61,7 +90,7 @@ class TimerQueue:
             self._slots[key] = [ident]
             heapq.heappush(self._keys, key)
             if not self._running:
-                self._arm(key)
+                self._alarm.at(self._when(key))
         else:
             slot.append(ident)
         return ident
@@ -80,18 +109,7 @@ class TimerQueue:
     def _when(self, key: float) -> float:
         return key * self.resolution if self.resolution else key
 
-    def _arm(self, key: float) -> None:
-        when = self._when(key)
-        if when >= self._armed_for:
-            return
-        if self._armed is not None and self._armed.active():
-            self._armed.cancel()
-        self._armed_for = when
-        self._armed = self.clock.callLater(max(when - self.clock.seconds(), 0.0), self._run)
-
     def _run(self) -> None:
-        self._armed = None
-        self._armed_for = math.inf
         now = self.clock.seconds() + 1e-9  # grid rounding must not leave a due timer behind
         keys, slots, calls, args = self._keys, self._slots, self._calls, self._args
         # Take the due slots out first: timers added while running go to new slots and
@@ -119,13 +137,10 @@ class TimerQueue:
             while keys and not any(ident in calls for ident in slots[keys[0]]):
                 del slots[heapq.heappop(keys)]
             if keys:
-                self._arm(keys[0])
+                self._alarm.at(self._when(keys[0]))
 
     def stop(self) -> None:
-        if self._armed is not None and self._armed.active():
-            self._armed.cancel()
-        self._armed = None
-        self._armed_for = math.inf
+        self._alarm.cancel()
         self._keys.clear()
         self._slots.clear()
         self._calls.clear()

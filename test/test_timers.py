@@ -1,11 +1,11 @@
-"""TimerQueue: ordering, cancellation, re-arming, fairness."""
+"""TimerQueue: ordering, cancellation, re-arming, fairness; the Alarm behind it."""
 
 from __future__ import annotations
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from maglev.timers import TimerQueue
+from maglev.timers import Alarm, TimerQueue
 
 
 class TimerQueueTests(SynchronousTestCase):
@@ -107,3 +107,27 @@ class TimerQueueTests(SynchronousTestCase):
         self.assertEqual([c.getTime() for c in self.clock.getDelayedCalls()], [0.5])
         self.clock.advance(0.49)
         self.assertEqual(self.fired, ["far"])
+
+
+class AlarmTests(SynchronousTestCase):
+    def test_an_alarm_only_moves_earlier_and_rings_once(self) -> None:
+        clock, rang = Clock(), []
+        alarm = Alarm(clock, lambda: rang.append(clock.seconds()))
+        cases = [  # (ask to ring at, when it is then set to ring)
+            (5.0, 5.0),
+            (3.0, 3.0),  # sooner: moved
+            (7.0, 3.0),  # later: ignored
+        ]
+        for when, expected in cases:
+            alarm.at(when)
+            self.assertEqual(alarm.when, expected)
+            self.assertEqual(len(clock.getDelayedCalls()), 1)
+        clock.advance(2.9)
+        self.assertEqual(rang, [])
+        clock.advance(0.1)
+        clock.advance(7)
+        self.assertEqual(rang, [3.0])
+        alarm.at(12.0)  # after ringing it can be set again, for any time
+        alarm.cancel()
+        clock.advance(10)
+        self.assertEqual((rang, clock.getDelayedCalls()), ([3.0], []))

@@ -18,23 +18,22 @@ The engine never reads the time: ConnectEngine passes the reactor's.
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import weakref
 from typing import Any, NamedTuple
 
-from twisted.internet.interfaces import IDelayedCall, IReadDescriptor
+from twisted.internet.interfaces import IReadDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...log import Logger
+from ...timers import Alarm
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
-from . import _connect, tcp
-from .tcp import Done, make_socket
+from . import _connect
+from .tcp import Done, NetnsWatch, probe_socket
 
-_LINGER_RST = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # struct linger {1, 0}: close() resets
 _CONNECTED = "connected"
 
 PoolKey = tuple[int, "str | None", "Netns | None"]  # family, source address, namespace
@@ -82,9 +81,8 @@ class ConnectEngine:
         self._pools: dict[PoolKey, int] = {}
         self._pool_keys: list[PoolKey] = []
         self._busy: dict[int, ConnectCheck] = {}  # probes in flight or on autopilot
-        self._netns_seen: dict[Netns, tuple[float, tuple[int, int] | None]] = {}
-        self._armed: IDelayedCall | None = None
-        self._armed_for = math.inf
+        self._netns = NetnsWatch()
+        self._alarm = Alarm(reactor, self._tick)
         self._reading = False
         self._closed = False
 
@@ -109,7 +107,7 @@ class ConnectEngine:
     def start(self, check: ConnectCheck) -> tuple[Any, ...] | None:
         self._watch()
         now = self.reactor.seconds()
-        if self._netns_seen:
+        if self._netns:
             self._recheck_netns(now)
         answer = self._c.start(check.tid, now)
         if answer is None:
@@ -156,35 +154,21 @@ class ConnectEngine:
     def _new_socket(self, pool: int) -> int:
         family, source, netns = self._pool_keys[pool]
         try:
-            sock = make_socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, netns)
+            sock = probe_socket(family, source, netns)
         except NetnsError as e:
             raise _NoSocket(str(e)) from None
         except OSError as e:
             raise _NoSocket(f"socket: {(e.strerror or str(e)).lower()}") from None
-        if netns is not None and netns not in self._netns_seen:
-            self._netns_seen[netns] = (self.reactor.seconds(), netns.identity())
-        try:
-            # Closing (a cancelled probe, shutdown) must reset too, never linger in TIME_WAIT.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-            if source:
-                sock.bind((source, 0))
-        except OSError as e:
-            sock.close()
-            raise _NoSocket(f"socket: {(e.strerror or str(e)).lower()}") from None
+        if netns is not None:
+            self._netns.made_socket(netns, self.reactor.seconds())
         return sock.detach()
 
     def _recheck_netns(self, now: float) -> None:
-        """Idle sockets of a namespace that was created anew belong to the old one: close
-        them. Checked at most once a second."""
-        for netns, (checked, ident) in list(self._netns_seen.items()):
-            if now - checked < tcp.NETNS_RECHECK:
-                continue
-            current = netns.identity()
-            self._netns_seen[netns] = (now, current)
-            if current != ident:
-                for key, pool in self._pools.items():
-                    if key[2] is netns:
-                        self._c.flush_pool(pool)
+        """Idle sockets of a namespace that was created anew belong to the old one: close them."""
+        for netns in self._netns.all_changed(now):
+            for key, pool in self._pools.items():
+                if key[2] is netns:
+                    self._c.flush_pool(pool)
 
     # --- the reactor's side ---------------------------------------------------------------
     def _watch(self) -> None:
@@ -196,19 +180,13 @@ class ConnectEngine:
 
     def _arm(self) -> None:
         wake = self._c.next_wake()
-        if wake is None or wake >= self._armed_for:
-            return
-        if self._armed is not None and self._armed.active():
-            self._armed.cancel()
-        self._armed_for = wake
-        self._armed = self.reactor.callLater(max(wake - self.reactor.seconds(), 0.0), self._tick)
+        if wake is not None:
+            self._alarm.at(wake)
 
     def _tick(self) -> None:
-        self._armed = None
-        self._armed_for = math.inf
         now = self.reactor.seconds()
         try:
-            if self._netns_seen:
+            if self._netns:
                 self._recheck_netns(now)
             self._deliver(self._c.tick(now))
         finally:
@@ -247,9 +225,7 @@ class ConnectEngine:
         if self._reading:
             self.reactor.removeReader(self)
             self._reading = False
-        if self._armed is not None and self._armed.active():
-            self._armed.cancel()
-        self._armed = None
+        self._alarm.cancel()
         self._busy.clear()
         self._closed = True
         self._c.close()

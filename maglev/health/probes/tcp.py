@@ -62,6 +62,46 @@ def make_socket(family: int, kind: int, proto: int = 0, netns: Netns | None = No
     return netns.call(lambda: socket.socket(family, kind, proto))
 
 
+def probe_socket(family: int, source: str | None, netns: Netns | None) -> socket.socket:
+    """A non-blocking TCP socket for probes, bound to ``source`` if given, made in ``netns``."""
+    sock = make_socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, netns)
+    try:
+        # Closing (a cancelled probe, shutdown) must reset too, never linger in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        if source:
+            sock.bind((source, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class NetnsWatch:
+    """Notices a namespace deleted and created again under its name: idle probe sockets
+    made in the old one must not be reused. Looks at most every NETNS_RECHECK seconds."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Netns, tuple[float, tuple[int, int] | None]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._seen)
+
+    def made_socket(self, netns: Netns, now: float) -> None:
+        if netns not in self._seen:
+            self._seen[netns] = (now, netns.identity())
+
+    def changed(self, netns: Netns, now: float) -> bool:
+        checked, ident = self._seen.get(netns, (-math.inf, None))
+        if now - checked < NETNS_RECHECK:
+            return False
+        current = netns.identity()
+        self._seen[netns] = (now, current)
+        return current != ident
+
+    def all_changed(self, now: float) -> list[Netns]:
+        return [netns for netns in list(self._seen) if self.changed(netns, now)]
+
+
 def _libc_connect() -> Any:
     try:
         # PyDLL keeps the GIL: the call never blocks, and dropping the GIL would invite
@@ -220,7 +260,7 @@ class TcpMux:
         self._attempts: dict[int, TcpAttempt] = {}  # fd -> the attempt using it
         self._registered: set[int] = set()  # fds in the epoll set
         self._idle: dict[PoolKey, list[socket.socket]] = {}
-        self._netns_seen: dict[Netns, tuple[float, tuple[int, int] | None]] = {}
+        self._netns = NetnsWatch()
         self.sockets_opened = 0
 
     def start(
@@ -271,30 +311,16 @@ class TcpMux:
         if idle and (netns is None or not self._netns_changed(netns)):
             return idle.pop()
         family, source, _ = key
-        sock = make_socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0, netns)
+        sock = probe_socket(family, source, netns)
         self.sockets_opened += 1
-        if netns is not None and netns not in self._netns_seen:
-            self._netns_seen[netns] = (self.clock.seconds(), netns.identity())
-        try:
-            # Closing (a cancelled probe, shutdown) must reset too, never linger in TIME_WAIT.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-            if source:
-                sock.bind((source, 0))
-        except OSError:
-            sock.close()
-            raise
+        if netns is not None:
+            self._netns.made_socket(netns, self.clock.seconds())
         return sock
 
     def _netns_changed(self, netns: Netns) -> bool:
         """Whether the namespace was created anew since its idle sockets were made (then
-        they are closed: they still belong to the old one). Checked once a second."""
-        now = self.clock.seconds()
-        checked, ident = self._netns_seen.get(netns, (-math.inf, None))
-        if now - checked < NETNS_RECHECK:
-            return False
-        current = netns.identity()
-        self._netns_seen[netns] = (now, current)
-        if current == ident:
+        they are closed: they still belong to the old one)."""
+        if not self._netns.changed(netns, self.clock.seconds()):
             return False
         for key, idle in self._idle.items():
             if key[2] is netns:
