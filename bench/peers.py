@@ -348,10 +348,24 @@ class Keepalived(Checker):
         return super().unusable()
 
 
+def logged_at(rec: dict[str, Any]) -> float:
+    """A maglevd log record's own time (milliseconds)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(rec["time"].replace("Z", "+00:00")).timestamp()
+
+
 class Maglevd(Checker):
     name = "maglevd"
 
     ups = 0
+
+    def __init__(self, tmp: Path, n: int, kind: str) -> None:
+        super().__init__(tmp, n, kind)
+        # The same two events by the times maglevd logged them, not when this process read
+        # them: the dataplane step without this process's own wake-ups (to the millisecond).
+        self.logged: dict[str, float] = {}
+        self.logged_dataplane: dict[str, float] = {}
 
     def settle(self, warmup: float) -> None:
         """Every backend up (a start with thousands takes a few seconds), then the warm-up."""
@@ -370,6 +384,7 @@ class Maglevd(Checker):
                 self.ups += 1
             elif rec.get("new") == "down":
                 self.events.setdefault(rec["backend"][1:], now)
+                self.logged.setdefault(rec["backend"][1:], logged_at(rec))
         elif '"lb-sync-as-weight"' in line:
             try:
                 rec = json.loads(line.lstrip("\x1e"))
@@ -378,6 +393,7 @@ class Maglevd(Checker):
             if rec.get("weight") == 0:
                 a, b = rec["address"].split(".")[2:]
                 self.dataplane.setdefault(str(int(a) * 250 + int(b) - 1), now)
+                self.logged_dataplane.setdefault(str(int(a) * 250 + int(b) - 1), logged_at(rec))
 
     def command(self) -> list[str]:
         hc = "http" if self.kind == "http" else "tcp"
@@ -541,6 +557,7 @@ def detection(name: str, kind: str, trials: int, warmup: float) -> dict[str, Any
             excess: list[float] = []
             dataplane: list[float] = []
             after: list[float] = []
+            after_logged: list[float] = []
             for key, t_stop in stopped.items():
                 seen = checker.events.get(key)
                 fails = sent.get(int(key), [])
@@ -551,9 +568,12 @@ def detection(name: str, kind: str, trials: int, warmup: float) -> dict[str, Any
                 if key in checker.dataplane:
                     dataplane.append(checker.dataplane[key] - t_stop)
                     after.append(checker.dataplane[key] - seen)
+                if isinstance(checker, Maglevd) and key in checker.logged_dataplane:
+                    after_logged.append(checker.logged_dataplane[key] - checker.logged[key])
             out: dict[str, Any] = {"checker": name, "type": kind, "trials": trials, "detected": len(detect)}
             for label, values in (("detect", detect), ("excess", excess), ("dataplane", dataplane),
-                                  ("dataplane_after_detect", after)):  # fmt: skip
+                                  ("dataplane_after_detect", after),
+                                  ("dataplane_after_detect_logged", after_logged)):  # fmt: skip
                 if values:
                     p50, p99 = quantiles(values)
                     out[f"{label}_p50_ms"], out[f"{label}_p99_ms"] = round(p50 * 1000, 1), round(p99 * 1000, 1)
