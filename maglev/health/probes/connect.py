@@ -133,6 +133,8 @@ class ConnectEngine:
         return self.phase(check)[0] == 2
 
     def stats(self, check: ConnectCheck) -> AutopilotStats:
+        if self._closed:  # stopped: nothing more was counted (a view may still look)
+            return AutopilotStats(0, 0, (0,) * (len(self.bounds) + 1), 0.0, 0.0, 0.0, 0.0, None)
         return AutopilotStats(*self._c.stats(check.tid))
 
     def counts(self) -> dict[str, int]:
