@@ -152,7 +152,7 @@ def test_autopilot_counts_are_handed_over_once(listener: socket.socket) -> None:
         for k in range(3):
             e.tick(T0 + 0.1 * k + 0.05)
             answered(e, T0 + 0.1 * k + 0.052)
-        sent, ok, hist, dur_sum, last_duration, last_time, late, next_due = e.stats(tid)
+        sent, ok, hist, dur_sum, last_duration, last_time, late, next_due, _status = e.stats(tid)
         assert (sent, ok, sum(hist), hist[0]) == (3, 3, 3, 0)  # 2 ms: the second bucket (1-2.5 ms)
         assert hist[1] == 3 and dur_sum == pytest.approx(0.006) and last_duration == pytest.approx(0.002)
         assert last_time == pytest.approx(T0 + 0.252) and 0.0 < late <= 0.061, late  # due at a jittered time
@@ -186,7 +186,7 @@ def test_the_first_probe_that_does_not_connect_ends_the_autopilot(listener: sock
         due = e.stats(tid)[7]
         assert due is not None
         e.tick(due + 0.01)
-        [(got, ok, err, duration, detail, base, late)] = answered(e, due + 0.011)
+        [(got, ok, err, duration, detail, base, late, _data)] = answered(e, due + 0.011)
         assert (got, ok, err, detail) == (tid, 0, 111, None)  # ECONNREFUSED
         assert (base, late) == (pytest.approx(due), pytest.approx(0.01))
         assert e.phase(tid) == (0, 0)  # idle, off autopilot: Python decides what comes next
@@ -273,6 +273,110 @@ def test_a_busy_target_and_a_closed_engine_are_refused(listener: socket.socket) 
         e.tick(T0)
     with pytest.raises(ValueError, match="closed"):
         e.start(tid, T0)
+
+
+# --- plain HTTP on the engine ---------------------------------------------------------------
+
+REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+def http_target(e: _connect.ConnectChecks, listener: socket.socket, timeout: float = 1.0) -> int:
+    return e.add(0, socket.AF_INET, LOOPBACK, port(listener), timeout, 0, REQUEST, [(200, 399)])
+
+
+def judged(answer: tuple[Any, ...]) -> tuple[bool, str, str]:
+    """An HTTP answer as the probe's result: (ok, code, detail)."""
+    from maglev.config import HttpParams
+    from maglev.health.probes.rawhttp import HttpVerdict
+
+    _tid, _ok, err, duration, detail, _base, _late, data = answer
+    r = result_of(err, duration, detail, data, lambda: HttpVerdict(HttpParams()))
+    return r.ok, r.code, r.detail
+
+
+def serve_one(listener: socket.socket, answer: bytes | None) -> bytes:
+    """Accept the engine's connection, read its request, send ``answer`` (None: close)."""
+    listener.settimeout(2.0)
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(2.0)
+        request = b""
+        while not request.endswith(b"\r\n\r\n"):
+            chunk = conn.recv(4096)
+            assert chunk, "the engine closed before its request was complete"
+            request += chunk
+        if answer is not None:
+            conn.sendall(answer)
+    return request
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", (True, "L7OK", "HTTP 200")),
+        (b"HTTP/1.0 302 Found\r\n\r\n", (True, "L7OK", "HTTP 302")),
+        (b"HTTP/1.1 500 Internal Server Error\r\n\r\n", (False, "L7STS", "HTTP 500")),
+        (b"SSH-2.0-OpenSSH\r\n", (False, "L7RSP", "bad response: b'SSH-2.0-OpenSSH'")),
+        (None, (False, "L7RSP", "bad response: no HTTP status line")),
+    ],
+)
+def test_an_http_probe_sends_the_request_and_its_answer_is_judged_as_in_python(
+    listener: socket.socket, answer: bytes | None, expected: tuple[bool, str, str]
+) -> None:
+    e = engine()
+    try:
+        tid = http_target(e, listener)
+        assert e.start(tid, T0) is None
+        select.select([e.fileno()], [], [], 2.0)
+        assert e.poll(T0 + 0.001) is None  # connected, request sent, waiting for the answer
+        assert serve_one(listener, answer) == REQUEST
+        [result] = answered(e, T0 + 0.002)
+        assert judged(result) == expected
+        assert e.counts()["idle_sockets"] == 1
+    finally:
+        e.close()
+
+
+def test_http_on_autopilot_counts_accepted_statuses_and_hands_back_the_rest(listener: socket.socket) -> None:
+    e = engine()
+    try:
+        tid = http_target(e, listener)
+        e.autopilot(tid, T0, 1.0, 0.0, STALL)
+        now = T0
+        for answer in (b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/2 200\r\n\r\n"):
+            e.tick(now)
+            select.select([e.fileno()], [], [], 2.0)
+            assert e.poll(now + 0.001) is None
+            serve_one(listener, answer)
+            assert not answered(e, now + 0.002)  # a success: counted, not reported
+            stats = e.stats(tid)
+            assert stats[1] == 1 and stats[8] == int(answer[answer.index(b" ") + 1 :][:3])
+            now = stats[7] or 0.0
+            assert now > T0
+        e.tick(now)
+        select.select([e.fileno()], [], [], 2.0)
+        e.poll(now + 0.001)
+        serve_one(listener, b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
+        [result] = answered(e, now + 0.002)
+        assert (result[0], judged(result), e.phase(tid)) == (tid, (False, "L7STS", "HTTP 503"), (0, 0))
+    finally:
+        e.close()
+
+
+def test_an_http_probe_without_an_answer_times_out_as_l7(listener: socket.socket) -> None:
+    e = engine()
+    try:
+        tid = http_target(e, listener, timeout=0.5)
+        e.start(tid, T0)
+        select.select([e.fileno()], [], [], 2.0)
+        e.poll(T0 + 0.001)
+        listener.settimeout(2.0)
+        conn, _ = listener.accept()  # accepted, never answered
+        with conn:
+            [result] = e.tick(T0 + 0.5) or []
+            assert judged(result) == (False, "L7TOUT", "no response before the timeout")
+    finally:
+        e.close()
 
 
 # --- the autopilot in the health service, on the real reactor -----------------------------
@@ -407,3 +511,70 @@ async def test_with_probe_observers_every_probe_comes_to_python() -> None:
     finally:
         svc.stopService()
         server.close()
+
+
+HTTP_CONFIG = """\
+maglev:
+  healthchecks:
+    hc: {{type: http, port: {port}, interval: 50ms, fast-interval: 20ms, down-interval: 50ms, timeout: 200ms,
+          rise: 2, fall: 3, params: {{path: /healthz}}}}
+  backends:
+    b: {{address: 127.0.0.1, healthcheck: hc}}
+"""
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_steady_http_backend_flies_too_and_a_bad_status_comes_back() -> None:
+    from maglev.bus import EventBus
+    from maglev.config import load_config
+    from maglev.health.service import HealthService
+
+    from .servers import Behaviour, http_server, port_of, stop
+
+    behaviour = Behaviour()
+    server = http_server(reactor(), behaviour)
+    bus = EventBus()
+    svc = HealthService(load_config(HTTP_CONFIG.format(port=port_of(server))), bus, reactor())
+    up = transition(bus, "up")
+    svc.startService()
+    try:
+        await up
+        p = svc.probers["b"]
+
+        def flying() -> bool:
+            return p.autopilot
+
+        await until(flying)
+        seen = len(behaviour.requests)
+        await until(lambda: len(behaviour.requests) >= seen + 5)  # the engine's requests reach the server
+        assert behaviour.requests[-1]["path"] == b"/healthz" and flying()
+        q = svc.prober("b")
+        assert q.results[(True, "L7OK")] >= 5 and q.health.last_result is not None
+        assert (q.health.last_result.code, q.health.last_result.detail) == ("L7OK", "HTTP 200")
+
+        down = transition(bus, "down")
+        behaviour.status = 500
+        t = await down
+        assert (t.code, t.detail, t.old) == ("L7STS", "HTTP 500", "up")
+        assert p.results[(False, "L7STS")] == 3 and not flying()
+    finally:
+        svc.stopService()
+        await stop(server)
+
+
+def test_http_checks_with_expect_body_stay_in_python() -> None:
+    import ipaddress
+
+    from maglev.config import Backend, CheckType, HealthCheck, HttpParams
+    from maglev.health.probes import ProbeFactory
+
+    factory = ProbeFactory(reactor())
+    backend = Backend("b", ipaddress.ip_address("127.0.0.1"), "hc")
+    try:
+        plain = factory.probe_for(backend, HealthCheck("hc", CheckType.HTTP, port=80, params=HttpParams()))
+        params = HttpParams(expect_body="ok")
+        body = factory.probe_for(backend, HealthCheck("hc", CheckType.HTTP, port=80, params=params))
+        assert isinstance(getattr(plain, "pilot", None), ConnectCheck)
+        assert getattr(body, "pilot", "missing") is None  # the body needs Python's reading
+    finally:
+        factory.close()

@@ -106,8 +106,10 @@ class BackendProber:
     @probe.setter
     def probe(self, probe: Probe) -> None:
         self._probe = probe
-        # Connect checks can run on autopilot while the backend is steadily up.
-        self._pilot = probe if isinstance(probe, ConnectCheck) else None
+        # Connect checks and plain HTTP status checks can fly on autopilot while the
+        # backend is steadily up.
+        pilot = getattr(probe, "pilot", None)
+        self._pilot: ConnectCheck | None = pilot if isinstance(pilot, ConnectCheck) else None
 
     @property
     def hc(self) -> HealthCheck:
@@ -221,7 +223,8 @@ class BackendProber:
             self.scheduled_for = s.next_due
         if not s.ok:
             return
-        key = (True, "L4OK")
+        last = pilot.ok_result(s.last_duration, s.last_status)
+        key = (True, last.code)
         self.results[key] = self.results.get(key, 0) + s.ok
         counts = self.duration_counts
         for i, n in enumerate(s.histogram):
@@ -230,7 +233,7 @@ class BackendProber:
         clock = self.svc.clock
         when = self.svc.wallclock() - (clock.seconds() - s.last_time)
         # The backend is steadily up: recording the last success changes nothing else.
-        transition = self.health.record(ProbeResult(True, "L4OK", "connected", s.last_duration), when)
+        transition = self.health.record(last, when)
         if transition is not None:
             self.svc.announce(self, transition)
 

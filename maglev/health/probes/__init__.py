@@ -109,16 +109,24 @@ class RawHttpProbe:
         source: str | None,
         netns: Netns | None,
         name: str = "",
+        engine: ConnectEngine | None = None,
     ) -> None:
         assert isinstance(hc.params, HttpParams) and hc.port is not None
         self.mux = mux
-        self.params = hc.params
+        self.params = params = hc.params
         self.address, self.port, self.timeout = address, hc.port, hc.timeout
         self.request = request_bytes(hc.params, address, hc.port)
         self.pattern = body_pattern(hc.params)
         self.source = source
         self.netns = netns
         self.name = name
+        # Steadily up, a check that only reads the status line flies on the engine's autopilot.
+        self.pilot: ConnectCheck | None = None
+        if engine is not None and self.pattern is None:
+            self.pilot = ConnectCheck(
+                engine, address, hc.port, hc.timeout, source, netns, name, self.request,
+                [(r.low, r.high) for r in params.expect_status], lambda: HttpVerdict(params),
+            )  # fmt: skip
 
     def start(self, done: Done) -> Cancellable:
         try:
@@ -180,7 +188,7 @@ class ProbeFactory:
         source = source_for(address, hc)
         # The probes on the TCP multiplexer guard themselves; the others get a _Guarded.
         if hc.type is CheckType.HTTP:
-            return RawHttpProbe(self.tcp, address, hc, source, self.netns, backend.name)
+            return RawHttpProbe(self.tcp, address, hc, source, self.netns, backend.name, self.connect)
         if hc.type is CheckType.TCP:
             params = hc.params if isinstance(hc.params, TcpParams) else TcpParams()
             assert hc.port is not None

@@ -14,6 +14,12 @@
  * So Python sees every probe of a backend that is not steadily up, and none of
  * one that is.
  *
+ * A target with a request is a plain-HTTP check: once connected it sends the
+ * request and reads the status line. Only a status in the accepted ranges counts
+ * as a success here; anything else (another status, no status line, a closed
+ * connection) goes back to Python with the bytes received, and Python's
+ * HttpVerdict judges them, so there is one judge of record for failures.
+ *
  * Time is never read here: every call that needs it is given `now` by the
  * caller (the reactor's clock), so tests can drive it with made-up times.
  * Timers are one binary heap with lazy deletion: an entry carries the
@@ -37,6 +43,10 @@
 #define MAX_IDLE 4096 /* idle sockets kept per pool: the peak of probes in flight */
 #define ERR_TIMEOUT (-1)
 #define ERR_SOCKET (-2)
+#define ERR_L7 (-3)         /* HTTP: send() or recv() failed; detail says which and why */
+#define ERR_JUDGE (-4)      /* HTTP: not clearly a success; the bytes go to Python's judge */
+#define ERR_JUDGE_EOF (-5)  /* the same, and the backend closed the connection */
+#define HEAD_MAX 256        /* HTTP: status lines longer than this go to Python's judge */
 
 enum phase { IDLE, WAITING, IN_FLIGHT };
 
@@ -56,6 +66,15 @@ typedef struct {
     double base;       /* the current probe's interval counts from here */
     double started;
     int fd;
+    /* HTTP checks only */
+    char *request;
+    Py_ssize_t reqlen, written;
+    int *statuses; /* accepted ranges: lo, hi, lo, hi, ... */
+    Py_ssize_t nstatuses;
+    int connected;
+    int headlen;
+    char head[HEAD_MAX];
+    int last_status;
     /* counted by the autopilot since the last stats() */
     long sent;
     long ok;
@@ -233,11 +252,11 @@ static void release_socket(Engine *e, Target *t, int reuse, int armed) {
     close(fd); /* also leaves the epoll set */
 }
 
-static int watch(Engine *e, int fd, uint32_t tid, uint32_t gen) {
+static int watch(Engine *e, int fd, uint32_t tid, uint32_t gen, uint32_t events) {
     if (grow((void **)&e->registered, &e->capregistered, fd + 1, 1) < 0)
         return -1;
     struct epoll_event ev;
-    ev.events = EPOLLOUT | EPOLLONESHOT;
+    ev.events = events | EPOLLONESHOT;
     ev.data.u64 = ((uint64_t)tid << 32) | gen;
     int op = e->registered[fd] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(e->ep, op, fd, &ev) < 0) {
@@ -250,13 +269,15 @@ static int watch(Engine *e, int fd, uint32_t tid, uint32_t gen) {
 
 /* --- results ----------------------------------------------------------------------- */
 
-/* A result for Python: (tid, ok, err, duration, detail, base, late). err is 0, an errno,
- * ERR_TIMEOUT or ERR_SOCKET (detail then says why). */
+/* A result for Python: (tid, ok, err, duration, detail, base, late, data). err is 0, an
+ * errno, or one of the ERR_ codes (with ERR_SOCKET and ERR_L7, detail says why). data is
+ * what an HTTP check received once connected (None before that, or for connect checks). */
 static int report(PyObject **out, uint32_t tid, int ok, int err, double duration, PyObject *detail,
-                  double base, double late) {
+                  double base, double late, PyObject *data) {
     if (!*out && !(*out = PyList_New(0)))
         return -1;
-    PyObject *r = Py_BuildValue("(IiidOdd)", tid, ok, err, duration, detail ? detail : Py_None, base, late);
+    PyObject *r = Py_BuildValue("(IiidOddO)", tid, ok, err, duration, detail ? detail : Py_None, base, late,
+                                data ? data : Py_None);
     if (!r)
         return -1;
     int rc = PyList_Append(*out, r);
@@ -282,8 +303,8 @@ static int schedule_next(Engine *e, Target *t, uint32_t tid, double now) {
     return heap_push(e, on_grid(t->due, t->resolution), tid, t->gen);
 }
 
-/* The probe of target tid ended: err 0 means connected. */
-static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out) {
+/* The probe of target tid ended: err 0 means connected (and for HTTP, an accepted status). */
+static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out, PyObject *detail) {
     Target *t = &e->targets[tid];
     double duration = now - t->started;
     if (duration < 0.0)
@@ -296,7 +317,93 @@ static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out) 
         return schedule_next(e, t, tid, now);
     }
     t->autopilot = 0;
-    return report(out, tid, err == 0, err, duration, NULL, t->base, t->last_late);
+    PyObject *data = NULL;
+    if (t->request && t->connected && !(data = PyBytes_FromStringAndSize(t->head, t->headlen)))
+        return -1;
+    int rc = report(out, tid, err == 0, err, duration, detail, t->base, t->last_late, data);
+    Py_XDECREF(data);
+    return rc;
+}
+
+/* HTTP: send() or recv() failed. */
+static int finish_l7(Engine *e, uint32_t tid, const char *what, int err, double now, PyObject **out) {
+    PyObject *detail = PyUnicode_FromFormat("%s: %s", what, strerror(err));
+    if (!detail)
+        return -1;
+    int rc = finish(e, tid, ERR_L7, now, out, detail);
+    Py_DECREF(detail);
+    return rc;
+}
+
+/* HTTP: the status of the complete status line in head[0..end), or 0 when it is not one
+ * (as HttpVerdict reads it: "HTTP/..." SP three digits, then SP or the end). */
+static int status_of(const char *head, int end) {
+    if (end < 9 || memcmp(head, "HTTP/", 5) != 0)
+        return 0;
+    const char *sp = memchr(head, ' ', (size_t)end);
+    if (!sp || sp + 4 > head + end)
+        return 0;
+    for (int i = 1; i <= 3; i++)
+        if (sp[i] < '0' || sp[i] > '9')
+            return 0;
+    if (sp + 4 < head + end && sp[4] != ' ')
+        return 0;
+    return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+}
+
+static int accepted(const Target *t, int status) {
+    for (Py_ssize_t i = 0; i + 1 < t->nstatuses; i += 2)
+        if (status >= t->statuses[i] && status <= t->statuses[i + 1])
+            return 1;
+    return 0;
+}
+
+/* An HTTP check's socket is ready: send the request, or read the status line. */
+static int http_step(Engine *e, uint32_t tid, double now, PyObject **out) {
+    Target *t = &e->targets[tid];
+    if (t->written < t->reqlen) {
+        ssize_t n = send(t->fd, t->request + t->written, (size_t)(t->reqlen - t->written), MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return finish_l7(e, tid, "send", errno, now, out);
+        if (n > 0)
+            t->written += n;
+        uint32_t next = t->written < t->reqlen ? EPOLLOUT : EPOLLIN;
+        if (watch(e, t->fd, tid, t->gen, next) < 0) {
+            PyErr_Clear();
+            return finish_l7(e, tid, "send", EBADF, now, out);
+        }
+        return 0;
+    }
+    ssize_t n = recv(t->fd, t->head + t->headlen, (size_t)(HEAD_MAX - t->headlen), 0);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return finish_l7(e, tid, "recv", errno, now, out);
+    } else if (n == 0) {
+        return finish(e, tid, ERR_JUDGE_EOF, now, out, NULL);
+    } else {
+        t->headlen += (int)n;
+        const char *crlf = NULL;
+        for (int i = 0; i + 1 < t->headlen; i++)
+            if (t->head[i] == '\r' && t->head[i + 1] == '\n') {
+                crlf = t->head + i;
+                break;
+            }
+        if (crlf) {
+            int status = status_of(t->head, (int)(crlf - t->head));
+            if (status && accepted(t, status)) {
+                t->last_status = status;
+                return finish(e, tid, 0, now, out, NULL);
+            }
+            return finish(e, tid, ERR_JUDGE, now, out, NULL);
+        }
+        if (t->headlen == HEAD_MAX)
+            return finish(e, tid, ERR_JUDGE, now, out, NULL);
+    }
+    if (watch(e, t->fd, tid, t->gen, EPOLLIN) < 0) {
+        PyErr_Clear();
+        return finish_l7(e, tid, "recv", EBADF, now, out);
+    }
+    return 0;
 }
 
 /* Start the probe of target tid now; a failure before connect is reported at once. */
@@ -321,26 +428,31 @@ static int launch(Engine *e, uint32_t tid, double now, PyObject **out) {
         }
         t->phase = IDLE;
         t->autopilot = 0;
-        int rc = report(out, tid, 0, ERR_SOCKET, 0.0, detail, t->base, t->last_late);
+        int rc = report(out, tid, 0, ERR_SOCKET, 0.0, detail, t->base, t->last_late, NULL);
         Py_DECREF(detail);
         return rc;
     }
     t->fd = fd;
     t->phase = IN_FLIGHT;
-    int zero = 0;
-    /* Hold back the handshake's last ACK: the abort's RST goes out instead, so the
-     * backend never has to accept (as HAProxy). A disconnect clears it: set per connect. */
-    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+    t->connected = 0;
+    t->written = 0;
+    t->headlen = 0;
+    if (!t->request) {
+        int zero = 0;
+        /* Hold back the handshake's last ACK: the abort's RST goes out instead, so the
+         * backend never has to accept (as HAProxy). A disconnect clears it: set per connect. */
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+    }
     int rc = connect(fd, (struct sockaddr *)&t->addr, t->addrlen);
     int err = rc == 0 ? 0 : errno;
     if (err == EINPROGRESS) {
-        if (watch(e, fd, tid, t->gen) < 0) {
+        if (watch(e, fd, tid, t->gen, EPOLLOUT) < 0) {
             PyErr_Clear();
-            return finish(e, tid, EBADF, now, out);
+            return finish(e, tid, EBADF, now, out, NULL);
         }
         return heap_push(e, on_grid(now + t->timeout, e->timeout_resolution), tid, t->gen);
     }
-    return finish(e, tid, err, now, out);
+    return finish(e, tid, err, now, out, NULL);
 }
 
 /* Handle every socket that is ready. */
@@ -361,11 +473,22 @@ static int drain(Engine *e, double now, PyObject **out) {
             Target *t = &e->targets[tid];
             if (!t->used || t->gen != gen || t->phase != IN_FLIGHT)
                 continue; /* an event for a probe that is already over */
-            int err = 0;
-            socklen_t len = sizeof err;
-            if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                err = errno;
-            if (finish(e, tid, err, now, out) < 0)
+            int rc;
+            if (t->connected) {
+                rc = http_step(e, tid, now, out);
+            } else {
+                int err = 0;
+                socklen_t len = sizeof err;
+                if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                    err = errno;
+                if (err || !t->request) {
+                    rc = finish(e, tid, err, now, out, NULL);
+                } else {
+                    t->connected = 1;
+                    rc = http_step(e, tid, now, out);
+                }
+            }
+            if (rc < 0)
                 return -1;
         }
         if (n < MAX_EVENTS)
@@ -446,6 +569,14 @@ static int Engine_init(Engine *e, PyObject *args, PyObject *kw) {
     return 0;
 }
 
+static void free_http(Target *t) {
+    PyMem_Free(t->request);
+    PyMem_Free(t->statuses);
+    t->request = NULL;
+    t->statuses = NULL;
+    t->reqlen = t->nstatuses = 0;
+}
+
 static void close_all(Engine *e) {
     for (Py_ssize_t i = 0; i < e->ntargets; i++) {
         Target *t = &e->targets[i];
@@ -454,6 +585,8 @@ static void close_all(Engine *e) {
         t->fd = -1;
         PyMem_Free(t->hist);
         t->hist = NULL;
+        if (t->used)
+            free_http(t);
         t->used = 0;
     }
     e->ntargets = 0;
@@ -496,13 +629,64 @@ static void Engine_dealloc(Engine *e) {
     Py_TYPE(e)->tp_free((PyObject *)e);
 }
 
+/* HTTP: the request and the accepted status ranges, copied for the target. */
+static int http_parts(PyObject *request, PyObject *statuses, char **req, Py_ssize_t *reqlen, int **st,
+                      Py_ssize_t *nst) {
+    *req = NULL;
+    *st = NULL;
+    *reqlen = *nst = 0;
+    if (request == Py_None)
+        return 0;
+    char *buf;
+    if (PyBytes_AsStringAndSize(request, &buf, reqlen) < 0)
+        return -1;
+    PyObject *seq = PySequence_Fast(statuses, "statuses must be a sequence of (low, high) pairs");
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    *req = PyMem_Malloc((size_t)*reqlen + 1);
+    *st = PyMem_Calloc((size_t)n * 2 + 1, sizeof(int));
+    if (!*req || !*st) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(*req, buf, (size_t)*reqlen);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int lo, hi;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ii", &lo, &hi)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        (*st)[2 * i] = lo;
+        (*st)[2 * i + 1] = hi;
+    }
+    *nst = n * 2;
+    Py_DECREF(seq);
+    if (*reqlen == 0 || n == 0) {
+        PyErr_SetString(PyExc_ValueError, "an HTTP check needs a request and at least one status range");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *Engine_add(Engine *e, PyObject *args) {
     int pool, family, port;
     unsigned int scope = 0;
     double timeout;
     Py_buffer ip;
-    if (!PyArg_ParseTuple(args, "iiy*id|I", &pool, &family, &ip, &port, &timeout, &scope))
+    PyObject *request = Py_None, *statuses = Py_None;
+    if (!PyArg_ParseTuple(args, "iiy*id|IOO", &pool, &family, &ip, &port, &timeout, &scope, &request, &statuses))
         return NULL;
+    char *req;
+    int *st;
+    Py_ssize_t reqlen, nst;
+    if (http_parts(request, statuses, &req, &reqlen, &st, &nst) < 0) {
+        PyBuffer_Release(&ip);
+        PyMem_Free(req);
+        PyMem_Free(st);
+        return NULL;
+    }
     struct sockaddr_storage ss;
     socklen_t len;
     memset(&ss, 0, sizeof ss);
@@ -525,19 +709,24 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
         len = 0;
     }
     PyBuffer_Release(&ip);
-    if (bad) {
-        PyErr_SetString(PyExc_ValueError, "need a known pool, an IPv4 or IPv6 address, a port and a timeout > 0");
+    long *hist = bad ? NULL : PyMem_Calloc((size_t)e->nbounds + 1, sizeof(long));
+    if (!hist) {
+        PyMem_Free(req);
+        PyMem_Free(st);
+        if (bad)
+            PyErr_SetString(PyExc_ValueError, "need a known pool, an IPv4 or IPv6 address, a port and a timeout > 0");
+        else
+            PyErr_NoMemory();
         return NULL;
     }
-    long *hist = PyMem_Calloc((size_t)e->nbounds + 1, sizeof(long));
-    if (!hist)
-        return PyErr_NoMemory();
     uint32_t tid;
     if (e->nfree) {
         tid = e->free_ids[--e->nfree];
     } else {
         if (grow((void **)&e->targets, &e->captargets, e->ntargets + 1, sizeof(Target)) < 0) {
             PyMem_Free(hist);
+            PyMem_Free(req);
+            PyMem_Free(st);
             return NULL;
         }
         tid = (uint32_t)e->ntargets++;
@@ -554,6 +743,10 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
     t->fd = -1;
     t->hist = hist;
     t->phase = IDLE;
+    t->request = req;
+    t->reqlen = reqlen;
+    t->statuses = st;
+    t->nstatuses = nst;
     return PyLong_FromUnsignedLong(tid);
 }
 
@@ -585,6 +778,7 @@ static PyObject *Engine_remove(Engine *e, PyObject *arg) {
     e->free_ids[e->nfree++] = tid;
     PyMem_Free(t->hist);
     t->hist = NULL;
+    free_http(t);
     t->used = 0;
     Py_RETURN_NONE;
 }
@@ -680,7 +874,7 @@ static PyObject *Engine_tick(Engine *e, PyObject *arg) {
             continue; /* ended by an earlier one of this turn */
         Target *t = &e->targets[x.tid];
         if (t->phase == IN_FLIGHT) {
-            if (finish(e, x.tid, ERR_TIMEOUT, now, &out) < 0)
+            if (finish(e, x.tid, ERR_TIMEOUT, now, &out, NULL) < 0)
                 goto fail_due;
         } else { /* WAITING: an autopilot start */
             double late = now - t->due;
@@ -710,7 +904,8 @@ static PyObject *Engine_next_wake(Engine *e, PyObject *Py_UNUSED(ignored)) {
 }
 
 /* What the autopilot counted since the last call: (sent, ok, histogram, duration sum,
- * last duration, last time, last lateness, next due or None), and start counting anew. */
+ * last duration, last time, last lateness, next due or None, last HTTP status or 0), and
+ * start counting anew. */
 static PyObject *Engine_stats(Engine *e, PyObject *arg) {
     Target *t = target(e, (unsigned int)PyLong_AsUnsignedLong(arg));
     if (!t)
@@ -728,8 +923,8 @@ static PyObject *Engine_stats(Engine *e, PyObject *arg) {
         t->hist[i] = 0;
     }
     PyObject *next = t->phase == WAITING ? PyFloat_FromDouble(t->due) : (Py_INCREF(Py_None), Py_None);
-    PyObject *r = Py_BuildValue("(llNddddN)", t->sent, t->ok, hist, t->dur_sum, t->last_duration, t->last_time,
-                                t->last_late, next);
+    PyObject *r = Py_BuildValue("(llNddddNi)", t->sent, t->ok, hist, t->dur_sum, t->last_duration, t->last_time,
+                                t->last_late, next, t->last_status);
     t->sent = t->ok = 0;
     t->dur_sum = 0.0;
     return r;
@@ -785,7 +980,7 @@ static PyMethodDef Engine_methods[] = {
     {"add_pool", (PyCFunction)Engine_add_pool, METH_NOARGS,
      "add_pool() -> a new pool id: idle sockets shared by targets (same family, source, netns)"},
     {"add", (PyCFunction)Engine_add, METH_VARARGS,
-     "add(pool, family, packed_ip, port, timeout[, scope_id]) -> target id"},
+     "add(pool, family, packed_ip, port, timeout[, scope_id, request, statuses]) -> target id"},
     {"remove", (PyCFunction)Engine_remove, METH_O, "remove(tid): stop and forget a target"},
     {"cancel", (PyCFunction)Engine_cancel, METH_O, "cancel(tid): stop its probe and autopilot"},
     {"start", (PyCFunction)Engine_start, METH_VARARGS, "start(tid, now) -> result at once, or None"},
@@ -830,7 +1025,9 @@ PyMODINIT_FUNC PyInit__connect(void) {
     Py_INCREF(&EngineType);
     if (PyModule_AddObject(m, "ConnectChecks", (PyObject *)&EngineType) < 0 ||
         PyModule_AddIntConstant(m, "ERR_TIMEOUT", ERR_TIMEOUT) < 0 ||
-        PyModule_AddIntConstant(m, "ERR_SOCKET", ERR_SOCKET) < 0) {
+        PyModule_AddIntConstant(m, "ERR_SOCKET", ERR_SOCKET) < 0 || PyModule_AddIntConstant(m, "ERR_L7", ERR_L7) < 0 ||
+        PyModule_AddIntConstant(m, "ERR_JUDGE", ERR_JUDGE) < 0 ||
+        PyModule_AddIntConstant(m, "ERR_JUDGE_EOF", ERR_JUDGE_EOF) < 0) {
         Py_DECREF(&EngineType);
         Py_DECREF(m);
         return NULL;

@@ -1,4 +1,5 @@
-"""TCP connect checks on the compiled engine (``_connect.c``), and its autopilot.
+"""TCP connect checks on the compiled engine (``_connect.c``), and its autopilot
+(also for plain HTTP checks).
 
 A connect check (a TCP health check without send/expect) is the cheapest and
 most common probe, and at thousands of backends its Python per-probe work was
@@ -13,6 +14,11 @@ interval by itself and only counts the successes, and the first probe that
 does not connect ends the autopilot and comes back to Python as a result. The
 prober folds the counts in with ``stats()`` whenever someone looks.
 
+Plain HTTP checks without ``expect-body`` fly on the same autopilot (a
+RawHttpProbe's ``pilot``): the engine sends the request and counts a status line
+in the accepted ranges as a success; anything else comes back with the bytes
+received and HttpVerdict judges them, as it judges every Python-driven probe.
+
 The engine never reads the time: ConnectEngine passes the reactor's.
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 import os
 import socket
 import weakref
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from twisted.internet.interfaces import IReadDescriptor
@@ -32,6 +39,7 @@ from ...timers import Alarm
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
 from . import _connect
+from .rawhttp import HttpVerdict
 from .tcp import Done, NetnsWatch, probe_socket
 
 _CONNECTED = "connected"
@@ -54,9 +62,19 @@ class AutopilotStats(NamedTuple):
     last_time: float  # reactor clock
     last_late: float
     next_due: float | None
+    last_status: int  # HTTP checks: of the last success
 
 
-def result_of(err: int, duration: float, detail: str | None) -> ProbeResult:
+def result_of(
+    err: int,
+    duration: float,
+    detail: str | None,
+    data: bytes | None = None,
+    verdict: Callable[[], HttpVerdict] | None = None,
+) -> ProbeResult:
+    """The engine's answer as a result; for HTTP, once connected, HttpVerdict decides."""
+    if verdict is not None and data is not None:
+        return _http_result(verdict(), err, duration, detail, data)
     if err == 0:
         return ProbeResult(True, "L4OK", _CONNECTED, duration)
     if err == _connect.ERR_TIMEOUT:
@@ -64,6 +82,17 @@ def result_of(err: int, duration: float, detail: str | None) -> ProbeResult:
     if err == _connect.ERR_SOCKET:
         return ProbeResult(False, "L4CON", detail or "no socket", duration)
     return ProbeResult(False, "L4CON", os.strerror(err).lower(), duration)
+
+
+def _http_result(verdict: HttpVerdict, err: int, duration: float, detail: str | None, data: bytes) -> ProbeResult:
+    if err == _connect.ERR_TIMEOUT:
+        return ProbeResult(False, "L7TOUT", verdict.timeout_detail(), duration)
+    if err == _connect.ERR_L7:
+        return ProbeResult(False, "L7RSP", detail or "", duration)
+    judged = verdict.judge(data, err == _connect.ERR_JUDGE_EOF)
+    if judged is None:  # the engine reads a status line only so far
+        judged = (False, "L7RSP", f"bad response: no HTTP status line in the first {len(data)} bytes")
+    return ProbeResult(*judged, duration)
 
 
 @implementer(IReadDescriptor)
@@ -87,7 +116,16 @@ class ConnectEngine:
         self._closed = False
 
     # --- targets ----------------------------------------------------------------------
-    def add(self, address: str, port: int, timeout: float, source: str | None, netns: Netns | None) -> int:
+    def add(
+        self,
+        address: str,
+        port: int,
+        timeout: float,
+        source: str | None,
+        netns: Netns | None,
+        request: bytes | None = None,
+        statuses: Sequence[tuple[int, int]] | None = None,
+    ) -> int:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         host, _, scope = address.partition("%")
         scope_id = socket.if_nametoindex(scope) if scope and not scope.isdigit() else int(scope or 0)
@@ -96,7 +134,7 @@ class ConnectEngine:
         if pool is None:
             pool = self._pools[key] = self._c.add_pool()
             self._pool_keys.append(key)
-        tid: int = self._c.add(pool, family, socket.inet_pton(family, host), port, timeout, scope_id)
+        tid: int = self._c.add(pool, family, socket.inet_pton(family, host), port, timeout, scope_id, request, statuses)
         return tid
 
     def forget(self, tid: int) -> None:
@@ -134,7 +172,7 @@ class ConnectEngine:
 
     def stats(self, check: ConnectCheck) -> AutopilotStats:
         if self._closed:  # stopped: nothing more was counted (a view may still look)
-            return AutopilotStats(0, 0, (0,) * (len(self.bounds) + 1), 0.0, 0.0, 0.0, 0.0, None)
+            return AutopilotStats(0, 0, (0,) * (len(self.bounds) + 1), 0.0, 0.0, 0.0, 0.0, None, 0)
         return AutopilotStats(*self._c.stats(check.tid))
 
     def counts(self) -> dict[str, int]:
@@ -198,11 +236,11 @@ class ConnectEngine:
     def _deliver(self, answers: list[tuple[Any, ...]] | None) -> None:
         if not answers:
             return
-        for tid, _ok, err, duration, detail, base, late in answers:
+        for tid, _ok, err, duration, detail, base, late, data in answers:
             check = self._busy.pop(tid, None)
             if check is not None:
                 try:
-                    check.answer(result_of(err, duration, detail), base, late)
+                    check.answer(check.result(err, duration, detail, data), base, late)
                 except Exception:
                     self.log.failure("connect check result handling failed")
 
@@ -234,9 +272,10 @@ class ConnectEngine:
 
 
 class ConnectCheck:
-    """One backend's connect check: a Probe, and a Cancellable for its own probe."""
+    """One backend's connect check: a Probe, and a Cancellable for its own probe. With a
+    ``request`` and a ``verdict``, a plain-HTTP check (only ever flown on autopilot)."""
 
-    __slots__ = ("engine", "tid", "name", "_done", "last_base", "last_late", "__weakref__")
+    __slots__ = ("engine", "tid", "name", "verdict", "_done", "last_base", "last_late", "__weakref__")
 
     def __init__(
         self,
@@ -247,10 +286,14 @@ class ConnectCheck:
         source: str | None,
         netns: Netns | None,
         name: str = "",
+        request: bytes | None = None,
+        statuses: Sequence[tuple[int, int]] | None = None,
+        verdict: Callable[[], HttpVerdict] | None = None,
     ) -> None:
         self.engine = engine
-        self.tid = engine.add(address, port, timeout, source, netns)
+        self.tid = engine.add(address, port, timeout, source, netns, request, statuses)
         self.name = name
+        self.verdict = verdict
         self._done: Done | None = None
         self.last_base = 0.0  # of the last answer: when its probe was due, or started after a stall
         self.last_late = 0.0
@@ -268,9 +311,23 @@ class ConnectCheck:
             internal_error(self.name, e, done)
             return self
         if answer is not None:
-            _tid, _ok, err, duration, detail, base, late = answer
-            self.answer(result_of(err, duration, detail), base, late)
+            _tid, _ok, err, duration, detail, base, late, data = answer
+            self.answer(self.result(err, duration, detail, data), base, late)
         return self
+
+    @property
+    def pilot(self) -> ConnectCheck:
+        """What flies this backend on autopilot: the check itself."""
+        return self
+
+    def result(self, err: int, duration: float, detail: str | None, data: bytes | None) -> ProbeResult:
+        return result_of(err, duration, detail, data, self.verdict)
+
+    def ok_result(self, duration: float, status: int) -> ProbeResult:
+        """What a success the autopilot counted looked like."""
+        if self.verdict is None:
+            return ProbeResult(True, "L4OK", _CONNECTED, duration)
+        return ProbeResult(True, "L7OK", f"HTTP {status}", duration)
 
     def autopilot(self, due: float, interval: float, resolution: float, stall: float, done: Done) -> ConnectCheck:
         """Probe every ``interval`` (±10%) from ``due`` while the backend connects; the first
