@@ -2,10 +2,12 @@
 
 ``done`` receives a ProbeResult exactly once, unless the returned handle is
 cancelled first (the backend was paused, disabled, removed or its check
-changed). Network problems are results, never exceptions. TCP probes run on
-the lean multiplexed path (``tcp.py``), and so does plain HTTP (``rawhttp.py``);
-HTTPS and ICMP produce Deferreds,
-adapted by DeferredProbe.
+changed). Network problems are results, never exceptions. Pure TCP connect
+checks run on the compiled engine (``connect.py``); TCP with send/expect and
+plain HTTP (``rawhttp.py``) on the lean multiplexed path (``tcp.py``), and a
+plain HTTP check that reads only the status line also has a ``pilot`` on the
+engine for its steady state; HTTPS and ICMP produce Deferreds, adapted by
+DeferredProbe.
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ class ProbeFactory:
     def probe_for(self, backend: Backend, hc: HealthCheck) -> Probe:
         address = str(backend.address)
         source = source_for(address, hc)
-        # The probes on the TCP multiplexer guard themselves; the others get a _Guarded.
+        # The probes on the TCP multiplexer and the engine guard themselves; the others get a _Guarded.
         if hc.type is CheckType.HTTP:
             return RawHttpProbe(self.tcp, address, hc, source, self.netns, backend.name, self.connect)
         if hc.type is CheckType.TCP:
