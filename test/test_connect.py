@@ -38,6 +38,14 @@ def engine(seed: int = 7, open_socket: Any = opener) -> _connect.ConnectChecks:
 
 
 @pytest.fixture
+def e() -> Iterator[_connect.ConnectChecks]:
+    """An engine, closed after the test."""
+    checks = engine()
+    yield checks
+    checks.close()
+
+
+@pytest.fixture
 def listener() -> Iterator[socket.socket]:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -51,6 +59,11 @@ def port(s: socket.socket) -> int:
     return number
 
 
+def target(e: _connect.ConnectChecks, to: socket.socket | int, timeout: float = 1.0) -> int:
+    """A connect-check target on 127.0.0.1: a listener's port, or a port number."""
+    return e.add(0, socket.AF_INET, LOOPBACK, to if isinstance(to, int) else port(to), timeout)
+
+
 def answered(e: _connect.ConnectChecks, now: float) -> list[Any]:
     """Wait (at most 2 s) until a probe socket is ready, then let the engine handle it."""
     ready, _, _ = select.select([e.fileno()], [], [], 2.0)
@@ -62,13 +75,12 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_one_probe_reports_connected_refused_and_timeout(listener: socket.socket) -> None:
-    e = engine()
+def test_one_probe_reports_connected_refused_and_timeout(e: _connect.ConnectChecks, listener: socket.socket) -> None:
     hole = BlackHole()
     try:
-        up = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
-        down = e.add(0, socket.AF_INET, LOOPBACK, refused_port(), 1.0)
-        silent = e.add(0, socket.AF_INET, LOOPBACK, hole.port, 0.5)
+        up = target(e, listener)
+        down = target(e, refused_port())
+        silent = target(e, hole.port, 0.5)
         for tid in (up, down, silent):
             assert e.start(tid, T0) is None
         got: dict[int, Any] = {}
@@ -87,21 +99,16 @@ def test_one_probe_reports_connected_refused_and_timeout(listener: socket.socket
         assert e.counts()["sockets_opened"] == 3
         assert e.counts()["idle_sockets"] == 3  # every outcome gives its socket back
     finally:
-        e.close()
         hole.close()
 
 
-def test_answers_already_there_win_over_their_timeout(listener: socket.socket) -> None:
+def test_answers_already_there_win_over_their_timeout(e: _connect.ConnectChecks, listener: socket.socket) -> None:
     """The reactor stalled past the timeout while the connection completed in the kernel."""
-    e = engine()
-    try:
-        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 0.2)
-        e.start(tid, T0)
-        select.select([e.fileno()], [], [], 2.0)
-        [(_, ok, err, *_)] = e.tick(T0 + 5.0) or []
-        assert (ok, err) == (1, 0)
-    finally:
-        e.close()
+    tid = target(e, listener, 0.2)
+    e.start(tid, T0)
+    select.select([e.fileno()], [], [], 2.0)
+    [(_, ok, err, *_)] = e.tick(T0 + 5.0) or []
+    assert (ok, err) == (1, 0)
 
 
 def cadence(e: _connect.ConnectChecks, tid: int, until: float) -> list[tuple[float, float]]:
@@ -124,48 +131,42 @@ def cadence(e: _connect.ConnectChecks, tid: int, until: float) -> list[tuple[flo
     return starts
 
 
-def test_autopilot_probes_on_the_grid_at_a_jittered_interval_and_only_counts(listener: socket.socket) -> None:
-    e = engine()
-    try:
-        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
-        e.autopilot(tid, T0 + 0.01, 1.0, RES, STALL)
-        assert e.phase(tid) == (1, 1)  # waiting, on autopilot
-        starts = cadence(e, tid, T0 + 20.0)
-        assert 18 <= len(starts) <= 22
-        for (start, due), (_, next_due) in zip(starts, starts[1:], strict=False):
-            step = next_due - due
-            assert 0.9 - 1e-9 <= step <= 1.1 + 1e-9, step  # ±10% around the interval, from the due time
-            assert due <= start <= -(-due // RES) * RES + 0.0011, (start, due)  # on the next grid step
-        steps = [b[1] - a[1] for a, b in zip(starts, starts[1:], strict=False)]
-        assert len({round(s, 4) for s in steps}) > 5, "no jitter"
-        assert e.counts()["sockets_opened"] == 1
-    finally:
-        e.close()
+def test_autopilot_probes_on_the_grid_at_a_jittered_interval_and_only_counts(
+    e: _connect.ConnectChecks, listener: socket.socket
+) -> None:
+    tid = target(e, listener)
+    e.autopilot(tid, T0 + 0.01, 1.0, RES, STALL)
+    assert e.phase(tid) == (1, 1)  # waiting, on autopilot
+    starts = cadence(e, tid, T0 + 20.0)
+    assert 18 <= len(starts) <= 22
+    for (start, due), (_, next_due) in zip(starts, starts[1:], strict=False):
+        step = next_due - due
+        assert 0.9 - 1e-9 <= step <= 1.1 + 1e-9, step  # ±10% around the interval, from the due time
+        assert due <= start <= -(-due // RES) * RES + 0.0011, (start, due)  # on the next grid step
+    steps = [b[1] - a[1] for a, b in zip(starts, starts[1:], strict=False)]
+    assert len({round(s, 4) for s in steps}) > 5, "no jitter"
+    assert e.counts()["sockets_opened"] == 1
 
 
-def test_autopilot_counts_are_handed_over_once(listener: socket.socket) -> None:
-    e = engine()
-    try:
-        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
-        e.autopilot(tid, T0, 0.1, 0.0, STALL)
-        e.stats(tid)
-        for k in range(3):
-            e.tick(T0 + 0.1 * k + 0.05)
-            answered(e, T0 + 0.1 * k + 0.052)
-        sent, ok, hist, dur_sum, last_duration, last_time, late, next_due, _status = e.stats(tid)
-        assert (sent, ok, sum(hist), hist[0]) == (3, 3, 3, 0)  # 2 ms: the second bucket (1-2.5 ms)
-        assert hist[1] == 3 and dur_sum == pytest.approx(0.006) and last_duration == pytest.approx(0.002)
-        assert last_time == pytest.approx(T0 + 0.252) and 0.0 < late <= 0.061, late  # due at a jittered time
-        assert next_due is not None and next_due > T0 + 0.2
-        assert e.stats(tid)[:2] == (0, 0) and sum(e.stats(tid)[2]) == 0
-    finally:
-        e.close()
+def test_autopilot_counts_are_handed_over_once(e: _connect.ConnectChecks, listener: socket.socket) -> None:
+    tid = target(e, listener)
+    e.autopilot(tid, T0, 0.1, 0.0, STALL)
+    e.stats(tid)
+    for k in range(3):
+        e.tick(T0 + 0.1 * k + 0.05)
+        answered(e, T0 + 0.1 * k + 0.052)
+    sent, ok, hist, dur_sum, last_duration, last_time, late, next_due, _status = e.stats(tid)
+    assert (sent, ok, sum(hist), hist[0]) == (3, 3, 3, 0)  # 2 ms: the second bucket (1-2.5 ms)
+    assert hist[1] == 3 and dur_sum == pytest.approx(0.006) and last_duration == pytest.approx(0.002)
+    assert last_time == pytest.approx(T0 + 0.252) and 0.0 < late <= 0.061, late  # due at a jittered time
+    assert next_due is not None and next_due > T0 + 0.2
+    assert e.stats(tid)[:2] == (0, 0) and sum(e.stats(tid)[2]) == 0
 
 
 def test_after_a_stall_the_next_probe_counts_from_its_start(listener: socket.socket) -> None:
     e = engine(seed=3)
     try:
-        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+        tid = target(e, listener)
         e.autopilot(tid, T0, 1.0, RES, STALL)
         e.tick(T0 + 0.5)  # half a second late: a stalled reactor
         answered(e, T0 + 0.5)
@@ -175,32 +176,31 @@ def test_after_a_stall_the_next_probe_counts_from_its_start(listener: socket.soc
         e.close()
 
 
-def test_the_first_probe_that_does_not_connect_ends_the_autopilot(listener: socket.socket) -> None:
-    e = engine()
-    try:
-        tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
-        e.autopilot(tid, T0, 1.0, 0.0, STALL)
-        e.tick(T0)
-        assert not answered(e, T0 + 0.001)
-        listener.close()
-        due = e.stats(tid)[7]
-        assert due is not None
-        e.tick(due + 0.01)
-        [(got, ok, err, duration, detail, base, late, _data)] = answered(e, due + 0.011)
-        assert (got, ok, err, detail) == (tid, 0, 111, None)  # ECONNREFUSED
-        assert (base, late) == (pytest.approx(due), pytest.approx(0.01))
-        assert e.phase(tid) == (0, 0)  # idle, off autopilot: Python decides what comes next
-        sent, ok_count = e.stats(tid)[:2]
-        assert (sent, ok_count) == (1, 0)  # the failed one was sent; only the successes were absorbed
-    finally:
-        e.close()
+def test_the_first_probe_that_does_not_connect_ends_the_autopilot(
+    e: _connect.ConnectChecks, listener: socket.socket
+) -> None:
+    tid = target(e, listener)
+    e.autopilot(tid, T0, 1.0, 0.0, STALL)
+    e.tick(T0)
+    assert not answered(e, T0 + 0.001)
+    listener.close()
+    due = e.stats(tid)[7]
+    assert due is not None
+    e.tick(due + 0.01)
+    [(got, ok, err, duration, detail, base, late, _data)] = answered(e, due + 0.011)
+    assert (got, ok, err, detail) == (tid, 0, 111, None)  # ECONNREFUSED
+    assert (base, late) == (pytest.approx(due), pytest.approx(0.01))
+    assert e.phase(tid) == (0, 0)  # idle, off autopilot: Python decides what comes next
+    sent, ok_count = e.stats(tid)[:2]
+    assert (sent, ok_count) == (1, 0)  # the failed one was sent; only the successes were absorbed
 
 
-def test_cancel_closes_the_socket_and_stale_events_are_ignored(listener: socket.socket) -> None:
-    e = engine()
+def test_cancel_closes_the_socket_and_stale_events_are_ignored(
+    e: _connect.ConnectChecks, listener: socket.socket
+) -> None:
     hole = BlackHole()
     try:
-        tid = e.add(0, socket.AF_INET, LOOPBACK, hole.port, 5.0)
+        tid = target(e, hole.port, 5.0)
         e.start(tid, T0)
         before = open_fds()
         e.cancel(tid)
@@ -208,13 +208,12 @@ def test_cancel_closes_the_socket_and_stale_events_are_ignored(listener: socket.
         assert e.tick(T0 + 10.0) is None  # its timeout is gone too
         # a removed id is reused for a new target; the old one's events never reach it
         e.remove(tid)
-        again = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 5.0)
+        again = target(e, listener, 5.0)
         assert again == tid
         assert e.start(again, T0) is None
         [(got, ok, *_)] = answered(e, T0 + 0.001)
         assert (got, ok) == (again, 1)
     finally:
-        e.close()
         hole.close()
 
 
@@ -224,7 +223,7 @@ def test_no_socket_is_a_failed_probe_with_the_reason() -> None:
 
     e = engine(open_socket=no_files)
     try:
-        tid = e.add(0, socket.AF_INET, LOOPBACK, 80, 1.0)
+        tid = target(e, 80)
         answer = e.start(tid, T0)
         assert answer is not None
         r = result_of(answer[2], answer[3], answer[4])
@@ -250,19 +249,15 @@ def test_no_socket_is_a_failed_probe_with_the_reason() -> None:
         (lambda e: e.flush_pool(3), "no pool 3"),
     ],
 )
-def test_bad_calls_are_refused_with_the_reason(call: Any, error: str) -> None:
-    e = engine()
-    try:
-        with pytest.raises((ValueError, KeyError)) as info:
-            call(e)
-        assert error in str(info.value)
-    finally:
-        e.close()
+def test_bad_calls_are_refused_with_the_reason(e: _connect.ConnectChecks, call: Any, error: str) -> None:
+    with pytest.raises((ValueError, KeyError)) as info:
+        call(e)
+    assert error in str(info.value)
 
 
 def test_a_busy_target_and_a_closed_engine_are_refused(listener: socket.socket) -> None:
     e = engine()
-    tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0)
+    tid = target(e, listener)
     e.start(tid, T0)
     with pytest.raises(RuntimeError, match="busy"):
         e.start(tid, T0)
@@ -321,62 +316,52 @@ def serve_one(listener: socket.socket, answer: bytes | None) -> bytes:
     ],
 )
 def test_an_http_probe_sends_the_request_and_its_answer_is_judged_as_in_python(
-    listener: socket.socket, answer: bytes | None, expected: tuple[bool, str, str]
+    e: _connect.ConnectChecks, listener: socket.socket, answer: bytes | None, expected: tuple[bool, str, str]
 ) -> None:
-    e = engine()
-    try:
-        tid = http_target(e, listener)
-        assert e.start(tid, T0) is None
-        select.select([e.fileno()], [], [], 2.0)
-        assert e.poll(T0 + 0.001) is None  # connected, request sent, waiting for the answer
-        assert serve_one(listener, answer) == REQUEST
-        [result] = answered(e, T0 + 0.002)
-        assert judged(result) == expected
-        assert e.counts()["idle_sockets"] == 1
-    finally:
-        e.close()
+    tid = http_target(e, listener)
+    assert e.start(tid, T0) is None
+    select.select([e.fileno()], [], [], 2.0)
+    assert e.poll(T0 + 0.001) is None  # connected, request sent, waiting for the answer
+    assert serve_one(listener, answer) == REQUEST
+    [result] = answered(e, T0 + 0.002)
+    assert judged(result) == expected
+    assert e.counts()["idle_sockets"] == 1
 
 
-def test_http_on_autopilot_counts_accepted_statuses_and_hands_back_the_rest(listener: socket.socket) -> None:
-    e = engine()
-    try:
-        tid = http_target(e, listener)
-        e.autopilot(tid, T0, 1.0, 0.0, STALL)
-        now = T0
-        for answer in (b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/2 200\r\n\r\n"):
-            e.tick(now)
-            select.select([e.fileno()], [], [], 2.0)
-            assert e.poll(now + 0.001) is None
-            serve_one(listener, answer)
-            assert not answered(e, now + 0.002)  # a success: counted, not reported
-            stats = e.stats(tid)
-            assert stats[1] == 1 and stats[8] == int(answer[answer.index(b" ") + 1 :][:3])
-            now = stats[7] or 0.0
-            assert now > T0
+def test_http_on_autopilot_counts_accepted_statuses_and_hands_back_the_rest(
+    e: _connect.ConnectChecks, listener: socket.socket
+) -> None:
+    tid = http_target(e, listener)
+    e.autopilot(tid, T0, 1.0, 0.0, STALL)
+    now = T0
+    for answer in (b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/2 200\r\n\r\n"):
         e.tick(now)
         select.select([e.fileno()], [], [], 2.0)
-        e.poll(now + 0.001)
-        serve_one(listener, b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
-        [result] = answered(e, now + 0.002)
-        assert (result[0], judged(result), e.phase(tid)) == (tid, (False, "L7STS", "HTTP 503"), (0, 0))
-    finally:
-        e.close()
+        assert e.poll(now + 0.001) is None
+        serve_one(listener, answer)
+        assert not answered(e, now + 0.002)  # a success: counted, not reported
+        stats = e.stats(tid)
+        assert stats[1] == 1 and stats[8] == int(answer[answer.index(b" ") + 1 :][:3])
+        now = stats[7] or 0.0
+        assert now > T0
+    e.tick(now)
+    select.select([e.fileno()], [], [], 2.0)
+    e.poll(now + 0.001)
+    serve_one(listener, b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
+    [result] = answered(e, now + 0.002)
+    assert (result[0], judged(result), e.phase(tid)) == (tid, (False, "L7STS", "HTTP 503"), (0, 0))
 
 
-def test_an_http_probe_without_an_answer_times_out_as_l7(listener: socket.socket) -> None:
-    e = engine()
-    try:
-        tid = http_target(e, listener, timeout=0.5)
-        e.start(tid, T0)
-        select.select([e.fileno()], [], [], 2.0)
-        e.poll(T0 + 0.001)
-        listener.settimeout(2.0)
-        conn, _ = listener.accept()  # accepted, never answered
-        with conn:
-            [result] = e.tick(T0 + 0.5) or []
-            assert judged(result) == (False, "L7TOUT", "no response before the timeout")
-    finally:
-        e.close()
+def test_an_http_probe_without_an_answer_times_out_as_l7(e: _connect.ConnectChecks, listener: socket.socket) -> None:
+    tid = http_target(e, listener, timeout=0.5)
+    e.start(tid, T0)
+    select.select([e.fileno()], [], [], 2.0)
+    e.poll(T0 + 0.001)
+    listener.settimeout(2.0)
+    conn, _ = listener.accept()  # accepted, never answered
+    with conn:
+        [result] = e.tick(T0 + 0.5) or []
+        assert judged(result) == (False, "L7TOUT", "no response before the timeout")
 
 
 # --- the autopilot in the health service, on the real reactor -----------------------------

@@ -196,3 +196,22 @@ def test_hysteresis_property(rise: int, fall: int, results: list[bool]) -> None:
             assert b.state is State.UP
         if before is State.DOWN and ok and streak_ok < rise:
             assert b.state is State.DOWN
+
+
+@pytest.mark.parametrize(
+    ("results", "fully_up"),
+    [
+        ("", False),  # unknown
+        ("+", True),  # unknown -> up with full credit
+        ("+-", False),  # up, counter one below full
+        ("+--+", True),  # back to full
+        ("-", False),  # down
+        ("-+", False),  # down, one pass of the two rise needs
+        ("-++", True),  # up: reaching rise gives full credit
+    ],
+)
+def test_fully_up_means_up_with_a_full_counter(results: str, fully_up: bool) -> None:
+    h = BackendHealth("b", rise=2, fall=3)
+    for r in results:
+        h.record(ProbeResult(r == "+", "L4OK" if r == "+" else "L4CON"), 0.0)
+    assert h.fully_up is fully_up

@@ -69,7 +69,6 @@ class BackendProber:
         self.backend = backend
         self._call: TimerId | None = None
         self.hc = hc  # also sets intervals and the queue of probe starts
-        self._call_queue = self.starts  # where _call waits (hc may change meanwhile)
         self.health = health
         self.probe = svc.factory.probe_for(backend, hc)
         self._inflight: Cancellable | None = None
@@ -117,6 +116,7 @@ class BackendProber:
 
     @hc.setter
     def hc(self, hc: HealthCheck) -> None:
+        """Set only while stopped: a waiting probe start stays in the queue it was put in."""
         self._hc = hc
         self.check_type: str = hc.type.value
         self.intervals = Intervals(hc.interval, hc.fast_interval, hc.down_interval)
@@ -127,14 +127,13 @@ class BackendProber:
         if self._call is not None or self._token is not None or not self.health.probing:
             return
         self.scheduled_for = self.svc.clock.seconds() + delay
-        self._call_queue = self.starts
         self._call = self.starts.call_later(delay, self._fire_cb)
 
     def stop(self) -> None:
         """Cancel the waiting timer and any probe in flight (its result is dropped)."""
         self.sync()
         if self._call is not None:
-            self._call_queue.cancel(self._call)
+            self.starts.cancel(self._call)
         self._call = None
         self._token = None
         inflight, self._inflight = self._inflight, None
@@ -151,7 +150,7 @@ class BackendProber:
         self.lateness = late if late > 0.0 else 0.0
         # The next probe is due an interval after this one was due, so the grid's rounding
         # does not stretch every interval; after a stall, an interval after it started.
-        self._started = due if late <= self._call_queue.resolution + STALL else started
+        self._started = due if late <= self.starts.resolution + STALL else started
         self.probes_sent += 1
         self._token = token = object()
         handle = self.probe.start(self._on_result)
@@ -184,16 +183,15 @@ class BackendProber:
             )
         elapsed = self.svc.clock.seconds() - started
         delay = max(self.health.next_interval(self.intervals, self.svc.rand) - elapsed, 0.0)
-        h = self.health
-        if self._pilot is not None and h.state is State.UP and h.counter == h.max_counter and not self.svc.observers:
+        if self._pilot is not None and self.health.fully_up and not self.svc.observers:
             self._fly(delay)
         else:
             self.schedule(delay)
 
     # --- autopilot ------------------------------------------------------------------------
-    # A steadily up backend with a connect check is probed by the engine alone: every
-    # probe that connects changes nothing (the counter is full, the state up), so only its
-    # counts are kept, and the first other answer comes back through _landed as a result.
+    # A fully up backend whose probe has a pilot (a connect check, or a plain HTTP status
+    # check) is probed by the engine alone: every passing probe changes nothing, so only
+    # its counts are kept, and the first other answer comes back through _landed.
     def _fly(self, delay: float) -> None:
         assert self._pilot is not None
         self.scheduled_for = due = self.svc.clock.seconds() + delay
@@ -203,7 +201,7 @@ class BackendProber:
         )
 
     def _landed(self, result: ProbeResult) -> None:
-        """The autopilot's first probe that did not connect: back to probing from Python."""
+        """The autopilot's first probe that did not pass: back to probing from Python."""
         assert self._pilot is not None
         self.sync()
         self._started = self._pilot.last_base

@@ -125,12 +125,16 @@ class BackendHealth:
             return self._go(new, now, result.code, result.detail)
         return None
 
+    @property
+    def fully_up(self) -> bool:
+        """Up with a full counter: a passing probe changes nothing."""
+        return self._state is State.UP and self.counter == self.max_counter
+
     def next_interval(self, intervals: Intervals, rand: Callable[[], float]) -> float:
         """Fast while unknown or between the bounds, normal when fully up, slow when fully down; ±10%."""
-        state = self._state
-        if state is State.UP and self.counter == self.max_counter:
+        if self.fully_up:
             base = intervals.normal
-        elif state is State.DOWN and self.counter == 0:
+        elif self._state is State.DOWN and self.counter == 0:
             base = intervals.down
         else:
             base = intervals.fast

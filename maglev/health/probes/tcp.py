@@ -27,7 +27,6 @@ import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -417,26 +416,3 @@ class TcpMux:
             self._ep.close()
             self._ep = None
         self._registered.clear()
-
-
-def tcp_probe(
-    reactor: Any,
-    address: str,
-    port: int,
-    timeout: float,
-    source: str | None = None,
-    send: bytes | None = None,
-    expect: re.Pattern[bytes] | None = None,
-    netns: Netns | None = None,
-) -> Deferred[ProbeResult]:
-    """One probe as a Deferred, on a private multiplexer (for scripts and tests)."""
-    mux = TcpMux(reactor, TimerQueue(reactor))
-    attempt: list[TcpAttempt] = []
-    d: Deferred[ProbeResult] = Deferred(lambda _: attempt[0].cancel() if attempt else None)
-
-    def done(result: ProbeResult) -> None:
-        mux.close()
-        d.callback(result)
-
-    attempt.append(mux.start(address, port, timeout, done, source, send, expect, netns))
-    return d
