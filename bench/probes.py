@@ -132,24 +132,23 @@ def measure(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]
     metrics, bus = MaglevMetrics(), EventBus()
     svc = HealthService(config_for(n, kind), bus, reactor)
     HealthMetrics(metrics.registry).watch(bus)  # wired as in maglevd
-    metrics.registry.register(HealthCollector(svc))
+    metrics.registry.register(HealthCollector(svc.view))
     state: dict[str, Any] = {"late": []}
 
     def totals() -> tuple[int, dict[str, int]]:
         """Probes sent and failures by code, over every backend (each prober brought up to date,
         as a scrape does): counted this way, the autopilot's probes stay off the Python path."""
         sent, failed = 0, dict[str, int]()
-        for p in svc.probers.values():
-            p.sync()
-            sent += p.probes_sent
-            for (ok, code), count in p.results.items():
+        for b in svc.view:
+            sent += b.probes_sent
+            for (ok, code), count in b.results.items():
                 if not ok:
                     failed[code] = failed.get(code, 0) + count
         return sent, failed
 
     def sample_lateness() -> None:
         """Each backend's last probe: how late it started (a sample of every backend every 5 s)."""
-        state["late"].extend(svc.prober(name).lateness for name in svc.probers)
+        state["late"].extend(b.lateness for b in svc.view)
 
     sampler = LoopingCall(sample_lateness)
 

@@ -83,7 +83,7 @@ async def run(args: Any, api: str, stats: str) -> None:
     cfg = config(args.vips, args.per_vip)
     states = {name: "up" for name in cfg.backends}
     bus = EventBus()
-    sync = LbSync(cfg, bus, reactor, lambda: dict(states), api, stats, str(API_DIR))
+    sync = LbSync(cfg, bus, reactor, states, api, stats, str(API_DIR))
     first: defer.Deferred[Any] = defer.Deferred()
     bus.subscribe(LbSynced, lambda e: first.callback(e) if not first.called and e.scope == "all" else None)
     t0 = time.perf_counter()

@@ -90,7 +90,7 @@ def build_service(options: Any, reactor: Any = None) -> IService:
 
     health = HealthService(config.config, bus, reactor)
     HealthMetrics(metrics.registry).watch(bus)
-    metrics.registry.register(HealthCollector(health))
+    metrics.registry.register(HealthCollector(health.view))
     health.setServiceParent(root)
     config.add_reconfigurable(health)
 
@@ -99,14 +99,14 @@ def build_service(options: Any, reactor: Any = None) -> IService:
         config.config,
         bus,
         reactor,
-        backend_states=lambda: {name: p.health.state.value for name, p in health.probers.items()},
+        backend_states=health.view.states,
         api_addr=options["vpp-api-addr"].strip(),
         stats_addr=options["vpp-stats-addr"].strip(),
         api_dir=options["vpp_api_dir_obj"],
         api_counter=vpp_metrics.api,
         sync_counter=vpp_metrics.lbsync,
     )
-    metrics.registry.register(VppCollector(lbsync))
+    metrics.registry.register(VppCollector(lbsync.view))
     lbsync.setServiceParent(root)
     config.add_reconfigurable(lbsync)
 

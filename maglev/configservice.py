@@ -58,6 +58,30 @@ def thread_loader(reactor: Any) -> Loader:
     return load
 
 
+class ConfigView:
+    """What other services may read of the configuration: the running one, its generation,
+    and a check of the file on disk that applies nothing."""
+
+    def __init__(self, svc: ConfigService) -> None:
+        self._svc = svc
+
+    @property
+    def config(self) -> Config:
+        return self._svc.config
+
+    @property
+    def generation(self) -> int:
+        return self._svc.generation
+
+    @property
+    def path(self) -> str:
+        return self._svc.path
+
+    def check(self) -> Deferred[Config]:
+        """Read and check the file on disk (in the thread pool); raises ConfigError, applies nothing."""
+        return self._svc.load()
+
+
 class ConfigService(Service):
     log = Logger()
 
@@ -85,6 +109,11 @@ class ConfigService(Service):
         self._queued: list[Deferred[ReloadResult]] = []
         self._old_handler: Any = None
         self.last_result: ReloadResult | None = None
+        self.view = ConfigView(self)
+
+    def load(self) -> Deferred[Config]:
+        """The file on disk, read and checked; nothing is applied."""
+        return self._loader(self.path)
 
     def add_reconfigurable(self, svc: Reconfigurable) -> None:
         self._services.append(svc)

@@ -432,7 +432,7 @@ async def test_a_steady_backend_runs_on_autopilot_and_its_first_failure_comes_ba
     bus = EventBus()
     svc = HealthService(load_config(SERVICE_CONFIG.format(port=number)), bus, reactor())
     registry = CollectorRegistry()
-    registry.register(HealthCollector(svc))
+    registry.register(HealthCollector(svc.view))
     up = transition(bus, "up")
     svc.startService()
     try:

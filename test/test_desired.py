@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 
 import pytest
 
@@ -72,7 +73,7 @@ def test_effective_weight_table(state: str, active: bool, flush_on_down: bool, e
 
 
 def weights(
-    states: dict[str, str], overrides: dict[tuple[str, str, str], int] | None = None
+    states: Mapping[str, str], overrides: dict[tuple[str, str, str], int] | None = None
 ) -> dict[str, tuple[int, bool]]:
     vip = desired_dataplane(CFG, states, overrides or {})["web"]
     return {a.backend: (a.weight, a.flush) for a in vip.ases}

@@ -345,7 +345,7 @@ class HealthServiceTests(SynchronousTestCase):
     def test_metrics(self) -> None:
         m = MaglevMetrics()
         HealthMetrics(m.registry).watch(self.bus)
-        m.registry.register(HealthCollector(self.svc))
+        m.registry.register(HealthCollector(self.svc.view))
         self.probes.auto["web0"] = FAIL
         self.clock.advance(0.5)
         v = m.registry.get_sample_value

@@ -74,7 +74,7 @@ class Harness:
         self.bus = EventBus()
         self.states = states
         self.config = config
-        self.lbsync = LbSync(config, self.bus, reactor(), lambda: dict(self.states), api, stats, str(API_DIR))
+        self.lbsync = LbSync(config, self.bus, reactor(), self.states, api, stats, str(API_DIR))
 
     async def start(self) -> None:
         connected = wait_for(self.bus, VppConnected)
@@ -188,7 +188,7 @@ async def test_a_transition_computes_its_vip_once_on_the_way_to_vpp(
     emu: Emulator, harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The frontend's state and the sync it starts share one computation of the VIP."""
-    from maglev.dataplane import service
+    from maglev.dataplane import model
 
     computed: list[str] = []
 
@@ -196,7 +196,7 @@ async def test_a_transition_computes_its_vip_once_on_the_way_to_vpp(
         computed.append(fe.name)
         return desired_vip(fe, *args)
 
-    monkeypatch.setattr(service, "desired_vip", counting)
+    monkeypatch.setattr(model, "desired_vip", counting)
     result = await harness.transition("a", "down")
     assert result.changes == 1
     assert sorted(computed) == sorted(harness.config.frontends_using("a"))
@@ -279,7 +279,7 @@ async def test_vip_sync_never_removes_vips(emu: Emulator, harness: Harness) -> N
             "",
         )
     )
-    harness.lbsync.config = smaller  # as if reloaded, without the reload's full sync
+    harness.lbsync.model.reconfigure(smaller)  # as if reloaded, without the reload's full sync
     result = await harness.lbsync.request_sync(frontends=["web"])
     assert not result.errors
     assert WEB6 in programmed(emu)
@@ -367,13 +367,13 @@ async def test_restart_is_neutral(emu: Emulator, harness: Harness) -> None:
 @pytest_twisted.ensureDeferred
 async def test_counters_and_disconnect(emu: Emulator, harness: Harness) -> None:
     emu.traffic("198.51.100.1/32", flows=10, packets=3, protocol="tcp", port=80)
-    await harness.lbsync._read_counters()
+    await harness.lbsync.read_counters()
     assert harness.lbsync.counters["web"]["first"] == 10 and harness.lbsync.counters["web"]["next"] == 20
     assert harness.lbsync.require_connected().pid > 0
 
 
 def test_disabled_vpp_refuses_sync_requests() -> None:
-    s = LbSync(load_config(CONFIG), EventBus(), reactor(), dict, "", "", None)
+    s = LbSync(load_config(CONFIG), EventBus(), reactor(), {}, "", "", None)
     with pytest.raises(NotConnected):
         s.require_connected()
     failures: list[Any] = []
@@ -388,7 +388,8 @@ async def test_transitions_without_vpp_update_frontends_once_per_turn_and_raise_
     import gc
 
     bus = EventBus()
-    s = LbSync(load_config(CONFIG), bus, reactor(), dict, "", "", None)
+    states: dict[str, str] = {}  # the health checker's, changed before it announces
+    s = LbSync(load_config(CONFIG), bus, reactor(), states, "", "", None)
     seen: list[FrontendTransition] = []
     bus.subscribe(FrontendTransition, seen.append)
     from twisted.logger import ILogObserver, globalLogPublisher
@@ -401,6 +402,7 @@ async def test_transitions_without_vpp_update_frontends_once_per_turn_and_raise_
     try:
         seen.clear()
         for b in ("a", "b", "c"):
+            states[b] = "up"
             bus.publish(BackendTransition(0.0, b, "unknown", "up", "L4OK", "", 2, True))
         assert seen == [], "worked out after the turn, not per transition"
         settled = Deferred[None]()
@@ -425,7 +427,7 @@ async def test_emulator_killed_and_restarted(tmp_path: Path) -> None:
         lost = wait_for(h.bus, Event, lambda e: type(e).__name__ == "VppDisconnected", timeout=30)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        h.lbsync._keepalive()  # do not wait 10 s for the liveness ping
+        h.lbsync.ping()  # do not wait 10 s for the liveness ping
         await lost
         back = wait_for(h.bus, LbSynced, lambda e: e.scope == "all", timeout=30)
         proc = start_emulator(api, stats, str(API_DIR))
@@ -486,6 +488,6 @@ async def test_warmup_releases_each_vip_when_known_and_everything_at_max_delay(e
         assert WEB not in programmed(emu), "web still has unknown backends: held back"
         await wait_for(h.bus, LbSynced, lambda e: e.scope == "all" and "web" in e.frontends, timeout=5)
         assert WEB in programmed(emu), "everything is synced at startup-max-delay"
-        assert h.lbsync.warm
+        assert h.lbsync.model.warm
     finally:
         await h.stop()

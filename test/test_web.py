@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 import pytest_twisted
@@ -41,8 +41,8 @@ CONFIG = MINIMAL.replace("      port: 80\n", f"      port: 80\n      description
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:pw").decode()}
 
 
-def states_of(health: HealthService) -> Callable[[], dict[str, str]]:
-    return lambda: {name: p.health.state.value for name, p in health.probers.items()}
+def states_of(health: HealthService) -> Mapping[str, str]:
+    return health.view.states
 
 
 class Site_:

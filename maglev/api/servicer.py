@@ -1,7 +1,8 @@
 """The Maglev gRPC servicer: grpc.aio handlers on Twisted's asyncio reactor.
 
-Handlers run on the reactor thread and read the services' state directly (no
-locks, no thread hops); they stay small: snapshot, convert, return.
+Handlers run on the reactor thread and read the services only through their
+read-only views (no locks, no thread hops); changes go through the services'
+own methods. They stay small: snapshot, convert, return.
 WatchEvents subscribers each get a bounded queue fed from the bus and the log
 gate; one that falls behind is ended with RESOURCE_EXHAUSTED instead of
 slowing the daemon.
@@ -22,12 +23,14 @@ from twisted.logger import LogLevel
 
 from .. import __version__
 from ..bus import EventBus
-from ..config import ConfigError, Frontend, HttpParams, IcmpParams, TcpParams
+from ..config import Config, ConfigError, Frontend, HttpParams, IcmpParams, TcpParams
 from ..configservice import ConfigService
+from ..dataplane.desired import DesiredVip
 from ..dataplane.service import LbSync, NotConnected
 from ..events import BackendTransition, Event, FrontendTransition, VppConnected, VppDisconnected
 from ..health.service import HealthService, NoSuchBackend
 from ..health.state import OperatorError
+from ..health.view import BackendStatus
 from ..log import Logger, event_as_record, gate, parse_level
 from ..version import commit
 from .gen.maglev.v1 import maglev_pb2 as pb
@@ -77,6 +80,9 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self.config = config
         self.health = health
         self.lbsync = lbsync
+        self.configs = config.view
+        self.backends = health.view
+        self.dataplane = lbsync.view
         self.bus = bus
         self.started = started
         self.subscribers: set[Subscriber] = set()
@@ -90,8 +96,8 @@ class MaglevServicer(pb_grpc.MaglevServicer):
 
     # --- helpers --------------------------------------------------------------------
     @property
-    def cfg(self) -> Any:
-        return self.config.config
+    def cfg(self) -> Config:
+        return self.configs.config
 
     async def _abort(self, context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
         await context.abort(code, message)
@@ -104,19 +110,20 @@ class MaglevServicer(pb_grpc.MaglevServicer):
 
     def _fill_backend(self, info: pb.BackendInfo, name: str) -> None:
         """Fill ``info`` in place: ListBackends adds 10,000 of these, and copies cost a third."""
-        p = self.health.prober(name)
-        h = p.health
-        info.name = name
-        info.address = str(p.backend.address)
-        info.healthcheck = p.hc.name
+        self._fill_status(info, self.backends.backend(name))
+
+    def _fill_status(self, info: pb.BackendInfo, h: BackendStatus) -> None:
+        info.name = h.name
+        info.address = h.address
+        info.healthcheck = h.healthcheck
         info.enabled = h.enabled
         info.state = h.state.value
         info.counter = h.counter
         info.rise = h.rise
         info.fall = h.fall
         info.state_since = h.since
-        info.frontends.extend(self.cfg.frontends_using(name))
-        info.probe_in_flight = p.in_flight
+        info.frontends.extend(self.cfg.frontends_using(h.name))
+        info.probe_in_flight = h.in_flight
         if h.last_result is not None:
             r, lp = h.last_result, info.last_probe
             lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
@@ -125,10 +132,12 @@ class MaglevServicer(pb_grpc.MaglevServicer):
 
     def frontend_info(self, fe: Frontend, desired_all: dict[str, Any] | None = None) -> pb.FrontendInfo:
         """``desired_all``: every frontend's desired VIP, computed once by ListFrontends."""
-        desired = (desired_all or self.lbsync.desired([fe.name]))[fe.name]
+        dataplane = self.dataplane
+        desired = (desired_all or dataplane.desired([fe.name]))[fe.name]
         effective = {(a.pool, a.backend): a for a in desired.ases}
         buckets = self._buckets(desired)
-        states = self.lbsync.states
+        states = self.backends.states
+        overrides = dataplane.overrides
         info = pb.FrontendInfo(
             name=fe.name,
             address=str(fe.address),
@@ -139,11 +148,9 @@ class MaglevServicer(pb_grpc.MaglevServicer):
             flush_on_down=fe.flush_on_down,
             new_flows_table_length=fe.new_flows_table_length,
             description=fe.description,
-            state=self.lbsync.frontend_states.get(fe.name, "unknown"),
+            state=dataplane.frontend_state(fe.name).value,
         )
-        from ..dataplane.desired import active_pool
-
-        active = active_pool(fe, states, self.lbsync.overrides)
+        active = dataplane.active_pool(fe.name)
         for i, pool in enumerate(fe.pools):
             pi = pb.PoolInfo(name=pool.name, active=i == active)
             for m in pool.members:
@@ -151,7 +158,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
                 pi.backends.append(
                     pb.PoolBackendInfo(
                         name=m.backend,
-                        weight=self.lbsync.overrides.get((fe.name, pool.name, m.backend), m.weight),
+                        weight=overrides.get((fe.name, pool.name, m.backend), m.weight),
                         effective_weight=a.weight,
                         flush=a.flush,
                         state=states.get(m.backend, "unknown"),
@@ -162,25 +169,23 @@ class MaglevServicer(pb_grpc.MaglevServicer):
             info.pools.append(pi)
         return info
 
-    def _buckets(self, desired: Any) -> dict[str, int]:
-        """Buckets per AS from the last view of VPP (read on the VPP thread, immutable values)."""
-        if not self.lbsync.connected:
-            return {}
-        observed = self.lbsync.client.observed.get(desired.key)
+    def _buckets(self, desired: DesiredVip) -> dict[str, int]:
+        """Buckets per AS as the last sync or read of VPP left them."""
+        observed = self.dataplane.observed(desired.key)
         if observed is None:
             return {}
-        return {str(a.address): a.buckets for a in list(observed.ases.values()) if a.used and a.buckets is not None}
+        return {str(a.address): a.buckets for a in observed.ases.values() if a.used and a.buckets is not None}
 
     # --- read-only ----------------------------------------------------------------------
     async def GetVersion(self, request: pb.GetVersionRequest, context: grpc.aio.ServicerContext) -> pb.VersionInfo:
         return pb.VersionInfo(
-            version=__version__, commit=commit(), config_generation=self.config.generation, started=self.started
+            version=__version__, commit=commit(), config_generation=self.configs.generation, started=self.started
         )
 
     async def ListFrontends(
         self, request: pb.ListFrontendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListFrontendsResponse:
-        desired = self.lbsync.desired()
+        desired = self.dataplane.desired()
         return pb.ListFrontendsResponse(
             frontends=[self.frontend_info(fe, desired) for fe in self.cfg.frontends.values()]
         )
@@ -195,8 +200,8 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBackendsResponse:
         response = pb.ListBackendsResponse()
-        for name in self.health.probers:
-            self._fill_backend(response.backends.add(), name)
+        for status in self.backends:
+            self._fill_status(response.backends.add(), status)
         return response
 
     async def GetBackend(self, request: pb.GetBackendRequest, context: grpc.aio.ServicerContext) -> pb.BackendInfo:
@@ -276,7 +281,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
             d = self.lbsync.set_weight(request.frontend, request.pool, request.backend, request.weight, request.flush)
         except KeyError as e:
             return await self._abort(context, grpc.StatusCode.NOT_FOUND, str(e.args[0]))
-        if self.lbsync.connected:
+        if self.dataplane.connected:
             result = await _wait(d)
             if result.errors:
                 return await self._abort(context, grpc.StatusCode.INTERNAL, "VPP refused: " + "; ".join(result.errors))
@@ -288,7 +293,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self, request: pb.CheckConfigRequest, context: grpc.aio.ServicerContext
     ) -> pb.CheckConfigResponse:
         try:
-            await _wait(self.config._loader(self.config.path))
+            await _wait(self.configs.check())
         except ConfigError as e:
             text = "\n".join(str(p) for p in e.problems)
             if e.kind.label == "structural":
@@ -330,7 +335,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
             conf, observed = await _wait(self.lbsync.read_vpp())
         except Exception as e:
             return await self._abort(context, grpc.StatusCode.UNAVAILABLE, f"reading VPP: {e}")
-        names = {d.key: name for name, d in self.lbsync.desired().items()}
+        names = {d.key: name for name, d in self.dataplane.desired().items()}
         state = pb.VPPLBState()
         if conf is not None:
             state.conf.CopyFrom(
@@ -378,7 +383,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
     ) -> pb.VPPLBCounters:
         await self._vpp(context)
         out = pb.VPPLBCounters()
-        for frontend, c in sorted(self.lbsync.counters.items()):
+        for frontend, c in sorted(self.dataplane.counters.items()):
             out.vips.append(
                 pb.VipCounters(
                     frontend=frontend,
@@ -465,7 +470,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         if request.frontend:  # hydrate: the current state of every frontend, old == new
             now = time.time()
             for name in self.cfg.frontends:
-                state = self.lbsync.frontend_states.get(name, "unknown")
+                state = self.dataplane.frontend_state(name).value
                 sub.offer(
                     pb.Event(
                         id=self._next_id(),

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..config import Config, Encap, Frontend, effective_encap
+from ..states import BackendState, FrontendState
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Backend states (the strings of maglev.health.state.State values).
-UP, DOWN, UNKNOWN, PAUSED, DISABLED, REMOVED = "up", "down", "unknown", "paused", "disabled", "removed"
+# The backend states, short (the enum is a str: plain strings from a test's table match).
+UP, DOWN, UNKNOWN = BackendState.UP, BackendState.DOWN, BackendState.UNKNOWN
+PAUSED, DISABLED, REMOVED = BackendState.PAUSED, BackendState.DISABLED, BackendState.REMOVED
 
 WeightOverrides = Mapping[tuple[str, str, str], int]  # (frontend, pool, backend) -> weight
 
@@ -117,10 +119,10 @@ def desired_dataplane(cfg: Config, states: Mapping[str, str], overrides: WeightO
     return {name: desired_vip(fe, cfg, states, overrides) for name, fe in cfg.frontends.items()}
 
 
-def frontend_state(vip: DesiredVip, states: Mapping[str, str]) -> str:
+def frontend_state(vip: DesiredVip, states: Mapping[str, str]) -> FrontendState:
     """up iff some backend has a weight; unknown iff no backend has a known state; else down."""
     if any(a.weight > 0 for a in vip.ases):
-        return UP
+        return FrontendState.UP
     if all(states.get(a.backend, UNKNOWN) == UNKNOWN for a in vip.ases):
-        return UNKNOWN
-    return DOWN
+        return FrontendState.UNKNOWN
+    return FrontendState.DOWN

@@ -16,11 +16,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from vpp_papi.vpp_papi import VPPApiJSONFiles
+from ..vppapi import FRAME
+from ..vppapi.codec import FastDecoder, compile_decoders
+from ..vppapi.messages import ApiDefinitions
 
-from ..vppemu.codec import FastDecoder, compile_decoders
-
-FRAME = struct.Struct(">QII")
 HANDSHAKE = ("sockclnt_create", "sockclnt_create_reply")
 DUMPS = {
     "lb_vip_dump": "lb_vip_details",
@@ -35,13 +34,10 @@ class DumpError(Exception):
 
 class DumpReader:
     def __init__(self, api_addr: str, api_dir: Path, timeout: float = 10.0) -> None:
-        files = sorted(api_dir.rglob("*.api.json"))
-        self.messages: dict[str, Any] = {}
-        for f in files:
-            with open(f) as fh:
-                self.messages.update(VPPApiJSONFiles.process_json_file(fh)[0])
+        definitions = ApiDefinitions(api_dir)
+        self.messages: dict[str, Any] = definitions.messages
         names = [*DUMPS, *DUMPS.values(), "control_ping", "control_ping_reply"]
-        self.decoders: dict[str, FastDecoder] = compile_decoders(files, names)
+        self.decoders: dict[str, FastDecoder] = compile_decoders(definitions.files, names)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(api_addr)

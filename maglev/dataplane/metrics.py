@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .service import LbSync
+from ..states import FrontendState
+from .view import DataplaneView
 
 
 class VppMetrics:
@@ -27,14 +28,14 @@ class VppMetrics:
 
 
 class VppCollector(Collector):
-    def __init__(self, lbsync: LbSync) -> None:
-        self.lbsync = lbsync
+    def __init__(self, view: DataplaneView) -> None:
+        self.view = view
 
     def collect(self) -> Iterator[Metric]:
-        s = self.lbsync
+        s = self.view
         yield GaugeMetricFamily("maglev_vpp_connected", "1 while connected to VPP", value=1.0 if s.connected else 0.0)
         info = s.info
-        if s.connected and info is not None:
+        if info is not None:
             now = time.time()
             if info.boottime:
                 yield GaugeMetricFamily("maglev_vpp_uptime_seconds", "VPP uptime", value=now - info.boottime)
@@ -68,6 +69,6 @@ class VppCollector(Collector):
             "maglev_frontend_state", "1 for the frontend's current state", labels=["frontend", "state"]
         )
         for name, current in s.frontend_states.items():
-            for label in ("up", "down", "unknown"):
-                state.add_metric([name, label], 1.0 if current == label else 0.0)
+            for label in FrontendState:
+                state.add_metric([name, label.value], 1.0 if current is label else 0.0)
         yield state

@@ -16,8 +16,8 @@ from prometheus_client.registry import Collector
 from ..bus import EventBus
 from ..events import BackendTransition
 from .probes import DURATION_BUCKETS
-from .service import HealthService
 from .state import State
+from .view import HealthView
 
 
 class HealthMetrics:
@@ -36,7 +36,7 @@ class HealthMetrics:
 class HealthCollector(Collector):
     """maglev_probe_total, maglev_probe_duration_seconds, maglev_backend_state/_health/_enabled."""
 
-    def __init__(self, health: HealthService) -> None:
+    def __init__(self, health: HealthView) -> None:
         self.health = health
 
     def collect(self) -> Iterator[Metric]:
@@ -52,20 +52,19 @@ class HealthCollector(Collector):
         )
         enabled = GaugeMetricFamily("maglev_backend_enabled", "1 when the backend is enabled", labels=["backend"])
         bounds = [str(b) for b in DURATION_BUCKETS] + ["+Inf"]
-        for p in list(self.health):
-            p.sync()
-            name, kind = p.backend.name, p.hc.type.value
-            for (ok, code), n in p.results.items():
+        for b in self.health:
+            name, kind = b.name, b.check_type
+            for (ok, code), n in b.results.items():
                 probes.add_metric([name, kind, "success" if ok else "failure", code], n)
             cumulative, buckets = 0, []
-            for bound, n in zip(bounds, p.duration_counts, strict=True):
+            for bound, n in zip(bounds, b.duration_counts, strict=True):
                 cumulative += n
                 buckets.append((bound, cumulative))
-            duration.add_metric([name, kind], buckets, p.duration_sum)
+            duration.add_metric([name, kind], buckets, b.duration_sum)
             for s in State:
-                state.add_metric([name, p.hc.name, s.value], 1.0 if p.health.state is s else 0.0)
-            counter.add_metric([name], p.health.counter)
-            enabled.add_metric([name], 1.0 if p.health.enabled else 0.0)
+                state.add_metric([name, b.healthcheck, s.value], 1.0 if b.state is s else 0.0)
+            counter.add_metric([name], b.counter)
+            enabled.add_metric([name], 1.0 if b.enabled else 0.0)
         yield probes
         yield duration
         yield state

@@ -18,7 +18,9 @@ from __future__ import annotations
 import random
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from enum import Enum
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from twisted.application.service import Service
@@ -27,10 +29,11 @@ from ..bus import EventBus
 from ..config import Backend, Config, HealthCheck
 from ..events import BackendChanged, BackendTransition
 from ..log import Logger
+from ..states import BackendState
 from ..timers import TimerId, TimerQueue
-from .probes import DURATION_BUCKETS, Cancellable, Probe, ProbeFactory
-from .probes.connect import ConnectCheck
+from .probes import DURATION_BUCKETS, Cancellable, Pilot, Probe, ProbeFactory
 from .state import BackendHealth, Intervals, OperatorError, ProbeResult, State, Transition
+from .view import HealthView
 
 ProbeFactoryMaker = Callable[[str | None], Any]
 # Timers share reactor wake-ups on a grid (see maglev/timers.py), and every wake-up costs:
@@ -43,7 +46,20 @@ TIMER_RESOLUTION = 0.005
 START_RESOLUTION = 0.025
 COARSE_MIN_INTERVAL = 0.5
 STALL = 0.05  # a probe started this much later than its grid step allows: the reactor stalled
-_AUTOPILOT = object()  # the token while the probe engine drives a steady backend
+
+
+class ProberState(Enum):
+    """Where one backend's probing is. Moves (all in BackendProber):
+
+    idle --schedule--> waiting --fire--> probing --answer--> waiting | autopilot | idle
+    autopilot --first answer that is not a pass--> (as probing's answer)
+    any --stop--> idle
+    """
+
+    IDLE = "idle"  # not probing: paused, disabled, removed, stopped, or not started
+    WAITING = "waiting"  # a probe start is on the timer queue
+    PROBING = "probing"  # one probe in flight, driven from Python
+    AUTOPILOT = "autopilot"  # the pilot probes a steadily up backend by itself
 
 
 class NoSuchBackend(KeyError):
@@ -71,8 +87,8 @@ class BackendProber:
         self.hc = hc  # also sets intervals and the queue of probe starts
         self.health = health
         self.probe = svc.factory.probe_for(backend, hc)
+        self.state = ProberState.IDLE
         self._inflight: Cancellable | None = None
-        self._token: object | None = None  # set while a probe is in flight
         self._started = 0.0
         # Bound once: per-probe closures and bound methods are young objects the
         # cyclic GC would have to walk (see maglev/gcpolicy.py).
@@ -82,6 +98,7 @@ class BackendProber:
         self.probes_sent = 0
         # Plain counters, exported at scrape time: no metric locks on the probe path.
         self.results: dict[tuple[bool, str], int] = {}
+        self.results_view = MappingProxyType(self.results)
         self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
         self.scheduled_for: float | None = None
@@ -89,14 +106,14 @@ class BackendProber:
 
     @property
     def in_flight(self) -> bool:
-        if self._token is _AUTOPILOT and self._pilot is not None:
+        if self.state is ProberState.AUTOPILOT and self._pilot is not None:
             return self._pilot.in_flight()
-        return self._token is not None
+        return self.state is ProberState.PROBING
 
     @property
     def autopilot(self) -> bool:
-        """Whether the probe engine drives this backend's probes by itself (see _fly)."""
-        return self._token is _AUTOPILOT
+        """Whether the pilot drives this backend's probes by itself (see _fly)."""
+        return self.state is ProberState.AUTOPILOT
 
     @property
     def probe(self) -> Probe:
@@ -106,9 +123,8 @@ class BackendProber:
     def probe(self, probe: Probe) -> None:
         self._probe = probe
         # Connect checks and plain HTTP status checks can fly on autopilot while the
-        # backend is steadily up.
-        pilot = getattr(probe, "pilot", None)
-        self._pilot: ConnectCheck | None = pilot if isinstance(pilot, ConnectCheck) else None
+        # backend is steadily up: a capability of the probe, if it has one.
+        self._pilot: Pilot | None = probe.pilot
 
     @property
     def hc(self) -> HealthCheck:
@@ -124,10 +140,11 @@ class BackendProber:
 
     def schedule(self, delay: float) -> None:
         """Probe after ``delay`` unless one is already waiting or running."""
-        if self._call is not None or self._token is not None or not self.health.probing:
+        if self.state is not ProberState.IDLE or not self.health.probing:
             return
         self.scheduled_for = self.svc.clock.seconds() + delay
         self._call = self.starts.call_later(delay, self._fire_cb)
+        self.state = ProberState.WAITING
 
     def stop(self) -> None:
         """Cancel the waiting timer and any probe in flight (its result is dropped)."""
@@ -135,13 +152,14 @@ class BackendProber:
         if self._call is not None:
             self.starts.cancel(self._call)
         self._call = None
-        self._token = None
+        self.state = ProberState.IDLE
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
             inflight.cancel()
 
     def _fire(self) -> None:
         self._call = None
+        self.state = ProberState.IDLE
         if not self.health.probing:
             return
         started = self.svc.clock.seconds()
@@ -152,17 +170,17 @@ class BackendProber:
         # does not stretch every interval; after a stall, an interval after it started.
         self._started = due if late <= self.starts.resolution + STALL else started
         self.probes_sent += 1
-        self._token = token = object()
+        self.state = ProberState.PROBING
         handle = self.probe.start(self._on_result)
-        if self._token is token:  # not answered synchronously
+        if self.state is ProberState.PROBING and self._inflight is None:  # not answered synchronously
             self._inflight = handle
 
     def _done(self, result: ProbeResult) -> None:
         """The probe's answer. A cancelled probe never answers (cancel() guarantees it)."""
-        if self._token is None:
+        if self.state is not ProberState.PROBING:
             return
         started = self._started
-        self._token = None
+        self.state = ProberState.IDLE
         self._inflight = None
         key = (result.ok, result.code)
         self.results[key] = self.results.get(key, 0) + 1
@@ -195,7 +213,7 @@ class BackendProber:
     def _fly(self, delay: float) -> None:
         assert self._pilot is not None
         self.scheduled_for = due = self.svc.clock.seconds() + delay
-        self._token = _AUTOPILOT
+        self.state = ProberState.AUTOPILOT
         self._inflight = self._pilot.autopilot(
             due, self.intervals.normal, self.starts.resolution, STALL, self._on_landed
         )
@@ -206,10 +224,13 @@ class BackendProber:
         self.sync()
         self._started = self._pilot.last_base
         self.lateness = self._pilot.last_late
+        self.state, self._inflight = ProberState.PROBING, None
         self._done(result)
 
     def sync(self) -> None:
-        """Fold in what the autopilot counted: probes, durations, the last result."""
+        """Fold in what the autopilot counted: probes, durations, the last result.
+
+        Safe from any read (a gRPC call, a scrape): it never changes a state nor publishes."""
         pilot = self._pilot
         if pilot is None:
             return
@@ -230,10 +251,8 @@ class BackendProber:
         self.duration_sum += s.duration_sum
         clock = self.svc.clock
         when = self.svc.wallclock() - (clock.seconds() - s.last_time)
-        # The backend is steadily up: recording the last success changes nothing else.
-        transition = self.health.record(last, when)
-        if transition is not None:
-            self.svc.announce(self, transition)
+        # The backend is steadily up: the last success changes nothing else.
+        self.health.note_pass(last, when)
 
 
 class HealthService(Service):
@@ -264,6 +283,8 @@ class HealthService(Service):
         self._make_factory = factory or (lambda netns: ProbeFactory(clock, netns, timers=self.timers))
         self.factory = self._make_factory(config.healthchecker.netns)
         self.probers: dict[str, BackendProber] = {}
+        self._states: dict[str, BackendState] = {}  # kept by _add and announce, read through the view
+        self.view = HealthView(self, MappingProxyType(self._states))
         self.observers = list(observers or [])
         for backend in config.backends.values():
             self._add(backend, config)
@@ -305,6 +326,7 @@ class HealthService(Service):
         )
         prober = BackendProber(self, backend, hc, health)
         self.probers[backend.name] = prober
+        self._states[backend.name] = health.state
         return prober
 
     # --- events ---------------------------------------------------------------------
@@ -314,6 +336,7 @@ class HealthService(Service):
 
     def announce(self, prober: BackendProber, t: Transition) -> None:
         name = prober.backend.name
+        self._states[name] = t.new
         self.log.info(
             "backend {backend} {old} -> {new} ({code}: {detail})",
             event="backend-transition",
@@ -425,10 +448,6 @@ class HealthService(Service):
         if t is not None:
             self.announce(p, t)
         self._start(p)
-
-    # --- views ----------------------------------------------------------------------
-    def __iter__(self) -> Iterator[BackendProber]:
-        return iter(self.probers.values())
 
     def state_of(self, name: str) -> State:
         return self.prober(name).health.state

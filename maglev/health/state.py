@@ -17,22 +17,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from typing import NamedTuple
 
+from ..states import BackendState
 
-class State(Enum):
-    UNKNOWN = "unknown"
-    UP = "up"
-    DOWN = "down"
-    PAUSED = "paused"
-    DISABLED = "disabled"
-    REMOVED = "removed"
-
-    @property
-    def probing(self) -> bool:
-        """Whether probes are sent in this state."""
-        return self is State.UNKNOWN or self is State.UP or self is State.DOWN
+State = BackendState  # the one enum, under the name this module's users know
 
 
 class OperatorError(Exception):
@@ -124,6 +113,16 @@ class BackendHealth:
         if new is not state:
             return self._go(new, now, result.code, result.detail)
         return None
+
+    def note_pass(self, result: ProbeResult, now: float) -> None:
+        """A pass counted while fully up (the autopilot's): only the last result changes.
+
+        Never a transition, so folding the autopilot's counts in from a read publishes
+        nothing. Ignored unless fully up, as ``record`` would have changed nothing else.
+        """
+        if result.ok and self.fully_up:
+            self.last_result = result
+            self.last_result_time = now
 
     @property
     def fully_up(self) -> bool:

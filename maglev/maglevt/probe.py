@@ -22,7 +22,7 @@ from zope.interface import implementer
 
 from .. import PROJECT_URL, __version__
 from ..config import CheckType, Config, Protocol
-from ..health.probes.http import _InsecureTLS
+from ..health.probes.http import InsecureTLS
 from ..health.probes.tcp import TcpMux
 from ..timers import TimerQueue
 from .stats import Board, Outcome
@@ -238,5 +238,5 @@ class _Policy:
 
         name = hostname.decode()
         if self.insecure:
-            return _InsecureTLS(None if name.replace(".", "").isdigit() or ":" in name else name)
+            return InsecureTLS(None if name.replace(".", "").isdigit() or ":" in name else name)
         return optionsForClientTLS(name)

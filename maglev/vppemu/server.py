@@ -24,9 +24,9 @@ from typing import Any
 from twisted.logger import LogLevel
 
 from ..log import Logger, gate
-from ..vppapi import find_api_dir
-from .api import V2606_MISSING, ApiDefinitions
-from .codec import compile_decoders, compile_encoders
+from ..vppapi import FRAME, find_api_dir
+from ..vppapi.codec import compile_decoders, compile_encoders
+from ..vppapi.messages import V2606_MISSING, ApiDefinitions
 from .lb import (
     COUNTER_NAMES,
     ERROR_NAMES,
@@ -41,7 +41,6 @@ from .lb import (
 )
 from .stats import StatsSegment
 
-FRAME = struct.Struct(">QII")
 AUTOREPLY = struct.Struct(">HIi")
 AUTOFRAME = struct.Struct(">QIIHIi")  # frame header and an autoreply in one pack
 MAX_MESSAGE = 8 * 1024 * 1024

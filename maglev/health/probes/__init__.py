@@ -24,7 +24,7 @@ from ...log import Logger
 from ...timers import TimerQueue
 from ..netns import Netns
 from ..state import ProbeResult
-from .connect import ConnectCheck, ConnectEngine
+from .connect import AutopilotStats, ConnectCheck, ConnectEngine
 from .http import HttpProber
 from .icmp import Pingers
 from .rawhttp import HttpVerdict, body_pattern, request_bytes
@@ -39,12 +39,39 @@ class Cancellable(Protocol):
     def cancel(self) -> Any: ...
 
 
+class Pilot(Protocol):
+    """The optional capability of a probe to fly a steadily up backend by itself.
+
+    While a backend is up with a full counter, a passing probe changes nothing: a pilot
+    probes on its own at the normal interval and only counts. The first answer that is
+    not a pass goes to ``done`` and ends it; ``stats()`` hands over (and resets) the counts.
+    """
+
+    last_base: float  # of the answer that ended the flight: when its probe was due
+    last_late: float
+
+    def autopilot(self, due: float, interval: float, resolution: float, stall: float, done: Done) -> Cancellable: ...
+
+    def stats(self) -> AutopilotStats: ...
+
+    def ok_result(self, duration: float, status: int) -> ProbeResult: ...
+
+    def in_flight(self) -> bool: ...
+
+
 class Probe(Protocol):
     def start(self, done: Done) -> Cancellable: ...
+
+    @property
+    def pilot(self) -> Pilot | None:
+        """What can fly this backend on autopilot, if anything."""
+        ...
 
 
 class DeferredProbe:
     """A probe built from a function returning Deferred[ProbeResult]."""
+
+    pilot = None
 
     def __init__(self, fn: Callable[[], Deferred[ProbeResult]], name: str = "") -> None:
         self.fn = fn
@@ -72,6 +99,8 @@ def internal_error(name: str, e: Exception, done: Done) -> Cancellable:
 
 class TcpProbe:
     """Guards itself (no _Guarded around it: one call less on the busiest path)."""
+
+    pilot = None
 
     def __init__(
         self,
@@ -146,6 +175,7 @@ class _Guarded:
     def __init__(self, inner: Probe, name: str) -> None:
         self.inner = inner
         self.name = name
+        self.pilot = inner.pilot
 
     def start(self, done: Done) -> Cancellable:
         try:
@@ -221,4 +251,4 @@ class ProbeFactory:
             self.netns.close()
 
 
-__all__ = ["Cancellable", "DeferredProbe", "Probe", "ProbeFactory", "ProbeResult", "run"]
+__all__ = ["Cancellable", "DeferredProbe", "Pilot", "Probe", "ProbeFactory", "ProbeResult", "run"]

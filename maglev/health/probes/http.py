@@ -37,7 +37,7 @@ MAX_BODY = rawhttp.MAX_BODY
 
 
 @implementer(IOpenSSLClientConnectionCreator)
-class _InsecureTLS:
+class InsecureTLS:
     """TLS without certificate checks, still sending SNI; the context is built once."""
 
     _context: SSL.Context | None = None
@@ -171,7 +171,7 @@ class HttpProber:
         tls: IOpenSSLClientConnectionCreator | None = None
         if self.https:
             sni = params.host if params.host and not _is_ip(params.host) else None
-            tls = _InsecureTLS(sni) if params.insecure else tssl.optionsForClientTLS(host)
+            tls = InsecureTLS(sni) if params.insecure else tssl.optionsForClientTLS(host)
         src = hc.probe_ipv6_src if ":" in address else hc.probe_ipv4_src
         source = str(src) if src is not None else None
         self.endpoints = _BackendEndpoints(reactor, address, hc.port, hc.timeout, source, tls, netns)

@@ -1,10 +1,20 @@
-"""VPP API facts shared by the client and the emulator: where the API definitions (JSON) are
-(/usr/share/vpp/api on a VPP host, else a checkout's ../shared/vpp-api) and the names of the
-lb plugin's return values."""
+"""VPP binary-API facts shared by maglevd and the emulator.
+
+One home for what both sides of the API socket must agree on: where the API
+definitions (JSON) are (/usr/share/vpp/api on a VPP host, else a checkout's
+../shared/vpp-api), the socket transport's frame header, the names of the lb
+plugin's return values (here); the message table as VPP numbers it
+(``messages``); the compiled fixed-layout codecs (``codec``). Pure: no
+Twisted, no grpc, no sockets.
+"""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
+
+# The socket transport's frame header: 8 bytes of zero (a queue id), the length, 0.
+FRAME = struct.Struct(">QII")
 
 # The retvals the lb plugin's handlers return (src/vnet/error.h)
 RETVAL_NAMES = {
@@ -21,7 +31,7 @@ RETVAL_NAMES = {
 
 def default_api_dirs() -> list[Path]:
     here = Path(__file__).resolve()
-    return [Path("/usr/share/vpp/api"), here.parents[2] / "shared" / "vpp-api", here.parents[1] / "shared" / "vpp-api"]
+    return [Path("/usr/share/vpp/api"), here.parents[3] / "shared" / "vpp-api", here.parents[2] / "shared" / "vpp-api"]
 
 
 def find_api_dir(explicit: str | None = None) -> Path:

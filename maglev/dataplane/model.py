@@ -1,0 +1,146 @@
+"""DataplaneModel: what VPP should hold, and why. Pure; lives on the reactor thread.
+
+It holds the running config, reads every backend's state from the health checker's
+live read-only mapping (the one source of backend state), and keeps what only the
+dataplane knows: the operator's weight overrides, each frontend's state, and the
+warm-up's released VIPs. Time comes in as arguments; nothing here does I/O.
+
+Warm-up (restart neutrality): no VPP writes for ``startup-min-delay``; then each VIP is
+released once none of its backends is unknown; at ``startup-max-delay`` everything is.
+Reloads do not restart it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from ..config import Config
+from ..states import FrontendState
+from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state, vip_key
+from .plan import LbConf
+
+FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
+
+
+class DataplaneModel:
+    def __init__(self, config: Config, states: Mapping[str, str]) -> None:
+        self.config = config
+        self.states = states
+        self._overrides: dict[tuple[str, str, str], int] = {}
+        self._frontend_states: dict[str, FrontendState] = {}
+        self.overrides = MappingProxyType(self._overrides)
+        self.frontend_states = MappingProxyType(self._frontend_states)
+        self.released: set[str] = set()
+        self.warm = False
+        self.started_at = 0.0
+
+    # --- what VPP should hold ---------------------------------------------------------
+    def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
+        """The desired VIPs of ``frontends`` (all when None), from current states and overrides."""
+        if frontends is None:
+            return desired_dataplane(self.config, self.states, self._overrides)
+        cfg = self.config
+        return {
+            n: desired_vip(cfg.frontends[n], cfg, self.states, self._overrides) for n in frontends if n in cfg.frontends
+        }
+
+    def lb_conf(self) -> LbConf:
+        lb = self.config.lb
+        return LbConf(
+            str(lb.ipv4_src_address or "0.0.0.0"),
+            str(lb.ipv6_src_address or "::"),
+            lb.sticky_buckets_per_core,
+            int(lb.flow_timeout),
+        )
+
+    def vip_names(self) -> dict[VipKey, str]:
+        """Every configured VIP's key, from the config alone (cheap: no desired ASes)."""
+        return {vip_key(fe): name for name, fe in self.config.frontends.items()}
+
+    def protocols(self) -> dict[tuple[IPAddress, int], int]:
+        """(address, port) -> protocol of the configured VIPs, for dumps that lack it (26.06)."""
+        return {(k.address, k.port): k.protocol for k in self.vip_names()}
+
+    # --- frontend states ----------------------------------------------------------------
+    def update_frontend_states(
+        self, names: Iterable[str] | None = None, desired: Mapping[str, DesiredVip] | None = None
+    ) -> list[FrontendChange]:
+        """Recompute the frontends' states; the changes, in order."""
+        if desired is None:
+            desired = self.desired(names)
+        changes: list[FrontendChange] = []
+        for name, vip in desired.items():
+            new = frontend_state(vip, self.states)
+            old = self._frontend_states.get(name)
+            if old != new:
+                self._frontend_states[name] = new
+                changes.append((name, old, new))
+        return changes
+
+    # --- operator weights -----------------------------------------------------------------
+    def set_weight(
+        self, frontend: str, pool: str, backend: str, weight: int, flush: bool
+    ) -> dict[str, set[IPAddress]] | None:
+        """Keep an operator's weight (until the next reload); the flush it asks for, if any.
+
+        Raises KeyError naming what does not exist, ValueError for a weight out of range;
+        nothing changes then."""
+        fe = self.config.frontends.get(frontend)
+        if fe is None:
+            raise KeyError(f"no such frontend {frontend!r}")
+        p = next((p for p in fe.pools if p.name == pool), None)
+        if p is None:
+            raise KeyError(f"frontend {frontend!r} has no pool {pool!r}")
+        if backend not in p.backend_names:
+            raise KeyError(f"pool {pool!r} of frontend {frontend!r} has no backend {backend!r}")
+        if not 0 <= weight <= 100:
+            raise ValueError(f"weight must be 0..100, got {weight}")
+        self._overrides[(frontend, pool, backend)] = weight
+        return {frontend: {self.config.backends[backend].address}} if flush else None
+
+    # --- reload ---------------------------------------------------------------------------
+    def reconfigure(self, new: Config) -> None:
+        """Take the new config: overrides and states of frontends that are gone are dropped."""
+        self.config = new
+        for key in [k for k in self._overrides if k[0] not in new.frontends]:
+            del self._overrides[key]
+        for name in [n for n in self._frontend_states if n not in new.frontends]:
+            del self._frontend_states[name]
+
+    # --- warm-up --------------------------------------------------------------------------
+    def start_warmup(self, now: float) -> None:
+        lb = self.config.lb
+        self.started_at = now
+        self.warm = lb.startup_min_delay == 0 and lb.startup_max_delay == 0
+
+    def holding(self, now: float) -> bool:
+        """Whether VPP writes are held back (the first ``startup-min-delay``)."""
+        return not self.warm and now - self.started_at < self.config.lb.startup_min_delay
+
+    def release_ready(self, now: float) -> list[str]:
+        """Release the VIPs none of whose backends is unknown any more; the newly released."""
+        if self.warm or self.holding(now):
+            return []
+        newly = []
+        for name, fe in self.config.frontends.items():
+            if name not in self.released and all(self.states.get(b, UNKNOWN) != UNKNOWN for b in fe.backend_names()):
+                self.released.add(name)
+                newly.append(name)
+        return newly
+
+    def end_warmup(self) -> bool:
+        """The warm-up is over (``startup-max-delay``); False when it already was."""
+        if self.warm:
+            return False
+        self.warm = True
+        return True
+
+    def allowed(self, names: Iterable[str]) -> list[str]:
+        """The VIPs VPP may be written for now."""
+        if self.warm:
+            return list(names)
+        return [n for n in names if n in self.released]
+
+
+__all__ = ["DataplaneModel", "FrontendChange"]

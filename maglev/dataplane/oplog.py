@@ -1,0 +1,71 @@
+"""How a finished sync is told: one log line per change, refusal and recreation, and the
+lbsync counters. Reactor thread (the VPP thread only returns the SyncResult)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..log import Logger
+from .plan import AddAS, AddVip, DelAS, DelVip, Op, SetConf, SetWeight
+from .worker import SyncResult
+
+KINDS = {
+    AddVip: "vip_added",
+    DelVip: "vip_removed",
+    AddAS: "as_added",
+    DelAS: "as_removed",
+    SetWeight: "as_weight_updated",
+}
+
+log = Logger(namespace="maglev.dataplane.service.LbSync")
+
+
+def tell(result: SyncResult, counter: Any) -> int:
+    """Log and count what ``result`` did; the number of changes (lb conf not counted)."""
+    for op in result.done:
+        kind = KINDS.get(type(op))
+        if kind is not None and counter is not None:
+            counter.labels(result.scope, kind).inc()
+        log_op(op)
+    for frontend, why in result.recreated.items():
+        log.info("recreated VIP of {frontend}: {why}", event="lb-sync-recreate", frontend=frontend, why=why)
+    for error in result.errors:
+        log.error("VPP refused: {error}", event="lb-sync-error", error=error)
+    if result.errors and counter is not None:
+        counter.labels(result.scope, "error").inc(len(result.errors))
+    return sum(1 for op in result.done if not isinstance(op, SetConf))
+
+
+def log_op(op: Op) -> None:
+    if isinstance(op, SetConf):
+        c = op.conf
+        log.info(
+            "lb conf: ip4-src {ip4} ip6-src {ip6} timeout {timeout}s",
+            event="lb-sync-conf", ip4=c.ip4, ip6=c.ip6, timeout=c.timeout,
+        )  # fmt: skip
+    elif isinstance(op, AddVip):
+        d = op.vip
+        log.info(
+            "add VIP {vip} ({frontend}) encap {encap}",
+            event="lb-sync-vip-add", vip=str(d.key), frontend=d.frontend, encap=d.encap.value,
+        )  # fmt: skip
+    elif isinstance(op, DelVip):
+        log.info("remove VIP {vip}", event="lb-sync-vip-remove", vip=str(op.key))
+    elif isinstance(op, AddAS):
+        log.info(
+            "add AS {address} weight {weight} to VIP {vip}",
+            event="lb-sync-as-add", address=str(op.address), weight=op.weight, vip=str(op.key),
+        )  # fmt: skip
+    elif isinstance(op, DelAS):
+        log.info(
+            "remove AS {address} from VIP {vip} (flush {flush})",
+            event="lb-sync-as-remove", address=str(op.address), vip=str(op.key), flush=op.flush,
+        )  # fmt: skip
+    elif isinstance(op, SetWeight):
+        log.info(
+            "AS {address} of VIP {vip}: weight {weight} (flush {flush})",
+            event="lb-sync-as-weight", address=str(op.address), vip=str(op.key), weight=op.weight, flush=op.flush,
+        )  # fmt: skip
+
+
+__all__ = ["KINDS", "log_op", "tell"]

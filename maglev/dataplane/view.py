@@ -1,0 +1,74 @@
+"""DataplaneView: what other services may read of the VPP sync, read-only. Reactor thread.
+
+Everything here was built on the reactor thread: the frontends' states and the weight
+overrides (live read-only mappings of the model), the desired VIPs computed now, and the
+observed dataplane as the last sync or read left it (copies handed over by the VPP
+thread, never its own cache). The gRPC API, the web UI and the metrics read only this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from ..states import FrontendState
+from .desired import DesiredVip, VipKey, active_pool
+from .plan import ObservedVip
+from .vppclient import VppInfo
+
+if TYPE_CHECKING:
+    from .model import DataplaneModel
+    from .service import LbSync
+    from .worker import SyncResult
+
+
+class DataplaneView:
+    def __init__(self, sync: LbSync, model: DataplaneModel) -> None:
+        self._sync = sync
+        self._model = model
+        self.frontend_states: Mapping[str, FrontendState] = model.frontend_states
+        self.overrides: Mapping[tuple[str, str, str], int] = model.overrides
+
+    @property
+    def enabled(self) -> bool:
+        """Whether VPP integration is on (a non-empty --vpp-api-addr)."""
+        return self._sync.enabled
+
+    @property
+    def connected(self) -> bool:
+        return self._sync.connected
+
+    @property
+    def info(self) -> VppInfo | None:
+        """The connected VPP (None while not connected)."""
+        return self._sync.info if self._sync.connected else None
+
+    @property
+    def connection(self) -> str:
+        """The connection's state, by name (see connection.py)."""
+        return self._sync.connection_state.value
+
+    def frontend_state(self, name: str) -> FrontendState:
+        return self._model.frontend_states.get(name, FrontendState.UNKNOWN)
+
+    def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
+        return self._model.desired(frontends)
+
+    def active_pool(self, frontend: str) -> int:
+        return active_pool(self._model.config.frontends[frontend], self._model.states, self._model.overrides)
+
+    def observed(self, key: VipKey) -> ObservedVip | None:
+        """The VIP as the last sync or read of VPP left it (None: not seen, or not connected)."""
+        return self._sync.observed.get(key) if self._sync.connected else None
+
+    @property
+    def counters(self) -> Mapping[str, Mapping[str, int]]:
+        """frontend -> kind -> packets, as last read from VPP's stats segment."""
+        return self._sync.counters
+
+    @property
+    def last_sync(self) -> SyncResult | None:
+        return self._sync.last_sync
+
+
+__all__ = ["DataplaneView"]
