@@ -9,14 +9,16 @@
     ├── metrics   MetricsService: /metrics (when --metrics-addr is set)
     └── manhole   ManholeService (when --manhole-addr is set)
 
-Later services (health, VPP sync, gRPC, web) join here, wired explicitly, and
-register with the ConfigService for reloads in priority order.
+Each service is wired explicitly; the reloadable ones register with the
+ConfigService in the order their reconfigure must run (health before the VPP sync,
+so the sync sees the new backends' states). Services read each other only through
+their ``view``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import IService, MultiService
 
@@ -36,10 +38,13 @@ from .limits import raise_open_files
 from .log import Logger, set_level
 from .manhole import ManholeService
 from .metrics import MaglevMetrics, MetricsService
-from .options import describe
+from .options import Settings
 from .version import commit
 from .web.service import WebService, local_name, make_web
 from .web.source import DaemonSource
+
+if TYPE_CHECKING:
+    from .reactor import Reactor
 
 
 class MaglevService(MultiService):
@@ -63,19 +68,19 @@ class MaglevService(MultiService):
         return super().stopService()
 
 
-def build_service(options: Any, reactor: Any = None) -> IService:
+def build_service(settings: Settings, reactor: Reactor | None = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    set_level(options["log_level_obj"])
+    set_level(settings.log_level)
     log = Logger(namespace="maglev")
     log.info(
         "starting maglevd {version} (commit {commit})",
         event="starting",
         version=__version__,
         commit=commit(),
-        settings=describe(options),
+        settings=settings.describe(),
     )
     before, after = raise_open_files()
     log.info("open files limit {limit} (was {before})", event="open-files", limit=after, before=before)
@@ -84,7 +89,7 @@ def build_service(options: Any, reactor: Any = None) -> IService:
     bus.subscribe(ConfigLoaded, lambda e: reactor.callLater(0, freeze_long_lived))
     metrics = MaglevMetrics()
     metrics.watch(bus)
-    config = ConfigService(options["config"], options["config_obj"], bus, reactor, handle_sighup=True)
+    config = ConfigService(settings.config_path, settings.config, bus, reactor, handle_sighup=True)
     root = MaglevService(bus, config, metrics)
     config.setServiceParent(root)
 
@@ -100,9 +105,9 @@ def build_service(options: Any, reactor: Any = None) -> IService:
         bus,
         reactor,
         backend_states=health.view.states,
-        api_addr=options["vpp-api-addr"].strip(),
-        stats_addr=options["vpp-stats-addr"].strip(),
-        api_dir=options["vpp_api_dir_obj"],
+        api_addr=settings.vpp_api_addr,
+        stats_addr=settings.vpp_stats_addr,
+        api_dir=settings.vpp_api_dir,
         api_counter=vpp_metrics.api,
         sync_counter=vpp_metrics.lbsync,
     )
@@ -112,17 +117,17 @@ def build_service(options: Any, reactor: Any = None) -> IService:
 
     # The servicer also backs the web UI in-process, so it exists even without a gRPC listener.
     servicer = MaglevServicer(config, health, lbsync, bus, started=time.time())
-    if options["grpc-addr_obj"] is not None:
-        GrpcService(options["grpc-addr_obj"], servicer, options["reflection_on"]).setServiceParent(root)
-    if options["web-addr_obj"] is not None:
-        web = make_web(reactor, options["admin_credentials"])
+    if settings.grpc_addr is not None:
+        GrpcService(settings.grpc_addr, servicer, settings.reflection).setServiceParent(root)
+    if settings.web_addr is not None:
+        web = make_web(reactor, settings.admin_credentials)
         web.add_source(
             DaemonSource(local_name(), "local", LocalStub(servicer), web.on_event, web.on_status, remote=False)
         )
-        WebService(web, options["web-addr_obj"], reactor).setServiceParent(root)
+        WebService(web, settings.web_addr, reactor).setServiceParent(root)
 
-    MetricsService(metrics, options["metrics-addr_obj"], reactor).setServiceParent(root)
-    if options["manhole_obj"] is not None:
+    MetricsService(metrics, settings.metrics_addr, reactor).setServiceParent(root)
+    if settings.manhole_addr is not None:
         namespace: dict[str, Any] = {
             "maglev": root,
             "bus": bus,
@@ -132,10 +137,10 @@ def build_service(options: Any, reactor: Any = None) -> IService:
             "reactor": reactor,
         }
         ManholeService(
-            options["manhole_obj"],
+            settings.manhole_addr,
             namespace,
             reactor,
-            authorized_keys=options["manhole-authorized-keys"],
-            host_key=options["manhole-host-key"],
+            authorized_keys=settings.manhole_authorized_keys,
+            host_key=settings.manhole_host_key,
         ).setServiceParent(root)
     return root

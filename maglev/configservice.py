@@ -49,7 +49,7 @@ class ReloadResult:
 Loader = Callable[[str], "Deferred[Config]"]
 
 
-def thread_loader(reactor: Any) -> Loader:
+def thread_loader(reactor: IReactorThreads) -> Loader:
     """Read and check the file in the reactor's thread pool."""
 
     def load(path: str) -> Deferred[Config]:
@@ -101,7 +101,7 @@ class ConfigService(Service):
         self.generation = 1
         self.bus = bus
         self._reactor = reactor
-        self._loader = loader or thread_loader(reactor)
+        self._loader = loader or thread_loader(IReactorThreads(reactor))
         self._handle_sighup = handle_sighup
         self._wallclock = wallclock
         self._services: list[Reconfigurable] = []
@@ -132,8 +132,7 @@ class ConfigService(Service):
 
     def _on_sighup(self, signum: int, frame: FrameType | None) -> None:
         # A signal handler only schedules work on the reactor.
-        reactor: IReactorThreads = self._reactor  # type: ignore[assignment]
-        reactor.callFromThread(self._reload_from_signal)
+        IReactorThreads(self._reactor).callFromThread(self._reload_from_signal)
 
     def _reload_from_signal(self) -> None:
         self.log.info("SIGHUP: reloading {path}", event="config-reload-requested", path=self.path, source="SIGHUP")

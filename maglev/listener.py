@@ -4,7 +4,7 @@ bind error stops the start loudly instead of leaving a half-running daemon."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -15,6 +15,9 @@ from twisted.python.failure import Failure
 
 from .log import Logger
 
+if TYPE_CHECKING:
+    from .reactor import Reactor
+
 
 class ListenError(Exception):
     pass
@@ -24,7 +27,7 @@ class ListenerService(Service):
     log = Logger()
 
     def __init__(
-        self, name: str, description: str, factory: IProtocolFactory, reactor: Any, umask: int | None = None
+        self, name: str, description: str, factory: IProtocolFactory, reactor: Reactor, umask: int | None = None
     ) -> None:
         self.setName(name)
         self.description = description

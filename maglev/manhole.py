@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from twisted.application.service import MultiService
@@ -27,6 +27,9 @@ from zope.interface import implementer
 from .addresses import TcpAddress, UnixAddress
 from .listener import ListenerService
 from .log import Logger
+
+if TYPE_CHECKING:
+    from .reactor import Reactor
 
 
 @implementer(IAuthorizedKeysDB)
@@ -106,7 +109,7 @@ class ManholeService(MultiService):
         self,
         address: TcpAddress | UnixAddress,
         namespace: dict[str, Any],
-        reactor: Any,
+        reactor: Reactor,
         authorized_keys: str = "",
         host_key: str = "",
     ) -> None:

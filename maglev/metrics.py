@@ -7,7 +7,7 @@ scrape-time collectors read reactor-owned state without locks.
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -28,6 +28,9 @@ from .bus import EventBus
 from .events import ConfigLoaded, ConfigRejected
 from .listener import ListenerService
 from .version import commit
+
+if TYPE_CHECKING:
+    from .reactor import Reactor
 
 
 class MaglevMetrics:
@@ -115,7 +118,7 @@ def metrics_site(registry: CollectorRegistry) -> Site:
 class MetricsService(MultiService):
     """Serves /metrics when an address is given (an empty --metrics-addr disables it)."""
 
-    def __init__(self, metrics: MaglevMetrics, address: TcpAddress | None, reactor: Any) -> None:
+    def __init__(self, metrics: MaglevMetrics, address: TcpAddress | None, reactor: Reactor) -> None:
         super().__init__()
         self.setName("metrics")
         self.metrics = metrics

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
+from twisted.logger import LogLevel
 from twisted.python import usage
 
 from .addresses import AddressError, TcpAddress, UnixAddress, parse_listen, parse_tcp
@@ -36,6 +38,31 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "manhole-host-key": ("MAGLEV_MANHOLE_HOST_KEY", "/var/lib/vpp-maglev/manhole_host_key"),
     "reflection": ("MAGLEV_REFLECTION", "true"),
 }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """maglevd's parsed and checked command line (flags, then MAGLEV_*, then defaults)."""
+
+    config_path: str
+    config: Config  # the file at start, already checked
+    grpc_addr: TcpAddress | None
+    metrics_addr: TcpAddress | None
+    web_addr: TcpAddress | None
+    vpp_api_addr: str  # empty: VPP integration off
+    vpp_stats_addr: str
+    vpp_api_dir: str | None
+    log_level: LogLevel
+    manhole_addr: TcpAddress | UnixAddress | None
+    manhole_authorized_keys: str
+    manhole_host_key: str
+    reflection: bool
+    admin_credentials: tuple[str, str] | None
+    effective: tuple[tuple[str, str], ...]  # every flag's effective text, for the starting log line
+
+    def describe(self) -> dict[str, str]:
+        return dict(self.effective)
+
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
@@ -138,36 +165,43 @@ class MaglevOptions(usage.Options):
             raise usage.UsageError(f"unexpected argument {self.check_file!r} (did you mean --config?)")
         if self["check"]:
             raise SystemExit(run_check(self.check_file or self["config"]))
-        self._check_flags()
-        self["config_obj"] = load_or_exit(self["config"])
+        flags = self._check_flags()
+        self.settings = Settings(config=load_or_exit(self["config"]), **flags)
         from .reactor import ensure_asyncio_reactor
 
         ensure_asyncio_reactor()
 
-    def _check_flags(self) -> None:
+    def _check_flags(self) -> dict[str, Any]:
+        """Every flag checked and parsed (a bad one is a UsageError naming it); Settings' fields."""
         try:
-            self["log_level_obj"] = parse_level(self["log-level"])
+            log_level = parse_level(self["log-level"])
         except ValueError as e:
             raise usage.UsageError(f"--log-level: {e}") from None
-        self["reflection_on"] = parse_bool("reflection", self["reflection"])
+        addrs: dict[str, TcpAddress | None] = {}
         for name in ("grpc-addr", "metrics-addr", "web-addr"):
             value = self[name].strip()
             try:
-                self[name + "_obj"] = parse_tcp(value) if value else None
+                addrs[name.replace("-", "_")] = parse_tcp(value) if value else None
             except AddressError as e:
                 raise usage.UsageError(f"--{name}: {e}") from None
         for name in ("vpp-api-addr", "vpp-stats-addr"):
             value = self[name].strip()
             if value and not value.startswith("/"):
                 raise usage.UsageError(f"--{name}: {value!r} must be an absolute unix socket path (or empty)")
-        self["manhole_obj"] = self._manhole()
-        self["admin_credentials"] = admin_credentials(self.environ)
-        self["vpp_api_dir_obj"] = self["vpp-api-dir"].strip() or None
-        if self["vpp_api_dir_obj"] is not None:
+        api_dir = self["vpp-api-dir"].strip() or None
+        if api_dir is not None:
             try:
-                find_api_dir(self["vpp_api_dir_obj"])
+                find_api_dir(api_dir)
             except FileNotFoundError as e:
                 raise usage.UsageError(f"--vpp-api-dir: {e}") from None
+        return dict(
+            config_path=self["config"], **addrs, vpp_api_addr=self["vpp-api-addr"].strip(),
+            vpp_stats_addr=self["vpp-stats-addr"].strip(), vpp_api_dir=api_dir, log_level=log_level,
+            manhole_addr=self._manhole(), manhole_authorized_keys=self["manhole-authorized-keys"],
+            manhole_host_key=self["manhole-host-key"], reflection=parse_bool("reflection", self["reflection"]),
+            admin_credentials=admin_credentials(self.environ),
+            effective=tuple((name, self[name]) for name in ENVIRONMENT),
+        )  # fmt: skip
 
     def _manhole(self) -> TcpAddress | UnixAddress | None:
         value = self["manhole-addr"].strip()
@@ -213,9 +247,4 @@ def load_or_exit(path: str) -> Config:
         raise SystemExit(e.kind.value) from None
 
 
-def describe(options: Any) -> dict[str, Any]:
-    """The effective settings, for the starting log line."""
-    return {name: options[name] for name in ENVIRONMENT}
-
-
-__all__ = ["MaglevOptions", "ErrorKind", "run_check"]
+__all__ = ["MaglevOptions", "ErrorKind", "Settings", "run_check"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from twisted.python import usage
 
@@ -23,3 +24,12 @@ def ensure_asyncio_reactor() -> None:
         raise usage.UsageError(
             f"maglev needs the asyncio reactor but {type(reactor).__name__} is installed: {HOW_TO_RUN}"
         )
+
+
+if TYPE_CHECKING:
+    # The reactor as Twisted types its global one: core, time, file descriptors, TCP,
+    # processes. Collaborators that need less take the one interface they use
+    # (IReactorTime for a clock); threads are adapted where used (IReactorFromThreads(r)).
+    from twisted.internet import _IReactorCommon as Reactor
+
+__all__ = ["HOW_TO_RUN", "Reactor", "ensure_asyncio_reactor"]

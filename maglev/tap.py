@@ -7,16 +7,19 @@ would install the default reactor instead of the asyncio one maglev needs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.application.service import IService
 
 from .options import MaglevOptions
 
+if TYPE_CHECKING:
+    from .reactor import Reactor
+
 Options = MaglevOptions
 
 
-def makeService(options: Any, reactor: Any = None) -> IService:
+def makeService(options: MaglevOptions, reactor: Reactor | None = None) -> IService:
     from .app import build_service
 
-    return build_service(options, reactor)
+    return build_service(options.settings, reactor)

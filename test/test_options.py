@@ -30,14 +30,14 @@ def parse(args: list[str], environ: dict[str, str] | None = None) -> MaglevOptio
 
 def test_defaults(cfg: str) -> None:
     o = parse(["--config", cfg])
-    assert o["grpc-addr_obj"] == TcpAddress("", 9090)
-    assert o["metrics-addr_obj"] == TcpAddress("", 9091)
-    assert o["web-addr_obj"] == TcpAddress("127.0.0.1", 8080)
-    assert o["vpp-api-addr"] == "/run/vpp/api.sock"
-    assert o["log_level_obj"] is LogLevel.info
-    assert o["manhole_obj"] is None
-    assert o["reflection_on"] is True
-    assert set(o["config_obj"].frontends) == {"web"}
+    assert o.settings.grpc_addr == TcpAddress("", 9090)
+    assert o.settings.metrics_addr == TcpAddress("", 9091)
+    assert o.settings.web_addr == TcpAddress("127.0.0.1", 8080)
+    assert o.settings.vpp_api_addr == "/run/vpp/api.sock"
+    assert o.settings.log_level is LogLevel.info
+    assert o.settings.manhole_addr is None
+    assert o.settings.reflection is True
+    assert set(o.settings.config.frontends) == {"web"}
 
 
 def test_environment_then_flag_wins(cfg: str) -> None:
@@ -49,14 +49,14 @@ def test_environment_then_flag_wins(cfg: str) -> None:
         "MAGLEV_VPP_API_ADDR": "",
     }
     o = parse([], env)
-    assert o["metrics-addr_obj"] == TcpAddress("127.0.0.1", 1234)
-    assert o["log_level_obj"] is LogLevel.debug
-    assert o["reflection_on"] is False
-    assert o["vpp-api-addr"] == ""
+    assert o.settings.metrics_addr == TcpAddress("127.0.0.1", 1234)
+    assert o.settings.log_level is LogLevel.debug
+    assert o.settings.reflection is False
+    assert o.settings.vpp_api_addr == ""
     o = parse(["--metrics-addr", "", "--log-level", "warn", "--reflection", "true"], env)
-    assert o["metrics-addr_obj"] is None, "an empty flag disables, and beats the environment"
-    assert o["log_level_obj"] is LogLevel.warn
-    assert o["reflection_on"] is True
+    assert o.settings.metrics_addr is None, "an empty flag disables, and beats the environment"
+    assert o.settings.log_level is LogLevel.warn
+    assert o.settings.reflection is True
 
 
 @pytest.mark.parametrize(
@@ -85,9 +85,9 @@ def test_manhole_addresses(cfg: str, tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     keys.write_text("")
     o = parse(["--config", cfg, "--manhole-addr", str(tmp_path / "m.sock")])
-    assert o["manhole_obj"] == UnixAddress(str(tmp_path / "m.sock"))
+    assert o.settings.manhole_addr == UnixAddress(str(tmp_path / "m.sock"))
     o = parse(["--config", cfg, "--manhole-addr", "[::1]:2222", "--manhole-authorized-keys", str(keys)])
-    assert o["manhole_obj"] == TcpAddress("::1", 2222)
+    assert o.settings.manhole_addr == TcpAddress("::1", 2222)
 
 
 def test_bad_config_stops_the_start_with_check_codes(tmp_path: Path) -> None:

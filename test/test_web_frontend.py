@@ -26,15 +26,15 @@ def parse(argv: list[str], env: dict[str, str] | None = None) -> FrontendOptions
 
 def test_servers_from_flag_or_environment() -> None:
     o = parse(["--server", "lb1:9090, [2001:db8::1]:9090"])
-    assert o["servers"] == ["lb1:9090", "[2001:db8::1]:9090"]
-    assert str(o["listen_obj"]) == "127.0.0.1:8081" and o["admin_credentials"] is None
+    assert o.settings.servers == ("lb1:9090", "[2001:db8::1]:9090")
+    assert str(o.settings.listen) == "127.0.0.1:8081" and o.settings.admin_credentials is None
     env = {"MAGLEV_SERVERS": "a:1,b:2", "MAGLEV_LISTEN": ":8088", "MAGLEV_LOG_LEVEL": "debug"}
     o = parse([], env)
-    assert o["servers"] == ["a:1", "b:2"] and o["listen_obj"].port == 8088 and o["log-level"] == "debug"
-    assert parse(["--server", "c:3"], env)["servers"] == ["c:3"], "the flag wins"
-    assert parse([], {"MAGLEV_SERVER": "d:4"})["servers"] == ["d:4"], "maglevc's variable works too"
+    assert o.settings.servers == ("a:1", "b:2") and o.settings.listen.port == 8088 and o["log-level"] == "debug"
+    assert parse(["--server", "c:3"], env).settings.servers == ("c:3",), "the flag wins"
+    assert parse([], {"MAGLEV_SERVER": "d:4"}).settings.servers == ("d:4",), "maglevc's variable works too"
     o = parse(["-s", "a:1"], {"MAGLEV_FRONTEND_USER": "ops", "MAGLEV_FRONTEND_PASSWORD": "pw"})
-    assert o["admin_credentials"] == ("ops", "pw")
+    assert o.settings.admin_credentials == ("ops", "pw")
 
 
 @pytest.mark.parametrize(

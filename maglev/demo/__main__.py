@@ -11,11 +11,15 @@ import argparse
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from maglev.daemon import main as maglevd
 from maglev.demo.backends import DemoBackends
 from maglev.vppemu.process import start_emulator
+
+if TYPE_CHECKING:
+    from maglev.options import Settings
+    from maglev.reactor import Reactor
 
 ADMIN = ("demo", "demo")
 
@@ -57,8 +61,8 @@ def run(argv: list[str] | None = None) -> None:
         flush=True,
     )
 
-    def start_backends(reactor: Any, options: Any) -> None:
-        DemoBackends(reactor, options["config_obj"]).start(control_port=args.control_port)
+    def start_backends(reactor: Reactor, settings: Settings) -> None:
+        DemoBackends(reactor, settings.config).start(control_port=args.control_port)
 
     try:
         maglevd(

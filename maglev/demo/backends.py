@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -43,7 +43,7 @@ class _Health(Resource):
 
 
 class DemoBackend:
-    def __init__(self, reactor: Any, name: str, address: str, port: int) -> None:
+    def __init__(self, reactor: IReactorTCP, name: str, address: str, port: int) -> None:
         self.reactor = reactor
         self.name = name
         self.address = address
@@ -62,7 +62,7 @@ class DemoBackend:
         elif self.listening is None:
             site = Site(_Health(self))
             site.noisy = False
-            self.listening = self.reactor.listenTCP(self.port, site, interface=self.address)
+            self.listening = self.reactor.listenTCP(self.port, site, interface=self.address)  # type: ignore[arg-type]  # Site is typed as another factory
         self.state = state
 
 
@@ -93,7 +93,7 @@ class DemoBackends:
 
     log = Logger()
 
-    def __init__(self, reactor: Any, config: Config, port: int = 8080) -> None:
+    def __init__(self, reactor: IReactorTCP, config: Config, port: int = 8080) -> None:
         self.reactor = reactor
         self.backends = {name: DemoBackend(reactor, name, str(b.address), port) for name, b in config.backends.items()}
         self.control: IListeningPort | None = None
@@ -103,7 +103,7 @@ class DemoBackends:
             b.set("up")
         site = Site(_Control(self))
         site.noisy = False
-        self.control = self.reactor.listenTCP(control_port, site, interface=control_address)
+        self.control = self.reactor.listenTCP(control_port, site, interface=control_address)  # type: ignore[arg-type]
         host: Any = self.control.getHost()
         self.log.info(
             "demo backends up; flip them with curl -X POST http://{host}:{port}/<backend>/<up|down|stop>",

@@ -21,9 +21,10 @@ from bisect import bisect_left
 from collections.abc import Callable
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from twisted.application.service import Service
+from twisted.internet.interfaces import IReactorTime
 
 from ..bus import EventBus
 from ..config import Backend, Config, HealthCheck
@@ -34,6 +35,9 @@ from ..timers import TimerId, TimerQueue
 from .probes import DURATION_BUCKETS, Cancellable, Pilot, Probe, ProbeFactory
 from .state import BackendHealth, Intervals, OperatorError, ProbeResult, State, Transition
 from .view import HealthView
+
+if TYPE_CHECKING:
+    from ..reactor import Reactor
 
 ProbeFactoryMaker = Callable[[str | None], Any]
 # Timers share reactor wake-ups on a grid (see maglev/timers.py), and every wake-up costs:
@@ -264,7 +268,7 @@ class HealthService(Service):
         self,
         config: Config,
         bus: EventBus,
-        clock: Any,
+        clock: IReactorTime,
         factory: Callable[[str | None], Any] | None = None,
         rand: Callable[[], float] = random.random,
         wallclock: Callable[[], float] = time.time,
@@ -280,7 +284,9 @@ class HealthService(Service):
         self.coarse_starts = TimerQueue(clock, start_resolution)
         self.rand = rand
         self.wallclock = wallclock
-        self._make_factory = factory or (lambda netns: ProbeFactory(clock, netns, timers=self.timers))
+        # The real probes need the whole reactor (sockets too); a test's Clock comes with its own factory.
+        reactor = cast("Reactor", clock)
+        self._make_factory = factory or (lambda netns: ProbeFactory(reactor, netns, timers=self.timers))
         self.factory = self._make_factory(config.healthchecker.netns)
         self.probers: dict[str, BackendProber] = {}
         self._states: dict[str, BackendState] = {}  # kept by _add and announce, read through the view

@@ -12,7 +12,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
@@ -26,6 +26,9 @@ from ..health.probes.http import InsecureTLS
 from ..health.probes.tcp import TcpMux
 from ..timers import TimerQueue
 from .stats import Board, Outcome
+
+if TYPE_CHECKING:
+    from ..reactor import Reactor
 
 USER_AGENT = f"maglevt/{__version__} (+{PROJECT_URL})"
 
@@ -85,7 +88,7 @@ class HttpHead:
 class VipProber:
     def __init__(
         self,
-        reactor: Any,
+        reactor: Reactor,
         board: Board,
         targets: list[Target],
         interval: float = 0.1,

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from twisted.application.service import IService, MultiService, Service
+from twisted.logger import LogLevel
 from twisted.python import usage
 
-from ..addresses import AddressError, parse_server, parse_tcp
+from ..addresses import AddressError, TcpAddress, parse_server, parse_tcp
 from ..log import Logger, parse_level, set_level
 from ..options import admin_credentials
 from ..version import version_line
+
+if TYPE_CHECKING:
+    from ..reactor import Reactor
 
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "server": ("MAGLEV_SERVERS", ""),
@@ -53,27 +58,37 @@ class FrontendOptions(usage.Options):
                 self[name] = self.environ.get(env, default)
         if not self["server"]:
             self["server"] = self.environ.get("MAGLEV_SERVER", "")
-        servers = [s.strip() for s in self["server"].split(",") if s.strip()]
-        if not servers:
+        names = [s.strip() for s in self["server"].split(",") if s.strip()]
+        if not names:
             raise usage.UsageError("--server: give at least one maglevd gRPC address (HOST:PORT)")
         try:
-            self["servers"] = [parse_server(s) for s in servers]
+            servers = tuple(parse_server(s) for s in names)
         except AddressError as e:
             raise usage.UsageError(f"--server: {e}") from None
-        if len(set(self["servers"])) != len(self["servers"]):
+        if len(set(servers)) != len(servers):
             raise usage.UsageError(f"--server: {self['server']!r} names a server twice")
         try:
-            self["listen_obj"] = parse_tcp(self["listen"])
+            listen = parse_tcp(self["listen"])
         except AddressError as e:
             raise usage.UsageError(f"--listen: {e}") from None
         try:
-            self["log_level_obj"] = parse_level(self["log-level"])
+            log_level = parse_level(self["log-level"])
         except ValueError as e:
             raise usage.UsageError(f"--log-level: {e}") from None
-        self["admin_credentials"] = admin_credentials(self.environ)
+        self.settings = FrontendSettings(servers, listen, log_level, admin_credentials(self.environ))
         from ..reactor import ensure_asyncio_reactor
 
         ensure_asyncio_reactor()
+
+
+@dataclass(frozen=True)
+class FrontendSettings:
+    """maglevd-frontend's parsed and checked command line."""
+
+    servers: tuple[str, ...]
+    listen: TcpAddress
+    log_level: LogLevel
+    admin_credentials: tuple[str, str] | None
 
 
 Options = FrontendOptions
@@ -89,25 +104,26 @@ class IgnoreSighup(Service):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def makeService(options: Any, reactor: Any = None) -> IService:
+def makeService(options: FrontendOptions, reactor: Reactor | None = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
     from .service import WebService, add_remote_sources, make_web
 
-    set_level(options["log_level_obj"])
+    settings = options.settings
+    set_level(settings.log_level)
     Logger(namespace="maglev").info(
         "starting maglevd-frontend for {servers}",
         event="starting",
-        servers=options["servers"],
-        listen=options["listen"],
-        admin=options["admin_credentials"] is not None,
+        servers=list(settings.servers),
+        listen=str(settings.listen),
+        admin=settings.admin_credentials is not None,
     )
     root = MultiService()
-    web = make_web(reactor, options["admin_credentials"])
-    add_remote_sources(web, options["servers"])
-    WebService(web, options["listen_obj"], reactor).setServiceParent(root)
+    web = make_web(reactor, settings.admin_credentials)
+    add_remote_sources(web, list(settings.servers))
+    WebService(web, settings.listen, reactor).setServiceParent(root)
     IgnoreSighup().setServiceParent(root)
     return root
 

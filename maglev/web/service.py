@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Site
 
 from ..addresses import TcpAddress
@@ -18,6 +19,9 @@ from .broker import EventRing
 from .page import environment
 from .source import DaemonSource
 from .sse import EventHub
+
+if TYPE_CHECKING:
+    from ..reactor import Reactor
 
 
 class WebSite(Site):
@@ -37,7 +41,7 @@ class WebSite(Site):
 
 
 class WebService(MultiService):
-    def __init__(self, web: WebApp, address: TcpAddress, reactor: Any) -> None:
+    def __init__(self, web: WebApp, address: TcpAddress, reactor: Reactor) -> None:
         super().__init__()
         self.setName("web")
         self.web = web
@@ -64,7 +68,7 @@ class WebService(MultiService):
         return Deferred.fromFuture(asyncio.ensure_future(stops)).addCallback(lambda _: d)
 
 
-def make_web(reactor: Any, credentials: tuple[str, str] | None) -> WebApp:
+def make_web(reactor: IReactorTime, credentials: tuple[str, str] | None) -> WebApp:
     hub = EventHub(EventRing(), reactor)
     return WebApp(hub, Credentials(*credentials) if credentials else None)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
@@ -75,7 +75,7 @@ class EventClient:
 class EventHub:
     log = Logger()
 
-    def __init__(self, ring: EventRing, clock: Any) -> None:
+    def __init__(self, ring: EventRing, clock: IReactorTime) -> None:
         self.ring = ring
         self.clients: set[EventClient] = set()
         self._ping = LoopingCall(self.ping)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
@@ -29,6 +29,9 @@ from .http import HttpProber
 from .icmp import Pingers
 from .rawhttp import HttpVerdict, body_pattern, request_bytes
 from .tcp import Done, TcpMux
+
+if TYPE_CHECKING:
+    from ...reactor import Reactor
 
 log = Logger(namespace="maglev.health.probes")
 # Probe durations are counted in these buckets (seconds; the metrics' histogram).
@@ -206,7 +209,7 @@ class ProbeFactory:
     """Builds the probe for a (backend, health check); owns the shared sockets."""
 
     def __init__(
-        self, reactor: Any, netns: str | None = None, netns_dir: str | None = None, timers: TimerQueue | None = None
+        self, reactor: Reactor, netns: str | None = None, netns_dir: str | None = None, timers: TimerQueue | None = None
     ) -> None:
         self.reactor = reactor
         self.timers = timers if timers is not None else TimerQueue(reactor)

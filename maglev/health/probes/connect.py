@@ -28,7 +28,7 @@ import os
 import socket
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.python.failure import Failure
@@ -41,6 +41,9 @@ from ..state import ProbeResult
 from . import _connect
 from .rawhttp import HttpVerdict
 from .tcp import Done, NetnsWatch, probe_socket
+
+if TYPE_CHECKING:
+    from ...reactor import Reactor
 
 _CONNECTED = "connected"
 
@@ -101,7 +104,7 @@ class ConnectEngine:
 
     log = Logger()
 
-    def __init__(self, reactor: Any, bounds: tuple[float, ...], resolution: float, seed: int | None = None) -> None:
+    def __init__(self, reactor: Reactor, bounds: tuple[float, ...], resolution: float, seed: int | None = None) -> None:
         self.reactor = reactor
         self.bounds = bounds
         self._c = _connect.ConnectChecks(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from OpenSSL import SSL
 from service_identity import CertificateError, VerificationError
@@ -31,6 +31,9 @@ from ...config import CheckType, HealthCheck, HttpParams
 from ..netns import Netns, NetnsEndpoint
 from ..state import ProbeResult
 from . import rawhttp
+
+if TYPE_CHECKING:
+    from ...reactor import Reactor
 
 USER_AGENT = rawhttp.USER_AGENT.encode()
 MAX_BODY = rawhttp.MAX_BODY
@@ -74,7 +77,7 @@ class _BackendEndpoints:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: Reactor,
         address: str,
         port: int,
         timeout: float,
@@ -160,7 +163,7 @@ class _BodyReader(Protocol):
 class HttpProber:
     """Builds the Agent for one backend and check; ``probe()`` runs one request."""
 
-    def __init__(self, reactor: Any, address: str, hc: HealthCheck, netns: Netns | None = None) -> None:
+    def __init__(self, reactor: Reactor, address: str, hc: HealthCheck, netns: Netns | None = None) -> None:
         params = hc.params
         assert isinstance(params, HttpParams) and hc.port is not None
         self.reactor = reactor

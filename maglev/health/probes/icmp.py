@@ -17,7 +17,7 @@ import random
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReadDescriptor
@@ -29,6 +29,9 @@ from ...timers import TimerId, TimerQueue
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
 from .tcp import make_socket
+
+if TYPE_CHECKING:
+    from ...reactor import Reactor
 
 ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}
@@ -62,7 +65,7 @@ class Pinger:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: Reactor,
         family: int,
         netns: Netns | None = None,
         source: str | None = None,
@@ -232,7 +235,7 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 class Pingers:
     """One Pinger per (family, netns, source), created on first use."""
 
-    def __init__(self, reactor: Any, timers: TimerQueue | None = None) -> None:
+    def __init__(self, reactor: Reactor, timers: TimerQueue | None = None) -> None:
         self.reactor = reactor
         self.timers = timers
         self._pingers: dict[tuple[int, str | None, str | None], Pinger] = {}

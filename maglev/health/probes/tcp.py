@@ -25,7 +25,7 @@ import select
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.python.failure import Failure
@@ -35,6 +35,9 @@ from ...log import Logger
 from ...timers import TimerId, TimerQueue
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
+
+if TYPE_CHECKING:
+    from ...reactor import Reactor
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 MAX_READ = 16384
@@ -251,7 +254,7 @@ class TcpMux:
 
     log = Logger()
 
-    def __init__(self, reactor: Any, timers: TimerQueue) -> None:
+    def __init__(self, reactor: Reactor, timers: TimerQueue) -> None:
         self.reactor = reactor
         self.clock = reactor
         self.timers = timers
