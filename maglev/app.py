@@ -18,9 +18,11 @@ their ``view``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred
 
 from . import __version__
 from .api.local import LocalStub
@@ -58,14 +60,26 @@ class MaglevService(MultiService):
         self.bus = bus
         self.config = config
         self.metrics = metrics
+        self._closers: list[Callable[[], object]] = []
 
     def startService(self) -> None:
         self.log.info("maglevd started", event="started", services=[s.name for s in self])
         super().startService()
 
-    def stopService(self) -> Any:
+    def addCloser(self, close: Callable[[], object]) -> None:
+        """Something that is not a service but must let go when the daemon stops (after the children)."""
+        self._closers.append(close)
+
+    def stopService(self) -> Deferred[None]:
         self.log.info("maglevd stopping", event="stopping")
-        return super().stopService()
+        d: Deferred[None] = super().stopService()
+
+        def closed(passthrough: object) -> object:
+            for close in self._closers:
+                close()
+            return passthrough
+
+        return d.addBoth(closed)
 
 
 def build_service(settings: Settings, reactor: Reactor | None = None) -> IService:
@@ -117,6 +131,7 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
 
     # The servicer also backs the web UI in-process, so it exists even without a gRPC listener.
     servicer = MaglevServicer(config, health, lbsync, bus, started=time.time())
+    root.addCloser(servicer.close)
     if settings.grpc_addr is not None:
         GrpcService(settings.grpc_addr, servicer, settings.reflection).setServiceParent(root)
     if settings.web_addr is not None:

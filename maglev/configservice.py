@@ -1,6 +1,6 @@
 """ConfigService: holds the running configuration and performs reloads.
 
-One path for every reload (SIGHUP now, the ReloadConfig RPC later): read and
+One path for every reload (SIGHUP, the ReloadConfig RPC, the web admin): read and
 check the file off the reactor thread; on any error log it, count it and keep
 the running configuration untouched; otherwise make the new one current and
 hand it to each registered service's ``reconfigure(new)`` in registration
@@ -25,7 +25,7 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.threads import deferToThreadPool
 
 from .bus import EventBus
-from .config import Config, ConfigError, load_config_file
+from .config import Config, ConfigError, diff_names, load_config_file
 from .events import ConfigLoaded, ConfigRejected
 from .log import Logger
 
@@ -184,8 +184,16 @@ class ConfigService(Service):
             )
             return ReloadResult(False, self.generation, "structural", (f"cannot load {self.path}",))
 
-        self.config = new
+        old, self.config = self.config, new
         self.generation += 1
+        changes = {
+            section: {
+                k: list(v)
+                for k, v in vars(diff_names(getattr(old, section), getattr(new, section))).items()
+                if v and k != "unchanged"
+            }
+            for section in ("frontends", "backends", "healthchecks")
+        }
         failed: list[str] = []
         for svc in self._services:
             try:
@@ -209,6 +217,7 @@ class ConfigService(Service):
             generation=self.generation,
             path=self.path,
             elapsed=elapsed,
+            changes={section: diff for section, diff in changes.items() if diff},
         )
         return ReloadResult(True, self.generation)
 

@@ -1,6 +1,7 @@
 """Typed events that services publish on the bus. Plain values, no Twisted.
 
-Later parts add backend, frontend and VPP events; consumers subscribe by class.
+Config, backend, frontend and VPP events; consumers subscribe by class (a tuple of
+classes for several), and a subscription can be cancelled.
 """
 
 from __future__ import annotations

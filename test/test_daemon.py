@@ -136,7 +136,9 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
             )
         )
         d.signal(signal.SIGHUP)
-        assert d.event("config-reload")["generation"] == 2
+        reloaded = d.event("config-reload")
+        assert reloaded["generation"] == 2
+        assert reloaded["changes"] == {"backends": {"added": ["web2"]}}, "the reload line says what changed"
         text = fetch(url)
         assert metric(text, "maglev_config_generation") == 2
         assert metric(text, 'maglev_config_objects{kind="backends"}') == 3

@@ -89,10 +89,12 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self._ids = 0
         main = threading.get_ident()
         self._on_reactor = reactor_thread or (lambda: threading.get_ident() == main)
-        bus.subscribe(BackendTransition, self._backend_event)
-        bus.subscribe(FrontendTransition, self._frontend_event)
-        bus.subscribe((VppConnected, VppDisconnected), self._vpp_event)
-        gate.add_tap(self._log_event)
+        self._subscriptions = [
+            bus.subscribe(BackendTransition, self._backend_event),
+            bus.subscribe(FrontendTransition, self._frontend_event),
+            bus.subscribe((VppConnected, VppDisconnected), self._vpp_event),
+        ]
+        self._remove_tap = gate.add_tap(self._log_event)
 
     # --- helpers --------------------------------------------------------------------
     @property
@@ -492,6 +494,13 @@ class MaglevServicer(pb_grpc.MaglevServicer):
                 yield item
         finally:
             self.subscribers.discard(sub)
+
+    def close(self) -> None:
+        """Stop feeding streams (the daemon is stopping): unsubscribe, remove the log tap, end them."""
+        for sub in self._subscriptions:
+            sub.cancel()
+        self._remove_tap()
+        self.close_streams()
 
     def close_streams(self) -> None:
         for sub in list(self.subscribers):

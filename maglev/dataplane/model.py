@@ -13,6 +13,7 @@ Reloads do not restart it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..config import Config
@@ -21,6 +22,19 @@ from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, 
 from .plan import LbConf
 
 FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
+
+
+@dataclass(frozen=True)
+class SyncJob:
+    """One sync, as the reactor decided it."""
+
+    scope: str  # "all" or "vip"
+    desired: tuple[DesiredVip, ...]
+    reread: bool  # read VPP's state first (full syncs)
+    full: bool  # remove VIPs that are not desired
+    conf: LbConf
+    flush: dict[str, set[IPAddress]]
+    protocols: dict[tuple[IPAddress, int], int]  # for dumps without protocols (26.06)
 
 
 class DataplaneModel:
@@ -44,6 +58,28 @@ class DataplaneModel:
         return {
             n: desired_vip(cfg.frontends[n], cfg, self.states, self._overrides) for n in frontends if n in cfg.frontends
         }
+
+    def job(
+        self, full: bool, frontends: Iterable[str], flush: dict[str, set[IPAddress]], fresh: Mapping[str, DesiredVip]
+    ) -> SyncJob:
+        """The sync to run now for a (merged) request; ``fresh``: VIPs just computed, reused.
+
+        During the warm-up only released VIPs are written, and a full sync removes nothing."""
+        if full:
+            desired = self.desired()
+        else:
+            names = set(frontends)
+            fresh = {n: vip for n, vip in fresh.items() if n in names}
+            desired = {**self.desired(n for n in names if n not in fresh), **fresh}
+        return SyncJob(
+            scope="all" if full else "vip",
+            desired=tuple(desired[n] for n in self.allowed(desired) if n in desired),
+            reread=full,
+            full=full and self.warm,
+            conf=self.lb_conf(),
+            flush=flush,
+            protocols={(d.key.address, d.key.port): d.key.protocol for d in desired.values()},
+        )
 
     def lb_conf(self) -> LbConf:
         lb = self.config.lb
@@ -143,4 +179,4 @@ class DataplaneModel:
         return [n for n in names if n in self.released]
 
 
-__all__ = ["DataplaneModel", "FrontendChange"]
+__all__ = ["DataplaneModel", "FrontendChange", "SyncJob"]

@@ -1,11 +1,15 @@
-"""How a finished sync is told: one log line per change, refusal and recreation, and the
-lbsync counters. Reactor thread (the VPP thread only returns the SyncResult)."""
+"""How the dataplane's news is told: a finished sync (one log line per change, refusal
+and recreation, and the lbsync counters) and frontend state changes (a log line and a
+FrontendTransition). Reactor thread (the VPP thread only returns the SyncResult)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..bus import EventBus
+from ..events import FrontendTransition
 from ..log import Logger
+from .model import FrontendChange
 from .plan import AddAS, AddVip, DelAS, DelVip, Op, SetConf, SetWeight
 from .worker import SyncResult
 
@@ -34,6 +38,14 @@ def tell(result: SyncResult, counter: Any) -> int:
     if result.errors and counter is not None:
         counter.labels(result.scope, "error").inc(len(result.errors))
     return sum(1 for op in result.done if not isinstance(op, SetConf))
+
+
+def tell_frontends(bus: EventBus, now: float, changes: list[FrontendChange]) -> None:
+    """Log (but the first state of each) and publish the frontends' new states."""
+    for name, old, new in changes:
+        if old is not None:
+            log.info("frontend {frontend} {old} -> {new}", event="frontend-transition", frontend=name, old=old, new=new)
+        bus.publish(FrontendTransition(now, name, old or new, new))
 
 
 def log_op(op: Op) -> None:
@@ -68,4 +80,4 @@ def log_op(op: Op) -> None:
         )  # fmt: skip
 
 
-__all__ = ["KINDS", "log_op", "tell"]
+__all__ = ["KINDS", "log_op", "tell", "tell_frontends"]

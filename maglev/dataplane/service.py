@@ -1,9 +1,10 @@
 """LbSync: keeps VPP's lb plugin equal to the desired dataplane. Reactor thread.
 
-This file schedules; it never touches vpp_papi. The model (``model.py``, pure) says
-what VPP should hold; the worker (``worker.py``) alone talks to VPP, on the one VPP
-thread, and gets immutable jobs and returns plain results; the connection is an
-explicit state machine (``connection.py``) whose outputs are carried out here.
+This file schedules syncs; it never touches vpp_papi. The model (``model.py``, pure)
+says what VPP should hold; the worker (``worker.py``) alone talks to VPP, on the one
+VPP thread (``link.VppThread``), gets immutable jobs and returns plain results; the
+connection is an explicit state machine (``connection.py``) that ``link.VppLink``
+drives on the reactor.
 
 Triggers: a backend transition syncs the VIPs that use it; SetWeight syncs its VIP at
 once; a reload, an operator request, every ``sync-interval`` and every (re)connect run
@@ -16,33 +17,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorFromThreads, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
 from ..bus import EventBus, Subscription
 from ..config import Config
-from ..events import BackendTransition, FrontendTransition, LbSynced, VppConnected, VppDisconnected
+from ..events import BackendTransition, LbSynced
 from ..log import Logger
-from .connection import ConnectionInput, ConnectionMachine, ConnectionState, Output
+from .connection import ConnectionState
 from .desired import DesiredVip, IPAddress, VipKey
-from .model import DataplaneModel, FrontendChange
-from .oplog import tell
+from .link import VppLink, VppThread, every
+from .model import DataplaneModel
+from .oplog import tell, tell_frontends
 from .plan import LbConf, ObservedVip
 from .view import DataplaneView
 from .vppclient import VppInfo
-from .worker import SyncJob, SyncResult, VppWorker, make_worker
+from .worker import SyncResult, VppWorker, make_worker
 
-RECONNECT = 5.0
-KEEPALIVE = 10.0
 COUNTERS_EVERY = 5.0
-T = TypeVar("T")
 
 
 class NotConnected(Exception):
@@ -87,26 +84,22 @@ class LbSync(Service):
         self.setName("vpp")
         self.bus = bus
         self.reactor = reactor
-        self._threads = IReactorFromThreads(reactor)  # the VPP thread hands results back through it
         self.enabled = bool(api_addr)
         self.sync_counter = sync_counter
         self.wallclock = wallclock
         self.model = DataplaneModel(config, backend_states)
         self.view = DataplaneView(self, self.model)
         self.worker = worker or make_worker(api_addr, stats_addr, api_dir, api_counter)
-        self.pool = ThreadPool(1, 1, name="vpp")
-        self.machine = ConnectionMachine()
-        self.info: VppInfo | None = None
+        self.thread = VppThread(reactor)
+        self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over
         self.last_sync: SyncResult | None = None
         self._pending = _Request()
         self._running = False
-        self._retry: IDelayedCall | None = None
-        self._loops: list[LoopingCall] = []
+        self._counters: LoopingCall | None = None
         self._periodic: LoopingCall | None = None
         self._warm_timers: list[IDelayedCall] = []
-        self._last_connect_error: str | None = None
         self._touched: set[str] = set()  # frontends whose backends changed this reactor turn
         self._settling = False  # a _settle is scheduled
         self._subscription: Subscription | None = None
@@ -117,21 +110,25 @@ class LbSync(Service):
 
     @property
     def connected(self) -> bool:
-        return self.machine.connected
+        return self.link.connected
+
+    @property
+    def info(self) -> VppInfo | None:
+        return self.link.info
 
     @property
     def connection_state(self) -> ConnectionState:
-        return self.machine.state
+        return self.link.state
 
     # --- lifecycle ------------------------------------------------------------------
     def startService(self) -> None:
         super().startService()
-        self._tell_frontends(self.model.update_frontend_states())
+        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states())
         self._subscription = self.bus.subscribe(BackendTransition, self._on_transition)
         if not self.enabled:
             self.log.info("VPP integration disabled (empty --vpp-api-addr)", event="vpp-disabled")
             return
-        self.pool.start()
+        self.thread.start()
         lb = self.config.lb
         self.model.start_warmup(self.reactor.seconds())
         if not self.model.warm:
@@ -139,8 +136,8 @@ class LbSync(Service):
                 self.reactor.callLater(lb.startup_min_delay, self._release),
                 self.reactor.callLater(max(lb.startup_max_delay, lb.startup_min_delay), self._end_warmup),
             ]
-        self._periodic = self._loop(lambda: self._sync_later(full=True), lb.sync_interval, "periodic sync")
-        self._feed(ConnectionInput.START)
+        self._periodic = every(self.reactor, lb.sync_interval, self._periodic_sync, "periodic sync", self.log)
+        self.link.start()
 
     def stopService(self) -> Deferred[None] | None:
         if not self.running:
@@ -151,92 +148,35 @@ class LbSync(Service):
         for t in self._warm_timers:
             if t.active():
                 t.cancel()
-        self._stop_loops([*self._loops, *([self._periodic] if self._periodic else [])])
+        for loop in (self._periodic, self._counters):
+            if loop is not None and loop.running:
+                loop.stop()
         if not self.enabled:
             return None
-        self._feed(ConnectionInput.STOP)
+        self.link.stop()
         # VPP is left exactly as it is: a restart must not disturb the dataplane.
-        d: Deferred[None] = self._on_thread(self.worker.close)
-        d.addBoth(lambda _: self.pool.stop())
+        d: Deferred[None] = self.thread.run(self.worker.close)
+        d.addBoth(lambda _: self.thread.stop())
         return d
 
-    def _loop(self, fn: Callable[[], object], every: float, what: str) -> LoopingCall:
-        loop = LoopingCall(fn)
-        loop.clock = self.reactor
-        loop.start(every, now=False).addErrback(lambda f: self.log.failure("{what} loop stopped", f, what=what))
-        return loop
-
-    def _stop_loops(self, loops: list[LoopingCall]) -> None:
-        for loop in loops:
-            if loop.running:
-                loop.stop()
-        self._loops = []
-
-    def _on_thread(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
-        return deferToThreadPool(self._threads, self.pool, fn, *args)
-
-    # --- the connection (connection.py's machine; its outputs carried out here) -------
-    def _feed(self, what: ConnectionInput, detail: Any = None) -> None:
-        for output in self.machine.feed(what):
-            if output is Output.CONNECT:
-                self._on_thread(self.worker.connect).addCallbacks(
-                    lambda info: self._feed(ConnectionInput.CONNECTED, info),
-                    lambda f: self._feed(ConnectionInput.FAILED, f.getErrorMessage()),
-                )
-            elif output is Output.ANNOUNCE_CONNECTED:
-                self._connected(detail)
-            elif output is Output.REPORT_FAILURE:
-                self._connect_failed(detail)
-            elif output is Output.ANNOUNCE_LOST:
-                self._lost(detail)
-            elif output is Output.CLOSE:
-                self._on_thread(self.worker.close).addBoth(lambda _: self._feed(ConnectionInput.CLOSED))
-            elif output is Output.SCHEDULE_RETRY:
-                self._retry = self.reactor.callLater(RECONNECT, self._feed, ConnectionInput.RETRY)
-            elif output is Output.CANCEL_RETRY and self._retry is not None and self._retry.active():
-                self._retry.cancel()
-
-    def _connect_failed(self, message: str) -> None:
-        if message != self._last_connect_error:  # say it once, not every 5 s
-            self._last_connect_error = message
-            self.log.warn(
-                "cannot connect to VPP: {error}; retrying every {every}s",
-                event="vpp-connect-failed", error=message, every=RECONNECT,
-            )  # fmt: skip
-
-    def _connected(self, info: VppInfo) -> None:
-        self._last_connect_error = None
-        self.info = info
-        self.log.info(
-            "connected to VPP {version} (pid {pid}), lb API: {mode}",
-            event="vpp-connect", version=info.version, pid=info.pid, mode=info.api_mode, build_date=info.build_date,
-        )  # fmt: skip
-        self.bus.publish(VppConnected(self.wallclock(), info.version, info.pid, info.weights))
-        self._loops = [
-            self._loop(self.ping, KEEPALIVE, "VPP keepalive"),
-            self._loop(self.read_counters, COUNTERS_EVERY, "VPP counters"),
-        ]
+    def _periodic_sync(self) -> None:
         self._sync_later(full=True)
+
+    # --- the connection (link.py) tells us ----------------------------------------------
+    def _connected(self, info: VppInfo) -> None:
+        self._counters = every(self.reactor, COUNTERS_EVERY, self.read_counters, "VPP counters", self.log)
+        self._sync_later(full=True)
+
+    def _lost(self) -> None:
+        self.counters, self.observed = {}, {}
+        if self._counters is not None and self._counters.running:
+            self._counters.stop()
 
     def ping(self) -> Deferred[None]:
         """Check the connection now (also every KEEPALIVE seconds); a failure is a loss."""
-        return self._on_thread(self.worker.ping).addErrback(self._failed_call)
-
-    def _failed_call(self, failure: Failure) -> None:
-        self._feed(ConnectionInput.LOST, failure.getErrorMessage())
-
-    def _lost(self, reason: str) -> None:
-        self.counters, self.observed = {}, {}
-        self._stop_loops(self._loops)
-        self.log.warn(
-            "lost VPP: {reason}; reconnecting every {every}s", event="vpp-disconnect", reason=reason, every=RECONNECT
-        )
-        self.bus.publish(VppDisconnected(self.wallclock(), reason))
+        return self.link.ping()
 
     # --- states and triggers -------------------------------------------------------------
-    def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
-        return self.model.desired(frontends)
-
     def _on_transition(self, t: BackendTransition) -> None:
         # Transitions arrive in bursts (one timer tick settles many probes; a start brings
         # thousands up): a VIP's state and sync are worked out once per reactor turn, not
@@ -251,7 +191,7 @@ class LbSync(Service):
         if not self.running:
             return
         desired = self.model.desired(affected)
-        self._tell_frontends(self.model.update_frontend_states(desired=desired))
+        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states(desired=desired))
         self._release()
         if affected and self.enabled:
             # Nothing can change the states between here and the sync this starts (if it
@@ -259,21 +199,13 @@ class LbSync(Service):
             # ASes takes 0.24 ms, on the way from a transition to VPP).
             self.request_sync(frontends=affected, fresh=desired)
 
-    def _tell_frontends(self, changes: list[FrontendChange]) -> None:
-        for name, old, new in changes:
-            if old is not None:
-                self.log.info(
-                    "frontend {frontend} {old} -> {new}", event="frontend-transition", frontend=name, old=old, new=new
-                )
-            self.bus.publish(FrontendTransition(self.wallclock(), name, old or new, new))
-
     def reconfigure(self, new: Config) -> None:
         old = self.config
         self.model.reconfigure(new)
-        self._tell_frontends(self.model.update_frontend_states())
+        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states())
         if self._periodic is not None and old.lb.sync_interval != new.lb.sync_interval and self._periodic.running:
             self._periodic.stop()
-            self._periodic = self._loop(lambda: self._sync_later(full=True), new.lb.sync_interval, "periodic sync")
+            self._periodic = every(self.reactor, new.lb.sync_interval, self._periodic_sync, "periodic sync", self.log)
         self._sync_later(full=True)
 
     # --- warm-up (model.py decides) ------------------------------------------------------
@@ -292,7 +224,7 @@ class LbSync(Service):
     def set_weight(self, frontend: str, pool: str, backend: str, weight: int, flush: bool) -> Deferred[SyncResult]:
         """Set a pool member's weight now (in memory until the next reload) and sync its VIP."""
         flush_map = self.model.set_weight(frontend, pool, backend, weight, flush)
-        self._tell_frontends(self.model.update_frontend_states([frontend]))
+        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states([frontend]))
         return self.request_sync(frontends=[frontend], flush=flush_map)
 
     def _sync_later(self, full: bool = False, frontends: Iterable[str] = ()) -> None:
@@ -327,26 +259,11 @@ class LbSync(Service):
             self.log.debug("warm-up: VPP writes held back", event="lb-warmup-hold")
             return
         request, self._pending = self._pending, _Request()
-        if request.full:
-            desired = self.model.desired()
-        else:
-            fresh = {n: vip for n, vip in (fresh or {}).items() if n in request.frontends}
-            desired = {**self.model.desired(n for n in request.frontends if n not in fresh), **fresh}
-        full = request.full and self.model.warm
         if request.full and not self.model.warm:
             self.log.debug("warm-up: full sync limited to released VIPs", event="lb-warmup-partial")
-        names = self.model.allowed(desired)
-        job = SyncJob(
-            scope="all" if request.full else "vip",
-            desired=tuple(desired[n] for n in names if n in desired),
-            reread=request.full,
-            full=full,
-            conf=self.model.lb_conf(),
-            flush=request.flush,
-            protocols={(d.key.address, d.key.port): d.key.protocol for d in desired.values()},
-        )
+        job = self.model.job(request.full, request.frontends, request.flush, fresh or {})
         self._running = True
-        d = self._on_thread(self.worker.sync, job)
+        d = self.thread.run(self.worker.sync, job)
         d.addCallback(self._synced, request)
         d.addErrback(self._sync_crashed, request, job.scope)
 
@@ -359,7 +276,7 @@ class LbSync(Service):
         for w in request.waiters:
             w.callback(result)
         if result.io_error is not None:
-            self._feed(ConnectionInput.LOST, result.io_error)
+            self.link.lost(result.io_error)
             self._pending.merge(True, (), None)  # the next connection starts with a full sync anyway
             return
         self._next()
@@ -381,11 +298,11 @@ class LbSync(Service):
         def got(counts: dict[VipKey, dict[str, int]]) -> None:
             self.counters = {keys[k]: v for k, v in counts.items() if k in keys}
 
-        return self._on_thread(self.worker.counters, list(keys)).addCallbacks(got, self._failed_call)
+        return self.thread.run(self.worker.counters, list(keys)).addCallbacks(got, self.link.failed_call)
 
     def read_vpp(self) -> Deferred[tuple[LbConf | None, dict[VipKey, ObservedVip]]]:
         """Read VPP's lb state now (on the VPP thread); the result is a private copy."""
-        return self._on_thread(self.worker.read, self.model.protocols())
+        return self.thread.run(self.worker.read, self.model.protocols())
 
     def require_connected(self) -> VppInfo:
         if not self.enabled:

@@ -11,26 +11,14 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from .desired import DesiredVip, IPAddress, VipKey
+from .desired import IPAddress, VipKey
+from .model import SyncJob
 from .plan import AddAS, LbConf, ObservedVip, Op, SetWeight, apply_to_model, conf_op, plan
 from .vppclient import VppClient, VppError, VppInfo, VppIOError
 
 BATCH = 512  # changes sent before their replies are collected
 
 Observed = dict[VipKey, ObservedVip]
-
-
-@dataclass(frozen=True)
-class SyncJob:
-    """One sync, as the reactor decided it."""
-
-    scope: str  # "all" or "vip"
-    desired: tuple[DesiredVip, ...]
-    reread: bool  # read VPP's state first (full syncs)
-    full: bool  # remove VIPs that are not desired
-    conf: LbConf
-    flush: dict[str, set[IPAddress]]
-    protocols: dict[tuple[IPAddress, int], int]  # for dumps without protocols (26.06)
 
 
 @dataclass

@@ -18,12 +18,13 @@ import binascii
 import functools
 import hashlib
 import hmac
+import inspect
 import json
 import os
 import time
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote
 
 import grpc
@@ -37,6 +38,8 @@ from .page import render_page, templates_dir, web_version
 from .source import DaemonSource, rpc_failure
 from .sse import EventHub
 from .view import DaemonState, daemon_view, event_view, status_view
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 PAGE_CACHE = 16
 SCOPE_COOKIE = b"maglev_scope"
@@ -101,6 +104,70 @@ def _in_loop(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Deferr
 
 
 @functools.lru_cache(maxsize=32)  # bounded: unknown names are asked for too
+def refuse_admin(credentials: Credentials | None, request: IRequest) -> bytes | None:
+    """The answer refusing a request without the admin's credentials, or None to go on."""
+    if credentials is None:
+        request.setResponseCode(404)
+        request.setHeader(b"content-type", b"text/plain")
+        return b"admin is disabled: set MAGLEV_FRONTEND_USER and MAGLEV_FRONTEND_PASSWORD\n"
+    if not credentials.check(request.getHeader(b"authorization")):
+        request.setResponseCode(401)
+        request.setHeader(b"www-authenticate", REALM.encode())
+        request.setHeader(b"content-type", b"text/plain")
+        return b"unauthorized\n"
+    return None
+
+
+def refuse_post(credentials: Credentials | None, csrf: str, request: IRequest) -> bytes | None:
+    """refuse_admin, and refuse a cross-site request: same origin, or the page's CSRF token."""
+    refused = refuse_admin(credentials, request)
+    if refused is not None:
+        return refused
+    origin = request.getHeader(b"origin")
+    host = (request.getHeader(b"host") or b"").decode("ascii", "replace")
+    if origin is not None:
+        if same_origin(origin.decode("ascii", "replace"), host, request.isSecure()):
+            return None
+    else:
+        token = (request.getHeader(b"x-csrf-token") or b"").decode("ascii", "replace") or _arg(request, "csrf")
+        if token and hmac.compare_digest(token, csrf):
+            return None
+    return _json(request, {"error": "cross-site request refused"}, 403)
+
+
+def _guard(refuse: Callable[[WebApp, IRequest], bytes | None]) -> Callable[[Handler], Handler]:
+    """A route that answers only when ``refuse`` finds nothing to refuse (one guard, every admin route)."""
+
+    def decorate(f: Handler) -> Handler:
+        if inspect.iscoroutinefunction(f):
+
+            @functools.wraps(f)
+            async def guarded_async(self: WebApp, request: IRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = refuse(self, request)
+                return refused if refused is not None else await f(self, request, *args, **kwargs)
+
+            return cast(Handler, guarded_async)
+
+        @functools.wraps(f)
+        def guarded(self: WebApp, request: IRequest, *args: Any, **kwargs: Any) -> Any:
+            refused = refuse(self, request)
+            return refused if refused is not None else f(self, request, *args, **kwargs)
+
+        return cast(Handler, guarded)
+
+    return decorate
+
+
+def _admin(f: Handler) -> Handler:
+    """Admin pages and streams: the admin's credentials (basic auth)."""
+    return _guard(lambda app, request: refuse_admin(app.credentials, request))(f)
+
+
+def _admin_post(f: Handler) -> Handler:
+    """Admin actions: the admin's credentials and a same-origin request (or the CSRF token)."""
+    return _guard(lambda app, request: refuse_post(app.credentials, app.csrf, request))(f)
+
+
 def _static_file(name: str) -> bytes | None:
     """A file of templates/static, read once (no disk reads on the reactor per page load)."""
     path = templates_dir() / "static" / name
@@ -204,10 +271,8 @@ class WebApp:
 
     @app.route("/admin/", methods=["GET"])
     @_in_loop
+    @_admin
     async def admin_page(self, request: IRequest) -> Any:
-        refused = self._refuse_admin(request)
-        if refused is not None:
-            return refused
         return await self._page(request, admin=True)
 
     async def _page(self, request: IRequest, admin: bool) -> Any:
@@ -283,40 +348,11 @@ class WebApp:
         return self.hub.resource(private=False)
 
     @app.route("/admin/api/events", methods=["GET"])
+    @_admin
     def admin_events(self, request: IRequest) -> Any:
-        refused = self._refuse_admin(request)
-        if refused is not None:
-            return refused
         return self.hub.resource(private=True)
 
     # --- admin ----------------------------------------------------------------------------------------
-    def _refuse_admin(self, request: IRequest) -> bytes | None:
-        if self.credentials is None:
-            request.setResponseCode(404)
-            request.setHeader(b"content-type", b"text/plain")
-            return b"admin is disabled: set MAGLEV_FRONTEND_USER and MAGLEV_FRONTEND_PASSWORD\n"
-        if not self.credentials.check(request.getHeader(b"authorization")):
-            request.setResponseCode(401)
-            request.setHeader(b"www-authenticate", REALM.encode())
-            request.setHeader(b"content-type", b"text/plain")
-            return b"unauthorized\n"
-        return None
-
-    def _refuse_post(self, request: IRequest) -> bytes | None:
-        refused = self._refuse_admin(request)
-        if refused is not None:
-            return refused
-        origin = request.getHeader(b"origin")
-        host = (request.getHeader(b"host") or b"").decode("ascii", "replace")
-        if origin is not None:
-            if same_origin(origin.decode("ascii", "replace"), host, request.isSecure()):
-                return None
-        else:
-            token = (request.getHeader(b"x-csrf-token") or b"").decode("ascii", "replace") or _arg(request, "csrf")
-            if token and hmac.compare_digest(token, self.csrf):
-                return None
-        return _json(request, {"error": "cross-site request refused"}, 403)
-
     async def _act(self, request: IRequest, daemon: str, method: str, message: Any) -> tuple[Any, bytes | None]:
         source = self.sources.get(daemon)
         if source is None:
@@ -340,10 +376,8 @@ class WebApp:
 
     @app.route("/admin/api/<string:daemon>/backends/<string:backend>/<string:op>", methods=["POST"])
     @_in_loop
+    @_admin_post
     async def admin_backend(self, request: IRequest, daemon: str, backend: str, op: str) -> bytes:
-        refused = self._refuse_post(request)
-        if refused is not None:
-            return refused
         if op not in OPERATIONS:
             return _json(request, {"error": f"unknown operation {op!r}: use one of {', '.join(OPERATIONS)}"}, 404)
         info, error = await self._act(request, daemon, OPERATIONS[op], pb.BackendRequest(name=backend))
@@ -356,10 +390,8 @@ class WebApp:
         methods=["POST"],
     )
     @_in_loop
+    @_admin_post
     async def admin_weight(self, request: IRequest, daemon: str, frontend: str, pool: str, backend: str) -> bytes:
-        refused = self._refuse_post(request)
-        if refused is not None:
-            return refused
         text = (_arg(request, "weight") or "").strip()
         if not text.lstrip("-").isdigit():
             return _json(request, {"error": f"weight must be an integer 0..100, got {text!r}"}, 400)
@@ -376,10 +408,8 @@ class WebApp:
 
     @app.route("/admin/api/<string:daemon>/sync", methods=["POST"])
     @_in_loop
+    @_admin_post
     async def admin_sync(self, request: IRequest, daemon: str) -> bytes:
-        refused = self._refuse_post(request)
-        if refused is not None:
-            return refused
         result, error = await self._act(request, daemon, "SyncVPPLBState", pb.SyncVPPLBStateRequest())
         if error is not None:
             return error
@@ -389,10 +419,8 @@ class WebApp:
 
     @app.route("/admin/api/<string:daemon>/reload", methods=["POST"])
     @_in_loop
+    @_admin_post
     async def admin_reload(self, request: IRequest, daemon: str) -> bytes:
-        refused = self._refuse_post(request)
-        if refused is not None:
-            return refused
         result, error = await self._act(request, daemon, "ReloadConfig", pb.ReloadConfigRequest())
         if error is not None:
             return error
