@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
 from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
-from maglev.api.servicer import QUEUE_LIMIT, STOP, Subscriber
+from maglev.api.streams import QUEUE_LIMIT, STOP, Subscriber
 
 from .helpers import MINIMAL, Daemon, Demo, source_env
 

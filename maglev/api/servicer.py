@@ -2,67 +2,32 @@
 
 Handlers run on the reactor thread and read the services only through their
 read-only views (no locks, no thread hops); changes go through the services'
-own methods. They stay small: snapshot, convert, return.
-WatchEvents subscribers each get a bounded queue fed from the bus and the log
-gate; one that falls behind is ended with RESOURCE_EXHAUSTED instead of
-slowing the daemon.
+own methods. They stay small: find the values, convert (``convert.py``), answer.
+WatchEvents is ``streams.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
 import grpc
 from twisted.internet.defer import Deferred
-from twisted.logger import LogLevel
 
 from .. import __version__
 from ..bus import EventBus
-from ..config import Config, ConfigError, Frontend, HttpParams, IcmpParams, TcpParams
+from ..config import Config, ConfigError, Frontend
 from ..configservice import ConfigService
-from ..dataplane.desired import DesiredVip
 from ..dataplane.service import LbSync, NotConnected
-from ..events import BackendTransition, Event, FrontendTransition, VppConnected, VppDisconnected
 from ..health.service import HealthService, NoSuchBackend
 from ..health.state import OperatorError
-from ..health.view import BackendStatus
-from ..log import Logger, event_as_record, gate, parse_level
+from ..log import Logger
 from ..version import commit
+from .convert import fill_backend, frontend_info, healthcheck_info, vpp_lb_state
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
-
-QUEUE_LIMIT = 1000
-STOP = object()
-
-
-def _d(seconds: float | None) -> float:
-    return float(seconds or 0.0)
-
-
-class Subscriber:
-    """One WatchEvents stream: a bounded queue, fed on the reactor thread."""
-
-    def __init__(self, request: pb.WatchRequest, loop: asyncio.AbstractEventLoop) -> None:
-        self.request = request
-        self.loop = loop
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUE_LIMIT)
-        self.overflowed = False
-        self.level = parse_level(request.log_level or "info") if request.log else LogLevel.critical
-
-    def offer(self, item: Any) -> None:
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            self.queue._queue.clear()  # type: ignore[attr-defined]  # drop the backlog: the stream ends now
-            self.queue.put_nowait(STOP)
+from .streams import EventStreams
 
 
 class MaglevServicer(pb_grpc.MaglevServicer):
@@ -85,16 +50,8 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self.dataplane = lbsync.view
         self.bus = bus
         self.started = started
-        self.subscribers: set[Subscriber] = set()
-        self._ids = 0
-        main = threading.get_ident()
-        self._on_reactor = reactor_thread or (lambda: threading.get_ident() == main)
-        self._subscriptions = [
-            bus.subscribe(BackendTransition, self._backend_event),
-            bus.subscribe(FrontendTransition, self._frontend_event),
-            bus.subscribe((VppConnected, VppDisconnected), self._vpp_event),
-        ]
-        self._remove_tap = gate.add_tap(self._log_event)
+        self.streams = EventStreams(bus, self._frontend_states, reactor_thread)
+        self.subscribers = self.streams.subscribers
 
     # --- helpers --------------------------------------------------------------------
     @property
@@ -106,77 +63,18 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         raise AssertionError("context.abort returned")  # it raises
 
     def backend_info(self, name: str) -> pb.BackendInfo:
+        """Raises NoSuchBackend."""
         info = pb.BackendInfo()
-        self._fill_backend(info, name)
+        fill_backend(info, self.backends.backend(name), self.cfg)
         return info
-
-    def _fill_backend(self, info: pb.BackendInfo, name: str) -> None:
-        """Fill ``info`` in place: ListBackends adds 10,000 of these, and copies cost a third."""
-        self._fill_status(info, self.backends.backend(name))
-
-    def _fill_status(self, info: pb.BackendInfo, h: BackendStatus) -> None:
-        info.name = h.name
-        info.address = h.address
-        info.healthcheck = h.healthcheck
-        info.enabled = h.enabled
-        info.state = h.state.value
-        info.counter = h.counter
-        info.rise = h.rise
-        info.fall = h.fall
-        info.state_since = h.since
-        info.frontends.extend(self.cfg.frontends_using(h.name))
-        info.probe_in_flight = h.in_flight
-        if h.last_result is not None:
-            r, lp = h.last_result, info.last_probe
-            lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
-        for t in h.history:
-            info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
 
     def frontend_info(self, fe: Frontend, desired_all: dict[str, Any] | None = None) -> pb.FrontendInfo:
         """``desired_all``: every frontend's desired VIP, computed once by ListFrontends."""
-        dataplane = self.dataplane
-        desired = (desired_all or dataplane.desired([fe.name]))[fe.name]
-        effective = {(a.pool, a.backend): a for a in desired.ases}
-        buckets = self._buckets(desired)
-        states = self.backends.states
-        overrides = dataplane.overrides
-        info = pb.FrontendInfo(
-            name=fe.name,
-            address=str(fe.address),
-            protocol=fe.protocol.value,
-            port=fe.port,
-            encap=desired.encap.value,
-            src_ip_sticky=fe.src_ip_sticky,
-            flush_on_down=fe.flush_on_down,
-            new_flows_table_length=fe.new_flows_table_length,
-            description=fe.description,
-            state=dataplane.frontend_state(fe.name).value,
-        )
-        active = dataplane.active_pool(fe.name)
-        for i, pool in enumerate(fe.pools):
-            pi = pb.PoolInfo(name=pool.name, active=i == active)
-            for m in pool.members:
-                a = effective[(pool.name, m.backend)]
-                pi.backends.append(
-                    pb.PoolBackendInfo(
-                        name=m.backend,
-                        weight=overrides.get((fe.name, pool.name, m.backend), m.weight),
-                        effective_weight=a.weight,
-                        flush=a.flush,
-                        state=states.get(m.backend, "unknown"),
-                        address=str(a.address),
-                        buckets=buckets.get(str(a.address), -1),
-                    )
-                )
-            info.pools.append(pi)
-        return info
+        desired = (desired_all or self.dataplane.desired([fe.name]))[fe.name]
+        return frontend_info(fe, desired, self.dataplane, self.backends.states)
 
-    def _buckets(self, desired: DesiredVip) -> dict[str, int]:
-        """Buckets per AS as the last sync or read of VPP left them."""
-        observed = self.dataplane.observed(desired.key)
-        if observed is None:
-            return {}
-        return {str(a.address): a.buckets for a in observed.ases.values() if a.used and a.buckets is not None}
+    def _frontend_states(self) -> list[tuple[str, str]]:
+        return [(name, self.dataplane.frontend_state(name).value) for name in self.cfg.frontends]
 
     # --- read-only ----------------------------------------------------------------------
     async def GetVersion(self, request: pb.GetVersionRequest, context: grpc.aio.ServicerContext) -> pb.VersionInfo:
@@ -202,8 +100,9 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBackendsResponse:
         response = pb.ListBackendsResponse()
+        cfg = self.cfg
         for status in self.backends:
-            self._fill_status(response.backends.add(), status)
+            fill_backend(response.backends.add(), status, cfg)
         return response
 
     async def GetBackend(self, request: pb.GetBackendRequest, context: grpc.aio.ServicerContext) -> pb.BackendInfo:
@@ -235,41 +134,17 @@ class MaglevServicer(pb_grpc.MaglevServicer):
     async def DisableBackend(self, request: pb.BackendRequest, context: grpc.aio.ServicerContext) -> pb.BackendInfo:
         return await self._operator("disable", request, context)
 
-    def healthcheck_info(self, name: str) -> pb.HealthCheckInfo:
-        hc = self.cfg.healthchecks[name]
-        params: dict[str, str] = {}
-        p = hc.params
-        if isinstance(p, HttpParams):
-            params = {"path": p.path, "method": p.method, "expect-status": ",".join(str(r) for r in p.expect_status)}
-            if p.host:
-                params["host"] = p.host
-            if p.expect_body:
-                params["expect-body"] = p.expect_body
-            if hc.type.value == "https":
-                params["insecure"] = str(p.insecure).lower()
-            params.update({f"header {k}": v for k, v in p.headers})
-        elif isinstance(p, TcpParams):
-            params = {k: v for k, v in (("send", p.send), ("expect", p.expect)) if v is not None}
-        elif isinstance(p, IcmpParams):
-            params = {"payload-size": str(p.payload_size)}
-        return pb.HealthCheckInfo(
-            name=name, type=hc.type.value, port=hc.port or 0, interval=hc.interval, fast_interval=hc.fast_interval,
-            down_interval=hc.down_interval, timeout=hc.timeout, rise=hc.rise, fall=hc.fall,
-            probe_ipv4_src=str(hc.probe_ipv4_src or ""), probe_ipv6_src=str(hc.probe_ipv6_src or ""), params=params,
-            backends=[b for b, be in self.cfg.backends.items() if be.healthcheck == name],
-        )  # fmt: skip
-
     async def ListHealthChecks(
         self, request: pb.ListHealthChecksRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListHealthChecksResponse:
-        return pb.ListHealthChecksResponse(healthchecks=[self.healthcheck_info(n) for n in self.cfg.healthchecks])
+        return pb.ListHealthChecksResponse(healthchecks=[healthcheck_info(self.cfg, n) for n in self.cfg.healthchecks])
 
     async def GetHealthCheck(
         self, request: pb.GetHealthCheckRequest, context: grpc.aio.ServicerContext
     ) -> pb.HealthCheckInfo:
         if request.name not in self.cfg.healthchecks:
             return await self._abort(context, grpc.StatusCode.NOT_FOUND, f"no such health check {request.name!r}")
-        return self.healthcheck_info(request.name)
+        return healthcheck_info(self.cfg, request.name)
 
     # --- changes -----------------------------------------------------------------------
     async def SetFrontendPoolBackendWeight(
@@ -337,33 +212,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
             conf, observed = await _wait(self.lbsync.read_vpp())
         except Exception as e:
             return await self._abort(context, grpc.StatusCode.UNAVAILABLE, f"reading VPP: {e}")
-        names = {d.key: name for name, d in self.dataplane.desired().items()}
-        state = pb.VPPLBState()
-        if conf is not None:
-            state.conf.CopyFrom(
-                pb.VPPLBConf(
-                    ip4_src_address=conf.ip4,
-                    ip6_src_address=conf.ip6,
-                    sticky_buckets_per_core=conf.buckets,
-                    flow_timeout=conf.timeout,
-                )  # fmt: skip
-            )
-        for key, vip in observed.items():
-            v = pb.VPPLBVip(
-                frontend=names.get(key, ""), prefix=f"{key.address}/{key.address.max_prefixlen}", protocol=key.protocol,
-                port=key.port, encap=vip.encap.value if vip.encap else "", src_ip_sticky=bool(vip.src_ip_sticky),
-                new_flows_table_length=vip.table_length or 0,
-            )  # fmt: skip
-            for a in vip.used():
-                v.ases.append(
-                    pb.VPPLBAs(
-                        address=str(a.address),
-                        weight=-1 if a.weight is None else a.weight,
-                        buckets=-1 if a.buckets is None else a.buckets,
-                    )
-                )
-            state.vips.append(v)
-        return state
+        return vpp_lb_state(conf, observed, self.dataplane.vip_names())
 
     async def SyncVPPLBState(
         self, request: pb.SyncVPPLBStateRequest, context: grpc.aio.ServicerContext
@@ -398,117 +247,16 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         return out
 
     # --- events -----------------------------------------------------------------------------
-    def _next_id(self) -> int:
-        self._ids += 1
-        return self._ids
-
-    def _fan_out(self, want: Callable[[pb.WatchRequest], bool], make: Callable[[], pb.Event]) -> None:
-        event: pb.Event | None = None
-        for sub in list(self.subscribers):
-            if want(sub.request):
-                if event is None:
-                    event = make()
-                sub.offer(event)
-
-    def _backend_event(self, e: BackendTransition) -> None:
-        def make() -> pb.Event:
-            t = pb.Transition(**{"from": e.old}, to=e.new, time=e.time, code=e.code, detail=e.detail)
-            return pb.Event(
-                id=self._next_id(),
-                time=e.time,
-                backend=pb.BackendEvent(backend=e.backend, transition=t, counter=e.counter, enabled=e.enabled),
-            )
-
-        self._fan_out(lambda r: r.backend, make)
-
-    def _frontend_event(self, e: FrontendTransition) -> None:
-        self._fan_out(
-            lambda r: r.frontend,
-            lambda: pb.Event(
-                id=self._next_id(),
-                time=e.time,
-                frontend=pb.FrontendEvent(frontend=e.frontend, **{"from": e.old}, to=e.new),
-            ),
-        )
-
-    def _vpp_event(self, e: Event) -> None:
-        if isinstance(e, VppConnected):
-            vpp = pb.VppEvent(connected=True, version=e.version)
-        elif isinstance(e, VppDisconnected):
-            vpp = pb.VppEvent(connected=False, reason=e.reason)
-        else:
-            return
-        self._fan_out(lambda r: r.vpp, lambda: pb.Event(id=self._next_id(), time=e.time, vpp=vpp))
-
-    def _log_event(self, event: dict[str, Any]) -> None:
-        if not self.subscribers:
-            return
-        level = event.get("log_level", LogLevel.info)
-        wanted = [s for s in self.subscribers if s.request.log and level >= s.level]
-        if not wanted:
-            return
-        record = event_as_record(event)
-        fields = {k: v for k, v in record.items() if k not in ("time", "level", "event", "msg", "logger")}
-        log = pb.LogEvent(
-            level=str(record.get("level", "")), event=str(record.get("event", "")), message=str(record.get("msg", "")),
-            logger=str(record.get("logger", "")), fields_json=json.dumps(fields, default=str),
-        )  # fmt: skip
-        item = pb.Event(id=self._next_id(), time=float(event.get("log_time", time.time())), log=log)
-        for sub in wanted:
-            if self._on_reactor():
-                sub.offer(item)
-            else:  # a log line from another thread: hand it over
-                sub.loop.call_soon_threadsafe(sub.offer, item)
-
     async def WatchEvents(self, request: pb.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.Event]:
-        if request.log_level:
-            try:
-                parse_level(request.log_level)
-            except ValueError as e:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        if not (request.log or request.backend or request.frontend or request.vpp):
-            request = pb.WatchRequest(log=False, backend=True, frontend=True, vpp=True)
-        sub = Subscriber(request, asyncio.get_running_loop())
-        if request.frontend:  # hydrate: the current state of every frontend, old == new
-            now = time.time()
-            for name in self.cfg.frontends:
-                state = self.dataplane.frontend_state(name).value
-                sub.offer(
-                    pb.Event(
-                        id=self._next_id(),
-                        time=now,
-                        frontend=pb.FrontendEvent(frontend=name, **{"from": state}, to=state),
-                    )
-                )
-        self.subscribers.add(sub)
-        try:
-            while True:
-                item = await sub.queue.get()
-                if item is STOP:
-                    if sub.overflowed:
-                        await context.abort(
-                            grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            f"subscriber too slow: more than {QUEUE_LIMIT} events queued",
-                        )
-                    return
-                yield item
-        finally:
-            self.subscribers.discard(sub)
+        async for event in self.streams.watch(request, context):
+            yield event
 
     def close(self) -> None:
-        """Stop feeding streams (the daemon is stopping): unsubscribe, remove the log tap, end them."""
-        for sub in self._subscriptions:
-            sub.cancel()
-        self._remove_tap()
-        self.close_streams()
+        """maglevd is stopping: the streams stop being fed, and end."""
+        self.streams.close()
 
     def close_streams(self) -> None:
-        for sub in list(self.subscribers):
-            sub.queue._queue.clear()  # type: ignore[attr-defined]
-            try:
-                sub.queue.put_nowait(STOP)
-            except asyncio.QueueFull:
-                pass
+        self.streams.end_all()
 
 
 async def _wait(d: Deferred[Any]) -> Any:

@@ -54,6 +54,10 @@ class DataplaneView:
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         return self._model.desired(frontends)
 
+    def vip_names(self) -> dict[VipKey, str]:
+        """Every configured VIP's key -> its frontend (from the config alone)."""
+        return self._model.vip_names()
+
     def active_pool(self, frontend: str) -> int:
         return active_pool(self._model.config.frontends[frontend], self._model.states, self._model.overrides)
 

@@ -1,0 +1,139 @@
+"""The API's messages, built from the services' read-only views. Reactor thread.
+
+Plain functions from values (a BackendStatus, the config, the dataplane view, what was
+read from VPP) to protobuf messages; the servicer only finds the values and answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..config import Config, Frontend, HttpParams, IcmpParams, TcpParams
+from ..dataplane.desired import DesiredVip, VipKey
+from ..dataplane.plan import LbConf, ObservedVip
+from ..dataplane.view import DataplaneView
+from ..health.view import BackendStatus
+from .gen.maglev.v1 import maglev_pb2 as pb
+
+
+def _d(seconds: float | None) -> float:
+    return float(seconds or 0.0)
+
+
+def fill_backend(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
+    """Fill ``info`` in place: ListBackends adds 10,000 of these, and copies cost a third."""
+    info.name = h.name
+    info.address = h.address
+    info.healthcheck = h.healthcheck
+    info.enabled = h.enabled
+    info.state = h.state.value
+    info.counter = h.counter
+    info.rise = h.rise
+    info.fall = h.fall
+    info.state_since = h.since
+    info.frontends.extend(cfg.frontends_using(h.name))
+    info.probe_in_flight = h.in_flight
+    if h.last_result is not None:
+        r, lp = h.last_result, info.last_probe
+        lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
+    for t in h.history:
+        info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
+
+
+def frontend_info(
+    fe: Frontend, desired: DesiredVip, dataplane: DataplaneView, states: Mapping[str, str]
+) -> pb.FrontendInfo:
+    effective = {(a.pool, a.backend): a for a in desired.ases}
+    buckets = _buckets(dataplane.observed(desired.key))
+    overrides = dataplane.overrides
+    info = pb.FrontendInfo(
+        name=fe.name, address=str(fe.address), protocol=fe.protocol.value, port=fe.port, encap=desired.encap.value,
+        src_ip_sticky=fe.src_ip_sticky, flush_on_down=fe.flush_on_down,
+        new_flows_table_length=fe.new_flows_table_length, description=fe.description,
+        state=dataplane.frontend_state(fe.name).value,
+    )  # fmt: skip
+    active = dataplane.active_pool(fe.name)
+    for i, pool in enumerate(fe.pools):
+        pi = pb.PoolInfo(name=pool.name, active=i == active)
+        for m in pool.members:
+            a = effective[(pool.name, m.backend)]
+            pi.backends.append(
+                pb.PoolBackendInfo(
+                    name=m.backend,
+                    weight=overrides.get((fe.name, pool.name, m.backend), m.weight),
+                    effective_weight=a.weight,
+                    flush=a.flush,
+                    state=states.get(m.backend, "unknown"),
+                    address=str(a.address),
+                    buckets=buckets.get(str(a.address), -1),
+                )  # fmt: skip
+            )
+        info.pools.append(pi)
+    return info
+
+
+def _buckets(observed: ObservedVip | None) -> dict[str, int]:
+    """Buckets per AS as the last sync or read of VPP left them."""
+    if observed is None:
+        return {}
+    return {str(a.address): a.buckets for a in observed.ases.values() if a.used and a.buckets is not None}
+
+
+def healthcheck_info(cfg: Config, name: str) -> pb.HealthCheckInfo:
+    hc = cfg.healthchecks[name]
+    params: dict[str, str] = {}
+    p = hc.params
+    if isinstance(p, HttpParams):
+        params = {"path": p.path, "method": p.method, "expect-status": ",".join(str(r) for r in p.expect_status)}
+        if p.host:
+            params["host"] = p.host
+        if p.expect_body:
+            params["expect-body"] = p.expect_body
+        if hc.type.value == "https":
+            params["insecure"] = str(p.insecure).lower()
+        params.update({f"header {k}": v for k, v in p.headers})
+    elif isinstance(p, TcpParams):
+        params = {k: v for k, v in (("send", p.send), ("expect", p.expect)) if v is not None}
+    elif isinstance(p, IcmpParams):
+        params = {"payload-size": str(p.payload_size)}
+    return pb.HealthCheckInfo(
+        name=name, type=hc.type.value, port=hc.port or 0, interval=hc.interval, fast_interval=hc.fast_interval,
+        down_interval=hc.down_interval, timeout=hc.timeout, rise=hc.rise, fall=hc.fall,
+        probe_ipv4_src=str(hc.probe_ipv4_src or ""), probe_ipv6_src=str(hc.probe_ipv6_src or ""), params=params,
+        backends=[b for b, be in cfg.backends.items() if be.healthcheck == name],
+    )  # fmt: skip
+
+
+def vpp_lb_state(
+    conf: LbConf | None, observed: Mapping[VipKey, ObservedVip], names: Mapping[VipKey, str]
+) -> pb.VPPLBState:
+    """What was read from VPP, with the frontend each VIP belongs to (empty: not ours)."""
+    state = pb.VPPLBState()
+    if conf is not None:
+        state.conf.CopyFrom(
+            pb.VPPLBConf(
+                ip4_src_address=conf.ip4,
+                ip6_src_address=conf.ip6,
+                sticky_buckets_per_core=conf.buckets,
+                flow_timeout=conf.timeout,
+            )  # fmt: skip
+        )
+    for key, vip in observed.items():
+        v = pb.VPPLBVip(
+            frontend=names.get(key, ""), prefix=f"{key.address}/{key.address.max_prefixlen}", protocol=key.protocol,
+            port=key.port, encap=vip.encap.value if vip.encap else "", src_ip_sticky=bool(vip.src_ip_sticky),
+            new_flows_table_length=vip.table_length or 0,
+        )  # fmt: skip
+        for a in vip.used():
+            v.ases.append(
+                pb.VPPLBAs(
+                    address=str(a.address),
+                    weight=-1 if a.weight is None else a.weight,
+                    buckets=-1 if a.buckets is None else a.buckets,
+                )
+            )
+        state.vips.append(v)
+    return state
+
+
+__all__ = ["fill_backend", "frontend_info", "healthcheck_info", "vpp_lb_state"]
