@@ -14,7 +14,8 @@ from maglev.config import Backend, Config, HealthCheck, load_config
 from maglev.events import BackendChanged, BackendTransition
 from maglev.health.metrics import HealthCollector, HealthMetrics
 from maglev.health.probes import DeferredProbe
-from maglev.health.service import HealthService, NoSuchBackend
+from maglev.health.probes.connect import AutopilotStats
+from maglev.health.service import HealthService, NoSuchBackend, ProberState
 from maglev.health.state import OperatorError, ProbeResult, State
 from maglev.metrics import MaglevMetrics
 
@@ -362,3 +363,136 @@ class HealthServiceTests(SynchronousTestCase):
         self.assertEqual(v("maglev_backend_state", {"backend": "web0", "healthcheck": "web", "state": "up"}), 0)
         self.assertEqual(v("maglev_backend_health", {"backend": "web0"}), 0)
         self.assertEqual(v("maglev_backend_enabled", {"backend": "web1"}), 1)
+
+
+class ScriptedPilot:
+    """A probe with the autopilot capability: Python probes answer at once with OK; the
+    pilot counts passes the test hands it, until the test lands a failure."""
+
+    def __init__(self) -> None:
+        self.pending = AutopilotStats(0, 0, (0,) * 12, 0.0, 0.0, 0.0, 0.0, None, 0)
+        self.flights: list[float] = []  # the due times it was given
+        self.done: Any = None
+        self.last_base = 0.0
+        self.last_late = 0.0
+        self.cancelled = 0
+
+    @property
+    def pilot(self) -> ScriptedPilot:
+        return self
+
+    def start(self, done: Any) -> Any:
+        done(OK)
+        return self
+
+    def autopilot(self, due: float, interval: float, resolution: float, stall: float, done: Any) -> Any:
+        self.flights.append(due)
+        self.done = done
+        return self
+
+    def count(self, passes: int, when: float) -> None:
+        self.pending = AutopilotStats(passes, passes, (passes,) + (0,) * 11, 0.001 * passes, 0.001, when, 0.0, None, 0)
+
+    def stats(self) -> AutopilotStats:
+        s, self.pending = self.pending, AutopilotStats(0, 0, (0,) * 12, 0.0, 0.0, 0.0, 0.0, None, 0)
+        return s
+
+    def ok_result(self, duration: float, status: int) -> ProbeResult:
+        return ProbeResult(True, "L4OK", "connected (autopilot)", duration)
+
+    def in_flight(self) -> bool:
+        return self.done is not None
+
+    def land(self, result: ProbeResult, base: float) -> None:
+        done, self.done = self.done, None
+        self.last_base = base
+        done(result)
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+        self.done = None
+
+
+class PilotFactory:
+    def __init__(self) -> None:
+        self.pilots: dict[str, ScriptedPilot] = {}
+
+    def probe_for(self, backend: Backend, hc: HealthCheck) -> ScriptedPilot:
+        return self.pilots.setdefault(backend.name, ScriptedPilot())
+
+    def close(self) -> None:
+        pass
+
+
+class AutopilotTests(SynchronousTestCase):
+    """The prober's explicit state with a probe that can fly, and reads that never publish."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.bus = EventBus()
+        self.published: list[object] = []
+        self.bus.subscribe(BackendTransition, self.published.append)
+        self.factory = PilotFactory()
+        self.svc = HealthService(
+            load_config(CONFIG), self.bus, self.clock, factory=lambda netns: self.factory, rand=lambda: 0.5,
+            wallclock=self.clock.seconds, timer_resolution=0.0, start_resolution=0.0,
+        )  # fmt: skip
+        self.svc.startService()
+        self.addCleanup(self.svc.stopService)
+
+    def fly(self, name: str) -> ScriptedPilot:
+        """Up with a full counter (rise 2, fall 3): the next probe is the pilot's."""
+        p = self.svc.probers[name]
+        self.assertIs(p.state, ProberState.WAITING)
+        for _ in range(6):
+            if p.state is ProberState.AUTOPILOT:
+                break
+            self.clock.advance(p.intervals.fast)
+        self.assertIs(p.state, ProberState.AUTOPILOT)
+        self.assertTrue(p.health.fully_up)
+        return self.factory.pilots[name]
+
+    def test_a_steady_backend_flies_and_comes_back_on_the_first_failure(self) -> None:
+        pilot = self.fly("web0")
+        self.assertEqual(len(pilot.flights), 1)
+        transitions = len(self.published)
+        pilot.land(FAIL, self.clock.seconds())
+        p = self.svc.probers["web0"]
+        self.assertIs(p.state, ProberState.WAITING, "back to probing from Python")
+        self.assertEqual(p.health.state, State.UP, "one failure of fall 3: still up")
+        self.assertEqual(len(self.published), transitions)
+
+    def test_reading_folds_the_counts_in_and_publishes_nothing(self) -> None:
+        pilot = self.fly("web0")
+        before = len(self.published)
+        first = self.svc.view.backend("web0")
+        pilot.count(40, self.clock.seconds())
+        status = self.svc.view.backend("web0")
+        self.assertEqual(status.probes_sent, first.probes_sent + 40)
+        self.assertEqual(status.results[(True, "L4OK")], first.results[(True, "L4OK")] + 40)
+        assert status.last_result is not None
+        self.assertEqual(status.last_result.detail, "connected (autopilot)")
+        self.assertEqual(status.state, State.UP)
+        for _ in range(3):  # a scrape, a listing, a single read: none of them publishes
+            list(self.svc.view)
+        self.assertEqual(len(self.published), before, "reads never publish")
+        self.assertIs(self.svc.probers["web0"].state, ProberState.AUTOPILOT, "reads do not land the pilot")
+
+    def test_pausing_a_flying_backend_cancels_the_pilot(self) -> None:
+        pilot = self.fly("web1")
+        self.svc.pause("web1")
+        self.assertEqual(pilot.cancelled, 1)
+        self.assertIs(self.svc.probers["web1"].state, ProberState.IDLE)
+        self.assertEqual(self.svc.view.states["web1"], State.PAUSED)
+
+    def test_the_states_mapping_follows_every_announcement_and_is_read_only(self) -> None:
+        states = self.svc.view.states
+        self.assertEqual(dict(states), {"web0": State.UNKNOWN, "web1": State.UNKNOWN})
+        self.fly("web0")
+        self.assertEqual(states["web0"], State.UP)
+        self.assertEqual(states["web0"], "up", "a state is its own name")
+        with self.assertRaises(TypeError):
+            states["web0"] = State.DOWN  # type: ignore[index]
+        smaller = CONFIG.replace("    web1: {address: 192.0.2.11, healthcheck: web}\n", "")
+        self.svc.reconfigure(load_config(smaller.replace("web0: {}, web1: {}", "web0: {}")))
+        self.assertEqual(states["web1"], State.REMOVED)

@@ -215,3 +215,23 @@ def test_fully_up_means_up_with_a_full_counter(results: str, fully_up: bool) -> 
     for r in results:
         h.record(ProbeResult(r == "+", "L4OK" if r == "+" else "L4CON"), 0.0)
     assert h.fully_up is fully_up
+
+
+@pytest.mark.parametrize(
+    ("results", "noted"),
+    [
+        ("+", True),  # fully up: the autopilot's pass is the last result
+        ("+-", False),  # up but not full: a pass would change the counter, so it is not noted
+        ("-", False),  # down
+        ("", False),  # unknown
+    ],
+)
+def test_a_noted_pass_changes_nothing_but_the_last_result(results: str, noted: bool) -> None:
+    h = BackendHealth("b", rise=2, fall=3)
+    for r in results:
+        h.record(ProbeResult(r == "+", "L4OK" if r == "+" else "L4CON"), 1.0)
+    before = (h.state, h.counter, tuple(h.history), h.last_result, h.last_result_time)
+    passed = ProbeResult(True, "L4OK", "autopilot", 0.002)
+    h.note_pass(passed, 9.0)
+    assert (h.state, h.counter, tuple(h.history)) == before[:3]
+    assert (h.last_result, h.last_result_time) == ((passed, 9.0) if noted else before[3:])

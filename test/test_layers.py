@@ -75,3 +75,25 @@ def test_no_product_module_imports_the_emulator(name: str) -> None:
 def test_pure_cores_import_no_reactor_or_grpc(name: str) -> None:
     crossing = [i for i in imports_of(MODULES[name]) if within(i, IMPURE)]
     assert not crossing, f"{name} is a pure core but imports {crossing}"
+
+
+MAX_CLASS_LINES = 250
+
+
+def test_no_class_does_too_many_jobs() -> None:
+    """A class of more than MAX_CLASS_LINES lines has more than one job: split it."""
+    long = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                lines = node.end_lineno - node.lineno + 1
+                if lines >= MAX_CLASS_LINES:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert not long, long
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if within(n, ("maglev.dataplane",))))
+def test_each_dataplane_module_names_its_thread(name: str) -> None:
+    """The VPP thread and the reactor share this package: each file says where it runs."""
+    doc = ast.get_docstring(ast.parse(MODULES[name].read_text())) or ""
+    assert any(w in doc for w in ("Pure", "pure", "reactor thread", "VPP thread")), f"{name}: {doc[:80]!r}"

@@ -1,1 +1,2 @@
-"""The VPP dataplane: desired state (pure), reconciliation plans (pure), and LbSync."""
+"""The VPP dataplane: desired state, plans and the model (pure), and LbSync (reactor thread)
+with its worker (VPP thread). Every module's docstring says which thread it runs on."""

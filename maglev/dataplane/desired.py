@@ -1,4 +1,4 @@
-"""What VPP should hold: config + backend states + operator weights -> VIPs and ASes.
+"""What VPP should hold: config + backend states + operator weights -> VIPs and ASes. Pure.
 
 Pure: no Twisted, no grpc, no VPP. The single source of truth for effective
 weights, flush flags, pool failover, frontend state and AS order.

@@ -1,4 +1,4 @@
-"""Bulk reads of VPP's lb state over a second API connection.
+"""Bulk reads of VPP's lb state over a second API connection. VPP thread.
 
 vpp_papi hands every received message from its reader thread to the caller
 one at a time and decodes it field by field: about 0.1 ms a message, so

@@ -1,4 +1,6 @@
-"""VPP metrics: connection, version, lb sync mutations, per-VIP packets, effective weights."""
+"""VPP metrics: connection, version, lb sync mutations, per-VIP packets, effective weights.
+
+Collected on the reactor thread (at scrape time), from the DataplaneView."""
 
 from __future__ import annotations
 

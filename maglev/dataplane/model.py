@@ -68,9 +68,10 @@ class DataplaneModel:
         if full:
             desired = self.desired()
         else:
-            names = set(frontends)
-            fresh = {n: vip for n, vip in fresh.items() if n in names}
-            desired = {**self.desired(n for n in names if n not in fresh), **fresh}
+            asked = set(frontends)
+            names = [n for n in self.config.frontends if n in asked]  # config order, whatever the request's
+            computed = self.desired(n for n in names if n not in fresh)
+            desired = {n: fresh[n] if n in fresh else computed[n] for n in names}
         return SyncJob(
             scope="all" if full else "vip",
             desired=tuple(desired[n] for n in self.allowed(desired) if n in desired),

@@ -1,4 +1,4 @@
-"""Reconciliation plans: desired VIPs + what VPP holds -> the ordered operations.
+"""Reconciliation plans: desired VIPs + what VPP holds -> the ordered operations. Pure.
 
 Pure. The executor (vppclient.py) sends them; the same planner serves full
 syncs (which also remove VIPs that are not desired) and per-VIP syncs.

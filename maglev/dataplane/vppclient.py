@@ -8,52 +8,27 @@ name for any non-zero retval; reads the per-VIP stats counters.
 
 from __future__ import annotations
 
-import ipaddress
 import queue
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Encap
-from ..vppapi import RETVAL_NAMES, find_api_dir
+from ..vppapi import find_api_dir
+from .bulk import BulkChanges
 from .desired import IPAddress, VipKey
 from .dumps import DumpError, DumpReader
-from .plan import AddAS, AddVip, DelAS, DelVip, LbConf, ObservedAS, ObservedVip, Op, SetConf
+from .encode import API_ENCAP, INTERNAL_ENCAP, plain_address, prefix_of, request_for
+from .errors import VppError, VppIOError
+from .lbcli import parse_vips_verbose
+from .plan import LbConf, ObservedAS, ObservedVip, Op, SetConf
 
-ENCAP_API = {Encap.GRE4: 0, Encap.GRE6: 1, Encap.L3DSR: 2, Encap.NAT4: 3, Encap.NAT6: 4}
-API_ENCAP = {v: k for k, v in ENCAP_API.items()}
-# releases up to 26.06 report the internal lb_vip_type
-INTERNAL_ENCAP = {
-    0: Encap.GRE6,
-    1: Encap.GRE4,
-    2: Encap.GRE6,
-    3: Encap.GRE4,
-    4: Encap.L3DSR,
-    5: Encap.NAT4,
-    6: Encap.NAT6,
-}
 COUNTERS = {
     "next": "packet from existing sessions",
     "first": "first session packet",
     "untracked": "untracked packet",
     "no-server": "no server configured",
 }
-_VIP_LINE = re.compile(r"^\s*\S+ \[(\d+)\] (\S+)/(\d+)(.*)$")
-_NEW_SIZE = re.compile(r"new_size:(\d+)")
-_PROTO_PORT = re.compile(r"protocol:(\d+) port:(\d+)")
-
-
-class VppError(Exception):
-    def __init__(self, message: str, what: str, retval: int) -> None:
-        self.message, self.what, self.retval = message, what, retval
-        self.name = RETVAL_NAMES.get(retval, str(retval))
-        super().__init__(f"{message} {what}: {self.name} ({retval})")
-
-
-class VppIOError(Exception):
-    """The connection is gone or broken: LbSync reconnects."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +82,7 @@ class VppClient:
         self.stats: Any = None
         self.dumps: DumpReader | None = None
         self.dump_error = ""
-        self.bulk: Any = None  # a second vpp_papi connection in async mode, for pipelined changes
-        self._replies: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.bulk: BulkChanges | None = None  # a second connection, async, for pipelined changes
         self.info: VppInfo | None = None
         self.observed: dict[VipKey, ObservedVip] = {}  # VPP-thread-owned cache of VPP's lb state
         self.conf: LbConf | None = None
@@ -137,10 +111,9 @@ class VppClient:
             self.dumps = None  # vpp_papi's dumps still work, only slower
             self.dump_error = str(e)
         try:
-            bulk = VPPApiClient(apidir=api_dir, server_address=self.api_addr, read_timeout=5)
-            bulk.register_event_callback(self._bulk_reply)
-            bulk.connect("vpp-maglev-bulk", do_async=True)
-            self.bulk = bulk
+            self.bulk = BulkChanges(
+                VPPApiClient(apidir=api_dir, server_address=self.api_addr, read_timeout=5), self._count
+            )
         except Exception:
             self.bulk = None  # one request at a time then
         try:
@@ -177,10 +150,7 @@ class VppClient:
             dumps.close()
         bulk, self.bulk = self.bulk, None
         if bulk is not None:
-            try:
-                bulk.disconnect()
-            except Exception:
-                pass
+            bulk.close()
         if vpp is not None:
             try:
                 vpp.disconnect()
@@ -217,19 +187,15 @@ class VppClient:
         if self.api_counter is not None:
             self.api_counter.labels(name, direction, result).inc()
 
-    # --- encodings --------------------------------------------------------------------
+    # --- what this VPP can do --------------------------------------------------------------------
     @property
     def weights(self) -> bool:
         return self.info is not None and self.info.weights
 
-    def pfx(self, key: VipKey) -> dict[str, Any]:
-        length = key.address.max_prefixlen
-        if key.address.version == 4 and self.info is not None and not self.info.fixed_handlers:
-            length = 128  # releases up to 26.06 take the internal ip46 length (96 + 32)
-        return {"address": str(key.address), "len": length}
-
-    def vip_args(self, key: VipKey) -> dict[str, Any]:
-        return {"pfx": self.pfx(key), "protocol": key.protocol, "port": key.port}
+    @property
+    def fixed(self) -> bool:
+        """lb_conf_get exists: IPv4 prefix lengths are sent as they are."""
+        return self.info is not None and self.info.fixed_handlers
 
     # --- reading ----------------------------------------------------------------------
     def read_conf(self) -> LbConf | None:
@@ -244,10 +210,10 @@ class VppClient:
         """VPP's VIPs and their ASes. ``protocols`` resolves VIPs whose dump carries protocol 0 (26.06)."""
         fixed = self.info is not None and self.info.fixed_handlers
         vips = self._dump("lb_vip_dump")
-        verbose = self._parse_verbose(self.call("cli_inband", cmd="show lb vips verbose").reply)
+        verbose = parse_vips_verbose(self.call("cli_inband", cmd="show lb vips verbose").reply)
         observed: dict[VipKey, ObservedVip] = {}
         for d in vips:
-            address, _ = self._address_len(d.vip.pfx, fixed)
+            address, _ = prefix_of(d.vip.pfx, fixed)
             protocol, port = int(d.vip.protocol), int(d.vip.port)
             if not fixed:
                 protocol = 255 if port == 0 else protocols.get((address, port), 6)
@@ -261,13 +227,13 @@ class VppClient:
             observed[key] = ObservedVip(key, encap, sticky, size)
         dump = "lb_as_v2_dump" if self.weights else "lb_as_dump"
         for a in self._dump(dump):
-            address, _ = self._address_len(a.vip.pfx, fixed)
+            address, _ = prefix_of(a.vip.pfx, fixed)
             port = int(a.vip.port)
             protocol = int(a.vip.protocol) if fixed else (255 if port == 0 else protocols.get((address, port), 6))
             vip = observed.get(VipKey(address, protocol, port))
             if vip is None or not int(a.flags) & 1:
                 continue  # removed ASes linger, flags 0, until VPP collects them
-            as_addr = self._plain_address(a.app_srv)
+            as_addr = plain_address(a.app_srv)
             weight = int(a.weight) if self.weights else None
             vip.ases[as_addr] = ObservedAS(as_addr, weight, True, int(a.num_buckets) if self.weights else None)
         if not fixed:
@@ -290,42 +256,6 @@ class VppClient:
         rows_any: list[Any] = self.call(name, _no_type_conversion=True)
         return rows_any
 
-    @staticmethod
-    def _plain_address(raw: Any) -> IPAddress:
-        if int(raw.af) == 1:
-            return ipaddress.IPv6Address(bytes(raw.un.ip6))
-        return ipaddress.IPv4Address(bytes(raw.un.ip4)[:4])
-
-    def _address_len(self, pfx: Any, fixed: bool) -> tuple[IPAddress, int]:
-        address = self._plain_address(pfx.address)
-        length = int(pfx.len)
-        if address.version == 4 and not fixed and length >= 96:
-            length -= 96
-        return address, length
-
-    @staticmethod
-    def _parse_verbose(text: str) -> dict[tuple[IPAddress, int | None, int], tuple[int, bool, int | None]]:
-        """``show lb vips verbose``: (address, protocol, port) -> (VIP index, src_ip_sticky, new_size)."""
-        out: dict[tuple[IPAddress, int | None, int], tuple[int, bool, int | None]] = {}
-        current: list[Any] | None = None
-        for line in text.splitlines():
-            m = _VIP_LINE.match(line)
-            if m:
-                current = [int(m.group(1)), ipaddress.ip_address(m.group(2)), "src_ip_sticky" in m.group(4), None]
-                continue
-            if current is None:
-                continue
-            size = _NEW_SIZE.search(line)
-            if size:
-                current[3] = int(size.group(1))
-            pp = _PROTO_PORT.search(line)
-            if pp:
-                protocol, port = int(pp.group(1)), int(pp.group(2))
-                value = (current[0], current[2], current[3])
-                out[(current[1], protocol, port)] = value
-                out.setdefault((current[1], None, port), value)
-        return out
-
     def counters(self, keys: list[VipKey]) -> dict[VipKey, dict[str, int]]:
         if self.stats is None:
             return {}
@@ -345,7 +275,7 @@ class VppClient:
 
     # --- writing ----------------------------------------------------------------------
     def apply(self, op: Op) -> None:
-        name, what, kwargs = self._request(op)
+        name, what, kwargs = request_for(op, self.weights, self.fixed)
         reply = self.call(name, **kwargs)
         if reply.retval == -81 and name == "lb_add_del_vip_v2" and not self.weights:
             return  # 26.06 lists deleted VIPs: one we took for absent may be live; fine
@@ -356,81 +286,24 @@ class VppClient:
                 c = LbConf(c.ip4, c.ip6, self.conf.buckets, c.timeout)
             self.conf = c
 
-    # --- pipelined changes --------------------------------------------------------------
-    def _bulk_reply(self, name: str, reply: Any) -> None:
-        self._replies.put((name, reply))  # on vpp_papi's reader thread
-
     def apply_many(self, ops: list[Op]) -> list[VppError | None]:
-        """Send every change without waiting, then collect the replies (VPP answers in order).
-
-        A full sync of 16,000 ASes is then bound by VPP's speed, not by one round trip per
-        change. Falls back to one call at a time when the async connection is missing.
-        """
-        if self.bulk is None or not ops:
-            out: list[VppError | None] = []
-            for op in ops:
-                try:
-                    self.apply(op)
-                    out.append(None)
-                except VppError as e:
-                    out.append(e)
-            return out
-        pending: dict[int, tuple[int, str, str]] = {}
-        for i, op in enumerate(ops):
-            name, what, kwargs = self._request(op)
-            fn = getattr(self.bulk.api, name, None)
-            if fn is None:
-                raise VppIOError(f"this VPP has no {name}")
+        """Every change, pipelined when the async connection is there (bulk.py), else one at a time."""
+        if self.bulk is not None and ops:
+            requests = [request_for(op, self.weights, self.fixed) for op in ops]
+            return self.bulk.send(requests, self.weights)
+        out: list[VppError | None] = []
+        for op in ops:
             try:
-                context = fn(**kwargs)
-            except Exception as e:
-                raise VppIOError(f"{name}: {e}") from None
-            self._count(name, "send", "success")
-            pending[int(context)] = (i, name, what)
-        results: list[VppError | None] = [None] * len(ops)
-        while pending:
-            try:
-                _, reply = self._replies.get(timeout=10)
-            except queue.Empty:
-                raise VppIOError(f"no reply for {len(pending)} changes") from None
-            entry = pending.pop(int(getattr(reply, "context", -1)), None)
-            if entry is None:
-                continue  # not ours (a late reply of a failed batch)
-            i, name, what = entry
-            retval = int(getattr(reply, "retval", 0))
-            self._count(name, "recv", "failure" if retval else "success")
-            if retval and not (retval == -81 and name == "lb_add_del_vip_v2" and not self.weights):
-                results[i] = VppError(name, what, retval)
-        return results
-
-    def _request(self, op: Op) -> tuple[str, str, dict[str, Any]]:
-        """The message, a description and the arguments for one change."""
-        if isinstance(op, SetConf):
-            c = op.conf
-            args = {"ip4_src_address": c.ip4, "ip6_src_address": c.ip6, "sticky_buckets_per_core": c.buckets}
-            return "lb_conf", f"ip4-src {c.ip4} ip6-src {c.ip6}", {**args, "flow_timeout": c.timeout}
-        if isinstance(op, AddVip):
-            d = op.vip
-            args = {
-                "encap": ENCAP_API[d.encap],
-                "new_flows_table_length": d.table_length,
-                "src_ip_sticky": d.src_ip_sticky,
-            }
-            return "lb_add_del_vip_v2", f"VIP {d.key} ({d.frontend})", {**self.vip_args(d.key), **args}
-        if isinstance(op, DelVip):
-            return "lb_add_del_vip_v2", f"VIP {op.key} (delete)", {**self.vip_args(op.key), "is_del": True}
-        what = f"AS {op.address} of VIP {op.key}"
-        base = {**self.vip_args(op.key), "as_address": str(op.address)}
-        if isinstance(op, AddAS):
-            if self.weights:
-                return "lb_add_del_as_v2", what, {**base, "weight": op.weight, "is_flush": op.flush}
-            return "lb_add_del_as", what, base
-        if isinstance(op, DelAS):
-            name = "lb_add_del_as_v2" if self.weights else "lb_add_del_as"
-            return name, f"{what} (delete)", {**base, "is_del": True, "is_flush": op.flush}
-        return "lb_as_set_weight", what, {**base, "weight": op.weight, "is_flush": op.flush}
+                self.apply(op)
+                out.append(None)
+            except VppError as e:
+                out.append(e)
+        return out
 
     @staticmethod
     def _check(message: str, what: str, reply: Any) -> None:
         if reply.retval != 0:
             raise VppError(message, what, int(reply.retval))
+
+
+__all__ = ["VppClient", "VppError", "VppIOError", "VppInfo"]

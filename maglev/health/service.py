@@ -102,7 +102,6 @@ class BackendProber:
         self.probes_sent = 0
         # Plain counters, exported at scrape time: no metric locks on the probe path.
         self.results: dict[tuple[bool, str], int] = {}
-        self.results_view = MappingProxyType(self.results)
         self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
         self.scheduled_for: float | None = None

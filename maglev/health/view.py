@@ -66,7 +66,7 @@ def status_of(p: BackendProber) -> BackendStatus:
     h = p.health
     return BackendStatus(
         p.backend.name, str(p.backend.address), p.hc.name, p.check_type, h.enabled, h.state, h.counter, h.rise,
-        h.fall, h.since, p.in_flight, h.last_result, h.last_result_time, tuple(h.history), p.results_view,
+        h.fall, h.since, p.in_flight, h.last_result, h.last_result_time, tuple(h.history), dict(p.results),
         tuple(p.duration_counts), p.duration_sum, p.probes_sent, p.lateness,
     )  # fmt: skip
 

@@ -19,49 +19,12 @@ import grpc
 from google.protobuf import json_format
 
 from .. import __version__
-from ..ages import format_age
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
 from ..api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from ..version import version_line
+from . import render
+from .out import Out, age, clock
 from .tree import Parsed, ParseError, candidates, help_lines, parse
-
-BLUE, RED, GREEN, YELLOW, RESET = "\033[34m", "\033[31m", "\033[32m", "\033[33m", "\033[0m"
-STATE_COLOUR = {"up": GREEN, "down": RED, "unknown": YELLOW, "paused": YELLOW, "disabled": RED, "removed": RED}
-
-
-class Out:
-    """Printing with optional colour; labels and states keep their column widths."""
-
-    def __init__(self, colour: bool, stream: Any = None) -> None:
-        self.colour = colour
-        self.stream = stream or sys.stdout
-
-    def paint(self, text: str, colour: str, width: int = 0) -> str:
-        padded = text.ljust(width) if width else text
-        return f"{colour}{padded}{RESET}" if self.colour else padded
-
-    def label(self, text: str, width: int = 16) -> str:
-        return self.paint(text, BLUE, width)
-
-    def state(self, text: str, width: int = 0) -> str:
-        return self.paint(text, STATE_COLOUR.get(text, ""), width) if text in STATE_COLOUR else text.ljust(width)
-
-    def line(self, text: str = "") -> None:
-        print(text, file=self.stream)
-
-    def kv(self, key: str, value: object) -> None:
-        self.line(f"{self.label(key)} {value}")
-
-    def error(self, text: str) -> None:
-        print(self.paint(text, RED), file=sys.stderr)
-
-
-def _clock(ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))
-
-
-def age(since: float, now: float | None = None) -> str:
-    return format_age((now or time.time()) - since)
 
 
 class Shell:
@@ -142,30 +105,12 @@ class Shell:
         self.out.kv("config", f"generation {v.config_generation}")
         self.out.kv("uptime", age(v.started))
 
-    def _frontend(self, f: Any) -> None:
-        self.out.line(f"{self.out.label('frontend', 10)} {f.name}  {self.out.state(f.state)}")
-        self.out.kv("  vip", f"{f.address} {f.protocol} port {f.port} encap {f.encap}")
-        flags = [x for x, on in (("src-ip-sticky", f.src_ip_sticky), ("flush-on-down", f.flush_on_down)) if on]
-        self.out.kv("  options", f"table {f.new_flows_table_length}" + (", " + ", ".join(flags) if flags else ""))
-        if f.description:
-            self.out.kv("  description", f.description)
-        for pool in f.pools:
-            self.out.line(f"  {self.out.label('pool', 6)} {pool.name}{' (active)' if pool.active else ''}")
-            self.out.line(f"    {'backend':<16} {'state':<9} {'weight':>6} {'effective':>9} {'buckets':>7}  address")
-            for b in pool.backends:
-                buckets = "-" if b.buckets < 0 else str(b.buckets)
-                marker = " [flush]" if b.flush and b.effective_weight == 0 else ""
-                self.out.line(
-                    f"    {b.name:<16} {self.out.state(b.state, 9)} {b.weight:>6} {b.effective_weight:>9} "
-                    f"{buckets:>7}  {b.address}{marker}"
-                )
-
     def do_show_frontends(self, p: Parsed) -> None:
         for f in self.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=10).frontends:
-            self._frontend(f)
+            render.frontend(self.out, f)
 
     def do_show_frontend(self, p: Parsed) -> None:
-        self._frontend(self.stub.GetFrontend(pb.GetFrontendRequest(name=p.args["frontend"]), timeout=10))
+        render.frontend(self.out, self.stub.GetFrontend(pb.GetFrontendRequest(name=p.args["frontend"]), timeout=10))
 
     def do_show_backends(self, p: Parsed) -> None:
         backends = self.stub.ListBackends(pb.ListBackendsRequest(), timeout=10).backends
@@ -178,40 +123,16 @@ class Shell:
             )
 
     def do_show_backend(self, p: Parsed) -> None:
-        b = self.stub.GetBackend(pb.GetBackendRequest(name=p.args["backend"]), timeout=10)
-        self.out.kv("backend", b.name)
-        self.out.kv("address", b.address)
-        self.out.kv(
-            "state",
-            f"{self.out.state(b.state)} for {age(b.state_since)} (counter {b.counter}, rise {b.rise}, fall {b.fall})",
-        )
-        self.out.kv("enabled", str(b.enabled).lower())
-        self.out.kv("healthcheck", b.healthcheck)
-        if b.last_probe.code:
-            lp = b.last_probe
-            self.out.kv("last probe", f"{lp.code} {lp.detail} ({lp.duration * 1000:.1f} ms, {age(lp.time)} ago)")
-        self.out.kv("frontends", ", ".join(b.frontends) or "-")
-        for t in b.transitions:
-            self.out.kv("transition", f"{age(t.time):>8} ago  {getattr(t, 'from')} -> {t.to}  {t.code} {t.detail}")
-
-    def _healthcheck(self, h: Any) -> None:
-        port = f" port {h.port}" if h.port else ""
-        self.out.line(f"{self.out.label('healthcheck', 12)} {h.name}: {h.type}{port}")
-        self.out.kv(
-            "  intervals",
-            f"{h.interval:g}s, fast {h.fast_interval:g}s, down {h.down_interval:g}s, timeout {h.timeout:g}s",
-        )
-        self.out.kv("  rise/fall", f"{h.rise}/{h.fall}")
-        for k, v in sorted(h.params.items()):
-            self.out.kv(f"  {k}", v)
-        self.out.kv("  backends", ", ".join(h.backends) or "-")
+        render.backend(self.out, self.stub.GetBackend(pb.GetBackendRequest(name=p.args["backend"]), timeout=10))
 
     def do_show_healthchecks(self, p: Parsed) -> None:
         for h in self.stub.ListHealthChecks(pb.ListHealthChecksRequest(), timeout=10).healthchecks:
-            self._healthcheck(h)
+            render.healthcheck(self.out, h)
 
     def do_show_healthcheck(self, p: Parsed) -> None:
-        self._healthcheck(self.stub.GetHealthCheck(pb.GetHealthCheckRequest(name=p.args["healthcheck"]), timeout=10))
+        render.healthcheck(
+            self.out, self.stub.GetHealthCheck(pb.GetHealthCheckRequest(name=p.args["healthcheck"]), timeout=10)
+        )
 
     def do_vpp_info(self, p: Parsed) -> None:
         v = self.stub.GetVPPInfo(pb.GetVPPInfoRequest(), timeout=10)
@@ -221,32 +142,16 @@ class Shell:
         self.out.kv("vpp-pid", v.pid)
         self.out.kv(
             "vpp-boottime",
-            f"{_clock(v.boottime_ns)} ({age(v.boottime_ns / 1e9)} ago)",
+            f"{clock(v.boottime_ns)} ({age(v.boottime_ns / 1e9)} ago)",
         )
         self.out.kv(
             "connected",
-            f"{_clock(v.connecttime_ns)} ({age(v.connecttime_ns / 1e9)} ago)",
+            f"{clock(v.connecttime_ns)} ({age(v.connecttime_ns / 1e9)} ago)",
         )
         self.out.kv("api-mode", v.api_mode)
 
     def do_vpp_lb_state(self, p: Parsed) -> None:
-        s = self.stub.GetVPPLBState(pb.GetVPPLBStateRequest(), timeout=10)
-        c = s.conf
-        self.out.kv(
-            "lb conf",
-            f"ip4-src {c.ip4_src_address} ip6-src {c.ip6_src_address} "
-            f"buckets {c.sticky_buckets_per_core} timeout {c.flow_timeout}s",
-        )
-        for v in s.vips:
-            sticky = " src-ip-sticky" if v.src_ip_sticky else ""
-            where = v.frontend or "not in config"
-            self.out.line(
-                f"{self.out.label('vip', 4)} {v.prefix} proto {v.protocol} port {v.port} {v.encap}{sticky} ({where})"
-            )
-            for a in v.ases:
-                weight = "-" if a.weight < 0 else str(a.weight)
-                buckets = "-" if a.buckets < 0 else str(a.buckets)
-                self.out.line(f"    {a.address:<28} weight {weight:>3}  buckets {buckets:>6}")
+        render.vpp_lb_state(self.out, self.stub.GetVPPLBState(pb.GetVPPLBStateRequest(), timeout=10))
 
     def do_vpp_lb_counters(self, p: Parsed) -> None:
         c = self.stub.GetVPPLBCounters(pb.GetVPPLBCountersRequest(), timeout=10)
@@ -284,7 +189,7 @@ class Shell:
             frontend=p.args["frontend"], pool=p.args["pool"], backend=p.args["backend"], weight=int(p.args["weight"]),
             flush="flush" in p.flags,
         )  # fmt: skip
-        self._frontend(self.stub.SetFrontendPoolBackendWeight(req, timeout=30))
+        render.frontend(self.out, self.stub.SetFrontendPoolBackendWeight(req, timeout=30))
 
     def do_config_check(self, p: Parsed) -> None:
         r = self.stub.CheckConfig(pb.CheckConfigRequest(), timeout=30)

@@ -1,0 +1,19 @@
+"""What a VPP call can fail with: VPP's refusal (a retval) or a broken connection. Pure."""
+
+from __future__ import annotations
+
+from ..vppapi import RETVAL_NAMES
+
+
+class VppError(Exception):
+    def __init__(self, message: str, what: str, retval: int) -> None:
+        self.message, self.what, self.retval = message, what, retval
+        self.name = RETVAL_NAMES.get(retval, str(retval))
+        super().__init__(f"{message} {what}: {self.name} ({retval})")
+
+
+class VppIOError(Exception):
+    """The connection is gone or broken: LbSync reconnects."""
+
+
+__all__ = ["VppError", "VppIOError"]

@@ -1,0 +1,76 @@
+"""How maglevc prints the API's answers: one function per kind of answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .out import Out, age
+
+
+def frontend(out: Out, f: Any) -> None:
+    out.line(f"{out.label('frontend', 10)} {f.name}  {out.state(f.state)}")
+    out.kv("  vip", f"{f.address} {f.protocol} port {f.port} encap {f.encap}")
+    flags = [x for x, on in (("src-ip-sticky", f.src_ip_sticky), ("flush-on-down", f.flush_on_down)) if on]
+    out.kv("  options", f"table {f.new_flows_table_length}" + (", " + ", ".join(flags) if flags else ""))
+    if f.description:
+        out.kv("  description", f.description)
+    for pool in f.pools:
+        out.line(f"  {out.label('pool', 6)} {pool.name}{' (active)' if pool.active else ''}")
+        out.line(f"    {'backend':<16} {'state':<9} {'weight':>6} {'effective':>9} {'buckets':>7}  address")
+        for b in pool.backends:
+            buckets = "-" if b.buckets < 0 else str(b.buckets)
+            marker = " [flush]" if b.flush and b.effective_weight == 0 else ""
+            out.line(
+                f"    {b.name:<16} {out.state(b.state, 9)} {b.weight:>6} {b.effective_weight:>9} "
+                f"{buckets:>7}  {b.address}{marker}"
+            )
+
+
+def healthcheck(out: Out, h: Any) -> None:
+    port = f" port {h.port}" if h.port else ""
+    out.line(f"{out.label('healthcheck', 12)} {h.name}: {h.type}{port}")
+    out.kv(
+        "  intervals",
+        f"{h.interval:g}s, fast {h.fast_interval:g}s, down {h.down_interval:g}s, timeout {h.timeout:g}s",
+    )
+    out.kv("  rise/fall", f"{h.rise}/{h.fall}")
+    for k, v in sorted(h.params.items()):
+        out.kv(f"  {k}", v)
+    out.kv("  backends", ", ".join(h.backends) or "-")
+
+
+def backend(out: Out, b: Any) -> None:
+    out.kv("backend", b.name)
+    out.kv("address", b.address)
+    out.kv(
+        "state",
+        f"{out.state(b.state)} for {age(b.state_since)} (counter {b.counter}, rise {b.rise}, fall {b.fall})",
+    )
+    out.kv("enabled", str(b.enabled).lower())
+    out.kv("healthcheck", b.healthcheck)
+    if b.last_probe.code:
+        lp = b.last_probe
+        out.kv("last probe", f"{lp.code} {lp.detail} ({lp.duration * 1000:.1f} ms, {age(lp.time)} ago)")
+    out.kv("frontends", ", ".join(b.frontends) or "-")
+    for t in b.transitions:
+        out.kv("transition", f"{age(t.time):>8} ago  {getattr(t, 'from')} -> {t.to}  {t.code} {t.detail}")
+
+
+def vpp_lb_state(out: Out, s: Any) -> None:
+    c = s.conf
+    out.kv(
+        "lb conf",
+        f"ip4-src {c.ip4_src_address} ip6-src {c.ip6_src_address} "
+        f"buckets {c.sticky_buckets_per_core} timeout {c.flow_timeout}s",
+    )
+    for v in s.vips:
+        sticky = " src-ip-sticky" if v.src_ip_sticky else ""
+        where = v.frontend or "not in config"
+        out.line(f"{out.label('vip', 4)} {v.prefix} proto {v.protocol} port {v.port} {v.encap}{sticky} ({where})")
+        for a in v.ases:
+            weight = "-" if a.weight < 0 else str(a.weight)
+            buckets = "-" if a.buckets < 0 else str(a.buckets)
+            out.line(f"    {a.address:<28} weight {weight:>3}  buckets {buckets:>6}")
+
+
+__all__ = ["backend", "frontend", "healthcheck", "vpp_lb_state"]
