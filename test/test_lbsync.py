@@ -369,13 +369,13 @@ async def test_counters_and_disconnect(emu: Emulator, harness: Harness) -> None:
     emu.traffic("198.51.100.1/32", flows=10, packets=3, protocol="tcp", port=80)
     await harness.lbsync.read_counters()
     assert harness.lbsync.counters["web"]["first"] == 10 and harness.lbsync.counters["web"]["next"] == 20
-    assert harness.lbsync.require_connected().pid > 0
+    assert harness.lbsync.view.require_connected().pid > 0
 
 
 def test_disabled_vpp_refuses_sync_requests() -> None:
     s = LbSync(load_config(CONFIG), EventBus(), reactor(), {}, "", "", None)
     with pytest.raises(NotConnected):
-        s.require_connected()
+        s.view.require_connected()
     failures: list[Any] = []
     s.request_sync(full=True).addErrback(failures.append)
     assert failures and failures[0].check(NotConnected)

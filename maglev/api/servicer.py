@@ -194,7 +194,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
     # --- VPP ------------------------------------------------------------------------------
     async def _vpp(self, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return self.lbsync.require_connected()
+            return self.dataplane.require_connected()
         except NotConnected as e:
             return await self._abort(context, grpc.StatusCode.UNAVAILABLE, str(e))
 

@@ -1,4 +1,5 @@
-"""What a VPP call can fail with: VPP's refusal (a retval) or a broken connection. Pure."""
+"""What a VPP call can fail with: VPP's refusal (a retval), a broken connection, or no
+connection at all. Pure."""
 
 from __future__ import annotations
 
@@ -16,4 +17,8 @@ class VppIOError(Exception):
     """The connection is gone or broken: LbSync reconnects."""
 
 
-__all__ = ["VppError", "VppIOError"]
+class NotConnected(Exception):
+    """VPP integration is disabled or VPP is not connected (maps to UNAVAILABLE)."""
+
+
+__all__ = ["NotConnected", "VppError", "VppIOError"]

@@ -31,6 +31,7 @@ from ..events import BackendTransition, LbSynced
 from ..log import Logger
 from .connection import ConnectionState
 from .desired import DesiredVip, IPAddress, VipKey
+from .errors import NotConnected
 from .link import VppLink, VppThread, every
 from .model import DataplaneModel
 from .oplog import tell, tell_frontends
@@ -40,10 +41,6 @@ from .vppclient import VppInfo
 from .worker import SyncResult, VppWorker, make_worker
 
 COUNTERS_EVERY = 5.0
-
-
-class NotConnected(Exception):
-    """VPP integration is disabled or VPP is not connected (maps to UNAVAILABLE)."""
 
 
 @dataclass
@@ -304,9 +301,5 @@ class LbSync(Service):
         """Read VPP's lb state now (on the VPP thread); the result is a private copy."""
         return self.thread.run(self.worker.read, self.model.protocols())
 
-    def require_connected(self) -> VppInfo:
-        if not self.enabled:
-            raise NotConnected("VPP integration is disabled (--vpp-api-addr is empty)")
-        if not self.connected or self.info is None:
-            raise NotConnected("VPP is not connected")
-        return self.info
+
+__all__ = ["LbSync", "NotConnected"]

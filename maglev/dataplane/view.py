@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..states import FrontendState
 from .desired import DesiredVip, VipKey, active_pool
+from .errors import NotConnected
 from .plan import ObservedVip
 from .vppclient import VppInfo
 
@@ -47,6 +48,15 @@ class DataplaneView:
     def connection(self) -> str:
         """The connection's state, by name (see connection.py)."""
         return self._sync.connection_state.value
+
+    def require_connected(self) -> VppInfo:
+        """The connected VPP; raises NotConnected saying why there is none."""
+        if not self.enabled:
+            raise NotConnected("VPP integration is disabled (--vpp-api-addr is empty)")
+        info = self.info
+        if info is None:
+            raise NotConnected("VPP is not connected")
+        return info
 
     def frontend_state(self, name: str) -> FrontendState:
         return self._model.frontend_states.get(name, FrontendState.UNKNOWN)

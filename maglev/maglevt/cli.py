@@ -9,13 +9,18 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 
 from .. import __version__
 from ..config import ConfigError, load_config_file
 from ..config.durations import DurationError, parse_duration
 from ..version import version_line
 from .stats import Board
+
+if TYPE_CHECKING:
+    from .probe import VipProber
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         _interactive(reactor, prober, board, args.header or None)
 
 
-def _batch(reactor: Any, prober: Any, board: Board, as_json: bool) -> None:
+def _batch(reactor: IReactorCore, prober: VipProber, board: Board, as_json: bool) -> None:
     prober.finished.addBoth(lambda _: reactor.stop())
     reactor.callWhenRunning(prober.start)
     reactor.run()
@@ -119,7 +124,7 @@ def _batch(reactor: Any, prober: Any, board: Board, as_json: bool) -> None:
     raise SystemExit(1 if any(s["failed"] for s in summaries) else 0)
 
 
-def _interactive(reactor: Any, prober: Any, board: Board, header: str | None) -> None:
+def _interactive(reactor: IReactorCore, prober: VipProber, board: Board, header: str | None) -> None:
     from twisted.internet.task import LoopingCall
 
     from .ui import Screen, render
@@ -141,12 +146,13 @@ def _interactive(reactor: Any, prober: Any, board: Board, header: str | None) ->
         w, h = screen.size()
         screen.draw(render(board, w, h, time.time(), title, header))
 
-    signal.signal(signal.SIGINT, lambda *a: reactor.callFromThread(quit_))
+    threads = IReactorFromThreads(reactor)
+    signal.signal(signal.SIGINT, lambda *a: threads.callFromThread(quit_))
     loop = LoopingCall(tick)
     reactor.callWhenRunning(prober.start)
     reactor.callWhenRunning(lambda: loop.start(0.25))
     try:
-        reactor.run(installSignalHandlers=False)
+        reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # ReactorBase takes it; the interface does not say
     finally:
         prober.stop()
         screen.close()
