@@ -24,11 +24,13 @@ class BackendState(StrEnum):
 
 
 class FrontendState(StrEnum):
-    """up iff some backend has a weight; unknown iff no backend has a known state; else down."""
+    """up iff some backend has a weight; unknown iff no backend has a known state; else down;
+    unsupported when the connected VPP cannot hold this kind of VIP (it is not sent then)."""
 
     UNKNOWN = "unknown"
     UP = "up"
     DOWN = "down"
+    UNSUPPORTED = "unsupported"
 
 
 __all__ = ["BackendState", "FrontendState"]

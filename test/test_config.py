@@ -15,6 +15,7 @@ from maglev.config import (
     Encap,
     ErrorKind,
     HttpParams,
+    NatService,
     Protocol,
     StatusRange,
     TcpParams,
@@ -118,7 +119,10 @@ def test_config_is_immutable() -> None:
             (("maglev.frontends.web.protocol", "any"), ("maglev.frontends.web.port", DELETE)),
             lambda c: c.frontends["web"].port == 0 and c.frontends["web"].protocol is Protocol.ANY,
         ),
-        ((("maglev.frontends.web.encap", "l3dsr"),), lambda c: c.frontends["web"].encap is Encap.L3DSR),
+        (
+            (("maglev.frontends.web.encap", "l3dsr"), ("maglev.frontends.web.dscp", 10)),
+            lambda c: c.frontends["web"].encap is Encap.L3DSR,
+        ),
         ((("maglev.healthchecker.netns", "dataplane"),), lambda c: c.healthchecker.netns == "dataplane"),
         (
             (("maglev.vpp.lb.startup-min-delay", 0), ("maglev.vpp.lb.startup-max-delay", 0)),
@@ -533,7 +537,7 @@ def test_effective_encap_follows_backend_family_unless_overridden() -> None:
     fe = cfg.frontends["web"]
     assert effective_encap(fe, 4) is Encap.GRE4
     assert effective_encap(fe, 6) is Encap.GRE6
-    cfg = load_config(with_changes(("maglev.frontends.web.encap", "l3dsr")))
+    cfg = load_config(with_changes(("maglev.frontends.web.encap", "l3dsr"), ("maglev.frontends.web.dscp", 10)))
     assert effective_encap(cfg.frontends["web"], 4) is Encap.L3DSR
 
 
@@ -551,3 +555,49 @@ def test_diff_names() -> None:
     assert diff_names(new.backends, old.backends).removed == ("web2",)
     assert old.frontends_using("web1") == ("web",) and new.frontends_using("web1") == ()
     assert new.healthcheck_of("web2").name == "http"
+
+
+WEB = "maglev.frontends.web"
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (((f"{WEB}.encap", "l3dsr"),), f"{WEB}.encap: l3dsr needs dscp (0..63)"),
+        (((f"{WEB}.encap", "l3dsr"), (f"{WEB}.dscp", 64)), f"{WEB}.dscp: must be 0..63, got 64"),
+        (((f"{WEB}.encap", "l3dsr"), (f"{WEB}.dscp", -1)), f"{WEB}.dscp: must be 0..63, got -1"),
+        (((f"{WEB}.dscp", 10),), f"{WEB}.dscp: only for encap l3dsr (this frontend's is gre)"),
+        (((f"{WEB}.encap", "nat4"),), f"{WEB}.encap: nat4 needs target-port (1..65535)"),
+        (((f"{WEB}.encap", "nat4"), (f"{WEB}.target-port", 0)), f"{WEB}.target-port: must be 1..65535, got 0"),
+        (((f"{WEB}.encap", "gre4"), (f"{WEB}.target-port", 81)), f"{WEB}.target-port: only for encap nat4 or nat6"),
+        (((f"{WEB}.nat-service", "nodeport"),), f"{WEB}.nat-service: only for encap nat4 or nat6"),
+    ],
+)
+def test_encap_arguments(changes: tuple[tuple[str, Any], ...], expected: str) -> None:
+    kind, problems = problems_of(with_changes(*changes))
+    assert kind is ErrorKind.SEMANTIC
+    assert any(p.startswith(expected) for p in problems), problems
+    assert all("(line " in p for p in problems), "each names its line"
+
+
+def test_encap_arguments_are_read() -> None:
+    dsr = load_config(with_changes((f"{WEB}.encap", "l3dsr"), (f"{WEB}.dscp", 46))).frontends["web"]
+    assert (dsr.encap, dsr.dscp, dsr.target_port) == (Encap.L3DSR, 46, None)
+    nat = load_config(
+        with_changes((f"{WEB}.encap", "nat4"), (f"{WEB}.target-port", 8080), (f"{WEB}.nat-service", "nodeport"))
+    ).frontends["web"]
+    assert (nat.target_port, nat.nat_service) == (8080, NatService.NODEPORT)
+    kind, problems = problems_of(with_changes((f"{WEB}.nat-service", "nope")))
+    assert kind is ErrorKind.STRUCTURAL and any("nat-service" in p for p in problems), problems
+
+
+def test_one_vip_per_node_port() -> None:
+    nodeport = {"encap": "nat4", "target-port": 8080, "nat-service": "nodeport", "port": 30080}
+    text = with_changes(
+        *[(f"{WEB}.{k}", v) for k, v in nodeport.items()],
+        ("maglev.frontends.web2", {"address": "198.51.100.2", "pools": [{"name": "p", "backends": {"web1": {}}}],
+                                   **nodeport}),
+    )  # fmt: skip
+    kind, problems = problems_of(text)
+    assert kind is ErrorKind.SEMANTIC
+    assert any(p.startswith("maglev.frontends.web2.port: node port 30080 is already frontend 'web'") for p in problems)

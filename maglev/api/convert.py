@@ -50,7 +50,7 @@ def frontend_info(
         name=fe.name, address=str(fe.address), protocol=fe.protocol.value, port=fe.port, encap=desired.encap.value,
         src_ip_sticky=fe.src_ip_sticky, flush_on_down=fe.flush_on_down,
         new_flows_table_length=fe.new_flows_table_length, description=fe.description,
-        state=dataplane.frontend_state(fe.name).value,
+        state=dataplane.frontend_state(fe.name).value, state_detail=dataplane.frontend_detail(fe.name),
     )  # fmt: skip
     active = dataplane.active_pool(fe.name)
     for i, pool in enumerate(fe.pools):

@@ -68,6 +68,13 @@ class Encap(Enum):
         return self in (Encap.NAT4, Encap.NAT6)
 
 
+class NatService(Enum):
+    """What a NAT VIP is (lb_srv_type): a cluster IP, or a node port (the VIP's own port)."""
+
+    CLUSTERIP = "clusterip"
+    NODEPORT = "nodeport"
+
+
 @dataclass(frozen=True)
 class StatusRange:
     low: int
@@ -160,6 +167,9 @@ class Frontend:
     flush_on_down: bool = True
     new_flows_table_length: int = 1024
     description: str = ""
+    dscp: int | None = None  # l3dsr: the DSCP VPP writes into forwarded packets
+    target_port: int | None = None  # nat4/nat6: the port VPP rewrites the destination to
+    nat_service: NatService | None = None  # nat4/nat6; None: clusterip
 
     def backend_names(self) -> tuple[str, ...]:
         """Every backend of every pool, in pool order, each once."""

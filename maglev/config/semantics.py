@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from .errors import ErrorKind, ProblemList
-from .model import CheckType, Config, Encap, Frontend, HttpParams, IcmpParams, Protocol, TcpParams
+from .model import CheckType, Config, Encap, Frontend, HttpParams, IcmpParams, NatService, Protocol, TcpParams
 from .structure import Lines
 from .yamltree import join_path
 
@@ -153,6 +153,7 @@ def _check_backends(cfg: Config, err: Err) -> None:
 def _check_frontends(cfg: Config, err: Err) -> None:
     # VIP prefix -> [(frontend, port, encap, backend family)] for the cross-frontend rules.
     by_address: dict[object, list[tuple[str, int, Protocol, Encap | None, int | None]]] = defaultdict(list)
+    node_ports: dict[int, list[str]] = defaultdict(list)
     for name, fe in cfg.frontends.items():
         path = f"maglev.frontends.{name}"
         if fe.protocol is Protocol.ANY and fe.port != 0:
@@ -202,7 +203,17 @@ def _check_frontends(cfg: Config, err: Err) -> None:
             if fe.encap.needs_port and fe.port == 0:
                 # VPP aborts when an AS is added to an all-port NAT VIP (vpp-lb.md §7).
                 err(f"{path}.encap", f"{fe.encap.value} needs a port; all-port NAT VIPs crash VPP")
+        _check_encap_args(fe, path, err)
+        if fe.nat_service is NatService.NODEPORT and fe.encap is not None and fe.encap.needs_port:
+            node_ports[fe.port].append(name)
         by_address[fe.address].append((name, fe.port, fe.protocol, encap, family))
+
+    for port, names in node_ports.items():
+        for name in names[1:]:
+            err(
+                f"maglev.frontends.{name}.port",
+                f"node port {port} is already frontend {names[0]!r}'s (VPP has one VIP per node port)",
+            )
 
     for addr, users in by_address.items():
         if len(users) < 2:
@@ -226,6 +237,29 @@ def _check_frontends(cfg: Config, err: Err) -> None:
                 )
             elif encap is not None and first[3] is not None and encap != first[3]:
                 err(f"{path}.encap", f"{encap.value} differs from {first[3].value} of frontend {first[0]!r} on {addr}")
+
+
+def _check_encap_args(fe: Frontend, path: str, err: Err) -> None:
+    """dscp belongs to l3dsr and is required there; target-port and nat-service to nat4/nat6."""
+    encap = fe.encap
+    if encap is Encap.L3DSR:
+        if fe.dscp is None:
+            err(f"{path}.encap", "l3dsr needs dscp (0..63): the DSCP VPP writes into the packets it forwards")
+        elif not 0 <= fe.dscp <= 63:
+            err(f"{path}.dscp", f"must be 0..63, got {fe.dscp}")
+    elif fe.dscp is not None:
+        err(f"{path}.dscp", f"only for encap l3dsr (this frontend's is {encap.value if encap else 'gre'})")
+    if encap is not None and encap.needs_port:
+        if fe.target_port is None:
+            err(f"{path}.encap", f"{encap.value} needs target-port (1..65535): VPP rewrites the destination port to it")
+        elif not 1 <= fe.target_port <= 65535:
+            err(f"{path}.target-port", f"must be 1..65535, got {fe.target_port}")
+    else:
+        what = encap.value if encap else "gre"
+        if fe.target_port is not None:
+            err(f"{path}.target-port", f"only for encap nat4 or nat6 (this frontend's is {what})")
+        if fe.nat_service is not None:
+            err(f"{path}.nat-service", f"only for encap nat4 or nat6 (this frontend's is {what})")
 
 
 def _check_lb(cfg: Config, err: Err) -> None:

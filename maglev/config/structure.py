@@ -26,6 +26,7 @@ from .model import (
     IcmpParams,
     IPAddress,
     LbSettings,
+    NatService,
     Params,
     Pool,
     PoolMember,
@@ -426,6 +427,9 @@ _FRONTEND_KEYS = {
     "flush-on-down",
     "new-flows-table-length",
     "description",
+    "dscp",
+    "target-port",
+    "nat-service",
 }
 
 
@@ -452,6 +456,9 @@ def _read_frontend(r: Reader, name: str, node: Node, path: str) -> Frontend | No
         flush_on_down=r.boolean(m.get("flush-on-down"), f"{path}.flush-on-down", True),
         new_flows_table_length=r.integer(m.get("new-flows-table-length"), f"{path}.new-flows-table-length", d_len),
         description=r.string(m.get("description"), f"{path}.description", ""),
+        dscp=r.integer(m.get("dscp"), f"{path}.dscp", None),
+        target_port=r.integer(m.get("target-port"), f"{path}.target-port", None),
+        nat_service=r.choice(m.get("nat-service"), f"{path}.nat-service", NatService, None),
     )
     return frontend if addr is not None else None
 

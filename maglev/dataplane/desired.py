@@ -34,6 +34,13 @@ class DesiredAS(NamedTuple):
     pool: str
 
 
+class NatArgs(NamedTuple):
+    """A NAT VIP's arguments as VPP holds them."""
+
+    service: str  # "clusterip" or "nodeport" (then the VIP's port is the node port)
+    target_port: int
+
+
 @dataclass(frozen=True)
 class VipKey:
     address: IPAddress
@@ -53,6 +60,8 @@ class DesiredVip:
     src_ip_sticky: bool
     table_length: int
     ases: tuple[DesiredAS, ...]  # IPv4 before IPv6, numerically ascending
+    dscp: int | None = None  # l3dsr
+    nat: NatArgs | None = None  # nat4, nat6
 
     def weights(self) -> dict[IPAddress, int]:
         return {a.address: a.weight for a in self.ases}
@@ -111,7 +120,14 @@ def desired_vip(fe: Frontend, cfg: Config, states: Mapping[str, str], overrides:
         fe.src_ip_sticky,
         fe.new_flows_table_length,
         tuple(ases),
+        fe.dscp if encap is Encap.L3DSR else None,
+        nat_args(fe) if encap.needs_port else None,
     )
+
+
+def nat_args(fe: Frontend) -> NatArgs:
+    service = fe.nat_service.value if fe.nat_service is not None else "clusterip"
+    return NatArgs(service, fe.target_port or 0)
 
 
 def desired_dataplane(cfg: Config, states: Mapping[str, str], overrides: WeightOverrides) -> dict[str, DesiredVip]:

@@ -17,8 +17,16 @@ class VppIOError(Exception):
     """The connection is gone or broken: LbSync reconnects."""
 
 
+class VppUnreachable(VppIOError):
+    """Nothing listens on the API socket (VPP is not running, or restarting): try again soon."""
+
+
+class VppProtocolError(VppIOError):
+    """VPP (or whatever is on its socket) sent what VPP never sends: the connection is dropped."""
+
+
 class NotConnected(Exception):
     """VPP integration is disabled or VPP is not connected (maps to UNAVAILABLE)."""
 
 
-__all__ = ["NotConnected", "VppError", "VppIOError"]
+__all__ = ["NotConnected", "VppError", "VppIOError", "VppProtocolError", "VppUnreachable"]

@@ -25,11 +25,16 @@ from ..bus import EventBus
 from ..events import VppConnected, VppDisconnected
 from ..log import Logger
 from .connection import ConnectionInput, ConnectionMachine, ConnectionState, Output
+from .errors import VppUnreachable
 from .vppclient import VppInfo
 from .worker import VppWorker
 
-RECONNECT = 5.0
+RECONNECT = 5.0  # between attempts when VPP is there but the connection fails
 KEEPALIVE = 10.0
+# While nothing listens on the API socket (VPP down or restarting), attempts are cheap (one
+# refused connect on a unix socket): they back off from FIRST_RETRY, doubling, to FAST_RETRY.
+FIRST_RETRY = 0.1
+FAST_RETRY = 1.0
 T = TypeVar("T")
 
 
@@ -43,6 +48,10 @@ class VppThread:
 
     def stop(self) -> None:
         self.pool.stop()
+
+    def to_reactor(self, fn: Callable[..., object], *args: Any) -> None:
+        """From any thread: call ``fn(*args)`` on the reactor thread."""
+        self._threads.callFromThread(fn, *args)
 
     def run(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
         """Run ``fn(*args)`` on the VPP thread, after everything queued before it."""
@@ -82,6 +91,7 @@ class VppLink:
         self._retry: IDelayedCall | None = None
         self._keepalive: LoopingCall | None = None
         self._last_error: str | None = None
+        self._delay = FIRST_RETRY  # the next retry's, after a loss or while VPP is unreachable
 
     @property
     def connected(self) -> bool:
@@ -106,6 +116,17 @@ class VppLink:
         """An errback for calls whose failure means the connection is gone."""
         self.lost(failure.getErrorMessage())
 
+    def closed_by_vpp(self, connection: int, why: str, protocol: bool) -> None:
+        """The API socket of ``connection`` closed (told by its reader thread, at once)."""
+        info = self.info
+        if not self.connected or info is None or info.connection != connection:
+            return  # an earlier connection's last word, or a loss already seen
+        if protocol:
+            self.log.error(
+                "VPP protocol error: {error}; dropping the connection", event="vpp-protocol-error", error=why
+            )
+        self.lost(why)
+
     def ping(self) -> Deferred[None]:
         """Check the connection now (also every KEEPALIVE seconds); a failure is a loss."""
         return self.thread.run(self.worker.ping).addErrback(self.failed_call)
@@ -116,7 +137,7 @@ class VppLink:
             if output is Output.CONNECT:
                 self.thread.run(self.worker.connect).addCallbacks(
                     lambda info: self._feed(ConnectionInput.CONNECTED, info),
-                    lambda f: self._feed(ConnectionInput.FAILED, f.getErrorMessage()),
+                    lambda f: self._feed(ConnectionInput.FAILED, f),
                 )
             elif output is Output.ANNOUNCE_CONNECTED:
                 self._connected(detail)
@@ -127,20 +148,30 @@ class VppLink:
             elif output is Output.CLOSE:
                 self.thread.run(self.worker.close).addBoth(lambda _: self._feed(ConnectionInput.CLOSED))
             elif output is Output.SCHEDULE_RETRY:
-                self._retry = self.reactor.callLater(RECONNECT, self._feed, ConnectionInput.RETRY)
+                self._retry = self.reactor.callLater(self._next_delay(detail), self._feed, ConnectionInput.RETRY)
             elif output is Output.CANCEL_RETRY and self._retry is not None and self._retry.active():
                 self._retry.cancel()
 
-    def _connect_failed(self, message: str) -> None:
-        if message != self._last_error:  # say it once, not every 5 s
+    def _next_delay(self, failure: object) -> float:
+        """After a loss or while nothing listens: soon, backing off; else RECONNECT."""
+        if isinstance(failure, Failure) and not failure.check(VppUnreachable):
+            return RECONNECT
+        delay, self._delay = self._delay, min(self._delay * 2, FAST_RETRY)
+        return delay
+
+    def _connect_failed(self, failure: Failure) -> None:
+        message = failure.getErrorMessage()
+        if message != self._last_error:  # say it once, not at every attempt
             self._last_error = message
+            every = f"up to every {FAST_RETRY:g}s" if failure.check(VppUnreachable) else f"every {RECONNECT:g}s"
             self.log.warn(
-                "cannot connect to VPP: {error}; retrying every {every}s",
-                event="vpp-connect-failed", error=message, every=RECONNECT,
+                "cannot connect to VPP: {error}; retrying {every}",
+                event="vpp-connect-failed", error=message, every=every,
             )  # fmt: skip
 
     def _connected(self, info: VppInfo) -> None:
         self._last_error = None
+        self._delay = FIRST_RETRY
         self.info = info
         self.log.info(
             "connected to VPP {version} (pid {pid}), lb API: {mode}",
@@ -152,9 +183,7 @@ class VppLink:
 
     def _lost(self, reason: str) -> None:
         self._stop_keepalive()
-        self.log.warn(
-            "lost VPP: {reason}; reconnecting every {every}s", event="vpp-disconnect", reason=reason, every=RECONNECT
-        )
+        self.log.warn("lost VPP: {reason}; reconnecting", event="vpp-disconnect", reason=reason, retry=self._delay)
         self.bus.publish(VppDisconnected(self.wallclock(), reason))
         self.on_lost()
 
@@ -164,4 +193,4 @@ class VppLink:
         self._keepalive = None
 
 
-__all__ = ["KEEPALIVE", "RECONNECT", "VppLink", "VppThread", "every"]
+__all__ = ["FAST_RETRY", "FIRST_RETRY", "KEEPALIVE", "RECONNECT", "VppLink", "VppThread", "every"]

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from ..config import Config
 from ..states import FrontendState
 from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state, vip_key
+from .encode import unsupported
 from .plan import LbConf
 
 FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
@@ -34,7 +35,6 @@ class SyncJob:
     full: bool  # remove VIPs that are not desired
     conf: LbConf
     flush: dict[str, set[IPAddress]]
-    protocols: dict[tuple[IPAddress, int], int]  # for dumps without protocols (26.06)
 
 
 class DataplaneModel:
@@ -48,6 +48,9 @@ class DataplaneModel:
         self.released: set[str] = set()
         self.warm = False
         self.started_at = 0.0
+        self.fixed_handlers: bool | None = None  # the connected VPP's lb API (None: none seen yet)
+        self._unsupported: dict[str, str] = {}  # frontend -> why the connected VPP cannot hold it
+        self.unsupported = MappingProxyType(self._unsupported)
 
     # --- what VPP should hold ---------------------------------------------------------
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
@@ -72,14 +75,14 @@ class DataplaneModel:
             names = [n for n in self.config.frontends if n in asked]  # config order, whatever the request's
             computed = self.desired(n for n in names if n not in fresh)
             desired = {n: fresh[n] if n in fresh else computed[n] for n in names}
+        wanted = [n for n in self.allowed(desired) if n in desired and n not in self._unsupported]
         return SyncJob(
             scope="all" if full else "vip",
-            desired=tuple(desired[n] for n in self.allowed(desired) if n in desired),
+            desired=tuple(desired[n] for n in wanted),
             reread=full,
             full=full and self.warm,
             conf=self.lb_conf(),
             flush=flush,
-            protocols={(d.key.address, d.key.port): d.key.protocol for d in desired.values()},
         )
 
     def lb_conf(self) -> LbConf:
@@ -95,10 +98,6 @@ class DataplaneModel:
         """Every configured VIP's key, from the config alone (cheap: no desired ASes)."""
         return {vip_key(fe): name for name, fe in self.config.frontends.items()}
 
-    def protocols(self) -> dict[tuple[IPAddress, int], int]:
-        """(address, port) -> protocol of the configured VIPs, for dumps that lack it (26.06)."""
-        return {(k.address, k.port): k.protocol for k in self.vip_names()}
-
     # --- frontend states ----------------------------------------------------------------
     def update_frontend_states(
         self, names: Iterable[str] | None = None, desired: Mapping[str, DesiredVip] | None = None
@@ -108,12 +107,29 @@ class DataplaneModel:
             desired = self.desired(names)
         changes: list[FrontendChange] = []
         for name, vip in desired.items():
-            new = frontend_state(vip, self.states)
+            new = FrontendState.UNSUPPORTED if name in self._unsupported else frontend_state(vip, self.states)
             old = self._frontend_states.get(name)
             if old != new:
                 self._frontend_states[name] = new
                 changes.append((name, old, new))
         return changes
+
+    # --- what the connected VPP can hold ---------------------------------------------------
+    def set_vpp(self, fixed_handlers: bool) -> list[tuple[str, str]]:
+        """A VPP is connected; the frontends it newly cannot hold, with why."""
+        self.fixed_handlers = fixed_handlers
+        return self._check_support()
+
+    def _check_support(self) -> list[tuple[str, str]]:
+        if self.fixed_handlers is None:
+            return []
+        before = dict(self._unsupported)
+        self._unsupported.clear()
+        for name, vip in self.desired().items():
+            why = unsupported(vip, self.fixed_handlers)
+            if why is not None:
+                self._unsupported[name] = why
+        return [(n, why) for n, why in self._unsupported.items() if before.get(n) != why]
 
     # --- operator weights -----------------------------------------------------------------
     def set_weight(
@@ -137,13 +153,15 @@ class DataplaneModel:
         return {frontend: {self.config.backends[backend].address}} if flush else None
 
     # --- reload ---------------------------------------------------------------------------
-    def reconfigure(self, new: Config) -> None:
-        """Take the new config: overrides and states of frontends that are gone are dropped."""
+    def reconfigure(self, new: Config) -> list[tuple[str, str]]:
+        """Take the new config: overrides and states of frontends that are gone are dropped;
+        the frontends the connected VPP newly cannot hold, with why."""
         self.config = new
         for key in [k for k in self._overrides if k[0] not in new.frontends]:
             del self._overrides[key]
         for name in [n for n in self._frontend_states if n not in new.frontends]:
             del self._frontend_states[name]
+        return self._check_support()
 
     # --- warm-up --------------------------------------------------------------------------
     def start_warmup(self, now: float) -> None:

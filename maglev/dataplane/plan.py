@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..config import Encap
-from .desired import DesiredAS, DesiredVip, IPAddress, VipKey
+from .desired import DesiredAS, DesiredVip, IPAddress, NatArgs, VipKey
 
 KEEP = 0xFFFFFFFF  # lb_conf: keep the current value
 
@@ -31,6 +31,8 @@ class ObservedVip:
     src_ip_sticky: bool | None  # None: unknown
     table_length: int | None  # None: unknown
     ases: dict[IPAddress, ObservedAS] = field(default_factory=dict)
+    dscp: int | None = None  # l3dsr (None: not one, or unknown)
+    nat: NatArgs | None = None  # nat4/nat6 (None: not one, or unknown)
 
     def used(self) -> list[ObservedAS]:
         return sorted((a for a in self.ases.values() if a.used), key=lambda a: (a.address.version, int(a.address)))
@@ -98,6 +100,10 @@ def immutable_differs(d: DesiredVip, o: ObservedVip) -> str | None:
         return f"src-ip-sticky {o.src_ip_sticky} -> {d.src_ip_sticky}"
     if o.table_length and o.table_length != d.table_length:
         return f"new-flows-table-length {o.table_length} -> {d.table_length}"
+    if d.dscp is not None and o.dscp is not None and o.dscp != d.dscp:
+        return f"dscp {o.dscp} -> {d.dscp}"
+    if d.nat is not None and o.nat is not None and o.nat != d.nat:
+        return f"nat {o.nat.service} target-port {o.nat.target_port} -> {d.nat.service} target-port {d.nat.target_port}"
     return None
 
 
@@ -201,7 +207,7 @@ def apply_to_model(observed: dict[VipKey, ObservedVip], op: Op, weights: bool) -
     """Keep the cached view of VPP in step with an operation VPP accepted."""
     if isinstance(op, AddVip):
         d = op.vip
-        observed[d.key] = ObservedVip(d.key, d.encap, d.src_ip_sticky, d.table_length)
+        observed[d.key] = ObservedVip(d.key, d.encap, d.src_ip_sticky, d.table_length, dscp=d.dscp, nat=d.nat)
     elif isinstance(op, DelVip):
         observed.pop(op.key, None)
     elif isinstance(op, AddAS):

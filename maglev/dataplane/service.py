@@ -86,8 +86,8 @@ class LbSync(Service):
         self.wallclock = wallclock
         self.model = DataplaneModel(config, backend_states)
         self.view = DataplaneView(self, self.model)
-        self.worker = worker or make_worker(api_addr, stats_addr, api_dir, api_counter)
         self.thread = VppThread(reactor)
+        self.worker = worker or make_worker(api_addr, stats_addr, api_dir, api_counter, self._closed)
         self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over
@@ -161,8 +161,18 @@ class LbSync(Service):
 
     # --- the connection (link.py) tells us ----------------------------------------------
     def _connected(self, info: VppInfo) -> None:
+        self._unsupported(self.model.set_vpp(info.fixed_handlers))
         self._counters = every(self.reactor, COUNTERS_EVERY, self.read_counters, "VPP counters", self.log)
         self._sync_later(full=True)
+
+    def _unsupported(self, newly: list[tuple[str, str]]) -> None:
+        """Frontends the connected VPP cannot hold: said once, then left out of every sync."""
+        for name, why in newly:
+            self.log.warn(
+                "frontend {frontend} is not programmed: unsupported by this VPP: {why}",
+                event="lb-vip-unsupported", frontend=name, why=why,
+            )  # fmt: skip
+        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states())
 
     def _lost(self) -> None:
         self.counters, self.observed = {}, {}
@@ -172,6 +182,10 @@ class LbSync(Service):
     def ping(self) -> Deferred[None]:
         """Check the connection now (also every KEEPALIVE seconds); a failure is a loss."""
         return self.link.ping()
+
+    def _closed(self, connection: int, why: str, protocol: bool) -> None:
+        # On vpp_papi's reader thread: VPP closed the API socket (or broke the protocol).
+        self.thread.to_reactor(self.link.closed_by_vpp, connection, why, protocol)
 
     # --- states and triggers -------------------------------------------------------------
     def _on_transition(self, t: BackendTransition) -> None:
@@ -198,8 +212,7 @@ class LbSync(Service):
 
     def reconfigure(self, new: Config) -> None:
         old = self.config
-        self.model.reconfigure(new)
-        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states())
+        self._unsupported(self.model.reconfigure(new))
         if self._periodic is not None and old.lb.sync_interval != new.lb.sync_interval and self._periodic.running:
             self._periodic.stop()
             self._periodic = every(self.reactor, new.lb.sync_interval, self._periodic_sync, "periodic sync", self.log)
@@ -299,7 +312,7 @@ class LbSync(Service):
 
     def read_vpp(self) -> Deferred[tuple[LbConf | None, dict[VipKey, ObservedVip]]]:
         """Read VPP's lb state now (on the VPP thread); the result is a private copy."""
-        return self.thread.run(self.worker.read, self.model.protocols())
+        return self.thread.run(self.worker.read)
 
 
 __all__ = ["LbSync", "NotConnected"]

@@ -61,6 +61,11 @@ class DataplaneView:
     def frontend_state(self, name: str) -> FrontendState:
         return self._model.frontend_states.get(name, FrontendState.UNKNOWN)
 
+    def frontend_detail(self, name: str) -> str:
+        """Why the frontend is in its state, where there is more to say (unsupported: why)."""
+        why = self._model.unsupported.get(name)
+        return f"unsupported by this VPP: {why}" if why else ""
+
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         return self._model.desired(frontends)
 

@@ -11,8 +11,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from .desired import IPAddress, VipKey
+from .desired import VipKey
+from .lbcli import CliFormatError
 from .model import SyncJob
+from .papi import Told
 from .plan import AddAS, LbConf, ObservedVip, Op, SetWeight, apply_to_model, conf_op, plan
 from .vppclient import VppClient, VppError, VppInfo, VppIOError
 
@@ -53,7 +55,7 @@ class VppWorker:
         try:
             reread = job.reread or not client.observed
             if reread:
-                client.read_state(job.protocols)
+                client.read_state()
                 set_conf = conf_op(job.conf, client.read_conf())
                 if set_conf is not None:
                     self._apply_one(set_conf, result)
@@ -69,6 +71,9 @@ class VppWorker:
                         self._record(op, result)
         except VppIOError as e:
             result.io_error = str(e)
+            return result
+        except CliFormatError as e:
+            result.errors.append(f"cannot read VPP's lb state, nothing changed: {e}")
             return result
         seen = client.observed
         keys = seen if reread else [d.key for d in job.desired if d.key in seen]
@@ -90,22 +95,27 @@ class VppWorker:
             client.applied[(op.key, op.address)] = (op.weight, op.flush)
         result.done.append(op)
 
-    def read(self, protocols: dict[tuple[IPAddress, int], int]) -> tuple[LbConf | None, Observed]:
+    def read(self) -> tuple[LbConf | None, Observed]:
         """VPP's lb state now: a private copy."""
-        observed = self.client.read_state(protocols)
+        observed = self.client.read_state()
         return self.client.read_conf(), copy.deepcopy(observed)
 
     def counters(self, keys: list[VipKey]) -> dict[VipKey, dict[str, int]]:
-        return self.client.counters(keys)
+        try:
+            return self.client.counters(keys)
+        except CliFormatError:
+            return {}  # the next sync says what VPP printed
 
 
 def snapshot(vip: ObservedVip) -> ObservedVip:
     """A copy that later changes to the cache do not reach (its ASes are immutable values)."""
-    return ObservedVip(vip.key, vip.encap, vip.src_ip_sticky, vip.table_length, dict(vip.ases))
+    return ObservedVip(vip.key, vip.encap, vip.src_ip_sticky, vip.table_length, dict(vip.ases), vip.dscp, vip.nat)
 
 
-def make_worker(api_addr: str, stats_addr: str, api_dir: str | None, api_counter: Any = None) -> VppWorker:
-    return VppWorker(VppClient(api_addr, stats_addr, api_dir, api_counter))
+def make_worker(
+    api_addr: str, stats_addr: str, api_dir: str | None, api_counter: Any = None, on_closed: Told | None = None
+) -> VppWorker:
+    return VppWorker(VppClient(api_addr, stats_addr, api_dir, api_counter, on_closed))
 
 
 __all__ = ["BATCH", "SyncJob", "SyncResult", "VppWorker", "make_worker"]

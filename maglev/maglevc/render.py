@@ -12,6 +12,8 @@ def frontend(out: Out, f: Any) -> None:
     out.kv("  vip", f"{f.address} {f.protocol} port {f.port} encap {f.encap}")
     flags = [x for x, on in (("src-ip-sticky", f.src_ip_sticky), ("flush-on-down", f.flush_on_down)) if on]
     out.kv("  options", f"table {f.new_flows_table_length}" + (", " + ", ".join(flags) if flags else ""))
+    if f.state_detail:
+        out.kv("  state", f.state_detail)
     if f.description:
         out.kv("  description", f.description)
     for pool in f.pools:

@@ -23,6 +23,11 @@ class FlowTables:
     def __init__(self, lb: LbPlugin) -> None:
         self.lb = lb
         self.sticky: list[dict[int, tuple[int, int, float]]] = [{} for _ in range(lb.threads)]
+        self.created: set[int] = set()  # workers whose table exists (VPP makes one at its first packet)
+
+    def usage(self) -> list[tuple[int, int]]:
+        """(thread, entries) of each table that exists, as ``show lb`` reports them."""
+        return [(t, len(self.sticky[t])) for t in sorted(self.created)]
 
     def clear(self) -> None:
         for t in self.sticky:
@@ -74,6 +79,7 @@ class FlowTables:
             h = flow_hash(src, dst, sport, vip.port, vip.protocol if vip.protocol != 255 else 6, vip.src_ip_sticky)
             worker = 1 + (h % lb.workers) if lb.workers else 0
             table = self.sticky[worker]
+            self.created.add(worker)
             key = h ^ (vip.index << 48)
             for _ in range(packets):
                 entry = table.get(key)

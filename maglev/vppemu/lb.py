@@ -88,6 +88,8 @@ class LbPlugin:
         self.ases: list[AppServer | None] = [AppServer(0, 0, bytes(16), used=False)]
         self.counters: list[list[list[int]]] = []  # [counter][thread][vip index], created on the first VIP
         self.flows = FlowTables(self)
+        self._dpos: dict[bytes, int] = {}  # AS address -> its DPO index, for the CLI
+        self._first_dpo = 14 if self.weights else 12  # what a fresh VPP of each generation hands out
         self.collector = Collector(self)
 
     # --- conf -------------------------------------------------------------------
@@ -161,7 +163,7 @@ class LbPlugin:
             return INVALID_ADDRESS_FAMILY
         index = _place(self.vips, self.free_vips, None)
         vip = Vip(
-            index, prefix, plen, protocol, port, vtype, new_length, src_ip_sticky if self.weights else False,
+            index, prefix, plen, protocol, port, vtype, new_length, src_ip_sticky,
             dscp & 0x3F if vtype is VipType.IP4_L3DSR else 0, srv_type if vtype.is_nat else 0,
             target_port if vtype.is_nat else 0, last_gc=self.now(),
         )  # fmt: skip
@@ -284,6 +286,17 @@ class LbPlugin:
     # --- views --------------------------------------------------------------------------
     def live_vips(self) -> list[Vip]:
         return [v for v in self.vips[1:] if v is not None and (not v.deleted or not self.weights)]
+
+    def listed_vips(self) -> list[Vip]:
+        """What the CLI lists: every VIP but the placeholder, deleted ones until they are freed."""
+        return [v for v in self.vips[1:] if v is not None]
+
+    def dpo_of(self, address: bytes) -> int:
+        """The load-balance DPO an AS's traffic is stacked on: one per next-hop address."""
+        dpo = self._dpos.get(address)
+        if dpo is None:
+            dpo = self._dpos[address] = self._first_dpo + len(self._dpos)
+        return dpo
 
     def ases_of(self, vip: Vip) -> list[AppServer]:
         self.refresh(vip)

@@ -36,6 +36,7 @@ class DaemonStatus:
 
 # icon, label: how a frontend is doing, worst first
 HEALTH = {
+    "unsupported": ("⛔", "not programmed: the connected VPP cannot hold this VIP"),
     "unknown": ("❓", "unknown: no state from VPP yet"),
     "none": ("‼️", "no backend serving"),
     "fallback": ("❗", "serving from a fallback pool"),
@@ -46,6 +47,8 @@ HEALTH = {
 
 def frontend_health(fe: pb.FrontendInfo) -> str:
     """One of HEALTH's keys, from the effective weights (what VPP is told), not the probes alone."""
+    if fe.state == "unsupported":
+        return "unsupported"
     if fe.state == "unknown" or not fe.pools:
         return "unknown"
     serving = [b for p in fe.pools for b in p.backends if b.effective_weight > 0]
@@ -105,7 +108,8 @@ def frontend_view(fe: pb.FrontendInfo, state: DaemonState) -> dict[str, Any]:
         "state": fe.state,
         "health": health,
         "health_icon": HEALTH[health][0],
-        "health_label": HEALTH[health][1],
+        "health_label": fe.state_detail or HEALTH[health][1],
+        "state_detail": fe.state_detail,
         "counters": None
         if c is None
         else {"next": c.next, "first": c.first, "untracked": c.untracked, "no_server": c.no_server},

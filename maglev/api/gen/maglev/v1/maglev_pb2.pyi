@@ -67,7 +67,7 @@ class PoolInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., active: _Optional[bool] = ..., backends: _Optional[_Iterable[_Union[PoolBackendInfo, _Mapping]]] = ...) -> None: ...
 
 class FrontendInfo(_message.Message):
-    __slots__ = ("name", "address", "protocol", "port", "encap", "src_ip_sticky", "flush_on_down", "new_flows_table_length", "description", "state", "pools")
+    __slots__ = ("name", "address", "protocol", "port", "encap", "src_ip_sticky", "flush_on_down", "new_flows_table_length", "description", "state", "pools", "state_detail")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class FrontendInfo(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     POOLS_FIELD_NUMBER: _ClassVar[int]
+    STATE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     protocol: str
@@ -90,7 +91,8 @@ class FrontendInfo(_message.Message):
     description: str
     state: str
     pools: _containers.RepeatedCompositeFieldContainer[PoolInfo]
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., flush_on_down: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ...) -> None: ...
+    state_detail: str
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., flush_on_down: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., state_detail: _Optional[str] = ...) -> None: ...
 
 class ListBackendsRequest(_message.Message):
     __slots__ = ()
