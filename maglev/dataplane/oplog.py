@@ -48,6 +48,15 @@ def tell_frontends(bus: EventBus, now: float, changes: list[FrontendChange]) -> 
         bus.publish(FrontendTransition(now, name, old or new, new))
 
 
+def tell_unsupported(newly: list[tuple[str, str]]) -> None:
+    """Frontends the connected VPP newly cannot hold, with why (once each)."""
+    for name, why in newly:
+        log.warn(
+            "frontend {frontend} is not programmed: unsupported by this VPP: {why}",
+            event="lb-vip-unsupported", frontend=name, why=why,
+        )  # fmt: skip
+
+
 def log_op(op: Op) -> None:
     if isinstance(op, SetConf):
         c = op.conf
@@ -80,4 +89,4 @@ def log_op(op: Op) -> None:
         )  # fmt: skip
 
 
-__all__ = ["KINDS", "log_op", "tell", "tell_frontends"]
+__all__ = ["KINDS", "log_op", "tell", "tell_frontends", "tell_unsupported"]

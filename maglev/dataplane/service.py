@@ -34,7 +34,7 @@ from .desired import DesiredVip, IPAddress, VipKey
 from .errors import NotConnected
 from .link import VppLink, VppThread, every
 from .model import DataplaneModel
-from .oplog import tell, tell_frontends
+from .oplog import tell, tell_frontends, tell_unsupported
 from .plan import LbConf, ObservedVip
 from .view import DataplaneView
 from .vppclient import VppInfo
@@ -167,11 +167,7 @@ class LbSync(Service):
 
     def _unsupported(self, newly: list[tuple[str, str]]) -> None:
         """Frontends the connected VPP cannot hold: said once, then left out of every sync."""
-        for name, why in newly:
-            self.log.warn(
-                "frontend {frontend} is not programmed: unsupported by this VPP: {why}",
-                event="lb-vip-unsupported", frontend=name, why=why,
-            )  # fmt: skip
+        tell_unsupported(newly)
         tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states())
 
     def _lost(self) -> None:
