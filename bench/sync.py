@@ -7,7 +7,9 @@ The emulator runs as its own process; LbSync runs here on the asyncio reactor
 with its VPP thread, exactly as in maglevd. Prints the time of a full sync
 from an empty VPP, of a full sync with nothing to change, and the added
 latency of a backend transition: from publishing the transition on the bus to
-LbSync having VPP's reply for every affected VIP (p50/p99).
+LbSync having VPP's reply for every affected VIP (p50/p99), and VPP restarts: the
+emulator killed and started again, from its ready line to VPP holding the same state
+again (maglevd notices the closed socket by itself; nothing pings it).
 """
 
 from __future__ import annotations
@@ -123,9 +125,44 @@ async def run(args: Any, api: str, stats: str) -> None:
         f"transition -> VPP replied, {args.transitions} transitions: p50 {statistics.median(ms):.2f} ms, "
         f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms"
     )
+    if args.restarts:
+        await restarts(args, sync, bus, api, stats)
     stopped = sync.stopService()
     if stopped is not None:
         await stopped
+
+
+async def restarts(args: Any, sync: LbSync, bus: EventBus, api: str, stats: str) -> None:
+    from twisted.internet.threads import deferToThread
+
+    before = await sync.read_vpp()
+    took = []
+    for _ in range(args.restarts):
+        synced: defer.Deferred[Any] = defer.Deferred()
+
+        def seen(e: LbSynced, d: defer.Deferred[Any] = synced) -> None:
+            if not d.called and e.changes:
+                d.callback(e)
+
+        sub = bus.subscribe(LbSynced, seen)
+        EMULATOR[0].kill()
+        EMULATOR[0].wait(10)
+
+        def start() -> float:
+            EMULATOR[0] = start_emulator(api, stats, str(API_DIR), "--flavour", args.flavour)
+            return time.perf_counter()  # its ready line has been read
+
+        ready = await deferToThread(start)
+        await synced
+        took.append(time.perf_counter() - ready)
+        sub.cancel()
+        after = await sync.read_vpp()
+        assert {k: sorted(v.ases) for k, v in after[1].items()} == {k: sorted(v.ases) for k, v in before[1].items()}
+    runs = ", ".join(f"{t * 1000:.0f}" for t in took)
+    print(f"VPP restart: ready -> identical state: median {statistics.median(took) * 1000:.0f} ms ({runs} ms)")
+
+
+EMULATOR: list[Any] = []
 
 
 def main() -> None:
@@ -133,10 +170,12 @@ def main() -> None:
     parser.add_argument("--vips", type=int, default=1000)
     parser.add_argument("--per-vip", type=int, default=16)
     parser.add_argument("--transitions", type=int, default=1000)
+    parser.add_argument("--restarts", type=int, default=3, help="emulator kills and restarts, 0 for none")
+    parser.add_argument("--flavour", choices=["master", "v26.06"], default="master")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         api, stats = f"{tmp}/api.sock", f"{tmp}/stats.sock"
-        emu = start_emulator(api, stats, str(API_DIR))
+        EMULATOR.append(start_emulator(api, stats, str(API_DIR), "--flavour", args.flavour))
         failures: list[Any] = []
 
         def go() -> None:
@@ -148,8 +187,8 @@ def main() -> None:
         try:
             reactor.run()
         finally:
-            emu.terminate()
-            emu.wait(10)
+            EMULATOR[0].terminate()
+            EMULATOR[0].wait(10)
         if failures:
             failures[0].raiseException()
 
