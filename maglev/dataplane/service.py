@@ -276,7 +276,8 @@ class LbSync(Service):
     def _synced(self, result: SyncResult, request: _Request) -> None:
         self._running = False
         self.last_sync = result
-        self.observed = result.observed if result.observed_all else {**self.observed, **result.observed}
+        self.observed = {} if result.observed_all else self.observed  # a full read replaces, a VIP sync updates
+        self.observed.update(result.observed)
         changes = tell(result, self.sync_counter)
         self.bus.publish(LbSynced(self.wallclock(), result.scope, result.frontends, changes, tuple(result.errors)))
         for w in request.waiters:
