@@ -5,6 +5,7 @@ a VPP restart noticed at once, and a peer that claims a 4 GB message."""
 
 from __future__ import annotations
 
+import io
 import os
 import resource
 import selectors
@@ -18,10 +19,15 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from prometheus_client import CollectorRegistry
 from twisted.logger import ILogObserver, globalLogPublisher
 
+from maglev.api import convert
 from maglev.config import load_config
+from maglev.dataplane.metrics import VppCollector
 from maglev.events import Event, FrontendTransition, LbSynced, VppConnected
+from maglev.maglevc import render
+from maglev.maglevc.out import Out
 from maglev.vppemu.lb import show_address
 from maglev.vppemu.process import start_emulator
 from maglev.vppemu.server import Emulator
@@ -207,6 +213,19 @@ async def test_a_kind_this_vpp_cannot_hold_is_reported_once_and_never_sent(emu: 
     assert view.frontend_state("dsr") == "unsupported"
     assert view.frontend_detail("dsr").startswith("unsupported by this VPP: l3dsr")
     assert view.frontend_state("dns-tcp") == "up"
+    registry = CollectorRegistry()
+    registry.register(VppCollector(view))
+    gauge = registry.get_sample_value
+    assert gauge("maglev_frontend_state", {"frontend": "dsr", "state": "unsupported"}) == 1.0
+    assert gauge("maglev_frontend_state", {"frontend": "dns-tcp", "state": "unsupported"}) == 0.0
+    out = io.StringIO()
+    info = convert.frontend_info(
+        load_config(BASE + L3DSR).frontends["dsr"],
+        view.desired(["dsr"])["dsr"], view, {"a": "up"},
+    )  # fmt: skip
+    assert info.state == "unsupported" and info.state_detail.startswith("unsupported by this VPP")
+    render.frontend(Out(False, out), info)
+    assert "unsupported by this VPP: l3dsr on an IPv4 VIP needs lb.api 1.2.0" in out.getvalue()
 
 
 @pytest_twisted.ensureDeferred

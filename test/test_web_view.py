@@ -54,6 +54,7 @@ def fe(state: str, *pools: tuple[bool, list[tuple[int, int]]]) -> pb.FrontendInf
         (fe("down", (True, [(100, 0)]), (False, [(100, 0)])), "none"),
         (fe("unknown", (True, [(100, 100)])), "unknown"),
         (fe("up"), "unknown"),
+        (fe("unsupported", (True, [(100, 0)])), "unsupported"),  # not programmed, whatever the weights
     ],
 )
 def test_frontend_health(info: pb.FrontendInfo, health: str) -> None:
