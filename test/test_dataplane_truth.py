@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,25 +85,29 @@ NAT = """\
 UP = {"a": "up", "b": "up"}
 
 
-@pytest.fixture(params=["master", "v26.06"])
-def flavour(request: Any) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def emu(tmp_path: Path, flavour: str) -> Iterator[Emulator]:
-    e = Emulator(str(tmp_path / "api.sock"), str(tmp_path / "stats.sock"), str(API_DIR), flavour, gc_interval=1.0)
-    e.start()
-    yield e
-    e.stop()
-
-
 @pytest_twisted.async_yield_fixture
 async def harness(emu: Emulator) -> AsyncIterator[Harness]:
     h = Harness(emu.api_socket, str(emu.stats_socket), load_config(BASE + UDP + ALL_PORTS), dict(UP))
     await h.start()
     yield h
     await h.stop()
+
+
+@contextmanager
+def logged(event: str) -> Iterator[list[dict[str, Any]]]:
+    """The log events named ``event`` while the block runs."""
+    seen: list[dict[str, Any]] = []
+
+    def watch(e: dict[str, Any]) -> None:
+        if e.get("event") == event:
+            seen.append(e)
+
+    observer: ILogObserver = watch  # type: ignore[assignment]
+    globalLogPublisher.addObserver(observer)
+    try:
+        yield seen
+    finally:
+        globalLogPublisher.removeObserver(observer)
 
 
 def vips(emu: Emulator) -> dict[tuple[str, int, int], list[str]]:
@@ -186,25 +191,15 @@ async def test_l3dsr_and_nat_arguments_reach_vpp_and_a_change_recreates(emu: Emu
 @pytest.mark.parametrize("flavour", ["v26.06"])
 @pytest_twisted.ensureDeferred
 async def test_a_kind_this_vpp_cannot_hold_is_reported_once_and_never_sent(emu: Emulator, harness: Harness) -> None:
-    warnings: list[dict[str, Any]] = []
-
-    def watch(e: dict[str, Any]) -> None:
-        if e.get("event") == "lb-vip-unsupported":
-            warnings.append(e)
-
-    observer: ILogObserver = watch  # type: ignore[assignment]
-    globalLogPublisher.addObserver(observer)
     states: list[FrontendTransition] = []
     harness.bus.subscribe(FrontendTransition, lambda e: states.append(e) if e.frontend == "dsr" else None)
-    try:
+    with logged("lb-vip-unsupported") as warnings:
         since = len(mutations(emu))
         await reload(harness, BASE + L3DSR)
         for _ in range(3):
             result = await harness.lbsync.request_sync(full=True)
             assert result.errors == []
         await harness.lbsync.request_sync(frontends=["dsr"])
-    finally:
-        globalLogPublisher.removeObserver(observer)
     sent = [r for name, r in mutations(emu)[since:] if int(getattr(r, "port", 0)) == 443]
     assert sent == [], "nothing for the l3dsr VIP reached VPP"
     assert [(e.old, e.new) for e in states] == [("unsupported", "unsupported")]
@@ -335,31 +330,23 @@ class HostileProxy:
 async def test_a_peer_claiming_a_4gb_message_is_dropped_not_believed(emu: Emulator, tmp_path: Path) -> None:
     proxied = str(tmp_path / "proxied.sock")
     proxy = HostileProxy(proxied, emu.api_socket)
-    errors: list[dict[str, Any]] = []
-
-    def watch(e: dict[str, Any]) -> None:
-        if e.get("event") == "vpp-protocol-error":
-            errors.append(e)
-
-    observer: ILogObserver = watch  # type: ignore[assignment]
-    globalLogPublisher.addObserver(observer)
     h = Harness(proxied, str(emu.stats_socket), load_config(BASE), dict(UP))
     try:
         await h.start()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
         lost = wait_for(h.bus, Event, lambda e: type(e).__name__ == "VppDisconnected", timeout=5)
         again = wait_for(h.bus, VppConnected, timeout=10)
-        proxy.poison.set()
-        disconnected = await lost
-        assert "claiming 4294967280 bytes" in disconnected.reason
-        await again
+        with logged("vpp-protocol-error") as errors:
+            proxy.poison.set()
+            disconnected = await lost
+            assert "claiming 4294967280 bytes" in disconnected.reason
+            await again
         assert errors and "claiming 4294967280 bytes" in errors[0]["error"]
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
         assert grown < 256 * 1024, f"peak RSS grew by {grown} KiB"
         result = await h.lbsync.request_sync(full=True)
         assert result.errors == [] and result.io_error is None, "working again after the reconnect"
     finally:
-        globalLogPublisher.removeObserver(observer)
         await h.stop()
         proxy.close()
         if os.path.exists(proxied):

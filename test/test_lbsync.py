@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -115,19 +115,6 @@ def mutations(emu: Emulator, since: int = 0) -> list[tuple[str, Any]]:
     with emu.lock:
         reqs = list(emu.requests)[since:]
     return [(n, r) for n, r in reqs if n.startswith("lb_") and not n.endswith("dump") and n != "lb_conf_get"]
-
-
-@pytest.fixture(params=["master", "v26.06"])
-def flavour(request: Any) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def emu(tmp_path: Path, flavour: str) -> Iterator[Emulator]:
-    e = Emulator(str(tmp_path / "api.sock"), str(tmp_path / "stats.sock"), str(API_DIR), flavour, gc_interval=1.0)
-    e.start()
-    yield e
-    e.stop()
 
 
 @pytest_twisted.async_yield_fixture
