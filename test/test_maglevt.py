@@ -180,7 +180,7 @@ async def test_tui_in_tmux_shows_vips_and_quits_on_q(tmp_path: Path) -> None:
         tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30", command)
         tmux("set-option", "-t", session, "remain-on-exit", "on")
         screen = ""
-        for _ in range(100):  # until the rows are drawn, at most 10 s
+        for _ in range(300):  # until the rows are drawn, at most 30 s (a loaded machine is slow to start it)
             screen = tmux("capture-pane", "-p", "-t", session)
             if "X-Backend: *web" in screen and "stuck http://127.0.0.2" in screen and "timeout=" in screen:
                 break
@@ -188,7 +188,7 @@ async def test_tui_in_tmux_shows_vips_and_quits_on_q(tmp_path: Path) -> None:
         assert "web http://127.0.0.1" in screen and "ssh tcp://127.0.0.3" in screen, screen
         assert "X-Backend: *web" in screen, screen
         tmux("resize-window", "-t", session, "-x", "80", "-y", "20")
-        for _ in range(50):  # redrawn for the new size
+        for _ in range(200):  # redrawn for the new size, at most 20 s
             screen = tmux("capture-pane", "-p", "-t", session)
             if screen and max(len(line) for line in screen.splitlines()) <= 80 and "web http" in screen:
                 break
@@ -196,7 +196,7 @@ async def test_tui_in_tmux_shows_vips_and_quits_on_q(tmp_path: Path) -> None:
         assert "web http://127.0.0.1" in screen and max(len(line) for line in screen.splitlines()) <= 80
         tmux("send-keys", "-t", session, "q")
         dead = ""
-        for _ in range(100):
+        for _ in range(200):
             dead = tmux("display-message", "-p", "-t", session, "#{pane_dead} #{pane_dead_status}").strip()
             if len(dead.split()) == 2:  # tmux marks the pane dead before it has the exit status
                 break
