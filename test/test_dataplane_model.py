@@ -162,7 +162,8 @@ def test_warmup_end_releases_everything_and_a_full_job_then_removes_strangers() 
     assert [d.frontend for d in partial.desired] == ["web"] and not partial.full, "warm-up: released VIPs only"
     assert m.end_warmup() and not m.end_warmup()
     job = m.job(True, (), {}, {})
-    assert [d.frontend for d in job.desired] == ["web", "dns"] and job.full and job.reread and job.scope == "all"
+    assert [d.frontend for d in job.desired] == ["web", "dns"], "config order"
+    assert job.full and job.reread and job.scope == "all"
     assert job.conf == m.lb_conf()
     assert (job.conf.ip4, job.conf.buckets, job.conf.timeout) == ("192.0.2.254", 2048, 30)
     assert [(d.key.protocol, d.key.port) for d in job.desired] == [(6, 80), (17, 53)], "UDP beside TCP"
@@ -177,5 +178,7 @@ def test_a_vip_job_reuses_fresh_vips_and_computes_the_rest() -> None:
     assert job.scope == "vip" and not job.full and not job.reread
     web = next(d for d in job.desired if d.frontend == "web")
     assert web is fresh["web"]
-    assert [d.frontend for d in job.desired] == ["web", "dns"]
+    assert [d.frontend for d in job.desired] == ["dns", "web"], "in a fixed order"
+    gone = m.job(False, ["nope", "web"], {}, {})
+    assert [d.frontend for d in gone.desired] == ["web"], "a frontend a reload removed is skipped"
     assert job.flush == {"web": set()}

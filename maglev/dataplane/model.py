@@ -71,10 +71,9 @@ class DataplaneModel:
         if full:
             desired = self.desired()
         else:
-            asked = set(frontends)
-            names = [n for n in self.config.frontends if n in asked]  # config order, whatever the request's
+            names = sorted(set(frontends))  # a fixed order, whatever the request's (not a pass over all)
             computed = self.desired(n for n in names if n not in fresh)
-            desired = {n: fresh[n] if n in fresh else computed[n] for n in names}
+            desired = {n: fresh[n] if n in fresh else computed[n] for n in names if n in fresh or n in computed}
         wanted = [n for n in self.allowed(desired) if n in desired and n not in self._unsupported]
         return SyncJob(
             scope="all" if full else "vip",

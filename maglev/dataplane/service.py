@@ -38,7 +38,7 @@ from .oplog import tell, tell_frontends, tell_unsupported
 from .plan import LbConf, ObservedVip
 from .view import DataplaneView
 from .vppclient import VppInfo
-from .worker import SyncResult, VppWorker, make_worker
+from .worker import SyncResult, make_worker
 
 COUNTERS_EVERY = 5.0
 
@@ -76,7 +76,6 @@ class LbSync(Service):
         api_counter: Any = None,
         sync_counter: Any = None,
         wallclock: Callable[[], float] = time.time,
-        worker: VppWorker | None = None,
     ) -> None:
         self.setName("vpp")
         self.bus = bus
@@ -87,7 +86,7 @@ class LbSync(Service):
         self.model = DataplaneModel(config, backend_states)
         self.view = DataplaneView(self, self.model)
         self.thread = VppThread(reactor)
-        self.worker = worker or make_worker(api_addr, stats_addr, api_dir, api_counter, self._closed)
+        self.worker = make_worker(api_addr, stats_addr, api_dir, api_counter, self._closed)
         self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over

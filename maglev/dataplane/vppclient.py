@@ -213,7 +213,9 @@ class VppClient:
     def counters(self, keys: list[VipKey]) -> dict[VipKey, dict[str, int]]:
         if self.stats is None:
             return {}
-        if any(k not in self.indexes for k in keys):
+        if any(k not in self.indexes for k in self.observed):
+            # A VIP created since the last read: its index (its column) is only in the CLI.
+            # Keys VPP does not hold (an unsupported kind, say) need no read.
             self.read_state()
         out: dict[VipKey, dict[str, int]] = {}
         try:

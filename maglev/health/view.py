@@ -46,9 +46,6 @@ class HealthView:
         self._svc = svc
         self.states = states  # every backend's state, live and read-only: the one source
 
-    def names(self) -> list[str]:
-        return list(self._svc.probers)
-
     def backend(self, name: str) -> BackendStatus:
         """Raises NoSuchBackend."""
         return status_of(self._svc.prober(name))
