@@ -25,9 +25,12 @@ from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred
 
 from . import __version__
+from .api.guard import TokensFile
 from .api.local import LocalStub
-from .api.service import GrpcService
+from .api.service import GrpcService, security_posture
 from .api.servicer import MaglevServicer
+from .api.tls import ServerTls
+from .audit import Audit
 from .bus import EventBus
 from .configservice import ConfigService
 from .dataplane.metrics import VppCollector, VppMetrics
@@ -42,6 +45,7 @@ from .manhole import ManholeService
 from .metrics import MaglevMetrics, MetricsService
 from .options import Settings
 from .version import commit
+from .web.hosts import HostCheck
 from .web.service import WebService, local_name, make_web
 from .web.source import DaemonSource
 
@@ -129,13 +133,23 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
     lbsync.setServiceParent(root)
     config.add_reconfigurable(lbsync)
 
+    audit = Audit(metrics.registry)
+    tls = ServerTls(settings.grpc_tls) if settings.grpc_tls is not None else None
+    tokens = TokensFile(settings.grpc_tokens)
+    security = (
+        security_posture(settings.grpc_addr, tls, tokens)
+        if settings.grpc_addr is not None
+        else ("no gRPC listener", ())
+    )
     # The servicer also backs the web UI in-process, so it exists even without a gRPC listener.
-    servicer = MaglevServicer(config, health, lbsync, bus, started=time.time())
+    servicer = MaglevServicer(config, health, lbsync, bus, started=time.time(), security=security)
     root.addCloser(servicer.close)
     if settings.grpc_addr is not None:
-        GrpcService(settings.grpc_addr, servicer, settings.reflection).setServiceParent(root)
+        GrpcService(settings.grpc_addr, servicer, settings.reflection, tls, tokens, audit, bus).setServiceParent(root)
     if settings.web_addr is not None:
-        web = make_web(reactor, settings.admin_credentials)
+        web = make_web(
+            reactor, settings.admin_credentials, HostCheck(settings.web_addr, settings.web_allowed_hosts), audit
+        )
         web.add_source(
             DaemonSource(local_name(), "local", LocalStub(servicer), web.on_event, web.on_status, remote=False)
         )

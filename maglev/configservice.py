@@ -22,11 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
-from twisted.internet.threads import deferToThreadPool
 
 from .bus import EventBus
 from .config import Config, ConfigError, diff_names, load_config_file
-from .events import ConfigLoaded, ConfigRejected
+from .events import ConfigLoaded, ConfigRejected, ReloadStarted
 from .log import Logger
 
 
@@ -50,10 +49,23 @@ Loader = Callable[[str], "Deferred[Config]"]
 
 
 def thread_loader(reactor: IReactorThreads) -> Loader:
-    """Read and check the file in the reactor's thread pool."""
+    """Read and check the file on a daemon thread of its own: a read that hangs (a stuck
+    network filesystem) then delays only the reloads, never the daemon's shutdown, which
+    the reactor's thread pool would wait for."""
 
     def load(path: str) -> Deferred[Config]:
-        return deferToThreadPool(reactor, reactor.getThreadPool(), load_config_file, path)
+        d: Deferred[Config] = Deferred()
+
+        def run() -> None:
+            try:
+                cfg = load_config_file(path)
+            except BaseException as e:  # handed to the reactor, never lost on this thread
+                reactor.callFromThread(d.errback, e)
+            else:
+                reactor.callFromThread(d.callback, cfg)
+
+        threading.Thread(target=run, name="config-load", daemon=True).start()
+        return d
 
     return load
 
@@ -136,10 +148,11 @@ class ConfigService(Service):
 
     def _reload_from_signal(self) -> None:
         self.log.info("SIGHUP: reloading {path}", event="config-reload-requested", path=self.path, source="SIGHUP")
-        self.reload()
+        self.reload("SIGHUP")
 
-    def reload(self) -> Deferred[ReloadResult]:
+    def reload(self, source: str = "api") -> Deferred[ReloadResult]:
         """Reload the file; the Deferred fires with the outcome and never fails."""
+        self.bus.publish(ReloadStarted(self._wallclock(), source))
         d: Deferred[ReloadResult] = Deferred()
         self._queued.append(d)
         if not self._running_reload:

@@ -87,3 +87,11 @@ class LbSynced(Event):
     frontends: tuple[str, ...]
     changes: int
     errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReloadStarted(Event):
+    """A reload began (SIGHUP, ReloadConfig, the web admin): files other than the config
+    (the gRPC tokens and certificates) are read again too, whatever the config's fate."""
+
+    source: str

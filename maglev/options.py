@@ -15,7 +15,9 @@ from typing import Any
 from twisted.logger import LogLevel
 from twisted.python import usage
 
+from .access import load_policy
 from .addresses import AddressError, TcpAddress, UnixAddress, parse_listen, parse_tcp
+from .api.tls import TlsError, TlsFiles, load_server_material
 from .config import Config, ConfigError, ErrorKind, load_config_file
 from .log import parse_level
 from .version import version_line
@@ -37,6 +39,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "manhole-authorized-keys": ("MAGLEV_MANHOLE_AUTHORIZED_KEYS", ""),
     "manhole-host-key": ("MAGLEV_MANHOLE_HOST_KEY", "/var/lib/vpp-maglev/manhole_host_key"),
     "reflection": ("MAGLEV_REFLECTION", "true"),
+    "grpc-tls-cert": ("MAGLEV_GRPC_TLS_CERT", ""),
+    "grpc-tls-key": ("MAGLEV_GRPC_TLS_KEY", ""),
+    "grpc-tls-client-ca": ("MAGLEV_GRPC_TLS_CLIENT_CA", ""),
+    "grpc-tokens": ("MAGLEV_GRPC_TOKENS", ""),
+    "web-allowed-hosts": ("MAGLEV_WEB_ALLOWED_HOSTS", ""),
 }
 
 
@@ -57,6 +64,9 @@ class Settings:
     manhole_authorized_keys: str
     manhole_host_key: str
     reflection: bool
+    grpc_tls: TlsFiles | None  # None: plaintext
+    grpc_tokens: str  # the tokens file's path; "" = none (reads open, changes from loopback only)
+    web_allowed_hosts: tuple[str, ...]
     admin_credentials: tuple[str, str] | None
     effective: tuple[tuple[str, str], ...]  # every flag's effective text, for the starting log line
 
@@ -140,6 +150,27 @@ class MaglevOptions(usage.Options):
         ],
         ["manhole-host-key", None, None, "SSH manhole host key, created if missing [MAGLEV_MANHOLE_HOST_KEY]"],
         ["reflection", None, None, "gRPC server reflection, true or false [MAGLEV_REFLECTION, default true]"],
+        ["grpc-tls-cert", None, None, "gRPC TLS certificate (PEM), re-read on reload [MAGLEV_GRPC_TLS_CERT]"],
+        ["grpc-tls-key", None, None, "gRPC TLS private key (PEM) [MAGLEV_GRPC_TLS_KEY]"],
+        [
+            "grpc-tls-client-ca",
+            None,
+            None,
+            "CA for client certificates; set, clients must present one (mTLS) [MAGLEV_GRPC_TLS_CLIENT_CA]",
+        ],
+        [
+            "grpc-tokens",
+            None,
+            None,
+            "tokens file (names, roles, SHA-256 of tokens); unset: reads open, changes from loopback only "
+            "[MAGLEV_GRPC_TOKENS]",
+        ],
+        [
+            "web-allowed-hosts",
+            None,
+            None,
+            "host names the web UI answers to besides its own addresses, comma-separated [MAGLEV_WEB_ALLOWED_HOSTS]",
+        ],
     ]
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
@@ -199,9 +230,35 @@ class MaglevOptions(usage.Options):
             vpp_stats_addr=self["vpp-stats-addr"].strip(), vpp_api_dir=api_dir, log_level=log_level,
             manhole_addr=self._manhole(), manhole_authorized_keys=self["manhole-authorized-keys"],
             manhole_host_key=self["manhole-host-key"], reflection=parse_bool("reflection", self["reflection"]),
+            grpc_tls=self._grpc_tls(), grpc_tokens=self._grpc_tokens(),
+            web_allowed_hosts=allowed_hosts("web-allowed-hosts", self["web-allowed-hosts"]),
             admin_credentials=admin_credentials(self.environ),
             effective=tuple((name, self[name]) for name in ENVIRONMENT),
         )  # fmt: skip
+
+    def _grpc_tls(self) -> TlsFiles | None:
+        cert, key, ca = (self[n].strip() for n in ("grpc-tls-cert", "grpc-tls-key", "grpc-tls-client-ca"))
+        if not cert and not key:
+            if ca:
+                raise usage.UsageError("--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key")
+            return None
+        if not cert or not key:
+            raise usage.UsageError("--grpc-tls-cert and --grpc-tls-key go together")
+        files = TlsFiles(cert, key, ca)
+        try:
+            load_server_material(files)
+        except TlsError as e:
+            raise usage.UsageError(str(e)) from None
+        return files
+
+    def _grpc_tokens(self) -> str:
+        path: str = self["grpc-tokens"].strip()
+        if path:
+            try:
+                load_policy(path)
+            except ConfigError as e:
+                raise usage.UsageError(f"--grpc-tokens: {path}: {e}") from None
+        return path
 
     def _manhole(self) -> TcpAddress | UnixAddress | None:
         value = self["manhole-addr"].strip()
@@ -222,6 +279,21 @@ class MaglevOptions(usage.Options):
             if not os.path.isfile(self["manhole-authorized-keys"]):
                 raise usage.UsageError(f"--manhole-authorized-keys: {self['manhole-authorized-keys']!r} does not exist")
         return addr
+
+
+def allowed_hosts(flag: str, text: str) -> tuple[str, ...]:
+    """``a.example,b`` -> host names (no ports, no schemes; lower case)."""
+    names = []
+    for part in text.split(","):
+        name = part.strip().lower()
+        if not name:
+            continue
+        if "/" in name or " " in name or name.count(":") == 1:
+            raise usage.UsageError(
+                f"--{flag}: {part.strip()!r} must be a bare host name or address (no scheme or port)"
+            )
+        names.append(name.strip("[]"))
+    return tuple(names)
 
 
 def run_check(path: str) -> int:

@@ -25,6 +25,8 @@ PURE = (
     "maglev.dataplane.model",
     "maglev.dataplane.connection",
     "maglev.vppapi",
+    "maglev.access",
+    "maglev.textfile",
 )
 IMPURE = ("twisted", "grpc", "klein", "threading")
 

@@ -29,7 +29,7 @@ from maglev.dataplane.service import LbSync
 from maglev.health.service import HealthService
 from maglev.web.app import Credentials, WebApp
 from maglev.web.broker import EventRing
-from maglev.web.service import WebSite
+from maglev.web.service import WebSite, web_resource
 from maglev.web.source import DaemonSource
 from maglev.web.sse import EventHub
 
@@ -64,7 +64,7 @@ class Site_:
             self.lbsyncs.append(lbsync)
             self.servicers[name] = s = MaglevServicer(config, health, lbsync, bus, started=0.0)
             self.web.add_source(DaemonSource(name, "local", LocalStub(s), self.web.on_event, self.web.on_status, False))
-        self.port = reactor.listenTCP(0, WebSite(self.web.app.resource()), interface="127.0.0.1")
+        self.port = reactor.listenTCP(0, WebSite(web_resource(self.web)), interface="127.0.0.1")
         self.base = f"http://127.0.0.1:{self.port.getHost().port}"
         self.hub.start()
 
@@ -251,7 +251,7 @@ class SseClient(protocol.Protocol):
 
 
 async def stream(s: Site_, path: str, until: bytes, headers: str = "", then: Any = None) -> bytes:
-    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode()
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode()
     client = SseClient(request, until, then)
     port = s.port.getHost().port
     await protocol.ClientCreator(reactor, lambda: client).connectTCP("127.0.0.1", port)
@@ -326,3 +326,26 @@ async def test_access_lines_are_debug(site: Site_) -> None:
         (LogLevel.debug, "GET", "/view/api/maglevds", 200)
     ]
     assert not [e for e in seen if "GET /view/api/maglevds" in str(e.get("log_format", e.get("message", "")))]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_page_shows_the_apis_security_warnings(site: Site_) -> None:
+    site.servicers["alpha"].security = ("plaintext; no tokens file", ("grpc-insecure: listens on :9090 without TLS",))
+    code, html, _ = await get(site, "/view/?scope=alpha")
+    assert code == 200
+    assert '<p class="security-warning" role="alert">grpc-insecure: listens on :9090 without TLS</p>' in html
+    assert ">plaintext; no tokens file<" in html
+    code, html, _ = await get(site, "/view/?scope=beta")
+    assert "security-warning" not in html
+
+
+@pytest_twisted.ensureDeferred
+async def test_foreign_hosts_and_origins_are_refused(site: Site_) -> None:
+    token = {"X-CSRF-Token": site.web.csrf}
+    assert (await get(site, "/view/", headers={"Host": "evil.example"}))[0] == 403
+    assert (await get(site, "/view/api/state", headers={"Host": "evil.example:1234"}))[0] == 403
+    code, _ = await post(site, "/admin/api/alpha/backends/web0/pause", headers={"Host": "evil.example", **token})
+    assert code == 403
+    code, _ = await post(site, "/admin/api/alpha/backends/web0/pause", headers={"Origin": "http://evil.example"})
+    assert code == 403
+    assert site.servicers["alpha"].backends.backend("web0").state != "paused"

@@ -47,7 +47,7 @@ class LocalStub:
     def __getattr__(self, method: str) -> Callable[..., Any]:
         handler = getattr(self._servicer, method)
 
-        def call(request: Any, timeout: float | None = None) -> Any:
+        def call(request: Any, timeout: float | None = None, metadata: Any = ()) -> Any:
             return handler(request, LocalContext())
 
         return call

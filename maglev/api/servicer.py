@@ -41,6 +41,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         bus: EventBus,
         started: float,
         reactor_thread: Callable[[], bool] | None = None,
+        security: tuple[str, tuple[str, ...]] = ("no gRPC listener", ()),
     ) -> None:
         self.config = config
         self.health = health
@@ -50,6 +51,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self.dataplane = lbsync.view
         self.bus = bus
         self.started = started
+        self.security = security  # (how the API is protected, warnings): GetVersion shows both
         self.streams = EventStreams(bus, self._frontend_states, reactor_thread)
         self.subscribers = self.streams.subscribers
 
@@ -78,9 +80,11 @@ class MaglevServicer(pb_grpc.MaglevServicer):
 
     # --- read-only ----------------------------------------------------------------------
     async def GetVersion(self, request: pb.GetVersionRequest, context: grpc.aio.ServicerContext) -> pb.VersionInfo:
+        posture, warnings = self.security
         return pb.VersionInfo(
-            version=__version__, commit=commit(), config_generation=self.configs.generation, started=self.started
-        )
+            version=__version__, commit=commit(), config_generation=self.configs.generation, started=self.started,
+            api_security=posture, warnings=warnings,
+        )  # fmt: skip
 
     async def ListFrontends(
         self, request: pb.ListFrontendsRequest, context: grpc.aio.ServicerContext

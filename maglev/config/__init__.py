@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..textfile import FileProblem, read_text
 from .durations import format_duration, parse_duration
 from .errors import ConfigError, ErrorKind, Problem
 from .model import (
@@ -38,18 +39,12 @@ def load_config(text: str) -> Config:
 
 
 def load_config_file(path: str) -> Config:
-    """Read and load ``path``; an unreadable file is a structural error."""
+    """Read and load ``path``; an unreadable file (or a FIFO, a device: never waited on) is a
+    structural error."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_SIZE + 1)
-    except OSError as e:
-        raise ConfigError(ErrorKind.STRUCTURAL, [Problem("<file>", f"cannot read {path}: {e.strerror}")]) from e
-    if len(data) > MAX_FILE_SIZE:
-        raise ConfigError(ErrorKind.STRUCTURAL, [Problem("<file>", f"{path} is larger than {MAX_FILE_SIZE} bytes")])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(ErrorKind.STRUCTURAL, [Problem("<file>", f"{path} is not UTF-8: {e.reason}")]) from e
+        text = read_text(path, MAX_FILE_SIZE)
+    except FileProblem as e:
+        raise ConfigError(ErrorKind.STRUCTURAL, [Problem("<file>", str(e))]) from None
     return load_config(text)
 
 

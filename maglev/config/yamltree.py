@@ -34,10 +34,29 @@ class Node:
         return isinstance(self.value, list)
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses nesting deeper than MAX_DEPTH: PyYAML composes
+    recursively, and 20,000 ``[`` would otherwise end in a RecursionError."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse_yaml(text: str, problems: ProblemList) -> Node | None:
     """Parse one YAML document; YAML errors go to ``problems`` and give None."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _BoundedLoader(text)
     except yaml.YAMLError as e:  # e.g. a control character: the reader refuses the text
         problems.add("<yaml>", f"YAML error: {e}", None)
         return None
@@ -52,6 +71,9 @@ def parse_yaml(text: str, problems: ProblemList) -> Node | None:
         except yaml.YAMLError as e:
             problems.add("<yaml>", f"YAML error: {e}", None)
             return None
+        except RecursionError:  # a last guard; the composer's bound comes first
+            problems.add("<yaml>", "nested too deeply", None)
+            return None
         if root is None:
             problems.add("<yaml>", "the file is empty", None)
             return None
@@ -61,7 +83,7 @@ def parse_yaml(text: str, problems: ProblemList) -> Node | None:
 
 
 def _convert(
-    loader: yaml.SafeLoader,
+    loader: _BoundedLoader,
     node: yaml.Node,
     path: str,
     problems: ProblemList,

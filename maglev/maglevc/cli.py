@@ -12,15 +12,16 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
 from .. import __version__
+from ..api.client import ClientAuth, ClientTls, read_token_file
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
-from ..api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+from ..api.tls import TlsError
 from ..version import version_line
 from . import render
 from .out import Out, age, clock
@@ -28,11 +29,12 @@ from .tree import Parsed, ParseError, candidates, help_lines, parse
 
 
 class Shell:
-    def __init__(self, server: str, out: Out) -> None:
+    def __init__(self, server: str, out: Out, auth: ClientAuth | None = None) -> None:
         self.server = server
         self.out = out
-        self.channel = grpc.insecure_channel(server)
-        self.stub = pb_grpc.MaglevStub(self.channel)
+        auth = auth or ClientAuth()
+        self.channel = auth.channel(server)
+        self.stub: Any = auth.stub(self.channel)
         self._names: dict[str, tuple[float, list[str]]] = {}
 
     # --- live names for completion -------------------------------------------------------
@@ -104,6 +106,10 @@ class Shell:
         self.out.kv("server", self.server)
         self.out.kv("config", f"generation {v.config_generation}")
         self.out.kv("uptime", age(v.started))
+        if v.api_security:
+            self.out.kv("api", v.api_security)
+        for warning in v.warnings:
+            self.out.kv("warning", warning)
 
     def do_show_frontends(self, p: Parsed) -> None:
         for f in self.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=10).frontends:
@@ -323,6 +329,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--color", "-color", default="true", nargs="?", const="true", help="colour: true or false (default true)"
     )
+    for flag, env, what in (
+        ("tls-ca", "MAGLEV_TLS_CA", "talk TLS, trusting this CA (PEM)"),
+        ("tls-cert", "MAGLEV_TLS_CERT", "client certificate for mTLS (PEM)"),
+        ("tls-key", "MAGLEV_TLS_KEY", "the client certificate's key (PEM)"),
+        ("tls-server-name", "MAGLEV_TLS_SERVER_NAME", "the name to expect in maglevd's certificate"),
+        ("token-file", "MAGLEV_TOKEN_FILE", "file holding the API token (sent as authorization: Bearer)"),
+    ):
+        p.add_argument(f"--{flag}", f"-{flag}", default=None, help=f"{what} [{env}]")
     p.add_argument("--version", "-version", action="store_true", help="print the version and exit")
     p.add_argument("command", nargs=argparse.REMAINDER, help="a command, e.g. show backends")
     return p
@@ -338,8 +352,37 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--color: expected true or false, got {args.color!r}")
     colour = args.color.lower() in ("true", "1", "yes")
     server = args.server or os.environ.get("MAGLEV_SERVER") or "localhost:9090"
-    shell = Shell(server, Out(colour))
-    if args.command:
-        ok = shell.run(" ".join(shlex.quote(t) for t in args.command))
-        raise SystemExit(0 if ok else 1)
-    interactive(shell)
+    try:
+        auth = client_auth(args, os.environ)
+    except (TlsError, ValueError) as e:
+        p.error(str(e))
+    shell = Shell(server, Out(colour), auth)
+    try:
+        if args.command:
+            ok = shell.run(" ".join(shlex.quote(t) for t in args.command))
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+            raise SystemExit(0 if ok else 1)
+        interactive(shell)
+    except BrokenPipeError:
+        # `maglevc show backends | head`: the reader is gone, so is our output; no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(0) from None
+
+
+def client_auth(args: argparse.Namespace, environ: Mapping[str, str]) -> ClientAuth:
+    """The TLS and token flags (each falling back to its MAGLEV_* variable), checked."""
+
+    def value(name: str, env: str) -> str:
+        flag = getattr(args, name.replace("-", "_"))
+        return (flag if flag is not None else environ.get(env, "")).strip()
+
+    tls = ClientTls(
+        value("tls-ca", "MAGLEV_TLS_CA"),
+        value("tls-cert", "MAGLEV_TLS_CERT"),
+        value("tls-key", "MAGLEV_TLS_KEY"),
+        value("tls-server-name", "MAGLEV_TLS_SERVER_NAME"),
+    )
+    tls.check()
+    token_file = value("token-file", "MAGLEV_TOKEN_FILE")
+    return ClientAuth(tls, read_token_file(token_file) if token_file else None)

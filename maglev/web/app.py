@@ -21,6 +21,7 @@ import hmac
 import inspect
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Coroutine
 from functools import wraps
@@ -28,18 +29,24 @@ from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote
 
 import grpc
+from google.protobuf import json_format
 from klein import Klein
 from twisted.internet.defer import Deferred
 from twisted.web.iweb import IRequest
 
+from ..addresses import TcpAddress
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
+from ..api.guard import outcome
+from ..audit import Audit
 from ..log import Logger
+from .hosts import HostCheck
 from .page import render_page, templates_dir, web_version
 from .source import DaemonSource, rpc_failure
 from .sse import EventHub
 from .view import DaemonState, daemon_view, event_view, status_view
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+WEIGHT = re.compile(r"[0-9]{1,3}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 
 PAGE_CACHE = 16
 SCOPE_COOKIE = b"maglev_scope"
@@ -78,6 +85,7 @@ class Credentials:
     """The admin user and password, compared in constant time (both, always)."""
 
     def __init__(self, user: str, password: str) -> None:
+        self.user = user
         self._user = user.encode()
         self._password = password.encode()
 
@@ -197,9 +205,17 @@ class WebApp:
     app = Klein()
     log = Logger()
 
-    def __init__(self, hub: EventHub, credentials: Credentials | None) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        credentials: Credentials | None,
+        hosts: HostCheck | None = None,
+        audit: Audit | None = None,
+    ) -> None:
         self.hub = hub
         self.credentials = credentials
+        self.hosts = hosts or HostCheck(TcpAddress("127.0.0.1", 0))
+        self.audit = audit or Audit()
         self.sources: dict[str, DaemonSource] = {}
         self.csrf = hmac.new(os.urandom(32), b"maglev-csrf", hashlib.sha256).hexdigest()
         self._views: dict[str, tuple[DaemonState | None, Any, dict[str, Any], int]] = {}
@@ -357,21 +373,20 @@ class WebApp:
         source = self.sources.get(daemon)
         if source is None:
             return None, _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
+        who = f"web:{self.credentials.user}" if self.credentials else "web"
+        fields = json_format.MessageToDict(message, preserving_proto_field_name=True)
+        address = getattr(request.getClientAddress(), "host", "")
         try:
-            result = await source.call(method, message)
+            result = await source.call(method, message, on_behalf_of=who)
         except Exception as e:
             failure = rpc_failure(e)
             if failure is None:
+                self.audit.record(who, method, address, "error", fields, detail=f"on {daemon}: {e}")
                 raise
             code, details = failure
+            self.audit.record(who, method, address, code.name.lower(), fields, detail=f"on {daemon}: {details}")
             return None, _json(request, {"error": details, "code": code.name}, HTTP_STATUS.get(code, 502))
-        self.log.info(
-            "web admin {method} on {maglevd}",
-            event="web-admin",
-            method=method,
-            maglevd=daemon,
-            request=str(message).replace("\n", " ").strip(),
-        )
+        self.audit.record(who, method, address, outcome(result), fields, detail=f"on {daemon}")
         return result, None
 
     @app.route("/admin/api/<string:daemon>/backends/<string:backend>/<string:op>", methods=["POST"])
@@ -393,8 +408,8 @@ class WebApp:
     @_admin_post
     async def admin_weight(self, request: IRequest, daemon: str, frontend: str, pool: str, backend: str) -> bytes:
         text = (_arg(request, "weight") or "").strip()
-        if not text.lstrip("-").isdigit():
-            return _json(request, {"error": f"weight must be an integer 0..100, got {text!r}"}, 400)
+        if not WEIGHT.fullmatch(text):  # the range is the API's to check, with its own words
+            return _json(request, {"error": f"weight must be an integer 0..100, got {text[:20]!r}"}, 400)
         flush_text = (_arg(request, "flush") or "false").strip().lower()
         if flush_text not in ("true", "false", "on", "off", "1", "0"):
             return _json(request, {"error": f"flush must be true or false, got {flush_text!r}"}, 400)

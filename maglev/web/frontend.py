@@ -17,8 +17,10 @@ from twisted.logger import LogLevel
 from twisted.python import usage
 
 from ..addresses import AddressError, TcpAddress, parse_server, parse_tcp
+from ..api.client import ClientAuth, ClientTls, read_token_file
+from ..api.tls import TlsError
 from ..log import Logger, parse_level, set_level
-from ..options import admin_credentials
+from ..options import admin_credentials, allowed_hosts
 from ..version import version_line
 
 if TYPE_CHECKING:
@@ -28,6 +30,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "server": ("MAGLEV_SERVERS", ""),
     "listen": ("MAGLEV_LISTEN", "127.0.0.1:8081"),
     "log-level": ("MAGLEV_LOG_LEVEL", "info"),
+    "web-allowed-hosts": ("MAGLEV_WEB_ALLOWED_HOSTS", ""),
+    "tls-ca": ("MAGLEV_TLS_CA", ""),
+    "tls-cert": ("MAGLEV_TLS_CERT", ""),
+    "tls-key": ("MAGLEV_TLS_KEY", ""),
+    "tls-server-name": ("MAGLEV_TLS_SERVER_NAME", ""),
+    "token-file": ("MAGLEV_TOKEN_FILE", ""),
 }
 
 
@@ -41,6 +49,23 @@ class FrontendOptions(usage.Options):
         ["server", "s", None, "maglevd gRPC addresses, comma-separated [MAGLEV_SERVERS, or MAGLEV_SERVER]"],
         ["listen", "l", None, "web listen address [MAGLEV_LISTEN, default 127.0.0.1:8081]"],
         ["log-level", None, None, "debug, info, warn or error [MAGLEV_LOG_LEVEL, default info]"],
+        [
+            "web-allowed-hosts",
+            None,
+            None,
+            "host names the web UI answers to besides its own addresses, comma-separated [MAGLEV_WEB_ALLOWED_HOSTS]",
+        ],
+        ["tls-ca", None, None, "talk TLS to the maglevds, trusting this CA (PEM) [MAGLEV_TLS_CA]"],
+        ["tls-cert", None, None, "client certificate for mTLS (PEM) [MAGLEV_TLS_CERT]"],
+        ["tls-key", None, None, "the client certificate's key (PEM) [MAGLEV_TLS_KEY]"],
+        ["tls-server-name", None, None, "the name to expect in the maglevds' certificates [MAGLEV_TLS_SERVER_NAME]"],
+        [
+            "token-file",
+            None,
+            None,
+            "file holding the API token sent to every maglevd, or HOST:PORT=FILE,... one per maglevd "
+            "[MAGLEV_TOKEN_FILE]",
+        ],
     ]
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
@@ -75,7 +100,21 @@ class FrontendOptions(usage.Options):
             log_level = parse_level(self["log-level"])
         except ValueError as e:
             raise usage.UsageError(f"--log-level: {e}") from None
-        self.settings = FrontendSettings(servers, listen, log_level, admin_credentials(self.environ))
+        tls = ClientTls(self["tls-ca"], self["tls-cert"], self["tls-key"], self["tls-server-name"])
+        try:
+            tls.check()
+        except TlsError as e:
+            raise usage.UsageError(str(e)) from None
+        tokens = server_tokens(self["token-file"], servers)
+        auth = tuple((s, ClientAuth(tls, tokens.get(s))) for s in servers)
+        self.settings = FrontendSettings(
+            servers,
+            listen,
+            log_level,
+            admin_credentials(self.environ),
+            allowed_hosts("web-allowed-hosts", self["web-allowed-hosts"]),
+            auth,
+        )
         from ..reactor import ensure_asyncio_reactor
 
         ensure_asyncio_reactor()
@@ -89,6 +128,32 @@ class FrontendSettings:
     listen: TcpAddress
     log_level: LogLevel
     admin_credentials: tuple[str, str] | None
+    web_allowed_hosts: tuple[str, ...] = ()
+    auth: tuple[tuple[str, ClientAuth], ...] = ()  # per server: TLS and token
+
+
+def server_tokens(text: str, servers: tuple[str, ...]) -> dict[str, str]:
+    """--token-file: ``FILE`` for every server, or ``HOST:PORT=FILE,...`` one each; server -> token."""
+    text = text.strip()
+    if not text:
+        return {}
+    try:
+        if "=" not in text:
+            token = read_token_file(text)
+            return {s: token for s in servers}
+        out: dict[str, str] = {}
+        for part in text.split(","):
+            server, _, path = part.strip().rpartition("=")
+            try:
+                server = parse_server(server)
+            except AddressError as e:
+                raise usage.UsageError(f"--token-file: {part.strip()!r}: {e}") from None
+            if server not in servers:
+                raise usage.UsageError(f"--token-file: {server} is not one of --server {','.join(servers)}")
+            out[server] = read_token_file(path.strip())
+        return out
+    except ValueError as e:
+        raise usage.UsageError(str(e)) from None
 
 
 Options = FrontendOptions
@@ -109,6 +174,7 @@ def makeService(options: FrontendOptions, reactor: Reactor | None = None) -> ISe
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    from .hosts import HostCheck
     from .service import WebService, add_remote_sources, make_web
 
     settings = options.settings
@@ -121,8 +187,8 @@ def makeService(options: FrontendOptions, reactor: Reactor | None = None) -> ISe
         admin=settings.admin_credentials is not None,
     )
     root = MultiService()
-    web = make_web(reactor, settings.admin_credentials)
-    add_remote_sources(web, list(settings.servers))
+    web = make_web(reactor, settings.admin_credentials, HostCheck(settings.listen, settings.web_allowed_hosts))
+    add_remote_sources(web, list(settings.servers), dict(settings.auth))
     WebService(web, settings.listen, reactor).setServiceParent(root)
     IgnoreSighup().setServiceParent(root)
     return root

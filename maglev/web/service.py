@@ -9,13 +9,17 @@ from typing import TYPE_CHECKING, Any
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from ..addresses import TcpAddress
+from ..api.client import ClientAuth
+from ..audit import Audit
 from ..listener import ListenerService
 from ..log import Logger
 from .app import Credentials, WebApp
 from .broker import EventRing
+from .hosts import HostCheck, HostGuard
 from .page import environment
 from .source import DaemonSource
 from .sse import EventHub
@@ -45,7 +49,7 @@ class WebService(MultiService):
         super().__init__()
         self.setName("web")
         self.web = web
-        site = WebSite(web.app.resource())
+        site = WebSite(web_resource(web))
         site.displayTracebacks = False
         self.listener = ListenerService("web-http", address.endpoint(), site, reactor)
         self.listener.setServiceParent(self)
@@ -68,9 +72,19 @@ class WebService(MultiService):
         return Deferred.fromFuture(asyncio.ensure_future(stops)).addCallback(lambda _: d)
 
 
-def make_web(reactor: IReactorTime, credentials: tuple[str, str] | None) -> WebApp:
+def make_web(
+    reactor: IReactorTime,
+    credentials: tuple[str, str] | None,
+    hosts: HostCheck | None = None,
+    audit: Audit | None = None,
+) -> WebApp:
     hub = EventHub(EventRing(), reactor)
-    return WebApp(hub, Credentials(*credentials) if credentials else None)
+    return WebApp(hub, Credentials(*credentials) if credentials else None, hosts, audit)
+
+
+def web_resource(web: WebApp) -> IResource:
+    """The app behind its Host check (the DNS-rebinding guard)."""
+    return HostGuard(web.app.resource(), web.hosts)
 
 
 def local_name() -> str:
@@ -83,6 +97,7 @@ def remote_names(addresses: list[str]) -> list[str]:
     return [h if hosts.count(h) == 1 else a for h, a in zip(hosts, addresses, strict=True)]
 
 
-def add_remote_sources(web: WebApp, addresses: list[str]) -> None:
+def add_remote_sources(web: WebApp, addresses: list[str], auth: dict[str, ClientAuth] | None = None) -> None:
+    """``auth``: each address's TLS and token (maglevd-frontend's flags)."""
     for name, address in zip(remote_names(addresses), addresses, strict=True):
-        web.add_source(DaemonSource.over_channel(name, address, web.on_event, web.on_status))
+        web.add_source(DaemonSource.over_channel(name, address, web.on_event, web.on_status, (auth or {}).get(address)))

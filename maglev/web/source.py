@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 
+from ..api.client import ClientAuth
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
-from ..api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from ..api.local import ApiError
 from ..log import Logger
 from .view import DaemonState, DaemonStatus
@@ -77,9 +77,11 @@ class DaemonSource:
         address: str,
         on_event: Callable[[DaemonSource, pb.Event], None],
         on_status: Callable[[DaemonSource], None],
+        auth: ClientAuth | None = None,
     ) -> DaemonSource:
-        channel = grpc.aio.insecure_channel(address)
-        return cls(name, address, pb_grpc.MaglevStub(channel), on_event, on_status, remote=True, channel=channel)
+        auth = auth or ClientAuth()
+        channel = auth.aio_channel(address)
+        return cls(name, address, auth.stub(channel), on_event, on_status, remote=True, channel=channel)
 
     @property
     def status(self) -> DaemonStatus:
@@ -215,9 +217,11 @@ class DaemonSource:
         )
 
     # --- acting ---------------------------------------------------------------------------
-    async def call(self, method: str, request: Any) -> Any:
-        """One API call on the operator's behalf (same validation and errors as maglevc)."""
+    async def call(self, method: str, request: Any, on_behalf_of: str = "") -> Any:
+        """One API call on the operator's behalf (same validation and errors as maglevc); a remote
+        maglevd's audit line names ``on_behalf_of`` beside this frontend's own token."""
+        metadata = (("maglev-on-behalf-of", on_behalf_of),) if on_behalf_of and self.remote else ()
         try:
-            return await getattr(self.stub, method)(request, timeout=CALL_TIMEOUT)
+            return await getattr(self.stub, method)(request, timeout=CALL_TIMEOUT, metadata=metadata)
         finally:
             self.stale = self.changed = True

@@ -170,6 +170,8 @@ def daemon_view(status: DaemonStatus, state: DaemonState | None) -> dict[str, An
             "commit": state.version.commit,
             "config_generation": state.version.config_generation,
             "started": state.version.started,
+            "api_security": state.version.api_security,
+            "warnings": list(state.version.warnings),
         },
         vpp=vpp_view(state),
         frontends=[frontend_view(fe, state) for fe in state.frontends],

@@ -11,16 +11,20 @@ class GetVersionRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VersionInfo(_message.Message):
-    __slots__ = ("version", "commit", "config_generation", "started")
+    __slots__ = ("version", "commit", "config_generation", "started", "api_security", "warnings")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     COMMIT_FIELD_NUMBER: _ClassVar[int]
     CONFIG_GENERATION_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
+    API_SECURITY_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     version: str
     commit: str
     config_generation: int
     started: float
-    def __init__(self, version: _Optional[str] = ..., commit: _Optional[str] = ..., config_generation: _Optional[int] = ..., started: _Optional[float] = ...) -> None: ...
+    api_security: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., commit: _Optional[str] = ..., config_generation: _Optional[int] = ..., started: _Optional[float] = ..., api_security: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListFrontendsRequest(_message.Message):
     __slots__ = ()
