@@ -127,7 +127,7 @@ def test_reconfigure_drops_what_belongs_to_frontends_that_are_gone() -> None:
     m.set_weight("dns", "p", "c", 7, False)
     m.set_weight("web", "p", "a", 9, False)
     smaller = CONFIG[: CONFIG.index("    dns:")]
-    m.reconfigure(load_config(smaller))
+    m.reconfigure(load_config(smaller), 0.0)
     assert dict(m.overrides) == {("web", "p", "a"): 9}
     assert set(m.frontend_states) == {"web"}
 

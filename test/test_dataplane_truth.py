@@ -87,7 +87,9 @@ UP = {"a": "up", "b": "up"}
 
 @pytest_twisted.async_yield_fixture
 async def harness(emu: Emulator) -> AsyncIterator[Harness]:
-    h = Harness(emu.api_socket, str(emu.stats_socket), load_config(BASE + UDP + ALL_PORTS), dict(UP))
+    # drain-timeout 0: these tests are about removing VIPs by their own key (drains: test_drain.py)
+    removable = (UDP + ALL_PORTS).replace("      pools:", "      drain-timeout: 0s\n      pools:")
+    h = Harness(emu.api_socket, str(emu.stats_socket), load_config(BASE + removable), dict(UP))
     await h.start()
     yield h
     await h.stop()

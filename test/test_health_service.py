@@ -290,17 +290,20 @@ class HealthServiceTests(SynchronousTestCase):
         self.svc.reconfigure(load_config(CONFIG))  # web1 comes back: a new backend again
         self.assertEqual(self.svc.state_of("web1"), State.UNKNOWN)
 
-    def test_reload_changed_address_is_applied_in_place(self) -> None:
+    def test_a_changed_address_is_unknown_until_probed_there(self) -> None:
         self.settle()
         changes: list[BackendChanged] = []
         self.bus.subscribe(BackendChanged, changes.append)
         self.svc.reconfigure(changed(CONFIG, "192.0.2.10", "192.0.2.99"))
         prober = self.svc.probers["web0"]
         self.assertEqual(str(prober.backend.address), "192.0.2.99")
-        self.assertIs(prober.health.state, State.UP)
+        self.assertIs(prober.health.state, State.UNKNOWN, "probe before trust")
+        self.assertEqual(prober.health.history[-1].detail, "address changed to 192.0.2.99")
         self.clock.advance(0)
         self.assertEqual(self.probes.addresses["web0"], "192.0.2.99")
         self.assertEqual([c.backend for c in changes], ["web0"])
+        self.settle()
+        self.assertIs(prober.health.state, State.UP, "up once its checks pass at the new address")
 
     def test_operator_disabled_backend_stays_disabled_across_reloads(self) -> None:
         self.settle()

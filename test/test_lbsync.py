@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -266,13 +267,16 @@ async def test_vip_sync_never_removes_vips(emu: Emulator, harness: Harness) -> N
             "",
         )
     )
-    harness.lbsync.model.reconfigure(smaller)  # as if reloaded, without the reload's full sync
+    harness.lbsync.model.reconfigure(smaller, reactor().seconds())  # as if reloaded, without the reload's full sync
     result = await harness.lbsync.request_sync(frontends=["web"])
     assert not result.errors
     assert WEB6 in programmed(emu)
     harness.lbsync.reconfigure(smaller)  # the reload path: a full sync
     await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
-    assert WEB6 not in programmed(emu)
+    # the removed frontend drains: its VIP stays, no AS takes new flows, none is flushed
+    expected = {"2001:db8::5": (0, True), "2001:db8::12": (0, True)} if emu.lb.weights else {}
+    assert programmed(emu)[WEB6] == expected
+    assert [str(d.vip.key.address) for d in harness.lbsync.model.drains.vips.values()] == ["2001:db8::1"]
 
 
 @pytest.mark.parametrize("flavour", ["master"])
@@ -479,3 +483,56 @@ async def test_warmup_releases_each_vip_when_known_and_everything_at_max_delay(e
         assert h.lbsync.model.warm
     finally:
         await h.stop()
+
+
+def as_of(request: Any) -> str:
+    """The AS address of an lb request ("" for one without)."""
+    a = getattr(request, "as_address", None)
+    if a is None:
+        return ""
+    raw = bytes(a.un.ip6) if int(a.af) else bytes(a.un.ip4)[:4]
+    return str(ipaddress.ip_address(raw))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_removed_backend_drains_then_goes_and_a_reload_can_bring_it_back(
+    emu: Emulator, harness: Harness
+) -> None:
+    """Weight 0 without flush first (established flows stay), removed (without flush) after
+    drain-timeout; brought back by a reload within the drain, it is simply wanted again."""
+    drained = CONFIG.replace("      port: 80\n", "      port: 80\n      drain-timeout: 1s\n", 1)
+    harness.lbsync.reconfigure(load_config(drained))
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    without_b = load_config(drained.replace("a: {weight: 100}, b: {weight: 50}", "a: {weight: 100}"))
+    since = len(emu.requests)
+    harness.lbsync.reconfigure(without_b)
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    sent = [(n, r) for n, r in mutations(emu, since) if as_of(r) == "192.0.2.9"]
+    if emu.lb.weights:
+        assert programmed(emu)[WEB]["192.0.2.9"] == (0, True), "no new flows, still in VPP"
+        assert [(n, r.weight, r.is_flush) for n, r in sent] == [("lb_as_set_weight", 0, False)]
+        assert [d.address for d in harness.lbsync.model.drains.draining_of("web")] == [
+            ipaddress.ip_address("192.0.2.9")
+        ]
+        gone = wait_for(harness.bus, LbSynced, lambda e: "192.0.2.9" not in programmed(emu)[WEB])
+        await gone  # after the drain's 1 s, on the reactor's own clock
+        deletes = [r for n, r in mutations(emu, since) if as_of(r) == "192.0.2.9" and getattr(r, "is_del", False)]
+        assert [r.is_flush for r in deletes] == [False], "removed without flush"
+    else:
+        assert "192.0.2.9" not in programmed(emu)[WEB], "without weights a drain is a removal"
+        assert [(r.is_del, r.is_flush) for _, r in sent] == [(True, False)], "...without flush"
+    long = load_config(drained.replace("drain-timeout: 1s", "drain-timeout: 1h"))
+    harness.lbsync.reconfigure(long)
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    harness.lbsync.reconfigure(
+        load_config(
+            drained.replace("drain-timeout: 1s", "drain-timeout: 1h").replace(
+                "a: {weight: 100}, b: {weight: 50}", "a: {weight: 100}"
+            )
+        )
+    )
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    harness.lbsync.reconfigure(long)  # back before the hour is up
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    assert harness.lbsync.model.drains.draining_of("web") == []
+    assert programmed(emu)[WEB]["192.0.2.9"] == ((50, True) if emu.lb.weights else (100, True))

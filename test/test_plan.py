@@ -31,8 +31,15 @@ B = ipaddress.ip_address("192.0.2.11")
 KEY = VipKey(ipaddress.ip_address("198.51.100.1"), 6, 80)
 
 
-def vip(*ases: tuple[object, int, bool], encap: Encap = Encap.GRE4, sticky: bool = False) -> DesiredVip:
-    return DesiredVip("web", KEY, encap, sticky, 1024, tuple(DesiredAS(a, w, f, str(a), "p") for a, w, f in ases))  # type: ignore[arg-type]
+def vip(
+    *ases: tuple[object, int, bool],
+    encap: Encap = Encap.GRE4,
+    sticky: bool = False,
+    drain: bool = True,
+    remove: frozenset[object] = frozenset(),
+) -> DesiredVip:
+    members = tuple(DesiredAS(a, w, f, str(a), "p") for a, w, f in ases)  # type: ignore[arg-type]
+    return DesiredVip("web", KEY, encap, sticky, 1024, members, drain=drain, remove=remove)  # type: ignore[arg-type]
 
 
 def seen(*ases: tuple[object, int | None, bool], encap: Encap = Encap.GRE4, sticky: bool | None = False) -> ObservedVip:
@@ -82,7 +89,25 @@ def kinds(ops: Sequence[object]) -> list[tuple[object, ...]]:
         # removed AS (flags 0) in the way: add again
         (vip((A, 100, False)), seen((A, 100, False)), True, {}, [("add-as", "192.0.2.10", 100)]),
         # an AS nobody wants: removed with flush
-        (vip((A, 100, False)), seen((A, 100, True), (B, 100, True)), True, {}, [("del-as", "192.0.2.11", True)]),
+        # an AS the VIP does not want: drained (weight 0, no flush), removed once drained (no flush),
+        # removed at once with flush when the frontend does not drain; without weights, removed without flush
+        (vip((A, 100, False)), seen((A, 100, True), (B, 100, True)), True, {}, [("weight", "192.0.2.11", 0, False)]),
+        (vip((A, 100, False)), seen((A, 100, True), (B, 0, True)), True, {}, []),
+        (
+            vip((A, 100, False), remove=frozenset({B})),
+            seen((A, 100, True), (B, 0, True)),
+            True,
+            {},
+            [("del-as", "192.0.2.11", False)],
+        ),
+        (
+            vip((A, 100, False), drain=False),
+            seen((A, 100, True), (B, 9, True)),
+            True,
+            {},
+            [("del-as", "192.0.2.11", True)],
+        ),
+        (vip((A, 100, False)), seen((A, None, True), (B, None, True)), False, {}, [("del-as", "192.0.2.11", False)]),
         # no weights: down with flush-on-down is a removal with flush; back up is an add
         (vip((A, 0, True)), seen((A, None, True)), False, {}, [("del-as", "192.0.2.10", True)]),
         (vip((A, 100, False)), seen((A, None, False)), False, {}, [("add-as", "192.0.2.10", 100)]),

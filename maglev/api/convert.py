@@ -69,7 +69,27 @@ def frontend_info(
                 )  # fmt: skip
             )
         info.pools.append(pi)
+    now = dataplane.seconds()
+    for d in dataplane.draining(fe.name):
+        info.draining.append(
+            pb.DrainingAs(address=str(d.address), backend=d.backend, pool=d.pool, seconds_left=d.left(now), why=d.why)
+        )
     return info
+
+
+def draining_vips(dataplane: DataplaneView) -> list[pb.DrainingVip]:
+    now = dataplane.seconds()
+    out = []
+    for d in dataplane.draining_vips():
+        key = d.vip.key
+        proto = {6: "tcp", 17: "udp", 255: "any"}.get(key.protocol, str(key.protocol))
+        name = d.vip.frontend.removesuffix(" (draining)")
+        out.append(
+            pb.DrainingVip(
+                frontend=name, address=str(key.address), protocol=proto, port=key.port, seconds_left=d.left(now)
+            )
+        )
+    return out
 
 
 def _buckets(observed: ObservedVip | None) -> dict[str, int]:

@@ -24,7 +24,7 @@ from ..health.service import HealthService, NoSuchBackend
 from ..health.state import OperatorError
 from ..log import Logger
 from ..version import commit
-from .convert import fill_backend, frontend_info, healthcheck_info, vpp_lb_state
+from .convert import draining_vips, fill_backend, frontend_info, healthcheck_info, vpp_lb_state
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from .streams import EventStreams
@@ -91,7 +91,8 @@ class MaglevServicer(pb_grpc.MaglevServicer):
     ) -> pb.ListFrontendsResponse:
         desired = self.dataplane.desired()
         return pb.ListFrontendsResponse(
-            frontends=[self.frontend_info(fe, desired) for fe in self.cfg.frontends.values()]
+            frontends=[self.frontend_info(fe, desired) for fe in self.cfg.frontends.values()],
+            draining_vips=draining_vips(self.dataplane),
         )
 
     async def GetFrontend(self, request: pb.GetFrontendRequest, context: grpc.aio.ServicerContext) -> pb.FrontendInfo:

@@ -170,6 +170,11 @@ class Frontend:
     dscp: int | None = None  # l3dsr: the DSCP VPP writes into forwarded packets
     target_port: int | None = None  # nat4/nat6: the port VPP rewrites the destination to
     nat_service: NatService | None = None  # nat4/nat6; None: clusterip
+    drain_timeout: float | None = None  # None: the lb flow-timeout; 0: remove at once (with flush)
+
+    def drain_for(self, lb: LbSettings) -> float:
+        """Seconds a removed AS keeps its established flows (weight 0, no flush) before it goes."""
+        return lb.flow_timeout if self.drain_timeout is None else self.drain_timeout
 
     def backend_names(self) -> tuple[str, ...]:
         """Every backend of every pool, in pool order, each once."""

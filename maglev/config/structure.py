@@ -418,6 +418,7 @@ def _read_backend(r: Reader, name: str, node: Node, path: str) -> Backend | None
 
 
 _FRONTEND_KEYS = {
+    "drain-timeout",
     "address",
     "protocol",
     "port",
@@ -459,6 +460,9 @@ def _read_frontend(r: Reader, name: str, node: Node, path: str) -> Frontend | No
         dscp=r.integer(m.get("dscp"), f"{path}.dscp", None),
         target_port=r.integer(m.get("target-port"), f"{path}.target-port", None),
         nat_service=r.choice(m.get("nat-service"), f"{path}.nat-service", NatService, None),
+        drain_timeout=r.duration(m.get("drain-timeout"), f"{path}.drain-timeout", -1.0)
+        if "drain-timeout" in m
+        else None,
     )
     return frontend if addr is not None else None
 

@@ -62,6 +62,8 @@ class DesiredVip:
     ases: tuple[DesiredAS, ...]  # IPv4 before IPv6, numerically ascending
     dscp: int | None = None  # l3dsr
     nat: NatArgs | None = None  # nat4, nat6
+    drain: bool = True  # an AS it stops wanting goes to weight 0 first (drain.py); False: removed at once
+    remove: frozenset[IPAddress] = frozenset()  # drained ASes to delete now
 
     def weights(self) -> dict[IPAddress, int]:
         return {a.address: a.weight for a in self.ases}
@@ -122,6 +124,7 @@ def desired_vip(fe: Frontend, cfg: Config, states: Mapping[str, str], overrides:
         tuple(ases),
         fe.dscp if encap is Encap.L3DSR else None,
         nat_args(fe) if encap.needs_port else None,
+        fe.drain_for(cfg.lb) > 0,
     )
 
 

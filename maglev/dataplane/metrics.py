@@ -74,3 +74,16 @@ class VppCollector(Collector):
             for label in FrontendState:
                 state.add_metric([name, label.value], 1.0 if current is label else 0.0)
         yield state
+        draining = GaugeMetricFamily(
+            "maglev_as_draining_seconds",
+            "seconds left in the drain of an AS a frontend no longer wants (weight 0, no flush)",
+            labels=["frontend", "address"],
+        )
+        now = s.seconds()
+        for name in s.frontend_states:
+            for d in s.draining(name):
+                draining.add_metric([name, str(d.address)], d.left(now))
+        for dv in s.draining_vips():
+            for a in dv.vip.ases:
+                draining.add_metric([dv.vip.frontend.removesuffix(" (draining)"), str(a.address)], dv.left(now))
+        yield draining

@@ -19,8 +19,9 @@ from types import MappingProxyType
 from ..config import Config
 from ..states import FrontendState
 from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state, vip_key
+from .drain import DrainingAS, DrainingVip, Drains
 from .encode import unsupported
-from .plan import LbConf
+from .plan import LbConf, ObservedVip
 
 FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
 
@@ -51,15 +52,19 @@ class DataplaneModel:
         self.fixed_handlers: bool | None = None  # the connected VPP's lb API (None: none seen yet)
         self._unsupported: dict[str, str] = {}  # frontend -> why the connected VPP cannot hold it
         self.unsupported = MappingProxyType(self._unsupported)
+        self.drains = Drains()
+        self.reload_drains: tuple[list[DrainingAS | DrainingVip], list[str]] = ([], [])  # the last reload's
 
     # --- what VPP should hold ---------------------------------------------------------
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         """The desired VIPs of ``frontends`` (all when None), from current states and overrides."""
+        cfg, merge = self.config, self.drains.merge
         if frontends is None:
-            return desired_dataplane(self.config, self.states, self._overrides)
-        cfg = self.config
+            return {n: merge(v) for n, v in desired_dataplane(cfg, self.states, self._overrides).items()}
         return {
-            n: desired_vip(cfg.frontends[n], cfg, self.states, self._overrides) for n in frontends if n in cfg.frontends
+            n: merge(desired_vip(cfg.frontends[n], cfg, self.states, self._overrides))
+            for n in frontends
+            if n in cfg.frontends
         }
 
     def job(
@@ -75,9 +80,11 @@ class DataplaneModel:
             computed = self.desired(n for n in names if n not in fresh)
             desired = {n: fresh[n] if n in fresh else computed[n] for n in names if n in fresh or n in computed}
         wanted = [n for n in self.allowed(desired) if n in desired and n not in self._unsupported]
+        # Frontends gone from the config keep their VIP, every AS at weight 0, while they drain.
+        draining = tuple(d.vip for d in self.drains.vips.values()) if full else ()
         return SyncJob(
             scope="all" if full else "vip",
-            desired=tuple(desired[n] for n in wanted),
+            desired=tuple(desired[n] for n in wanted) + draining,
             reread=full,
             full=full and self.warm,
             conf=self.lb_conf(),
@@ -152,15 +159,48 @@ class DataplaneModel:
         return {frontend: {self.config.backends[backend].address}} if flush else None
 
     # --- reload ---------------------------------------------------------------------------
-    def reconfigure(self, new: Config) -> list[tuple[str, str]]:
-        """Take the new config: overrides and states of frontends that are gone are dropped;
-        the frontends the connected VPP newly cannot hold, with why."""
+    def reconfigure(self, new: Config, now: float) -> list[tuple[str, str]]:
+        """Take the new config: overrides and states of frontends that are gone are dropped, and
+        what it no longer wants starts draining (``self.drains``); the frontends the connected
+        VPP newly cannot hold, with why."""
+        old_cfg, old = self.config, self.desired()
         self.config = new
+        self.reload_drains = self.drains.on_reload(
+            old,
+            self.desired(),
+            now,
+            {n: fe.drain_for(old_cfg.lb) for n, fe in old_cfg.frontends.items()},
+            {n: fe.drain_for(new.lb) for n, fe in new.frontends.items()},
+        )
         for key in [k for k in self._overrides if k[0] not in new.frontends]:
             del self._overrides[key]
         for name in [n for n in self._frontend_states if n not in new.frontends]:
             del self._frontend_states[name]
         return self._check_support()
+
+    # --- drains -------------------------------------------------------------------------
+    def note_observed(
+        self, observed: Mapping[VipKey, ObservedVip], now: float, synced: Iterable[DesiredVip] = ()
+    ) -> list[DrainingAS]:
+        """After a sync (of ``synced``): ASes VPP holds on our VIPs that we do not want start
+        draining, and the drained ones VPP no longer has are forgotten; the drains started."""
+        started: list[DrainingAS] = []
+        names = self.vip_names()
+        known = {v.frontend: v for v in synced}
+        for key, vip in observed.items():
+            name = names.get(key)
+            if name is None:
+                continue
+            used = [a.address for a in vip.used()]
+            self.drains.removed(name, used)
+            fe = self.config.frontends[name]
+            timeout = fe.drain_for(self.config.lb)
+            if timeout <= 0 or not self.allowed([name]):
+                continue
+            want = known.get(name) or self.desired([name])[name]
+            wanted = {a.address for a in want.ases}
+            started += self.drains.found(name, [a for a in used if a not in wanted], now, timeout)
+        return started
 
     # --- warm-up --------------------------------------------------------------------------
     def start_warmup(self, now: float) -> None:

@@ -165,8 +165,16 @@ def plan_vip(
             ops.append(DelAS(d.key, a.address, True, d.frontend))
             ops.append(AddAS(d.key, a.address, 100, False, d.frontend))
     for extra in o.used():
-        if extra.address not in wanted:
+        if extra.address in wanted:
+            continue
+        if not d.drain:
             ops.append(DelAS(d.key, extra.address, True, d.frontend))
+        elif extra.address in d.remove or not weights:
+            # drained (or, without weights, a drain is a removal): established flows are left be
+            ops.append(DelAS(d.key, extra.address, False, d.frontend))
+        elif extra.weight != 0:
+            # not ours: drained, never flushed (the model times it, see drain.py)
+            ops.append(SetWeight(d.key, extra.address, 0, False, d.frontend))
     return ops, None
 
 

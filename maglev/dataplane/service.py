@@ -29,11 +29,11 @@ from ..bus import EventBus, Subscription
 from ..config import Config
 from ..events import BackendTransition, LbSynced
 from ..log import Logger
-from .connection import ConnectionState
 from .desired import DesiredVip, IPAddress, VipKey
+from .drainer import Drainer
 from .errors import NotConnected
 from .link import VppLink, VppThread, every
-from .model import DataplaneModel
+from .model import DataplaneModel, SyncJob
 from .oplog import tell, tell_frontends, tell_unsupported
 from .plan import LbConf, ObservedVip
 from .view import DataplaneView
@@ -88,6 +88,7 @@ class LbSync(Service):
         self.thread = VppThread(reactor)
         self.worker = make_worker(api_addr, stats_addr, api_dir, api_counter, self._closed)
         self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
+        self.drainer = Drainer(self.model.drains, reactor, self._full_sync)
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over
         self.last_sync: SyncResult | None = None
@@ -108,14 +109,6 @@ class LbSync(Service):
     def connected(self) -> bool:
         return self.link.connected
 
-    @property
-    def info(self) -> VppInfo | None:
-        return self.link.info
-
-    @property
-    def connection_state(self) -> ConnectionState:
-        return self.link.state
-
     # --- lifecycle ------------------------------------------------------------------
     def startService(self) -> None:
         super().startService()
@@ -132,7 +125,7 @@ class LbSync(Service):
                 self.reactor.callLater(lb.startup_min_delay, self._release),
                 self.reactor.callLater(max(lb.startup_max_delay, lb.startup_min_delay), self._end_warmup),
             ]
-        self._periodic = every(self.reactor, lb.sync_interval, self._periodic_sync, "periodic sync", self.log)
+        self._periodic = every(self.reactor, lb.sync_interval, self._full_sync, "periodic sync", self.log)
         self.link.start()
 
     def stopService(self) -> Deferred[None] | None:
@@ -144,6 +137,7 @@ class LbSync(Service):
         for t in self._warm_timers:
             if t.active():
                 t.cancel()
+        self.drainer.stop()
         for loop in (self._periodic, self._counters):
             if loop is not None and loop.running:
                 loop.stop()
@@ -154,9 +148,6 @@ class LbSync(Service):
         d: Deferred[None] = self.thread.run(self.worker.close)
         d.addBoth(lambda _: self.thread.stop())
         return d
-
-    def _periodic_sync(self) -> None:
-        self._sync_later(full=True)
 
     # --- the connection (link.py) tells us ----------------------------------------------
     def _connected(self, info: VppInfo) -> None:
@@ -207,10 +198,11 @@ class LbSync(Service):
 
     def reconfigure(self, new: Config) -> None:
         old = self.config
-        self._unsupported(self.model.reconfigure(new))
+        self._unsupported(self.model.reconfigure(new, self.reactor.seconds()))
+        self.drainer.reloaded(*self.model.reload_drains)
         if self._periodic is not None and old.lb.sync_interval != new.lb.sync_interval and self._periodic.running:
             self._periodic.stop()
-            self._periodic = every(self.reactor, new.lb.sync_interval, self._periodic_sync, "periodic sync", self.log)
+            self._periodic = every(self.reactor, new.lb.sync_interval, self._full_sync, "periodic sync", self.log)
         self._sync_later(full=True)
 
     # --- warm-up (model.py decides) ------------------------------------------------------
@@ -231,6 +223,9 @@ class LbSync(Service):
         flush_map = self.model.set_weight(frontend, pool, backend, weight, flush)
         tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states([frontend]))
         return self.request_sync(frontends=[frontend], flush=flush_map)
+
+    def _full_sync(self) -> None:
+        self._sync_later(full=True)
 
     def _sync_later(self, full: bool = False, frontends: Iterable[str] = ()) -> None:
         """A sync of our own accord: without VPP there is nothing to do and nobody to tell."""
@@ -269,14 +264,15 @@ class LbSync(Service):
         job = self.model.job(request.full, request.frontends, request.flush, fresh or {})
         self._running = True
         d = self.thread.run(self.worker.sync, job)
-        d.addCallback(self._synced, request)
+        d.addCallback(self._synced, request, job)
         d.addErrback(self._sync_crashed, request, job.scope)
 
-    def _synced(self, result: SyncResult, request: _Request) -> None:
+    def _synced(self, result: SyncResult, request: _Request, job: SyncJob) -> None:
         self._running = False
         self.last_sync = result
         self.observed = {} if result.observed_all else self.observed  # a full read replaces, a VIP sync updates
         self.observed.update(result.observed)
+        self.drainer.started(self.model.note_observed(result.observed, self.reactor.seconds(), job.desired))
         changes = tell(result, self.sync_counter)
         self.bus.publish(LbSynced(self.wallclock(), result.scope, result.frontends, changes, tuple(result.errors)))
         for w in request.waiters:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..states import FrontendState
 from .desired import DesiredVip, VipKey, active_pool
+from .drain import DrainingAS, DrainingVip
 from .errors import NotConnected
 from .plan import ObservedVip
 from .vppclient import VppInfo
@@ -42,12 +43,12 @@ class DataplaneView:
     @property
     def info(self) -> VppInfo | None:
         """The connected VPP (None while not connected)."""
-        return self._sync.info if self._sync.connected else None
+        return self._sync.link.info if self._sync.connected else None
 
     @property
     def connection(self) -> str:
         """The connection's state, by name (see connection.py)."""
-        return self._sync.connection_state.value
+        return self._sync.link.state.value
 
     def require_connected(self) -> VppInfo:
         """The connected VPP; raises NotConnected saying why there is none."""
@@ -75,6 +76,17 @@ class DataplaneView:
 
     def active_pool(self, frontend: str) -> int:
         return active_pool(self._model.config.frontends[frontend], self._model.states, self._model.overrides)
+
+    def draining(self, frontend: str) -> list[DrainingAS]:
+        """The frontend's ASes in their drain, by address."""
+        return self._model.drains.draining_of(frontend)
+
+    def draining_vips(self) -> list[DrainingVip]:
+        return list(self._model.drains.vips.values())
+
+    def seconds(self) -> float:
+        """The clock drains are timed on (the reactor's)."""
+        return self._sync.reactor.seconds()
 
     def observed(self, key: VipKey) -> ObservedVip | None:
         """The VIP as the last sync or read of VPP left it (None: not seen, or not connected)."""

@@ -433,26 +433,30 @@ class HealthService(Service):
                 p.backend = backend
                 self._restart(p, new, now, f"health check {hc.name} changed")
             elif backend.address != p.backend.address:
-                # Same check, new address: applied in place, state and history kept.
-                p.backend = backend
+                # Probe before trust: what answered at the old address says nothing of the new
+                # one, so it starts unknown there (weight 0) until its checks pass.
                 p.stop()
-                p.probe = self.factory.probe_for(backend, p.hc)
+                p.backend = backend
                 self.bus.publish(BackendChanged(now, name, "address"))
-                p.schedule(0.0)
+                self._restart(p, new, now, f"address changed to {backend.address}", first=0.0)
             else:
                 p.backend = backend
             if old_backend is not None and old_backend.enabled != backend.enabled:
                 # The file's own `enabled` changed: that is an operator decision too.
                 (self.enable if backend.enabled else self.disable)(name)
 
-    def _restart(self, p: BackendProber, config: Config, now: float, why: str) -> None:
+    def _restart(self, p: BackendProber, config: Config, now: float, why: str, first: float | None = None) -> None:
+        """Start over from unknown; the first probe at ``first`` seconds (None: spread)."""
         hc = config.healthchecks[p.backend.healthcheck]
         p.hc = hc
         p.probe = self.factory.probe_for(p.backend, hc)
         t = p.health.restart(hc.rise, hc.fall, now, why)
         if t is not None:
             self.announce(p, t)
-        self._start(p)
+        if first is None:
+            self._start(p)
+        else:
+            p.schedule(first)
 
     def state_of(self, name: str) -> State:
         return self.prober(name).health.state

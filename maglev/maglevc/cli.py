@@ -112,8 +112,11 @@ class Shell:
             self.out.kv("warning", warning)
 
     def do_show_frontends(self, p: Parsed) -> None:
-        for f in self.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=10).frontends:
+        r = self.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=10)
+        for f in r.frontends:
             render.frontend(self.out, f)
+        for d in r.draining_vips:
+            render.draining_vip(self.out, d)
 
     def do_show_frontend(self, p: Parsed) -> None:
         render.frontend(self.out, self.stub.GetFrontend(pb.GetFrontendRequest(name=p.args["frontend"]), timeout=10))

@@ -11,6 +11,7 @@ from ..ages import format_age
 BLUE, RED, GREEN, YELLOW, RESET = "\033[34m", "\033[31m", "\033[32m", "\033[33m", "\033[0m"
 STATE_COLOUR = {
     "up": GREEN, "down": RED, "unknown": YELLOW, "paused": YELLOW, "disabled": RED, "removed": RED, "unsupported": RED,
+    "draining": YELLOW,
 }  # fmt: skip
 
 

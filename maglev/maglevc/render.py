@@ -26,6 +26,16 @@ def frontend(out: Out, f: Any) -> None:
                 f"    {b.name:<16} {out.state(b.state, 9)} {b.weight:>6} {b.effective_weight:>9} "
                 f"{buckets:>7}  {b.address}{marker}"
             )
+    for d in f.draining:
+        who = f"{d.backend}, " if d.backend else ""
+        out.line(f"  {out.state('draining', 9)} {d.address} ({who}{d.why}): {d.seconds_left:.0f} s left, weight 0")
+
+
+def draining_vip(out: Out, d: Any) -> None:
+    out.line(
+        f"{out.label('frontend', 10)} {d.frontend}  {out.state('draining')}: removed from the configuration, "
+        f"VIP {d.address} {d.protocol} port {d.port} deleted in {d.seconds_left:.0f} s"
+    )
 
 
 def healthcheck(out: Out, h: Any) -> None:

@@ -121,6 +121,16 @@ def frontend_view(fe: pb.FrontendInfo, state: DaemonState) -> dict[str, Any]:
             }
             for pool in fe.pools
         ],
+        "draining": [
+            {
+                "address": d.address,
+                "backend": d.backend,
+                "pool": d.pool,
+                "seconds_left": round(d.seconds_left),
+                "why": d.why,
+            }
+            for d in fe.draining
+        ],
     }
 
 

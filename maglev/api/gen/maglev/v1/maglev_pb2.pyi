@@ -31,10 +31,12 @@ class ListFrontendsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListFrontendsResponse(_message.Message):
-    __slots__ = ("frontends",)
+    __slots__ = ("frontends", "draining_vips")
     FRONTENDS_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_VIPS_FIELD_NUMBER: _ClassVar[int]
     frontends: _containers.RepeatedCompositeFieldContainer[FrontendInfo]
-    def __init__(self, frontends: _Optional[_Iterable[_Union[FrontendInfo, _Mapping]]] = ...) -> None: ...
+    draining_vips: _containers.RepeatedCompositeFieldContainer[DrainingVip]
+    def __init__(self, frontends: _Optional[_Iterable[_Union[FrontendInfo, _Mapping]]] = ..., draining_vips: _Optional[_Iterable[_Union[DrainingVip, _Mapping]]] = ...) -> None: ...
 
 class GetFrontendRequest(_message.Message):
     __slots__ = ("name",)
@@ -71,7 +73,7 @@ class PoolInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., active: _Optional[bool] = ..., backends: _Optional[_Iterable[_Union[PoolBackendInfo, _Mapping]]] = ...) -> None: ...
 
 class FrontendInfo(_message.Message):
-    __slots__ = ("name", "address", "protocol", "port", "encap", "src_ip_sticky", "flush_on_down", "new_flows_table_length", "description", "state", "pools", "state_detail")
+    __slots__ = ("name", "address", "protocol", "port", "encap", "src_ip_sticky", "flush_on_down", "new_flows_table_length", "description", "state", "pools", "state_detail", "draining")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +86,7 @@ class FrontendInfo(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     POOLS_FIELD_NUMBER: _ClassVar[int]
     STATE_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     protocol: str
@@ -96,7 +99,36 @@ class FrontendInfo(_message.Message):
     state: str
     pools: _containers.RepeatedCompositeFieldContainer[PoolInfo]
     state_detail: str
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., flush_on_down: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., state_detail: _Optional[str] = ...) -> None: ...
+    draining: _containers.RepeatedCompositeFieldContainer[DrainingAs]
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., flush_on_down: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., state_detail: _Optional[str] = ..., draining: _Optional[_Iterable[_Union[DrainingAs, _Mapping]]] = ...) -> None: ...
+
+class DrainingAs(_message.Message):
+    __slots__ = ("address", "backend", "pool", "seconds_left", "why")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    WHY_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    backend: str
+    pool: str
+    seconds_left: float
+    why: str
+    def __init__(self, address: _Optional[str] = ..., backend: _Optional[str] = ..., pool: _Optional[str] = ..., seconds_left: _Optional[float] = ..., why: _Optional[str] = ...) -> None: ...
+
+class DrainingVip(_message.Message):
+    __slots__ = ("frontend", "address", "protocol", "port", "seconds_left")
+    FRONTEND_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    frontend: str
+    address: str
+    protocol: str
+    port: int
+    seconds_left: float
+    def __init__(self, frontend: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., seconds_left: _Optional[float] = ...) -> None: ...
 
 class ListBackendsRequest(_message.Message):
     __slots__ = ()
