@@ -44,6 +44,7 @@ from .log import Logger, set_level
 from .manhole import ManholeService
 from .metrics import MaglevMetrics, MetricsService
 from .options import Settings
+from .overrideservice import OverrideService
 from .version import commit
 from .web.hosts import HostCheck
 from .web.service import WebService, local_name, make_web
@@ -130,6 +131,10 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
         sync_counter=vpp_metrics.lbsync,
     )
     metrics.registry.register(VppCollector(lbsync.view))
+    # Between the two: saved overrides are applied to the health states before VPP's first write.
+    overrides = OverrideService(health, lbsync, bus, reactor, settings.state_dir, wallclock=time.time)
+    overrides.setServiceParent(root)
+    config.add_reconfigurable(overrides)
     lbsync.setServiceParent(root)
     config.add_reconfigurable(lbsync)
 
@@ -142,7 +147,7 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
         else ("no gRPC listener", ())
     )
     # The servicer also backs the web UI in-process, so it exists even without a gRPC listener.
-    servicer = MaglevServicer(config, health, lbsync, bus, started=time.time(), security=security)
+    servicer = MaglevServicer(config, health, lbsync, bus, started=time.time(), security=security, overrides=overrides)
     root.addCloser(servicer.close)
     if settings.grpc_addr is not None:
         GrpcService(settings.grpc_addr, servicer, settings.reflection, tls, tokens, audit, bus).setServiceParent(root)

@@ -95,3 +95,13 @@ class ReloadStarted(Event):
     (the gRPC tokens and certificates) are read again too, whatever the config's fate."""
 
     source: str
+
+
+@dataclass(frozen=True)
+class OverrideExpired(Event):
+    """An operator's timed pause, disable or weight ended by itself."""
+
+    backend: str
+    action: str  # "pause", "disable" or "weight"
+    frontend: str  # for a weight
+    pool: str

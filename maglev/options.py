@@ -24,6 +24,7 @@ from .version import version_line
 from .vppapi import find_api_dir
 
 DEFAULT_CONFIG = "/etc/vpp-maglev/maglev.yaml"
+DEFAULT_STATE_DIR = "/var/lib/vpp-maglev"
 
 # option name -> (environment variable, default)
 ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -44,6 +45,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "grpc-tls-client-ca": ("MAGLEV_GRPC_TLS_CLIENT_CA", ""),
     "grpc-tokens": ("MAGLEV_GRPC_TOKENS", ""),
     "web-allowed-hosts": ("MAGLEV_WEB_ALLOWED_HOSTS", ""),
+    "state-dir": ("MAGLEV_STATE_DIR", DEFAULT_STATE_DIR),
 }
 
 
@@ -67,6 +69,7 @@ class Settings:
     grpc_tls: TlsFiles | None  # None: plaintext
     grpc_tokens: str  # the tokens file's path; "" = none (reads open, changes from loopback only)
     web_allowed_hosts: tuple[str, ...]
+    state_dir: str  # the operator's overrides are kept here across restarts; "" = not kept
     admin_credentials: tuple[str, str] | None
     effective: tuple[tuple[str, str], ...]  # every flag's effective text, for the starting log line
 
@@ -171,6 +174,13 @@ class MaglevOptions(usage.Options):
             None,
             "host names the web UI answers to besides its own addresses, comma-separated [MAGLEV_WEB_ALLOWED_HOSTS]",
         ],
+        [
+            "state-dir",
+            None,
+            None,
+            "where operator overrides (pause, disable, weights) are kept across restarts; empty: not kept "
+            "[MAGLEV_STATE_DIR, default " + DEFAULT_STATE_DIR + "]",
+        ],
     ]
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
@@ -232,6 +242,7 @@ class MaglevOptions(usage.Options):
             manhole_host_key=self["manhole-host-key"], reflection=parse_bool("reflection", self["reflection"]),
             grpc_tls=self._grpc_tls(), grpc_tokens=self._grpc_tokens(),
             web_allowed_hosts=allowed_hosts("web-allowed-hosts", self["web-allowed-hosts"]),
+            state_dir=self["state-dir"].strip(),
             admin_credentials=admin_credentials(self.environ),
             effective=tuple((name, self[name]) for name in ENVIRONMENT),
         )  # fmt: skip

@@ -70,6 +70,7 @@ def source_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     env["MAGLEV_WEB_ADDR"] = "127.0.0.1:0"  # never the default port a developer's demo may hold
+    env["MAGLEV_STATE_DIR"] = ""  # no daemon under test shares the machine's overrides (tests pass their own)
     return env
 
 

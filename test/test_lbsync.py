@@ -536,3 +536,27 @@ async def test_a_removed_backend_drains_then_goes_and_a_reload_can_bring_it_back
     await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
     assert harness.lbsync.model.drains.draining_of("web") == []
     assert programmed(emu)[WEB]["192.0.2.9"] == ((50, True) if emu.lb.weights else (100, True))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_timed_weight_reverts_in_vpp(emu: Emulator, harness: Harness) -> None:
+    """set ... weight 0 for 10m: VPP holds 0, then the configured 50 again when the time is up."""
+    from twisted.internet.task import Clock
+
+    from maglev.health.service import HealthService
+    from maglev.overrideservice import OverrideService
+
+    clock = Clock()
+    health = HealthService(harness.config, harness.bus, clock, wallclock=clock.seconds)
+    overrides = OverrideService(health, harness.lbsync, harness.bus, clock)
+    overrides.startService()
+    await overrides.set_weight("web", "primary", "b", 0, False, 600)
+    if emu.lb.weights:
+        assert programmed(emu)[WEB]["192.0.2.9"] == (0, True)
+    else:
+        assert "192.0.2.9" not in programmed(emu)[WEB]
+    back = wait_for(harness.bus, LbSynced, lambda e: e.scope == "vip")
+    clock.advance(600)
+    await back
+    assert programmed(emu)[WEB]["192.0.2.9"] == ((50, True) if emu.lb.weights else (100, True))
+    overrides.stopService()

@@ -6,7 +6,7 @@ read from VPP) to protobuf messages; the servicer only finds the values and answ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..config import Config, Frontend, HttpParams, IcmpParams, TcpParams
 from ..dataplane.desired import DesiredVip, VipKey
@@ -41,7 +41,11 @@ def fill_backend(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
 
 
 def frontend_info(
-    fe: Frontend, desired: DesiredVip, dataplane: DataplaneView, states: Mapping[str, str]
+    fe: Frontend,
+    desired: DesiredVip,
+    dataplane: DataplaneView,
+    states: Mapping[str, str],
+    weight_left: Callable[[tuple[str, str, str]], float | None] = lambda key: None,
 ) -> pb.FrontendInfo:
     effective = {(a.pool, a.backend): a for a in desired.ases}
     buckets = _buckets(dataplane.observed(desired.key))
@@ -57,15 +61,19 @@ def frontend_info(
         pi = pb.PoolInfo(name=pool.name, active=i == active)
         for m in pool.members:
             a = effective[(pool.name, m.backend)]
+            key = (fe.name, pool.name, m.backend)
+            overridden = key in overrides
             pi.backends.append(
                 pb.PoolBackendInfo(
                     name=m.backend,
-                    weight=overrides.get((fe.name, pool.name, m.backend), m.weight),
+                    weight=overrides.get(key, m.weight),
                     effective_weight=a.weight,
                     flush=a.flush,
                     state=states.get(m.backend, "unknown"),
                     address=str(a.address),
                     buckets=buckets.get(str(a.address), -1),
+                    weight_override=overridden,
+                    weight_override_seconds_left=(weight_left(key) or 0.0) if overridden else 0.0,
                 )  # fmt: skip
             )
         info.pools.append(pi)

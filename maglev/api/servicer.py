@@ -23,6 +23,7 @@ from ..dataplane.service import LbSync, NotConnected
 from ..health.service import HealthService, NoSuchBackend
 from ..health.state import OperatorError
 from ..log import Logger
+from ..overrideservice import DurationError, OverrideService
 from ..version import commit
 from .convert import draining_vips, fill_backend, frontend_info, healthcheck_info, vpp_lb_state
 from .gen.maglev.v1 import maglev_pb2 as pb
@@ -42,6 +43,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         started: float,
         reactor_thread: Callable[[], bool] | None = None,
         security: tuple[str, tuple[str, ...]] = ("no gRPC listener", ()),
+        overrides: OverrideService | None = None,
     ) -> None:
         self.config = config
         self.health = health
@@ -52,6 +54,8 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self.bus = bus
         self.started = started
         self.security = security  # (how the API is protected, warnings): GetVersion shows both
+        # operator actions and their lifetimes (in memory only when the daemon gives none)
+        self.overrides = overrides or OverrideService(health, lbsync, bus, lbsync.reactor)
         self.streams = EventStreams(bus, self._frontend_states, reactor_thread)
         self.subscribers = self.streams.subscribers
 
@@ -68,12 +72,16 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         """Raises NoSuchBackend."""
         info = pb.BackendInfo()
         fill_backend(info, self.backends.backend(name), self.cfg)
+        self._fill_override(info)
         return info
+
+    def _fill_override(self, info: pb.BackendInfo) -> None:
+        info.override, info.override_seconds_left = self.overrides.of_backend(info.name)
 
     def frontend_info(self, fe: Frontend, desired_all: dict[str, Any] | None = None) -> pb.FrontendInfo:
         """``desired_all``: every frontend's desired VIP, computed once by ListFrontends."""
         desired = (desired_all or self.dataplane.desired([fe.name]))[fe.name]
-        return frontend_info(fe, desired, self.dataplane, self.backends.states)
+        return frontend_info(fe, desired, self.dataplane, self.backends.states, self.overrides.weight_seconds_left)
 
     def _frontend_states(self) -> list[tuple[str, str]]:
         return [(name, self.dataplane.frontend_state(name).value) for name in self.cfg.frontends]
@@ -108,6 +116,9 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         cfg = self.cfg
         for status in self.backends:
             fill_backend(response.backends.add(), status, cfg)
+        if self.overrides.any_backend:
+            for info in response.backends:
+                self._fill_override(info)
         return response
 
     async def GetBackend(self, request: pb.GetBackendRequest, context: grpc.aio.ServicerContext) -> pb.BackendInfo:
@@ -120,11 +131,13 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         self, action: str, request: pb.BackendRequest, context: grpc.aio.ServicerContext
     ) -> pb.BackendInfo:
         try:
-            getattr(self.health, action)(request.name)
+            getattr(self.overrides, action)(request.name, request.for_seconds)
         except NoSuchBackend as e:
             return await self._abort(context, grpc.StatusCode.NOT_FOUND, str(e))
         except OperatorError as e:
             return await self._abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except DurationError as e:
+            return await self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(e))
         return self.backend_info(request.name)
 
     async def PauseBackend(self, request: pb.BackendRequest, context: grpc.aio.ServicerContext) -> pb.BackendInfo:
@@ -160,9 +173,13 @@ class MaglevServicer(pb_grpc.MaglevServicer):
                 context, grpc.StatusCode.INVALID_ARGUMENT, f"weight must be 0..100, got {request.weight}"
             )
         try:
-            d = self.lbsync.set_weight(request.frontend, request.pool, request.backend, request.weight, request.flush)
+            d = self.overrides.set_weight(
+                request.frontend, request.pool, request.backend, request.weight, request.flush, request.for_seconds
+            )
         except KeyError as e:
             return await self._abort(context, grpc.StatusCode.NOT_FOUND, str(e.args[0]))
+        except DurationError as e:
+            return await self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if self.dataplane.connected:
             result = await _wait(d)
             if result.errors:

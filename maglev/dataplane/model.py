@@ -139,9 +139,9 @@ class DataplaneModel:
 
     # --- operator weights -----------------------------------------------------------------
     def set_weight(
-        self, frontend: str, pool: str, backend: str, weight: int, flush: bool
+        self, frontend: str, pool: str, backend: str, weight: int | None, flush: bool
     ) -> dict[str, set[IPAddress]] | None:
-        """Keep an operator's weight (until the next reload); the flush it asks for, if any.
+        """Keep an operator's weight (None: back to the config's); the flush it asks for, if any.
 
         Raises KeyError naming what does not exist, ValueError for a weight out of range;
         nothing changes then."""
@@ -153,6 +153,9 @@ class DataplaneModel:
             raise KeyError(f"frontend {frontend!r} has no pool {pool!r}")
         if backend not in p.backend_names:
             raise KeyError(f"pool {pool!r} of frontend {frontend!r} has no backend {backend!r}")
+        if weight is None:
+            self._overrides.pop((frontend, pool, backend), None)
+            return None
         if not 0 <= weight <= 100:
             raise ValueError(f"weight must be 0..100, got {weight}")
         self._overrides[(frontend, pool, backend)] = weight

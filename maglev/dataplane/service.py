@@ -218,8 +218,10 @@ class LbSync(Service):
             self._sync_later(full=True)
 
     # --- operator actions ------------------------------------------------------------------
-    def set_weight(self, frontend: str, pool: str, backend: str, weight: int, flush: bool) -> Deferred[SyncResult]:
-        """Set a pool member's weight now (in memory until the next reload) and sync its VIP."""
+    def set_weight(
+        self, frontend: str, pool: str, backend: str, weight: int | None, flush: bool
+    ) -> Deferred[SyncResult]:
+        """Set a pool member's weight now (None: the config's again) and sync its VIP."""
         flush_map = self.model.set_weight(frontend, pool, backend, weight, flush)
         tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states([frontend]))
         return self.request_sync(frontends=[frontend], flush=flush_map)

@@ -75,6 +75,7 @@ def run(argv: list[str] | None = None) -> None:
                 "--grpc-addr", args.grpc_addr,
                 "--web-addr", args.web_addr,
                 "--log-level", args.log_level,
+                "--state-dir", str(run_dir),
             ],
             before_start=start_backends,
         )  # fmt: skip

@@ -22,9 +22,10 @@ from .. import __version__
 from ..api.client import ClientAuth, ClientTls, read_token_file
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
 from ..api.tls import TlsError
+from ..config.durations import parse_duration
 from ..version import version_line
 from . import render
-from .out import Out, age, clock
+from .out import Out, age, clock, left
 from .tree import Parsed, ParseError, candidates, help_lines, parse
 
 
@@ -178,8 +179,9 @@ class Shell:
             raise _Failed
 
     def _backend_action(self, rpc: Callable[..., Any], p: Parsed) -> None:
-        b = rpc(pb.BackendRequest(name=p.args["backend"]), timeout=10)
-        self.out.line(f"{b.name}: {self.out.state(b.state)}")
+        b = rpc(pb.BackendRequest(name=p.args["backend"], for_seconds=_seconds(p)), timeout=10)
+        until = f" for {left(b.override_seconds_left)}" if b.override_seconds_left else ""
+        self.out.line(f"{b.name}: {self.out.state(b.state)}{until}")
 
     def do_backend_pause(self, p: Parsed) -> None:
         self._backend_action(self.stub.PauseBackend, p)
@@ -196,7 +198,7 @@ class Shell:
     def do_set_weight(self, p: Parsed) -> None:
         req = pb.SetWeightRequest(
             frontend=p.args["frontend"], pool=p.args["pool"], backend=p.args["backend"], weight=int(p.args["weight"]),
-            flush="flush" in p.flags,
+            flush="flush" in p.flags, for_seconds=_seconds(p),
         )  # fmt: skip
         render.frontend(self.out, self.stub.SetFrontendPoolBackendWeight(req, timeout=30))
 
@@ -320,6 +322,10 @@ def interactive(shell: Shell) -> None:
             readline.write_history_file(histfile)
         except OSError:
             pass
+
+
+def _seconds(p: Parsed) -> float:
+    return parse_duration(p.args["duration"]) if "duration" in p.args else 0.0
 
 
 def parser() -> argparse.ArgumentParser:

@@ -51,3 +51,13 @@ def age(since: float, now: float | None = None) -> str:
 
 
 __all__ = ["Out", "age", "clock"]
+
+
+def left(seconds: float) -> str:
+    """A time left, to the second: ``42s``, ``29m 59s``, ``1h 2m``."""
+    s = max(0, round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    if s >= 60:
+        return f"{s // 60}m {s % 60}s"
+    return f"{s}s"

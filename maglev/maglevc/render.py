@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .out import Out, age
+from .out import Out, age, left
 
 
 def frontend(out: Out, f: Any) -> None:
@@ -22,6 +22,9 @@ def frontend(out: Out, f: Any) -> None:
         for b in pool.backends:
             buckets = "-" if b.buckets < 0 else str(b.buckets)
             marker = " [flush]" if b.flush and b.effective_weight == 0 else ""
+            if b.weight_override:
+                ends = f" for {left(b.weight_override_seconds_left)}" if b.weight_override_seconds_left else ""
+                marker += f" [operator weight{ends}]"
             out.line(
                 f"    {b.name:<16} {out.state(b.state, 9)} {b.weight:>6} {b.effective_weight:>9} "
                 f"{buckets:>7}  {b.address}{marker}"
@@ -59,6 +62,9 @@ def backend(out: Out, b: Any) -> None:
         f"{out.state(b.state)} for {age(b.state_since)} (counter {b.counter}, rise {b.rise}, fall {b.fall})",
     )
     out.kv("enabled", str(b.enabled).lower())
+    if b.override:
+        ends = f"ends in {left(b.override_seconds_left)}" if b.override_seconds_left else "until changed"
+        out.kv("override", f"{b.state} by an operator, {ends}")
     out.kv("healthcheck", b.healthcheck)
     if b.last_probe.code:
         lp = b.last_probe

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..config.durations import DurationError, parse_duration
+
 Names = Callable[[str], list[str]]  # slot kind -> live values (frontend, backend, healthcheck, pool)
 
 SLOT_HELP = {
@@ -22,6 +24,7 @@ SLOT_HELP = {
     "weight": "<0-100>",
     "num": "<count>",
     "level": "debug|info|warn|error",
+    "duration": "<duration>",
 }
 
 
@@ -47,8 +50,16 @@ def slot(kind: str, children: list[Node] | None = None, action: str | None = Non
     return Node(kind, SLOT_HELP.get(kind, ""), children or [], action, slot=True)
 
 
+def _for(action: str) -> Node:
+    return kw("for", "end it by itself after a time (30s, 10m, 2h)", [slot("duration", action=action)])
+
+
 def _backend_actions() -> list[Node]:
-    return [kw(a, f"{a} the backend", action=f"backend_{a}") for a in ("pause", "resume", "enable", "disable")]
+    timed = ("pause", "disable")
+    return [
+        kw(a, f"{a} the backend", [_for(f"backend_{a}")] if a in timed else [], action=f"backend_{a}")
+        for a in ("pause", "resume", "enable", "disable")
+    ]
 
 
 TREE = kw(
@@ -147,8 +158,10 @@ TREE = kw(
                                                                                 kw(
                                                                                     "flush",
                                                                                     "also drop its flows",
+                                                                                    [_for("set_weight")],
                                                                                     action="set_weight",
-                                                                                )
+                                                                                ),
+                                                                                _for("set_weight"),
                                                                             ],
                                                                             action="set_weight",
                                                                         )
@@ -229,6 +242,13 @@ def _check_slot(node: Node, token: str) -> None:
             raise ParseError(f"{token!r} is not a number")
         if node.word == "weight" and int(token) > 100:
             raise ParseError(f"weight {token} is out of 0..100")
+    if node.word == "duration":
+        try:
+            seconds = parse_duration(token)
+        except DurationError as e:
+            raise ParseError(f"{token!r}: {e}") from None
+        if seconds <= 0:
+            raise ParseError(f"{token!r}: a duration must be more than 0")
     if node.word == "level" and token not in ("debug", "info", "warn", "error"):
         raise ParseError(f"{token!r} is not a log level (debug, info, warn, error)")
 
@@ -271,7 +291,7 @@ def parse(tokens: list[str]) -> Parsed:
         if nxt.slot:
             _check_slot(nxt, token)
             args[nxt.word] = token
-        elif nxt.action and not nxt.children and nxt.word == "flush":
+        elif nxt.action and nxt.word == "flush":
             flags.add("flush")
         node = nxt
         i += 1

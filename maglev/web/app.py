@@ -38,6 +38,7 @@ from ..addresses import TcpAddress
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
 from ..api.guard import outcome
 from ..audit import Audit
+from ..config.durations import DurationError, parse_duration
 from ..log import Logger
 from .hosts import HostCheck
 from .page import render_page, templates_dir, web_version
@@ -194,6 +195,32 @@ def _json(request: IRequest, data: Any, code: int = 200) -> bytes:
 def _arg(request: IRequest, name: str) -> str | None:
     values = request.args.get(name.encode())
     return None if not values else values[0].decode("utf-8", "replace")
+
+
+def _for(request: IRequest) -> tuple[float, bytes | None]:
+    """The form's ``for`` (30m, 2h; empty: until changed) in seconds, or the 400 refusing it."""
+    text = (_arg(request, "for") or "").strip()
+    if not text:
+        return 0.0, None
+    try:
+        return parse_duration(text), None
+    except DurationError as e:
+        return 0.0, _json(request, {"error": f"for: {e}"}, 400)
+
+
+def _weight_form(request: IRequest, message: pb.SetWeightRequest) -> pb.SetWeightRequest | bytes:
+    """The weight form's fields into ``message``, or the 400 naming the bad one."""
+    text = (_arg(request, "weight") or "").strip()
+    if not WEIGHT.fullmatch(text):  # the range is the API's to check, with its own words
+        return _json(request, {"error": f"weight must be an integer 0..100, got {text[:20]!r}"}, 400)
+    flush_text = (_arg(request, "flush") or "false").strip().lower()
+    if flush_text not in ("true", "false", "on", "off", "1", "0"):
+        return _json(request, {"error": f"flush must be true or false, got {flush_text!r}"}, 400)
+    seconds, refused = _for(request)
+    if refused is not None:
+        return refused
+    message.weight, message.flush, message.for_seconds = int(text), flush_text in ("true", "on", "1"), seconds
+    return message
 
 
 def _cookie(request: IRequest, name: bytes) -> str | None:
@@ -395,7 +422,12 @@ class WebApp:
     async def admin_backend(self, request: IRequest, daemon: str, backend: str, op: str) -> bytes:
         if op not in OPERATIONS:
             return _json(request, {"error": f"unknown operation {op!r}: use one of {', '.join(OPERATIONS)}"}, 404)
-        info, error = await self._act(request, daemon, OPERATIONS[op], pb.BackendRequest(name=backend))
+        seconds, refused = _for(request)
+        if refused is not None:
+            return refused
+        info, error = await self._act(
+            request, daemon, OPERATIONS[op], pb.BackendRequest(name=backend, for_seconds=seconds)
+        )
         if error is not None:
             return error
         return _json(request, {"ok": True, "backend": info.name, "state": info.state, "enabled": info.enabled})
@@ -407,19 +439,15 @@ class WebApp:
     @_in_loop
     @_admin_post
     async def admin_weight(self, request: IRequest, daemon: str, frontend: str, pool: str, backend: str) -> bytes:
-        text = (_arg(request, "weight") or "").strip()
-        if not WEIGHT.fullmatch(text):  # the range is the API's to check, with its own words
-            return _json(request, {"error": f"weight must be an integer 0..100, got {text[:20]!r}"}, 400)
-        flush_text = (_arg(request, "flush") or "false").strip().lower()
-        if flush_text not in ("true", "false", "on", "off", "1", "0"):
-            return _json(request, {"error": f"flush must be true or false, got {flush_text!r}"}, 400)
-        message = pb.SetWeightRequest(
-            frontend=frontend, pool=pool, backend=backend, weight=int(text), flush=flush_text in ("true", "on", "1")
-        )
+        message = _weight_form(request, pb.SetWeightRequest(frontend=frontend, pool=pool, backend=backend))
+        if isinstance(message, bytes):
+            return message
         _, error = await self._act(request, daemon, "SetFrontendPoolBackendWeight", message)
         if error is not None:
             return error
-        return _json(request, {"ok": True, "frontend": frontend, "pool": pool, "backend": backend, "weight": int(text)})
+        return _json(
+            request, {"ok": True, "frontend": frontend, "pool": pool, "backend": backend, "weight": message.weight}
+        )
 
     @app.route("/admin/api/<string:daemon>/sync", methods=["POST"])
     @_in_loop

@@ -45,7 +45,7 @@ class GetFrontendRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class PoolBackendInfo(_message.Message):
-    __slots__ = ("name", "weight", "effective_weight", "flush", "state", "address", "buckets")
+    __slots__ = ("name", "weight", "effective_weight", "flush", "state", "address", "buckets", "weight_override", "weight_override_seconds_left")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,8 @@ class PoolBackendInfo(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_OVERRIDE_SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
     name: str
     weight: int
     effective_weight: int
@@ -60,7 +62,9 @@ class PoolBackendInfo(_message.Message):
     state: str
     address: str
     buckets: int
-    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., effective_weight: _Optional[int] = ..., flush: _Optional[bool] = ..., state: _Optional[str] = ..., address: _Optional[str] = ..., buckets: _Optional[int] = ...) -> None: ...
+    weight_override: bool
+    weight_override_seconds_left: float
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., effective_weight: _Optional[int] = ..., flush: _Optional[bool] = ..., state: _Optional[str] = ..., address: _Optional[str] = ..., buckets: _Optional[int] = ..., weight_override: _Optional[bool] = ..., weight_override_seconds_left: _Optional[float] = ...) -> None: ...
 
 class PoolInfo(_message.Message):
     __slots__ = ("name", "active", "backends")
@@ -147,10 +151,12 @@ class GetBackendRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class BackendRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "for_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    FOR_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    for_seconds: float
+    def __init__(self, name: _Optional[str] = ..., for_seconds: _Optional[float] = ...) -> None: ...
 
 class ProbeResult(_message.Message):
     __slots__ = ("ok", "code", "detail", "duration", "time")
@@ -180,7 +186,7 @@ class Transition(_message.Message):
     def __init__(self, to: _Optional[str] = ..., time: _Optional[float] = ..., code: _Optional[str] = ..., detail: _Optional[str] = ..., **kwargs) -> None: ...
 
 class BackendInfo(_message.Message):
-    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight")
+    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight", "override", "override_seconds_left")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +200,8 @@ class BackendInfo(_message.Message):
     TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
     FRONTENDS_FIELD_NUMBER: _ClassVar[int]
     PROBE_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     healthcheck: str
@@ -207,7 +215,9 @@ class BackendInfo(_message.Message):
     transitions: _containers.RepeatedCompositeFieldContainer[Transition]
     frontends: _containers.RepeatedScalarFieldContainer[str]
     probe_in_flight: bool
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ...) -> None: ...
+    override: bool
+    override_seconds_left: float
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ..., override: _Optional[bool] = ..., override_seconds_left: _Optional[float] = ...) -> None: ...
 
 class ListHealthChecksRequest(_message.Message):
     __slots__ = ()
@@ -263,18 +273,20 @@ class HealthCheckInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., port: _Optional[int] = ..., interval: _Optional[float] = ..., fast_interval: _Optional[float] = ..., down_interval: _Optional[float] = ..., timeout: _Optional[float] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., probe_ipv4_src: _Optional[str] = ..., probe_ipv6_src: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SetWeightRequest(_message.Message):
-    __slots__ = ("frontend", "pool", "backend", "weight", "flush")
+    __slots__ = ("frontend", "pool", "backend", "weight", "flush", "for_seconds")
     FRONTEND_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     FLUSH_FIELD_NUMBER: _ClassVar[int]
+    FOR_SECONDS_FIELD_NUMBER: _ClassVar[int]
     frontend: str
     pool: str
     backend: str
     weight: int
     flush: bool
-    def __init__(self, frontend: _Optional[str] = ..., pool: _Optional[str] = ..., backend: _Optional[str] = ..., weight: _Optional[int] = ..., flush: _Optional[bool] = ...) -> None: ...
+    for_seconds: float
+    def __init__(self, frontend: _Optional[str] = ..., pool: _Optional[str] = ..., backend: _Optional[str] = ..., weight: _Optional[int] = ..., flush: _Optional[bool] = ..., for_seconds: _Optional[float] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("log", "log_level", "backend", "frontend", "vpp")
