@@ -560,3 +560,34 @@ async def test_a_timed_weight_reverts_in_vpp(emu: Emulator, harness: Harness) ->
     await back
     assert programmed(emu)[WEB]["192.0.2.9"] == ((50, True) if emu.lb.weights else (100, True))
     overrides.stopService()
+
+
+@pytest.mark.parametrize("flavour", ["master"])  # VPP without weights cannot ramp (documented)
+@pytest_twisted.ensureDeferred
+async def test_slow_start_ramps_the_weight_vpp_holds(emu: Emulator, harness: Harness) -> None:
+    """b (weight 50, slow-start 4s) comes back up: VPP gets 13, 13, 25, 38, 50, a step a second."""
+    from twisted.internet.task import Clock
+
+    from maglev.dataplane.ramper import Ramper
+
+    config = load_config(CONFIG.replace("{name: primary, backends:", "{name: primary, slow-start: 4s, backends:"))
+    assert config.frontends["web"].pools[0].slow_start == 4.0
+    harness.lbsync.reconfigure(config)
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    harness.lbsync.ramper.stop()
+    clock = Clock()
+    ramper = Ramper(harness.lbsync.model, clock, lambda fes: harness.lbsync.request_sync(frontends=fes))
+    ramper.start(harness.bus)
+    try:
+        await harness.transition("b", "down")
+        await harness.transition("b", "up")
+        seen = [programmed(emu)[WEB]["192.0.2.9"][0]]
+        for _ in range(4):
+            synced = wait_for(harness.bus, LbSynced, lambda e: e.scope == "vip")
+            clock.advance(1)
+            await synced
+            seen.append(programmed(emu)[WEB]["192.0.2.9"][0])
+        assert seen == [13, 13, 25, 38, 50]
+        assert harness.lbsync.model.ramps.started == {}, "done"
+    finally:
+        ramper.stop()

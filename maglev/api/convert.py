@@ -63,6 +63,7 @@ def frontend_info(
             a = effective[(pool.name, m.backend)]
             key = (fe.name, pool.name, m.backend)
             overridden = key in overrides
+            ramp = dataplane.slow_start(fe, pool, m.backend)
             pi.backends.append(
                 pb.PoolBackendInfo(
                     name=m.backend,
@@ -74,6 +75,8 @@ def frontend_info(
                     buckets=buckets.get(str(a.address), -1),
                     weight_override=overridden,
                     weight_override_seconds_left=(weight_left(key) or 0.0) if overridden else 0.0,
+                    slow_start_elapsed=ramp[0] if ramp else 0,
+                    slow_start_duration=ramp[1] if ramp else 0.0,
                 )  # fmt: skip
             )
         info.pools.append(pi)

@@ -137,6 +137,7 @@ class Backend:
     address: IPAddress
     healthcheck: str
     enabled: bool = True
+    slow_start: float | None = None  # seconds; None: the pool's, else the frontend's
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class PoolMember:
 class Pool:
     name: str
     members: tuple[PoolMember, ...]
+    slow_start: float | None = None  # seconds; None: the frontend's
 
     @property
     def backend_names(self) -> tuple[str, ...]:
@@ -171,6 +173,14 @@ class Frontend:
     target_port: int | None = None  # nat4/nat6: the port VPP rewrites the destination to
     nat_service: NatService | None = None  # nat4/nat6; None: clusterip
     drain_timeout: float | None = None  # None: the lb flow-timeout; 0: remove at once (with flush)
+    slow_start: float | None = None  # seconds a backend coming up ramps to its weight; None/0: off
+
+    def slow_start_of(self, pool: Pool, backend: Backend) -> float:
+        """A member's slow start: the backend's own, else the pool's, else the frontend's (0: off)."""
+        for value in (backend.slow_start, pool.slow_start, self.slow_start):
+            if value is not None:
+                return value
+        return 0.0
 
     def drain_for(self, lb: LbSettings) -> float:
         """Seconds a removed AS keeps its established flows (weight 0, no flush) before it goes."""

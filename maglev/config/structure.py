@@ -245,8 +245,8 @@ _LB_KEYS = {
     "startup-min-delay",
     "startup-max-delay",
 }
-_BACKEND_KEYS = {"address", "healthcheck", "enabled"}
-_POOL_KEYS = {"name", "backends"}
+_BACKEND_KEYS = {"address", "healthcheck", "enabled", "slow-start"}
+_POOL_KEYS = {"name", "backends", "slow-start"}
 _STATUS = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$")
 
 
@@ -412,13 +412,19 @@ def _read_backend(r: Reader, name: str, node: Node, path: str) -> Backend | None
     addr = r.address(m.get("address"), f"{path}.address")
     hc = r.string(m.get("healthcheck"), f"{path}.healthcheck", None)
     enabled = r.boolean(m.get("enabled"), f"{path}.enabled", True)
+    slow = _slow_start(r, m, path)
     if addr is None or hc is None:
         return None
-    return Backend(name=name, address=addr, healthcheck=hc, enabled=enabled)
+    return Backend(name=name, address=addr, healthcheck=hc, enabled=enabled, slow_start=slow)
+
+
+def _slow_start(r: Reader, m: dict[str, Node], path: str) -> float | None:
+    return r.duration(m["slow-start"], f"{path}.slow-start", 0.0) if "slow-start" in m else None
 
 
 _FRONTEND_KEYS = {
     "drain-timeout",
+    "slow-start",
     "address",
     "protocol",
     "port",
@@ -460,9 +466,8 @@ def _read_frontend(r: Reader, name: str, node: Node, path: str) -> Frontend | No
         dscp=r.integer(m.get("dscp"), f"{path}.dscp", None),
         target_port=r.integer(m.get("target-port"), f"{path}.target-port", None),
         nat_service=r.choice(m.get("nat-service"), f"{path}.nat-service", NatService, None),
-        drain_timeout=r.duration(m.get("drain-timeout"), f"{path}.drain-timeout", -1.0)
-        if "drain-timeout" in m
-        else None,
+        drain_timeout=r.duration(m["drain-timeout"], f"{path}.drain-timeout", 0.0) if "drain-timeout" in m else None,
+        slow_start=_slow_start(r, m, path),
     )
     return frontend if addr is not None else None
 
@@ -477,7 +482,7 @@ def _read_pools(r: Reader, node: Node | None, path: str) -> list[Pool]:
     pools: list[Pool] = []
     for i, pnode in enumerate(node.value):
         ppath = f"{path}[{i}]"
-        pm = r.fields(pnode, ppath, _POOL_KEYS, _POOL_KEYS)
+        pm = r.fields(pnode, ppath, _POOL_KEYS, {"name", "backends"})
         if pm is None:
             continue
         pname = r.string(pm.get("name"), f"{ppath}.name", None)
@@ -492,7 +497,7 @@ def _read_pools(r: Reader, node: Node | None, path: str) -> list[Pool]:
             if weight is not None:
                 members.append(PoolMember(bname, weight))
         if pname is not None:
-            pools.append(Pool(pname, tuple(members)))
+            pools.append(Pool(pname, tuple(members), _slow_start(r, pm, ppath)))
     return pools
 
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ..config import Config, Encap, Frontend, effective_encap
 from ..states import BackendState, FrontendState
+from .ramp import ramp_weight
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -102,7 +103,17 @@ def _order(a: DesiredAS) -> tuple[int, int]:
     return (a.address.version, int(a.address))
 
 
-def desired_vip(fe: Frontend, cfg: Config, states: Mapping[str, str], overrides: WeightOverrides) -> DesiredVip:
+NOT_RAMPING: Mapping[str, int] = {}
+
+
+def desired_vip(
+    fe: Frontend,
+    cfg: Config,
+    states: Mapping[str, str],
+    overrides: WeightOverrides,
+    ramping: Mapping[str, int] = NOT_RAMPING,
+) -> DesiredVip:
+    """``ramping``: backends in their slow start, and the whole seconds they are into it (ramp.py)."""
     active = active_pool(fe, states, overrides)
     ases: list[DesiredAS] = []
     for i, pool in enumerate(fe.pools):
@@ -110,6 +121,8 @@ def desired_vip(fe: Frontend, cfg: Config, states: Mapping[str, str], overrides:
             backend = cfg.backends[m.backend]
             weight = configured_weight(fe, pool.name, m.backend, m.weight, overrides)
             w, flush = effective_weight(states.get(m.backend, UNKNOWN), weight, i == active, fe.flush_on_down)
+            if w > 0 and m.backend in ramping:
+                w = ramp_weight(w, ramping[m.backend], fe.slow_start_of(pool, backend))
             ases.append(DesiredAS(backend.address, w, flush, m.backend, pool.name))
     ases.sort(key=_order)
     families = {a.address.version for a in ases}
@@ -133,9 +146,11 @@ def nat_args(fe: Frontend) -> NatArgs:
     return NatArgs(service, fe.target_port or 0)
 
 
-def desired_dataplane(cfg: Config, states: Mapping[str, str], overrides: WeightOverrides) -> dict[str, DesiredVip]:
+def desired_dataplane(
+    cfg: Config, states: Mapping[str, str], overrides: WeightOverrides, ramping: Mapping[str, int] = NOT_RAMPING
+) -> dict[str, DesiredVip]:
     """Every frontend's VIP, in config order."""
-    return {name: desired_vip(fe, cfg, states, overrides) for name, fe in cfg.frontends.items()}
+    return {name: desired_vip(fe, cfg, states, overrides, ramping) for name, fe in cfg.frontends.items()}
 
 
 def frontend_state(vip: DesiredVip, states: Mapping[str, str]) -> FrontendState:

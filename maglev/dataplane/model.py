@@ -22,6 +22,7 @@ from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, 
 from .drain import DrainingAS, DrainingVip, Drains
 from .encode import unsupported
 from .plan import LbConf, ObservedVip
+from .ramp import Ramps
 
 FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
 
@@ -53,19 +54,31 @@ class DataplaneModel:
         self._unsupported: dict[str, str] = {}  # frontend -> why the connected VPP cannot hold it
         self.unsupported = MappingProxyType(self._unsupported)
         self.drains = Drains()
+        self.ramps = Ramps()
         self.reload_drains: tuple[list[DrainingAS | DrainingVip], list[str]] = ([], [])  # the last reload's
 
     # --- what VPP should hold ---------------------------------------------------------
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         """The desired VIPs of ``frontends`` (all when None), from current states and overrides."""
-        cfg, merge = self.config, self.drains.merge
+        cfg, merge, ramping = self.config, self.drains.merge, self.ramps.elapsed
         if frontends is None:
-            return {n: merge(v) for n, v in desired_dataplane(cfg, self.states, self._overrides).items()}
+            return {n: merge(v) for n, v in desired_dataplane(cfg, self.states, self._overrides, ramping).items()}
         return {
-            n: merge(desired_vip(cfg.frontends[n], cfg, self.states, self._overrides))
+            n: merge(desired_vip(cfg.frontends[n], cfg, self.states, self._overrides, ramping))
             for n in frontends
             if n in cfg.frontends
         }
+
+    def longest_slow_start(self, backend: str) -> float:
+        """The longest slow start of the backend's pool memberships (0: none)."""
+        cfg = self.config
+        b = cfg.backends.get(backend)
+        if b is None:
+            return 0.0
+        return max(
+            (fe.slow_start_of(p, b) for fe in cfg.frontends.values() for p in fe.pools if backend in p.backend_names),
+            default=0.0,
+        )
 
     def job(
         self, full: bool, frontends: Iterable[str], flush: dict[str, set[IPAddress]], fresh: Mapping[str, DesiredVip]

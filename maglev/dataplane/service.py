@@ -36,6 +36,7 @@ from .link import VppLink, VppThread, every
 from .model import DataplaneModel, SyncJob
 from .oplog import tell, tell_frontends, tell_unsupported
 from .plan import LbConf, ObservedVip
+from .ramper import Ramper
 from .view import DataplaneView
 from .vppclient import VppInfo
 from .worker import SyncResult, make_worker
@@ -89,6 +90,7 @@ class LbSync(Service):
         self.worker = make_worker(api_addr, stats_addr, api_dir, api_counter, self._closed)
         self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
         self.drainer = Drainer(self.model.drains, reactor, self._full_sync)
+        self.ramper = Ramper(self.model, reactor, lambda frontends: self._sync_later(frontends=frontends))
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over
         self.last_sync: SyncResult | None = None
@@ -118,6 +120,7 @@ class LbSync(Service):
             self.log.info("VPP integration disabled (empty --vpp-api-addr)", event="vpp-disabled")
             return
         self.thread.start()
+        self.ramper.start(self.bus)
         lb = self.config.lb
         self.model.start_warmup(self.reactor.seconds())
         if not self.model.warm:
@@ -138,6 +141,7 @@ class LbSync(Service):
             if t.active():
                 t.cancel()
         self.drainer.stop()
+        self.ramper.stop()
         for loop in (self._periodic, self._counters):
             if loop is not None and loop.running:
                 loop.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from ..config import Frontend, Pool
 from ..states import FrontendState
 from .desired import DesiredVip, VipKey, active_pool
 from .drain import DrainingAS, DrainingVip
@@ -83,6 +84,15 @@ class DataplaneView:
 
     def draining_vips(self) -> list[DrainingVip]:
         return list(self._model.drains.vips.values())
+
+    def slow_start(self, frontend: Frontend, pool: Pool, backend: str) -> tuple[int, float] | None:
+        """(whole seconds into it, its length) for a pool member in its slow start, else None."""
+        elapsed = self._model.ramps.elapsed.get(backend)
+        b = self._model.config.backends.get(backend)
+        if elapsed is None or b is None:
+            return None
+        duration = frontend.slow_start_of(pool, b)
+        return (elapsed, duration) if 0 < duration and elapsed < duration else None
 
     def seconds(self) -> float:
         """The clock drains are timed on (the reactor's)."""

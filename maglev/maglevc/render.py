@@ -22,6 +22,8 @@ def frontend(out: Out, f: Any) -> None:
         for b in pool.backends:
             buckets = "-" if b.buckets < 0 else str(b.buckets)
             marker = " [flush]" if b.flush and b.effective_weight == 0 else ""
+            if b.slow_start_duration:
+                marker += f" [slow start {b.slow_start_elapsed}/{b.slow_start_duration:g} s]"
             if b.weight_override:
                 ends = f" for {left(b.weight_override_seconds_left)}" if b.weight_override_seconds_left else ""
                 marker += f" [operator weight{ends}]"

@@ -63,6 +63,18 @@ def frontend_health(fe: pb.FrontendInfo) -> str:
     return "healthy"
 
 
+def _member_note(b: pb.PoolBackendInfo) -> str:
+    notes = []
+    if b.slow_start_duration:
+        notes.append(
+            f"slow start {b.slow_start_elapsed}/{b.slow_start_duration:g} s, weight {b.effective_weight}/{b.weight}"
+        )
+    if b.weight_override:
+        left = f", {round(b.weight_override_seconds_left)} s left" if b.weight_override_seconds_left else ""
+        notes.append(f"operator weight{left}")
+    return "; ".join(notes)
+
+
 def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.BackendInfo | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "key": f"{fe}/{pool.name}/{b.name}",
@@ -77,6 +89,8 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
         "enabled": True,
         "in_flight": False,
         "last_probe": None,
+        # shown beside the state: "slow start 12/30 s", "operator weight, 9m 59s left"
+        "note": _member_note(b),
     }
     if info is not None:
         out["since"] = info.state_since

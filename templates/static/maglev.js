@@ -74,7 +74,7 @@
           if (!row) return location.reload();
           seen.add(b.key);
           const f = (name) => row.querySelector(`[data-f="${name}"]`);
-          put(f("state"), b.state, "state-" + b.state);
+          put(f("state"), b.note ? `${b.state} (${b.note})` : b.state, "state-" + b.state);
           put(f("weight"), b.weight);
           put(f("effective_weight"), b.effective_weight);
           put(f("buckets"), num(b.buckets));

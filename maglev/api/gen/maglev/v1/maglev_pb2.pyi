@@ -45,7 +45,7 @@ class GetFrontendRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class PoolBackendInfo(_message.Message):
-    __slots__ = ("name", "weight", "effective_weight", "flush", "state", "address", "buckets", "weight_override", "weight_override_seconds_left")
+    __slots__ = ("name", "weight", "effective_weight", "flush", "state", "address", "buckets", "weight_override", "weight_override_seconds_left", "slow_start_elapsed", "slow_start_duration")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,8 @@ class PoolBackendInfo(_message.Message):
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_OVERRIDE_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_OVERRIDE_SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    SLOW_START_ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    SLOW_START_DURATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     weight: int
     effective_weight: int
@@ -64,7 +66,9 @@ class PoolBackendInfo(_message.Message):
     buckets: int
     weight_override: bool
     weight_override_seconds_left: float
-    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., effective_weight: _Optional[int] = ..., flush: _Optional[bool] = ..., state: _Optional[str] = ..., address: _Optional[str] = ..., buckets: _Optional[int] = ..., weight_override: _Optional[bool] = ..., weight_override_seconds_left: _Optional[float] = ...) -> None: ...
+    slow_start_elapsed: int
+    slow_start_duration: float
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., effective_weight: _Optional[int] = ..., flush: _Optional[bool] = ..., state: _Optional[str] = ..., address: _Optional[str] = ..., buckets: _Optional[int] = ..., weight_override: _Optional[bool] = ..., weight_override_seconds_left: _Optional[float] = ..., slow_start_elapsed: _Optional[int] = ..., slow_start_duration: _Optional[float] = ...) -> None: ...
 
 class PoolInfo(_message.Message):
     __slots__ = ("name", "active", "backends")
