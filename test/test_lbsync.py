@@ -419,7 +419,7 @@ async def test_emulator_killed_and_restarted(tmp_path: Path) -> None:
         lost = wait_for(h.bus, Event, lambda e: type(e).__name__ == "VppDisconnected", timeout=30)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        h.lbsync.ping()  # do not wait 10 s for the liveness ping
+        h.lbsync.link.ping()  # do not wait 10 s for the liveness ping
         await lost
         back = wait_for(h.bus, LbSynced, lambda e: e.scope == "all", timeout=30)
         proc = start_emulator(api, stats, str(API_DIR))
@@ -574,7 +574,7 @@ async def test_slow_start_ramps_the_weight_vpp_holds(emu: Emulator, harness: Har
     assert config.frontends["web"].pools[0].slow_start == 4.0
     harness.lbsync.reconfigure(config)
     await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
-    harness.lbsync.ramper.stop()
+    harness.lbsync.safety.ramper.stop()
     clock = Clock()
     ramper = Ramper(harness.lbsync.model, clock, lambda fes: harness.lbsync.request_sync(frontends=fes))
     ramper.start(harness.bus)
@@ -591,3 +591,20 @@ async def test_slow_start_ramps_the_weight_vpp_holds(emu: Emulator, harness: Har
         assert harness.lbsync.model.ramps.started == {}, "done"
     finally:
         ramper.stop()
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_a_flapping_backend_is_suppressed_in_vpp(emu: Emulator, harness: Harness) -> None:
+    config = load_config(CONFIG.replace("b: {address: 192.0.2.9, healthcheck: h}",
+                                        "b: {address: 192.0.2.9, healthcheck: h, dampening: true}"))  # fmt: skip
+    harness.lbsync.reconfigure(config)
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    for _ in range(3):
+        await harness.transition("b", "down")
+        await harness.transition("b", "up")
+    assert harness.lbsync.model.flaps.suppressed == {"b"}
+    assert programmed(emu)[WEB]["192.0.2.9"] == (0, True), "kept out although its checks pass"
+    since = len(emu.requests)
+    await harness.lbsync.request_sync(full=True)
+    assert [r for _, r in mutations(emu, since) if as_of(r) == "192.0.2.9"] == [], "and it stays so"

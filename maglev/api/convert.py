@@ -6,13 +6,14 @@ read from VPP) to protobuf messages; the servicer only finds the values and answ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from ..config import Config, Frontend, HttpParams, IcmpParams, TcpParams
 from ..dataplane.desired import DesiredVip, VipKey
 from ..dataplane.plan import LbConf, ObservedVip
 from ..dataplane.view import DataplaneView
 from ..health.view import BackendStatus
+from ..overrideservice import OverrideService
 from .gen.maglev.v1 import maglev_pb2 as pb
 
 
@@ -38,6 +39,18 @@ def fill_backend(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
         lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
     for t in h.history:
         info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
+
+
+def fill_lifetimes(infos: Iterable[pb.BackendInfo], overrides: OverrideService, dataplane: DataplaneView) -> None:
+    """What an operator's override and flap dampening say of each backend (cheap when nothing does)."""
+    if overrides.any_backend:
+        for info in infos:
+            info.override, info.override_seconds_left = overrides.of_backend(info.name)
+    if dataplane.flapping:
+        for info in infos:
+            flap = dataplane.flap(info.name)
+            if flap is not None:
+                info.suppressed, info.flap_penalty, info.reuse_in_seconds = flap
 
 
 def frontend_info(

@@ -25,7 +25,7 @@ from ..health.state import OperatorError
 from ..log import Logger
 from ..overrideservice import DurationError, OverrideService
 from ..version import commit
-from .convert import draining_vips, fill_backend, frontend_info, healthcheck_info, vpp_lb_state
+from .convert import draining_vips, fill_backend, fill_lifetimes, frontend_info, healthcheck_info, vpp_lb_state
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from .streams import EventStreams
@@ -72,11 +72,8 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         """Raises NoSuchBackend."""
         info = pb.BackendInfo()
         fill_backend(info, self.backends.backend(name), self.cfg)
-        self._fill_override(info)
+        fill_lifetimes([info], self.overrides, self.dataplane)
         return info
-
-    def _fill_override(self, info: pb.BackendInfo) -> None:
-        info.override, info.override_seconds_left = self.overrides.of_backend(info.name)
 
     def frontend_info(self, fe: Frontend, desired_all: dict[str, Any] | None = None) -> pb.FrontendInfo:
         """``desired_all``: every frontend's desired VIP, computed once by ListFrontends."""
@@ -116,9 +113,7 @@ class MaglevServicer(pb_grpc.MaglevServicer):
         cfg = self.cfg
         for status in self.backends:
             fill_backend(response.backends.add(), status, cfg)
-        if self.overrides.any_backend:
-            for info in response.backends:
-                self._fill_override(info)
+        fill_lifetimes(response.backends, self.overrides, self.dataplane)
         return response
 
     async def GetBackend(self, request: pb.GetBackendRequest, context: grpc.aio.ServicerContext) -> pb.BackendInfo:

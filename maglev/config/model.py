@@ -138,6 +138,17 @@ class Backend:
     healthcheck: str
     enabled: bool = True
     slow_start: float | None = None  # seconds; None: the pool's, else the frontend's
+    dampening: Dampening | None = None  # None: off
+
+
+@dataclass(frozen=True)
+class Dampening:
+    """RFC 2439 flap dampening of one backend (dataplane/dampening.py)."""
+
+    penalty: float = 1000.0
+    half_life: float = 60.0
+    suppress: float = 2000.0
+    reuse: float = 750.0
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from .model import (
     Backend,
     CheckType,
     Config,
+    Dampening,
     Encap,
     Frontend,
     HealthCheck,
@@ -245,7 +246,8 @@ _LB_KEYS = {
     "startup-min-delay",
     "startup-max-delay",
 }
-_BACKEND_KEYS = {"address", "healthcheck", "enabled", "slow-start"}
+_BACKEND_KEYS = {"address", "healthcheck", "enabled", "slow-start", "dampening"}
+_DAMPENING_KEYS = {"penalty", "half-life", "suppress", "reuse"}
 _POOL_KEYS = {"name", "backends", "slow-start"}
 _STATUS = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$")
 
@@ -413,9 +415,35 @@ def _read_backend(r: Reader, name: str, node: Node, path: str) -> Backend | None
     hc = r.string(m.get("healthcheck"), f"{path}.healthcheck", None)
     enabled = r.boolean(m.get("enabled"), f"{path}.enabled", True)
     slow = _slow_start(r, m, path)
+    damp = _dampening(r, m.get("dampening"), f"{path}.dampening")
     if addr is None or hc is None:
         return None
-    return Backend(name=name, address=addr, healthcheck=hc, enabled=enabled, slow_start=slow)
+    return Backend(name=name, address=addr, healthcheck=hc, enabled=enabled, slow_start=slow, dampening=damp)
+
+
+def _dampening(r: Reader, node: Node | None, path: str) -> Dampening | None:
+    """``dampening: true`` (RFC 2439's usual figures), ``false``, or a mapping of them."""
+    if node is None or node.value is False:
+        return None
+    if node.value is True:
+        return Dampening()
+    m = r.fields(node, path, _DAMPENING_KEYS)
+    if m is None:
+        return None
+    d = Dampening()
+    values = {}
+    for key in ("penalty", "suppress", "reuse"):
+        v = r.integer(m.get(key), f"{path}.{key}", int(getattr(d, key)))
+        if v is not None and v <= 0:
+            r.err(f"{path}.{key}", f"must be more than 0, got {v}", m.get(key))
+        values[key] = float(v) if v is not None else getattr(d, key)
+    half_life = r.duration(m.get("half-life"), f"{path}.half-life", d.half_life)
+    if half_life <= 0:
+        r.err(f"{path}.half-life", "must be more than 0", m.get("half-life"))
+        half_life = d.half_life
+    if values["reuse"] >= values["suppress"]:
+        r.err(f"{path}.reuse", f"must be below suppress ({values['suppress']:g})", m.get("reuse") or node)
+    return Dampening(values["penalty"], half_life, values["suppress"], values["reuse"])
 
 
 def _slow_start(r: Reader, m: dict[str, Node], path: str) -> float | None:
@@ -510,6 +538,7 @@ SCHEMA_KEYS: dict[str, set[str]] = {
     "healthchecks.params (tcp)": _TCP_PARAMS,
     "healthchecks.params (icmp)": _ICMP_PARAMS,
     "backends": _BACKEND_KEYS,
+    "backends.dampening": _DAMPENING_KEYS,
     "frontends": _FRONTEND_KEYS,
     "frontends.pools": _POOL_KEYS,
 }

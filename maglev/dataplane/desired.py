@@ -7,7 +7,7 @@ weights, flush flags, pool failover, frontend state and AS order.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -85,11 +85,15 @@ def configured_weight(fe: Frontend, pool: str, backend: str, weight: int, overri
     return overrides.get((fe.name, pool, backend), weight)
 
 
-def active_pool(fe: Frontend, states: Mapping[str, str], overrides: WeightOverrides) -> int:
-    """The first pool with a backend that is up with weight > 0 (0 when there is none)."""
+def active_pool(fe: Frontend, states: Mapping[str, str], overrides: WeightOverrides, held: Collection[str] = ()) -> int:
+    """The first pool with a backend that is up with weight > 0 and not held out (0 when there is none)."""
     for i, pool in enumerate(fe.pools):
         for m in pool.members:
-            if states.get(m.backend) == UP and configured_weight(fe, pool.name, m.backend, m.weight, overrides) > 0:
+            if (
+                states.get(m.backend) == UP
+                and m.backend not in held
+                and configured_weight(fe, pool.name, m.backend, m.weight, overrides) > 0
+            ):
                 return i
     return 0
 
@@ -112,16 +116,20 @@ def desired_vip(
     states: Mapping[str, str],
     overrides: WeightOverrides,
     ramping: Mapping[str, int] = NOT_RAMPING,
+    held: Collection[str] = (),
 ) -> DesiredVip:
-    """``ramping``: backends in their slow start, and the whole seconds they are into it (ramp.py)."""
-    active = active_pool(fe, states, overrides)
+    """``ramping``: backends in their slow start, and the whole seconds they are into it (ramp.py);
+    ``held``: backends kept out of their pools (weight 0, no flush) whatever their state (dampening)."""
+    active = active_pool(fe, states, overrides, held)
     ases: list[DesiredAS] = []
     for i, pool in enumerate(fe.pools):
         for m in pool.members:
             backend = cfg.backends[m.backend]
             weight = configured_weight(fe, pool.name, m.backend, m.weight, overrides)
             w, flush = effective_weight(states.get(m.backend, UNKNOWN), weight, i == active, fe.flush_on_down)
-            if w > 0 and m.backend in ramping:
+            if w > 0 and m.backend in held:
+                w = 0
+            elif w > 0 and m.backend in ramping:
                 w = ramp_weight(w, ramping[m.backend], fe.slow_start_of(pool, backend))
             ases.append(DesiredAS(backend.address, w, flush, m.backend, pool.name))
     ases.sort(key=_order)
@@ -147,10 +155,14 @@ def nat_args(fe: Frontend) -> NatArgs:
 
 
 def desired_dataplane(
-    cfg: Config, states: Mapping[str, str], overrides: WeightOverrides, ramping: Mapping[str, int] = NOT_RAMPING
+    cfg: Config,
+    states: Mapping[str, str],
+    overrides: WeightOverrides,
+    ramping: Mapping[str, int] = NOT_RAMPING,
+    held: Collection[str] = (),
 ) -> dict[str, DesiredVip]:
     """Every frontend's VIP, in config order."""
-    return {name: desired_vip(fe, cfg, states, overrides, ramping) for name, fe in cfg.frontends.items()}
+    return {name: desired_vip(fe, cfg, states, overrides, ramping, held) for name, fe in cfg.frontends.items()}
 
 
 def frontend_state(vip: DesiredVip, states: Mapping[str, str]) -> FrontendState:

@@ -87,3 +87,15 @@ class VppCollector(Collector):
             for a in dv.vip.ases:
                 draining.add_metric([dv.vip.frontend.removesuffix(" (draining)"), str(a.address)], dv.left(now))
         yield draining
+        penalty = GaugeMetricFamily(
+            "maglev_backend_flap_penalty", "flap dampening figure of merit of each dampened backend", labels=["backend"]
+        )
+        suppressed = GaugeMetricFamily(
+            "maglev_backend_suppressed", "1 while flap dampening keeps the backend out of its pools", labels=["backend"]
+        )
+        for name in s.backends_dampened():
+            flap = s.flap(name)
+            penalty.add_metric([name], flap[1] if flap else 0.0)
+            suppressed.add_metric([name], 1.0 if flap and flap[0] else 0.0)
+        yield penalty
+        yield suppressed

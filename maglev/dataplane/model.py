@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from ..config import Config
 from ..states import FrontendState
+from .dampening import Flaps
 from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state, vip_key
 from .drain import DrainingAS, DrainingVip, Drains
 from .encode import unsupported
@@ -55,16 +56,18 @@ class DataplaneModel:
         self.unsupported = MappingProxyType(self._unsupported)
         self.drains = Drains()
         self.ramps = Ramps()
+        self.flaps = Flaps()
         self.reload_drains: tuple[list[DrainingAS | DrainingVip], list[str]] = ([], [])  # the last reload's
 
     # --- what VPP should hold ---------------------------------------------------------
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         """The desired VIPs of ``frontends`` (all when None), from current states and overrides."""
-        cfg, merge, ramping = self.config, self.drains.merge, self.ramps.elapsed
+        cfg, merge, ramping, held = self.config, self.drains.merge, self.ramps.elapsed, self.flaps.suppressed
         if frontends is None:
-            return {n: merge(v) for n, v in desired_dataplane(cfg, self.states, self._overrides, ramping).items()}
+            vips = desired_dataplane(cfg, self.states, self._overrides, ramping, held)
+            return {n: merge(v) for n, v in vips.items()}
         return {
-            n: merge(desired_vip(cfg.frontends[n], cfg, self.states, self._overrides, ramping))
+            n: merge(desired_vip(cfg.frontends[n], cfg, self.states, self._overrides, ramping, held))
             for n in frontends
             if n in cfg.frontends
         }

@@ -30,13 +30,12 @@ from ..config import Config
 from ..events import BackendTransition, LbSynced
 from ..log import Logger
 from .desired import DesiredVip, IPAddress, VipKey
-from .drainer import Drainer
 from .errors import NotConnected
 from .link import VppLink, VppThread, every
 from .model import DataplaneModel, SyncJob
 from .oplog import tell, tell_frontends, tell_unsupported
 from .plan import LbConf, ObservedVip
-from .ramper import Ramper
+from .safety import SafeChanges
 from .view import DataplaneView
 from .vppclient import VppInfo
 from .worker import SyncResult, make_worker
@@ -89,8 +88,7 @@ class LbSync(Service):
         self.thread = VppThread(reactor)
         self.worker = make_worker(api_addr, stats_addr, api_dir, api_counter, self._closed)
         self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
-        self.drainer = Drainer(self.model.drains, reactor, self._full_sync)
-        self.ramper = Ramper(self.model, reactor, lambda frontends: self._sync_later(frontends=frontends))
+        self.safety = SafeChanges(self.model, reactor, self._full_sync, self._sync_frontends)
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over
         self.last_sync: SyncResult | None = None
@@ -120,7 +118,7 @@ class LbSync(Service):
             self.log.info("VPP integration disabled (empty --vpp-api-addr)", event="vpp-disabled")
             return
         self.thread.start()
-        self.ramper.start(self.bus)
+        self.safety.start(self.bus)
         lb = self.config.lb
         self.model.start_warmup(self.reactor.seconds())
         if not self.model.warm:
@@ -140,8 +138,7 @@ class LbSync(Service):
         for t in self._warm_timers:
             if t.active():
                 t.cancel()
-        self.drainer.stop()
-        self.ramper.stop()
+        self.safety.stop()
         for loop in (self._periodic, self._counters):
             if loop is not None and loop.running:
                 loop.stop()
@@ -168,10 +165,6 @@ class LbSync(Service):
         self.counters, self.observed = {}, {}
         if self._counters is not None and self._counters.running:
             self._counters.stop()
-
-    def ping(self) -> Deferred[None]:
-        """Check the connection now (also every KEEPALIVE seconds); a failure is a loss."""
-        return self.link.ping()
 
     def _closed(self, connection: int, why: str, protocol: bool) -> None:
         # On vpp_papi's reader thread: VPP closed the API socket (or broke the protocol).
@@ -203,7 +196,7 @@ class LbSync(Service):
     def reconfigure(self, new: Config) -> None:
         old = self.config
         self._unsupported(self.model.reconfigure(new, self.reactor.seconds()))
-        self.drainer.reloaded(*self.model.reload_drains)
+        self.safety.reloaded(*self.model.reload_drains)
         if self._periodic is not None and old.lb.sync_interval != new.lb.sync_interval and self._periodic.running:
             self._periodic.stop()
             self._periodic = every(self.reactor, new.lb.sync_interval, self._full_sync, "periodic sync", self.log)
@@ -232,6 +225,10 @@ class LbSync(Service):
 
     def _full_sync(self) -> None:
         self._sync_later(full=True)
+
+    def _sync_frontends(self, frontends: Iterable[str]) -> None:
+        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states(list(frontends)))
+        self._sync_later(frontends=frontends)
 
     def _sync_later(self, full: bool = False, frontends: Iterable[str] = ()) -> None:
         """A sync of our own accord: without VPP there is nothing to do and nobody to tell."""
@@ -278,7 +275,7 @@ class LbSync(Service):
         self.last_sync = result
         self.observed = {} if result.observed_all else self.observed  # a full read replaces, a VIP sync updates
         self.observed.update(result.observed)
-        self.drainer.started(self.model.note_observed(result.observed, self.reactor.seconds(), job.desired))
+        self.safety.found(self.model.note_observed(result.observed, self.reactor.seconds(), job.desired))
         changes = tell(result, self.sync_counter)
         self.bus.publish(LbSynced(self.wallclock(), result.scope, result.frontends, changes, tuple(result.errors)))
         for w in request.waiters:

@@ -76,7 +76,8 @@ class DataplaneView:
         return self._model.vip_names()
 
     def active_pool(self, frontend: str) -> int:
-        return active_pool(self._model.config.frontends[frontend], self._model.states, self._model.overrides)
+        m = self._model
+        return active_pool(m.config.frontends[frontend], m.states, m.overrides, m.flaps.suppressed)
 
     def draining(self, frontend: str) -> list[DrainingAS]:
         """The frontend's ASes in their drain, by address."""
@@ -93,6 +94,24 @@ class DataplaneView:
             return None
         duration = frontend.slow_start_of(pool, b)
         return (elapsed, duration) if 0 < duration and elapsed < duration else None
+
+    def flap(self, backend: str) -> tuple[bool, float, float] | None:
+        """(suppressed, penalty now, seconds to reuse) of a dampened backend with a penalty, else None."""
+        m = self._model
+        b = m.config.backends.get(backend)
+        d = b.dampening if b is not None else None
+        if d is None or backend not in m.flaps.merits:
+            return None
+        now = self.seconds()
+        reuse = m.flaps.reuse_at(backend, d)
+        return backend in m.flaps.suppressed, m.flaps.penalty(backend, now, d), max(0.0, (reuse or now) - now)
+
+    def backends_dampened(self) -> list[str]:
+        return [n for n, b in self._model.config.backends.items() if b.dampening is not None]
+
+    @property
+    def flapping(self) -> bool:
+        return bool(self._model.flaps.merits)
 
     def seconds(self) -> float:
         """The clock drains are timed on (the reactor's)."""

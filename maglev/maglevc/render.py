@@ -64,6 +64,10 @@ def backend(out: Out, b: Any) -> None:
         f"{out.state(b.state)} for {age(b.state_since)} (counter {b.counter}, rise {b.rise}, fall {b.fall})",
     )
     out.kv("enabled", str(b.enabled).lower())
+    if b.suppressed:
+        out.kv("dampening", f"suppressed (penalty {b.flap_penalty:.0f}, reuse in {left(b.reuse_in_seconds)})")
+    elif b.flap_penalty:
+        out.kv("dampening", f"penalty {b.flap_penalty:.0f}")
     if b.override:
         ends = f"ends in {left(b.override_seconds_left)}" if b.override_seconds_left else "until changed"
         out.kv("override", f"{b.state} by an operator, {ends}")

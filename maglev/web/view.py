@@ -92,6 +92,9 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
         # shown beside the state: "slow start 12/30 s", "operator weight, 9m 59s left"
         "note": _member_note(b),
     }
+    if info is not None and info.suppressed:
+        flap = f"suppressed (penalty {info.flap_penalty:.0f}, reuse in {round(info.reuse_in_seconds)} s)"
+        out["note"] = "; ".join(filter(None, (flap, out["note"])))
     if info is not None:
         out["since"] = info.state_since
         out["enabled"] = info.enabled

@@ -190,7 +190,7 @@ class Transition(_message.Message):
     def __init__(self, to: _Optional[str] = ..., time: _Optional[float] = ..., code: _Optional[str] = ..., detail: _Optional[str] = ..., **kwargs) -> None: ...
 
 class BackendInfo(_message.Message):
-    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight", "override", "override_seconds_left")
+    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight", "override", "override_seconds_left", "suppressed", "flap_penalty", "reuse_in_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +206,9 @@ class BackendInfo(_message.Message):
     PROBE_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    FLAP_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    REUSE_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     healthcheck: str
@@ -221,7 +224,10 @@ class BackendInfo(_message.Message):
     probe_in_flight: bool
     override: bool
     override_seconds_left: float
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ..., override: _Optional[bool] = ..., override_seconds_left: _Optional[float] = ...) -> None: ...
+    suppressed: bool
+    flap_penalty: float
+    reuse_in_seconds: float
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ..., override: _Optional[bool] = ..., override_seconds_left: _Optional[float] = ..., suppressed: _Optional[bool] = ..., flap_penalty: _Optional[float] = ..., reuse_in_seconds: _Optional[float] = ...) -> None: ...
 
 class ListHealthChecksRequest(_message.Message):
     __slots__ = ()

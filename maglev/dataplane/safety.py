@@ -1,0 +1,46 @@
+"""SafeChanges, on the reactor thread: the timers that make changes gentle, together:
+drains (drainer.py), slow starts (ramper.py) and flap dampening (dampener.py). LbSync
+starts, stops and tells them; each asks LbSync for the syncs it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from twisted.internet.interfaces import IReactorTime
+
+from ..bus import EventBus
+from .dampener import Dampener
+from .drain import DrainingAS, DrainingVip
+from .drainer import Drainer
+from .model import DataplaneModel
+from .ramper import Ramper
+
+
+class SafeChanges:
+    def __init__(
+        self,
+        model: DataplaneModel,
+        clock: IReactorTime,
+        full_sync: Callable[[], object],
+        sync: Callable[[Iterable[str]], object],
+    ) -> None:
+        self.drainer = Drainer(model.drains, clock, full_sync)
+        self.ramper = Ramper(model, clock, sync)
+        self.dampener = Dampener(model, clock, sync)
+
+    def start(self, bus: EventBus) -> None:
+        self.ramper.start(bus)
+        self.dampener.start(bus)
+
+    def stop(self) -> None:
+        self.drainer.stop()
+        self.ramper.stop()
+        self.dampener.stop()
+
+    def reloaded(self, started: list[DrainingAS | DrainingVip], ended: list[str]) -> None:
+        self.drainer.reloaded(started, ended)
+        self.dampener.reconfigured()
+
+    def found(self, drains: list[DrainingAS]) -> None:
+        """After a sync: ASes found in VPP that no frontend wants, now draining."""
+        self.drainer.started(drains)
