@@ -105,3 +105,12 @@ class OverrideExpired(Event):
     action: str  # "pause", "disable" or "weight"
     frontend: str  # for a weight
     pool: str
+
+
+@dataclass(frozen=True)
+class CheckerIsolation(Event):
+    """The checker-isolation guard tripped (active) or let go."""
+
+    active: bool
+    fraction: float  # of all backends that went down together
+    held: tuple[str, ...]

@@ -31,6 +31,7 @@ class FrontendState(StrEnum):
     UP = "up"
     DOWN = "down"
     UNSUPPORTED = "unsupported"
+    FAILING_OPEN = "failing-open"  # every backend down, on-all-down: keep (the last weights stay)
 
 
 __all__ = ["BackendState", "FrontendState"]

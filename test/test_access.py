@@ -98,7 +98,7 @@ def test_every_rpc_is_classified_and_changes_need_admin() -> None:
     changes = {m for m in methods if needed_role(f"/maglev.v1.Maglev/{m}") is Role.ADMIN}
     assert changes == {
         "PauseBackend", "ResumeBackend", "EnableBackend", "DisableBackend",
-        "SetFrontendPoolBackendWeight", "ReloadConfig", "SyncVPPLBState",
+        "SetFrontendPoolBackendWeight", "ReloadConfig", "SyncVPPLBState", "ReleaseCheckerIsolation",
     }  # fmt: skip
     assert needed_role("/maglev.v1.Maglev/SomethingNew") is Role.ADMIN, "a new method is closed until listed"
     assert needed_role(HEALTH) is None

@@ -608,3 +608,35 @@ async def test_a_flapping_backend_is_suppressed_in_vpp(emu: Emulator, harness: H
     since = len(emu.requests)
     await harness.lbsync.request_sync(full=True)
     assert [r for _, r in mutations(emu, since) if as_of(r) == "192.0.2.9"] == [], "and it stays so"
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_on_all_down_keep_fails_open_in_vpp(emu: Emulator, harness: Harness) -> None:
+    harness.lbsync.reconfigure(
+        load_config(CONFIG.replace("      port: 80\n", "      port: 80\n      on-all-down: keep\n", 1))
+    )
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    for b in ("a", "b", "c"):
+        await harness.transition(b, "down")
+    got = programmed(emu)[WEB]
+    assert got["192.0.2.30"] == (100, True), "the fallback's last weight stays: new flows still served"
+    assert harness.lbsync.view.frontend_states["web"].value == "failing-open"
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_checker_isolation_holds_vpp_as_it_was(emu: Emulator, harness: Harness) -> None:
+    guarded = CONFIG.replace("maglev:\n", "maglev:\n  healthchecker: {isolation-threshold: 50, isolation-window: 1h}\n")
+    harness.lbsync.reconfigure(load_config(guarded))
+    await wait_for(harness.bus, LbSynced, lambda e: e.scope == "all")
+    before = programmed(emu)[WEB]
+    await harness.transition("a", "down")
+    await harness.transition("b", "down")
+    held = wait_for(harness.bus, LbSynced, lambda e: programmed(emu)[WEB] == before)
+    await harness.transition("c", "down")  # 3 of 5 backends: more than half at once
+    await held
+    assert harness.lbsync.view.isolation()[0] and harness.lbsync.view.isolation()[2] == ["a", "b", "c"]
+    released = wait_for(harness.bus, LbSynced, lambda e: programmed(emu)[WEB]["192.0.2.12"][0] == 0)
+    assert harness.lbsync.safety.isolation.release("test") == ["a", "b", "c"]
+    await released

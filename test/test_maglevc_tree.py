@@ -76,7 +76,9 @@ def test_errors_name_the_token(line: str, message: str) -> None:
 NAMES = {"backend": ["web0", "web1", "spare0"], "frontend": ["web", "web-any"], "pool": ["primary", "fallback"]}
 
 COMPLETIONS = [
-    ("", ["config", "exit", "quit", "set", "show", "sync", "watch"]),
+    ("", ["config", "exit", "quit", "release", "set", "show", "sync", "watch"]),
+    ("set backend web0 pause ", ["for"]),
+    ("rel", ["release"]),
     ("sh", ["show"]),
     ("show ", ["backend", "backends", "frontend", "frontends", "healthcheck", "healthchecks", "version", "vpp"]),
     ("show backend w", ["web0", "web1"]),  # live names

@@ -19,19 +19,20 @@ from .. import __version__
 from ..bus import EventBus
 from ..config import Config, ConfigError, Frontend
 from ..configservice import ConfigService
-from ..dataplane.service import LbSync, NotConnected
+from ..dataplane.service import LbSync
 from ..health.service import HealthService, NoSuchBackend
 from ..health.state import OperatorError
 from ..log import Logger
 from ..overrideservice import DurationError, OverrideService
 from ..version import commit
-from .convert import draining_vips, fill_backend, fill_lifetimes, frontend_info, healthcheck_info, vpp_lb_state
+from .convert import draining_vips, fill_backend, fill_lifetimes, frontend_info, healthcheck_info
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from .streams import EventStreams
+from .vpprpcs import VppRpcs
 
 
-class MaglevServicer(pb_grpc.MaglevServicer):
+class MaglevServicer(VppRpcs, pb_grpc.MaglevServicer):
     log = Logger()
 
     def __init__(
@@ -86,6 +87,10 @@ class MaglevServicer(pb_grpc.MaglevServicer):
     # --- read-only ----------------------------------------------------------------------
     async def GetVersion(self, request: pb.GetVersionRequest, context: grpc.aio.ServicerContext) -> pb.VersionInfo:
         posture, warnings = self.security
+        holding, share, held = self.dataplane.isolation()
+        if holding:
+            warnings = (*warnings, f"checker-isolation: {share:.0%} of the backends went down at once; the "
+                        f"dataplane holds {len(held)} of them as they were (maglevc release isolation)")  # fmt: skip
         return pb.VersionInfo(
             version=__version__, commit=commit(), config_generation=self.configs.generation, started=self.started,
             api_security=posture, warnings=warnings,
@@ -207,61 +212,6 @@ class MaglevServicer(pb_grpc.MaglevServicer):
             semantic_error=text if result.kind == "semantic" else "",
             apply_error=text if result.kind == "apply" else "",
         )
-
-    # --- VPP ------------------------------------------------------------------------------
-    async def _vpp(self, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return self.dataplane.require_connected()
-        except NotConnected as e:
-            return await self._abort(context, grpc.StatusCode.UNAVAILABLE, str(e))
-
-    async def GetVPPInfo(self, request: pb.GetVPPInfoRequest, context: grpc.aio.ServicerContext) -> pb.VPPInfo:
-        info = await self._vpp(context)
-        return pb.VPPInfo(
-            version=info.version, build_date=info.build_date, build_directory=info.build_directory, pid=info.pid,
-            boottime_ns=int(info.boottime * 1e9), connecttime_ns=int(info.connected_at * 1e9), weights=info.weights,
-            api_mode=info.api_mode,
-        )  # fmt: skip
-
-    async def GetVPPLBState(self, request: pb.GetVPPLBStateRequest, context: grpc.aio.ServicerContext) -> pb.VPPLBState:
-        await self._vpp(context)
-        try:
-            conf, observed = await _wait(self.lbsync.read_vpp())
-        except Exception as e:
-            return await self._abort(context, grpc.StatusCode.UNAVAILABLE, f"reading VPP: {e}")
-        return vpp_lb_state(conf, observed, self.dataplane.vip_names())
-
-    async def SyncVPPLBState(
-        self, request: pb.SyncVPPLBStateRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SyncVPPLBStateResponse:
-        await self._vpp(context)
-        if request.frontend and request.frontend not in self.cfg.frontends:
-            return await self._abort(context, grpc.StatusCode.NOT_FOUND, f"no such frontend {request.frontend!r}")
-        d = (
-            self.lbsync.request_sync(full=True)
-            if not request.frontend
-            else self.lbsync.request_sync(frontends=[request.frontend])
-        )
-        result = await _wait(d)
-        changes = sum(1 for op in result.done if type(op).__name__ != "SetConf")
-        return pb.SyncVPPLBStateResponse(changes=changes, errors=result.errors)
-
-    async def GetVPPLBCounters(
-        self, request: pb.GetVPPLBCountersRequest, context: grpc.aio.ServicerContext
-    ) -> pb.VPPLBCounters:
-        await self._vpp(context)
-        out = pb.VPPLBCounters()
-        for frontend, c in sorted(self.dataplane.counters.items()):
-            out.vips.append(
-                pb.VipCounters(
-                    frontend=frontend,
-                    next=c.get("next", 0),
-                    first=c.get("first", 0),
-                    untracked=c.get("untracked", 0),
-                    no_server=c.get("no-server", 0),
-                )  # fmt: skip
-            )
-        return out
 
     # --- events -----------------------------------------------------------------------------
     async def WatchEvents(self, request: pb.WatchRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.Event]:

@@ -6,6 +6,7 @@ from ..textfile import FileProblem, read_text
 from .durations import format_duration, parse_duration
 from .errors import ConfigError, ErrorKind, Problem
 from .model import (
+    AllDown,
     Backend,
     CheckType,
     Config,
@@ -50,6 +51,7 @@ def load_config_file(path: str) -> Config:
 
 
 __all__ = [
+    "AllDown",
     "Backend",
     "CheckType",
     "Config",

@@ -141,6 +141,11 @@ class Backend:
     dampening: Dampening | None = None  # None: off
 
 
+class AllDown(Enum):
+    DROP = "drop"  # every weight 0: VPP drops the VIP's new flows
+    KEEP = "keep"  # fail open: the last non-zero weights stay
+
+
 @dataclass(frozen=True)
 class Dampening:
     """RFC 2439 flap dampening of one backend (dataplane/dampening.py)."""
@@ -185,6 +190,7 @@ class Frontend:
     nat_service: NatService | None = None  # nat4/nat6; None: clusterip
     drain_timeout: float | None = None  # None: the lb flow-timeout; 0: remove at once (with flush)
     slow_start: float | None = None  # seconds a backend coming up ramps to its weight; None/0: off
+    on_all_down: AllDown = AllDown.DROP  # every backend down: drop new flows, or keep the last weights
 
     def slow_start_of(self, pool: Pool, backend: Backend) -> float:
         """A member's slow start: the backend's own, else the pool's, else the frontend's (0: off)."""
@@ -221,6 +227,8 @@ class LbSettings:
 class HealthCheckerSettings:
     transition_history: int = 5
     netns: str | None = None
+    isolation_threshold: float = 0.0  # a fraction; 0: off
+    isolation_window: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from .durations import DurationError, parse_duration
 from .errors import ErrorKind, ProblemList
 from .model import (
+    AllDown,
     Backend,
     CheckType,
     Config,
@@ -236,7 +237,7 @@ _HC_COMMON = {
 _HTTP_PARAMS = {"path", "host", "method", "expect-status", "expect-body", "insecure", "headers"}
 _TCP_PARAMS = {"send", "expect"}
 _ICMP_PARAMS = {"payload-size"}
-_CHECKER_KEYS = {"transition-history", "netns"}
+_CHECKER_KEYS = {"transition-history", "netns", "isolation-threshold", "isolation-window"}
 _LB_KEYS = {
     "sync-interval",
     "ipv4-src-address",
@@ -290,9 +291,22 @@ def _read_checker(r: Reader, node: Node | None) -> HealthCheckerSettings:
     if not m:
         return HealthCheckerSettings()
     netns = r.string(m.get("netns"), f"{path}.netns", None)
+    threshold = r.integer(m.get("isolation-threshold"), f"{path}.isolation-threshold", 0)
+    if threshold is not None and not 0 <= threshold < 100:
+        r.err(
+            f"{path}.isolation-threshold",
+            f"must be a percentage 0..99 (0: off), got {threshold}",
+            m.get("isolation-threshold"),
+        )
+        threshold = 0
+    window = r.duration(m.get("isolation-window"), f"{path}.isolation-window", 10.0)
+    if window <= 0:
+        r.err(f"{path}.isolation-window", "must be more than 0", m.get("isolation-window"))
     return HealthCheckerSettings(
         transition_history=r.integer(m.get("transition-history"), f"{path}.transition-history", 5),
         netns=netns or None,
+        isolation_threshold=(threshold or 0) / 100.0,
+        isolation_window=window if window > 0 else 10.0,
     )
 
 
@@ -451,6 +465,7 @@ def _slow_start(r: Reader, m: dict[str, Node], path: str) -> float | None:
 
 
 _FRONTEND_KEYS = {
+    "on-all-down",
     "drain-timeout",
     "slow-start",
     "address",
@@ -496,6 +511,7 @@ def _read_frontend(r: Reader, name: str, node: Node, path: str) -> Frontend | No
         nat_service=r.choice(m.get("nat-service"), f"{path}.nat-service", NatService, None),
         drain_timeout=r.duration(m["drain-timeout"], f"{path}.drain-timeout", 0.0) if "drain-timeout" in m else None,
         slow_start=_slow_start(r, m, path),
+        on_all_down=r.choice(m.get("on-all-down"), f"{path}.on-all-down", AllDown, AllDown.DROP),
     )
     return frontend if addr is not None else None
 

@@ -99,3 +99,10 @@ class VppCollector(Collector):
             suppressed.add_metric([name], 1.0 if flap and flap[0] else 0.0)
         yield penalty
         yield suppressed
+        holding, _, held = s.isolation()
+        yield GaugeMetricFamily(
+            "maglev_checker_isolation",
+            "1 while the checker-isolation guard holds backends",
+            value=1.0 if holding else 0.0,
+        )
+        yield GaugeMetricFamily("maglev_checker_isolation_held", "backends the guard holds", value=float(len(held)))

@@ -13,15 +13,26 @@ Reloads do not restart it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from ..config import Config
+from ..config import AllDown, Config
 from ..states import FrontendState
 from .dampening import Flaps
-from .desired import UNKNOWN, DesiredVip, IPAddress, VipKey, desired_dataplane, desired_vip, frontend_state, vip_key
+from .desired import (
+    DOWN,
+    UNKNOWN,
+    DesiredVip,
+    IPAddress,
+    VipKey,
+    desired_dataplane,
+    desired_vip,
+    frontend_state,
+    vip_key,
+)
 from .drain import DrainingAS, DrainingVip, Drains
 from .encode import unsupported
+from .isolation import Held, Isolation
 from .plan import LbConf, ObservedVip
 from .ramp import Ramps
 
@@ -43,7 +54,7 @@ class SyncJob:
 class DataplaneModel:
     def __init__(self, config: Config, states: Mapping[str, str]) -> None:
         self.config = config
-        self.states = states
+        self.live_states = states  # the health checker's
         self._overrides: dict[tuple[str, str, str], int] = {}
         self._frontend_states: dict[str, FrontendState] = {}
         self.overrides = MappingProxyType(self._overrides)
@@ -57,20 +68,48 @@ class DataplaneModel:
         self.drains = Drains()
         self.ramps = Ramps()
         self.flaps = Flaps()
+        self.isolation = Isolation()
+        self._last_up: dict[str, DesiredVip] = {}  # each frontend's last VIP with a weight (on-all-down: keep)
         self.reload_drains: tuple[list[DrainingAS | DrainingVip], list[str]] = ([], [])  # the last reload's
+
+    @property
+    def states(self) -> Mapping[str, str]:
+        """The states the dataplane follows: the health checker's, but for backends the
+        checker-isolation guard holds."""
+        held = self.isolation.held
+        return Held(self.live_states, held) if held else self.live_states
 
     # --- what VPP should hold ---------------------------------------------------------
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         """The desired VIPs of ``frontends`` (all when None), from current states and overrides."""
-        cfg, merge, ramping, held = self.config, self.drains.merge, self.ramps.elapsed, self.flaps.suppressed
+        cfg, ramping, held, states = self.config, self.ramps.elapsed, self.flaps.suppressed, self.states
         if frontends is None:
-            vips = desired_dataplane(cfg, self.states, self._overrides, ramping, held)
-            return {n: merge(v) for n, v in vips.items()}
-        return {
-            n: merge(desired_vip(cfg.frontends[n], cfg, self.states, self._overrides, ramping, held))
-            for n in frontends
-            if n in cfg.frontends
-        }
+            vips = desired_dataplane(cfg, states, self._overrides, ramping, held)
+        else:
+            vips = {
+                n: desired_vip(cfg.frontends[n], cfg, states, self._overrides, ramping, held)
+                for n in frontends
+                if n in cfg.frontends
+            }
+        return {n: self.drains.merge(self._all_down(n, v, states)) for n, v in vips.items()}
+
+    def _all_down(self, name: str, vip: DesiredVip, states: Mapping[str, str]) -> DesiredVip:
+        """on-all-down: keep. With every backend down, the last weights stay (fail open)."""
+        if any(a.weight > 0 for a in vip.ases):
+            self._last_up[name] = vip
+            return vip
+        last = self._last_up.get(name)
+        if last is None or self.config.frontends[name].on_all_down is not AllDown.KEEP:
+            return vip
+        if last.key != vip.key or not all(states.get(a.backend) == DOWN for a in vip.ases):
+            return vip
+        return replace(vip, ases=tuple(a._replace(flush=False) for a in last.ases))
+
+    def failing_open(self, name: str, vip: DesiredVip) -> bool:
+        """Whether the frontend's VIP is its last weights kept while every backend is down."""
+        if self.config.frontends[name].on_all_down is not AllDown.KEEP:
+            return False
+        return any(a.weight > 0 for a in vip.ases) and all(self.states.get(a.backend) == DOWN for a in vip.ases)
 
     def longest_slow_start(self, backend: str) -> float:
         """The longest slow start of the backend's pool memberships (0: none)."""
@@ -129,7 +168,12 @@ class DataplaneModel:
             desired = self.desired(names)
         changes: list[FrontendChange] = []
         for name, vip in desired.items():
-            new = FrontendState.UNSUPPORTED if name in self._unsupported else frontend_state(vip, self.states)
+            if name in self._unsupported:
+                new = FrontendState.UNSUPPORTED
+            elif self.failing_open(name, vip):
+                new = FrontendState.FAILING_OPEN
+            else:
+                new = frontend_state(vip, self.states)
             old = self._frontend_states.get(name)
             if old != new:
                 self._frontend_states[name] = new

@@ -88,7 +88,7 @@ class LbSync(Service):
         self.thread = VppThread(reactor)
         self.worker = make_worker(api_addr, stats_addr, api_dir, api_counter, self._closed)
         self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
-        self.safety = SafeChanges(self.model, reactor, self._full_sync, self._sync_frontends)
+        self.safety = SafeChanges(self.model, reactor, self._full_sync, self._sync_frontends, wallclock)
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over
         self.last_sync: SyncResult | None = None

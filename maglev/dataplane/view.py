@@ -66,7 +66,16 @@ class DataplaneView:
     def frontend_detail(self, name: str) -> str:
         """Why the frontend is in its state, where there is more to say (unsupported: why)."""
         why = self._model.unsupported.get(name)
-        return f"unsupported by this VPP: {why}" if why else ""
+        if why:
+            return f"unsupported by this VPP: {why}"
+        if self.frontend_states.get(name) is FrontendState.FAILING_OPEN:
+            return "all-down (failing open): every backend is down, the last weights stay (on-all-down: keep)"
+        return ""
+
+    def isolation(self) -> tuple[bool, float, list[str]]:
+        """The checker-isolation guard: (holding, share of backends down when it tripped, held backends)."""
+        iso = self._model.isolation
+        return iso.active, iso.fraction, sorted(iso.held)
 
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         return self._model.desired(frontends)

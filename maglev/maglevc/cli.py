@@ -202,6 +202,10 @@ class Shell:
         )  # fmt: skip
         render.frontend(self.out, self.stub.SetFrontendPoolBackendWeight(req, timeout=30))
 
+    def do_release_isolation(self, p: Parsed) -> None:
+        r = self.stub.ReleaseCheckerIsolation(pb.ReleaseCheckerIsolationRequest(), timeout=30)
+        self.out.line(f"released: {', '.join(r.released)}" if r.released else "the guard was not holding anything")
+
     def do_config_check(self, p: Parsed) -> None:
         r = self.stub.CheckConfig(pb.CheckConfigRequest(), timeout=30)
         if r.ok:

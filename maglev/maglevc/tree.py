@@ -182,6 +182,17 @@ TREE = kw(
             ],
         ),
         kw(
+            "release",
+            "let go of something maglevd holds",
+            [
+                kw(
+                    "isolation",
+                    "the checker-isolation guard: follow the health checker again",
+                    action="release_isolation",
+                )
+            ],
+        ),
+        kw(
             "config",
             "the configuration file",
             [
@@ -205,7 +216,7 @@ WATCH_OPTIONS = [
     kw("frontend", "frontend events"),
     kw("vpp", "VPP connection events"),
 ]
-TREE.children[4].children[0].options = WATCH_OPTIONS
+next(n for n in TREE.children if n.word == "watch").children[0].options = WATCH_OPTIONS
 
 
 class ParseError(Exception):

@@ -50,6 +50,7 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 WEIGHT = re.compile(r"[0-9]{1,3}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 
 PAGE_CACHE = 16
+RELEASE = pb.ReleaseCheckerIsolationRequest()
 SCOPE_COOKIE = b"maglev_scope"
 CLOSED_COOKIE = b"maglev_closed"
 REALM = 'Basic realm="maglev admin", charset="UTF-8"'
@@ -274,12 +275,8 @@ class WebApp:
             except Exception as e:
                 self.log.info("web warm-up of {maglevd} failed: {error}", maglevd=source.name, error=str(e))
                 continue
-            self.log.info(
-                "web page for {maglevd} ready in {ms:.0f} ms",
-                event="web-ready",
-                maglevd=source.name,
-                ms=(time.perf_counter() - started) * 1000,
-            )
+            ms = (time.perf_counter() - started) * 1000
+            self.log.info("web page for {maglevd} ready in {ms:.0f} ms", event="web-ready", maglevd=source.name, ms=ms)
 
     # --- data -----------------------------------------------------------------------------------
     async def view_of(self, source: DaemonSource) -> dict[str, Any]:
@@ -459,6 +456,13 @@ class WebApp:
         if result.errors:
             return _json(request, {"error": "; ".join(result.errors), "changes": result.changes}, 502)
         return _json(request, {"ok": True, "changes": result.changes})
+
+    @app.route("/admin/api/<string:daemon>/release-isolation", methods=["POST"])
+    @_in_loop
+    @_admin_post
+    async def admin_release_isolation(self, request: IRequest, daemon: str) -> bytes:
+        result, error = await self._act(request, daemon, "ReleaseCheckerIsolation", RELEASE)
+        return error if error is not None else _json(request, {"ok": True, "released": list(result.released)})
 
     @app.route("/admin/api/<string:daemon>/reload", methods=["POST"])
     @_in_loop

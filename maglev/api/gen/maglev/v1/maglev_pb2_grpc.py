@@ -129,6 +129,11 @@ class MaglevStub:
                 request_serializer=maglev_dot_v1_dot_maglev__pb2.GetVPPLBCountersRequest.SerializeToString,
                 response_deserializer=maglev_dot_v1_dot_maglev__pb2.VPPLBCounters.FromString,
                 _registered_method=True)
+        self.ReleaseCheckerIsolation = channel.unary_unary(
+                '/maglev.v1.Maglev/ReleaseCheckerIsolation',
+                request_serializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationRequest.SerializeToString,
+                response_deserializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationResponse.FromString,
+                _registered_method=True)
 
 
 class MaglevServicer:
@@ -248,6 +253,12 @@ class MaglevServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseCheckerIsolation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MaglevServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -345,6 +356,11 @@ def add_MaglevServicer_to_server(servicer, server):
                     servicer.GetVPPLBCounters,
                     request_deserializer=maglev_dot_v1_dot_maglev__pb2.GetVPPLBCountersRequest.FromString,
                     response_serializer=maglev_dot_v1_dot_maglev__pb2.VPPLBCounters.SerializeToString,
+            ),
+            'ReleaseCheckerIsolation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseCheckerIsolation,
+                    request_deserializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationRequest.FromString,
+                    response_serializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -860,6 +876,33 @@ class Maglev:
             '/maglev.v1.Maglev/GetVPPLBCounters',
             maglev_dot_v1_dot_maglev__pb2.GetVPPLBCountersRequest.SerializeToString,
             maglev_dot_v1_dot_maglev__pb2.VPPLBCounters.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseCheckerIsolation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maglev.v1.Maglev/ReleaseCheckerIsolation',
+            maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationRequest.SerializeToString,
+            maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,78 @@
+"""IsolationGuard, on the reactor thread: the timing and telling side of the
+checker-isolation guard (the rules are isolation.py's). It alerts when it trips (a
+``checker-isolation`` log line and event), re-syncs what it holds, and lets go when the
+share of down backends falls back, or when an operator releases it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from twisted.internet.interfaces import IReactorTime
+
+from ..bus import EventBus, Subscription
+from ..events import BackendTransition, CheckerIsolation
+from ..log import Logger
+from .model import DataplaneModel
+
+
+class IsolationGuard:
+    log = Logger()
+
+    def __init__(
+        self,
+        model: DataplaneModel,
+        clock: IReactorTime,
+        sync: Callable[[Iterable[str]], object],
+        wallclock: Callable[[], float],
+    ) -> None:
+        self.model = model
+        self.clock = clock
+        self.sync = sync
+        self.wallclock = wallclock
+        self.bus: EventBus | None = None
+        self._subscription: Subscription | None = None
+
+    def start(self, bus: EventBus) -> None:
+        self.bus = bus
+        self._subscription = bus.subscribe(BackendTransition, self._on_transition)
+
+    def stop(self) -> None:
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None
+
+    def _on_transition(self, t: BackendTransition) -> None:
+        m = self.model
+        hc = m.config.healthchecker
+        iso = m.isolation
+        if iso.transition(t.backend, t.old, t.new, self.clock.seconds(), len(m.config.backends),
+                          hc.isolation_threshold, hc.isolation_window):  # fmt: skip
+            self.log.error(
+                "checker isolation: {share:.0%} of all backends went down within {window:g} s; holding their "
+                "dataplane state until the share falls to {threshold:.0%} or an operator releases it",
+                event="checker-isolation", share=iso.fraction, window=hc.isolation_window,
+                threshold=hc.isolation_threshold, held=sorted(iso.held),
+            )  # fmt: skip
+            self._tell(True)
+            self.sync(self._frontends(iso.held))
+        elif iso.recovered(m.live_states, hc.isolation_threshold):
+            self.release("the share of backends down fell back")
+
+    def release(self, why: str) -> list[str]:
+        """Let go (an operator, or the checker recovered); the backends that were held."""
+        if not self.model.isolation.active:
+            return []
+        held = self.model.isolation.release()
+        self.log.warn("checker isolation released ({why}): following the health checker again",
+                      event="checker-isolation-released", why=why, held=held)  # fmt: skip
+        self._tell(False)
+        self.sync(self._frontends(held))
+        return held
+
+    def _frontends(self, backends: Iterable[str]) -> list[str]:
+        return sorted({fe for b in backends for fe in self.model.config.frontends_using(b)})
+
+    def _tell(self, active: bool) -> None:
+        iso = self.model.isolation
+        if self.bus is not None:
+            self.bus.publish(CheckerIsolation(self.wallclock(), active, iso.fraction, tuple(sorted(iso.held))))
