@@ -347,3 +347,29 @@ def test_maglevc_shell_in_a_terminal(demo: Demo, tmp_path: Path) -> None:
         assert status.read_text().strip() == "0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_a_moved_backend_is_not_trusted_until_probed_and_its_old_address_drains(demo: Demo) -> None:
+    """A reload moving web1 to an address where nothing listens: weight 0 there (probe before
+    trust), its old address at weight 0 without flush while it drains."""
+    s = demo.stub
+    cfg = demo.tmp / "maglev.yaml"
+    good = cfg.read_text()
+    try:
+        cfg.write_text(good.replace("web1: {address: 127.0.1.2,", "web1: {address: 127.0.1.99,"))
+        r = s.ReloadConfig(pb.ReloadConfigRequest(), timeout=30)
+        assert r.ok, r
+        state = s.GetVPPLBState(pb.GetVPPLBStateRequest(), timeout=10)
+        web = next(v for v in state.vips if v.frontend == "web")
+        weights = {a.address: a.weight for a in web.ases}
+        assert weights["127.0.1.99"] == 0, "unknown at its new address: no traffic until its checks pass"
+        assert weights["127.0.1.2"] == 0, "the old address drains"
+        fe = s.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
+        assert [(d.address, d.backend) for d in fe.draining] == [("127.0.1.2", "web1")]
+        assert 0 < fe.draining[0].seconds_left <= 40
+        assert s.GetBackend(pb.GetBackendRequest(name="web1"), timeout=10).state in ("unknown", "down")
+    finally:
+        cfg.write_text(good)
+        assert s.ReloadConfig(pb.ReloadConfigRequest(), timeout=30).ok
+    fe = s.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
+    assert [d.address for d in fe.draining] == ["127.0.1.99"], "moved back: the old drain ends, the new one starts"

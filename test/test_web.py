@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
+import pytest
 import pytest_twisted
 import treq
 from twisted.internet import defer, protocol
@@ -349,3 +350,21 @@ async def test_foreign_hosts_and_origins_are_refused(site: Site_) -> None:
     code, _ = await post(site, "/admin/api/alpha/backends/web0/pause", headers={"Origin": "http://evil.example"})
     assert code == 403
     assert site.servicers["alpha"].backends.backend("web0").state != "paused"
+
+
+@pytest_twisted.ensureDeferred
+async def test_timed_actions_from_the_admin(site: Site_) -> None:
+    token = {"X-CSRF-Token": site.web.csrf}
+    code, body = await post(site, "/admin/api/alpha/backends/web0/pause", headers=token, data={"for": "soon"})
+    assert code == 400 and body["error"].startswith("for: ")
+    assert site.servicers["alpha"].backends.backend("web0").state != "paused", "refused: nothing changed"
+    code, body = await post(site, "/admin/api/alpha/backends/web0/pause", headers=token, data={"for": "10m"})
+    assert (code, body["state"]) == (200, "paused")
+    overridden, left = site.servicers["alpha"].overrides.of_backend("web0")
+    assert overridden and left == pytest.approx(600, abs=2)
+    weight = "/admin/api/alpha/frontends/web/pools/primary/backends/web0/weight"
+    code, _ = await post(site, weight, headers=token, data={"weight": "5", "for": "1h"})
+    assert code == 200
+    assert site.servicers["alpha"].overrides.weight_seconds_left(("web", "primary", "web0")) == pytest.approx(
+        3600, abs=2
+    )

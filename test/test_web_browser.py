@@ -133,11 +133,30 @@ def test_admin_button_pauses_the_backend(demo: Demo, browser: Any) -> None:
         until(browser, "web2 weight 20", lambda d: cell(d, "web/primary/web2", "weight") == "20")
         fe = demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
         assert [b.weight for b in fe.pools[0].backends if b.name == "web2"] == [20]
+        # a timed pause: the prompt's default of 30m
+        row.find_element(By.CSS_SELECTOR, 'button[data-op="menu"]').click()
+        browser.find_element(By.CSS_SELECTOR, '#backend-menu button[data-op="pause"][data-timed="true"]').click()
+        until(browser, "the duration prompt", lambda d: _alert(d) is not None)
+        browser.switch_to.alert.accept()
+        until(browser, "a timed pause", lambda d: 1700 < override_left(demo, "web2") <= 1800)
+        assert "pause done, now paused for 30m" in browser.find_element(By.ID, "notice").text
     finally:
         demo.stub.ResumeBackend(pb.BackendRequest(name="web2"), timeout=10)
         demo.stub.SetFrontendPoolBackendWeight(
             pb.SetWeightRequest(frontend="web", pool="primary", backend="web2", weight=50), timeout=10
         )
+
+
+def _alert(driver: Any) -> Any:
+    try:
+        return driver.switch_to.alert
+    except Exception:
+        return None
+
+
+def override_left(demo: Demo, name: str) -> float:
+    left: float = demo.stub.GetBackend(pb.GetBackendRequest(name=name), timeout=10).override_seconds_left
+    return left
 
 
 def backend_state(demo: Demo, name: str) -> str:

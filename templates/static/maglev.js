@@ -240,6 +240,9 @@
       if (button.dataset.action === "sync") {
         const d = await post("sync");
         say(`VPP synced: ${d.changes} changes`);
+      } else if (button.dataset.action === "release-isolation") {
+        const d = await post("release-isolation");
+        say(`checker isolation released: ${d.released.join(", ") || "nothing was held"}`);
       } else if (button.dataset.action === "reload") {
         const d = await post("reload");
         say(`configuration reloaded (generation ${d.generation})`);
@@ -257,8 +260,14 @@
           dialog.showModal();
           return;
         }
-        const d = await post(`backends/${enc(backend)}/${op}`);
-        say(`${backend}: ${op} done, now ${d.state}`);
+        let fields;
+        if (button.dataset.timed) {
+          const howLong = window.prompt(`${op} ${backend} for how long? (30s, 10m, 2h)`, "30m");
+          if (!howLong) return;
+          fields = { for: howLong };
+        }
+        const d = await post(`backends/${enc(backend)}/${op}`, fields);
+        say(`${backend}: ${op} done, now ${d.state}${fields ? ` for ${fields.for}` : ""}`);
       }
     } catch (e) {
       say(e.message, true);
@@ -272,6 +281,7 @@
       await post(`frontends/${enc(t.fe)}/pools/${enc(t.pool)}/backends/${enc(t.backend)}/weight`, {
         weight: form.weight.value,
         flush: form.flush.checked ? "true" : "false",
+        for: form.for.value.trim(),
       });
       say(`${t.fe}/${t.pool}/${t.backend}: weight ${form.weight.value}`);
     } catch (e) {
