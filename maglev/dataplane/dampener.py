@@ -9,33 +9,24 @@ from collections.abc import Callable, Iterable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from ..bus import EventBus, Subscription
 from ..config import Dampening
 from ..events import BackendTransition
 from ..log import Logger
+from .follower import TransitionFollower
 from .model import DataplaneModel
 
 
-class Dampener:
+class Dampener(TransitionFollower):
     log = Logger()
 
     def __init__(self, model: DataplaneModel, clock: IReactorTime, sync: Callable[[Iterable[str]], object]) -> None:
-        self.model = model
-        self.clock = clock
-        self.sync = sync
+        super().__init__(model, clock, sync)
         self._timer: IDelayedCall | None = None
-        self._subscription: Subscription | None = None
 
     def settings(self) -> dict[str, Dampening]:
         return {n: b.dampening for n, b in self.model.config.backends.items() if b.dampening is not None}
 
-    def start(self, bus: EventBus) -> None:
-        self._subscription = bus.subscribe(BackendTransition, self._on_transition)
-
-    def stop(self) -> None:
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
+    def _stopped(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
@@ -72,5 +63,5 @@ class Dampener:
         for backend in lifted:
             self.log.info("backend {backend} reused: its flap penalty decayed", event="flap-reused", backend=backend)
         if lifted:
-            self.sync(sorted({fe for b in lifted for fe in self.model.config.frontends_using(b)}))
+            self.sync(self.frontends_of(lifted))
         self._schedule()

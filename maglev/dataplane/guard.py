@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterable
 
 from twisted.internet.interfaces import IReactorTime
 
-from ..bus import EventBus, Subscription
 from ..events import BackendTransition, CheckerIsolation
 from ..log import Logger
+from .follower import TransitionFollower
 from .model import DataplaneModel
 
 
-class IsolationGuard:
+class IsolationGuard(TransitionFollower):
     log = Logger()
 
     def __init__(
@@ -25,21 +25,8 @@ class IsolationGuard:
         sync: Callable[[Iterable[str]], object],
         wallclock: Callable[[], float],
     ) -> None:
-        self.model = model
-        self.clock = clock
-        self.sync = sync
+        super().__init__(model, clock, sync)
         self.wallclock = wallclock
-        self.bus: EventBus | None = None
-        self._subscription: Subscription | None = None
-
-    def start(self, bus: EventBus) -> None:
-        self.bus = bus
-        self._subscription = bus.subscribe(BackendTransition, self._on_transition)
-
-    def stop(self) -> None:
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
 
     def _on_transition(self, t: BackendTransition) -> None:
         m = self.model
@@ -54,7 +41,7 @@ class IsolationGuard:
                 threshold=hc.isolation_threshold, held=sorted(iso.held),
             )  # fmt: skip
             self._tell(True)
-            self.sync(self._frontends(iso.held))
+            self.sync(self.frontends_of(iso.held))
         elif iso.recovered(m.live_states, hc.isolation_threshold):
             self.release("the share of backends down fell back")
 
@@ -66,11 +53,8 @@ class IsolationGuard:
         self.log.warn("checker isolation released ({why}): following the health checker again",
                       event="checker-isolation-released", why=why, held=held)  # fmt: skip
         self._tell(False)
-        self.sync(self._frontends(held))
+        self.sync(self.frontends_of(held))
         return held
-
-    def _frontends(self, backends: Iterable[str]) -> list[str]:
-        return sorted({fe for b in backends for fe in self.model.config.frontends_using(b)})
 
     def _tell(self, active: bool) -> None:
         iso = self.model.isolation

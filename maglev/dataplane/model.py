@@ -34,7 +34,7 @@ from .drain import DrainingAS, DrainingVip, Drains
 from .encode import unsupported
 from .isolation import Held, Isolation
 from .plan import LbConf, ObservedVip
-from .ramp import Ramps
+from .ramp import Ramps, SlowStarts
 
 FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
 
@@ -67,7 +67,7 @@ class DataplaneModel:
         self.unsupported = MappingProxyType(self._unsupported)
         self.drains = Drains()
         self.ramps = Ramps()
-        self._slow_starts: tuple[Config | None, dict[str, float]] = (None, {})
+        self.slow_starts = SlowStarts()
         self.flaps = Flaps()
         self.isolation = Isolation()
         self._last_up: dict[str, DesiredVip] = {}  # each frontend's last VIP with a weight (on-all-down: keep)
@@ -113,19 +113,8 @@ class DataplaneModel:
         return any(a.weight > 0 for a in vip.ases) and all(self.states.get(a.backend) == DOWN for a in vip.ases)
 
     def longest_slow_start(self, backend: str) -> float:
-        """The longest slow start of the backend's pool memberships (0: none). Worked out once per
-        config: every transition asks (it cost 0.25 ms a transition with 100 frontends)."""
-        cfg = self.config
-        if self._slow_starts[0] is not cfg:
-            longest: dict[str, float] = {}
-            for fe in cfg.frontends.values():
-                for p in fe.pools:
-                    for m in p.members:
-                        d = fe.slow_start_of(p, cfg.backends[m.backend])
-                        if d > longest.get(m.backend, 0.0):
-                            longest[m.backend] = d
-            self._slow_starts = (cfg, longest)
-        return self._slow_starts[1].get(backend, 0.0)
+        """The longest slow start of the backend's pool memberships (0: none)."""
+        return self.slow_starts.longest(self.config, backend)
 
     def job(
         self, full: bool, frontends: Iterable[str], flush: dict[str, set[IPAddress]], fresh: Mapping[str, DesiredVip]

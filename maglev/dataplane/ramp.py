@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from ..config import Config
 from ..states import BackendState
 
 
@@ -56,3 +57,24 @@ class Ramps:
     def forget(self, keep: Callable[[str], bool]) -> None:
         for backend in [b for b in self.started if not keep(b)]:
             del self.started[backend], self.elapsed[backend]
+
+
+class SlowStarts:
+    """Each backend's longest slow start, worked out once per config: every transition asks,
+    and walking every frontend's pools cost 0.25 ms a transition with 100 frontends."""
+
+    def __init__(self) -> None:
+        self._for: Config | None = None
+        self._longest: dict[str, float] = {}
+
+    def longest(self, cfg: Config, backend: str) -> float:
+        if self._for is not cfg:
+            longest: dict[str, float] = {}
+            for fe in cfg.frontends.values():
+                for p in fe.pools:
+                    for m in p.members:
+                        d = fe.slow_start_of(p, cfg.backends[m.backend])
+                        if d > longest.get(m.backend, 0.0):
+                            longest[m.backend] = d
+            self._for, self._longest = cfg, longest
+        return self._longest.get(backend, 0.0)

@@ -9,31 +9,22 @@ from collections.abc import Callable, Iterable
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 
-from ..bus import EventBus, Subscription
 from ..events import BackendTransition
 from ..log import Logger
+from .follower import TransitionFollower
 from .model import DataplaneModel
 
 STEP = 1.0  # seconds between weight updates of a ramping backend
 
 
-class Ramper:
+class Ramper(TransitionFollower):
     log = Logger()
 
     def __init__(self, model: DataplaneModel, clock: IReactorTime, sync: Callable[[Iterable[str]], object]) -> None:
-        self.model = model
-        self.clock = clock
-        self.sync = sync
+        super().__init__(model, clock, sync)
         self._loop: LoopingCall | None = None
-        self._subscription: Subscription | None = None
 
-    def start(self, bus: EventBus) -> None:
-        self._subscription = bus.subscribe(BackendTransition, self._on_transition)
-
-    def stop(self) -> None:
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
+    def _stopped(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
@@ -56,6 +47,6 @@ class Ramper:
         m = self.model
         changed = m.ramps.tick(self.clock.seconds(), m.longest_slow_start)
         if changed:
-            self.sync(sorted({fe for b in changed for fe in m.config.frontends_using(b)}))
+            self.sync(self.frontends_of(changed))
         if not m.ramps.started and self._loop is not None and self._loop.running:
             self._loop.stop()
