@@ -27,7 +27,16 @@ from .events import OverrideExpired
 from .health.service import HealthService
 from .health.state import BackendHealth
 from .log import Logger
-from .overrides import STATE_FILE, BackendOverride, Overrides, StateFileError, WeightKey, load_state, save_state
+from .overrides import (
+    STATE_FILE,
+    BackendOverride,
+    Overrides,
+    StateFileError,
+    WeightKey,
+    WeightOverride,
+    load_state,
+    save_state,
+)
 
 MAX_DURATION = 366 * 86400.0
 
@@ -229,8 +238,8 @@ class OverrideService(Service):
             self._warned = False
 
 
-def _describe(o: object) -> str:
+def _describe(o: BackendOverride | WeightOverride) -> str:
     if isinstance(o, BackendOverride):
         return f"{o.action} {o.backend}"
-    key = getattr(o, "key", ("?", "?", "?"))
-    return f"weight {getattr(o, 'weight', '?')} of {key[2]} in {key[0]}/{key[1]}"
+    frontend, pool, backend = o.key
+    return f"weight {o.weight} of {backend} in {frontend}/{pool}"

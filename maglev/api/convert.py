@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from ..config import Config, Frontend, HttpParams, IcmpParams, TcpParams
-from ..dataplane.desired import DesiredVip, VipKey
+from ..dataplane.desired import PROTOCOL_NAMES, DesiredVip, VipKey
 from ..dataplane.plan import LbConf, ObservedVip
 from ..dataplane.view import DataplaneView
 from ..health.view import BackendStatus
@@ -106,11 +106,10 @@ def draining_vips(dataplane: DataplaneView) -> list[pb.DrainingVip]:
     out = []
     for d in dataplane.draining_vips():
         key = d.vip.key
-        proto = {6: "tcp", 17: "udp", 255: "any"}.get(key.protocol, str(key.protocol))
-        name = d.vip.frontend.removesuffix(" (draining)")
+        proto = PROTOCOL_NAMES.get(key.protocol, str(key.protocol))
         out.append(
             pb.DrainingVip(
-                frontend=name, address=str(key.address), protocol=proto, port=key.port, seconds_left=d.left(now)
+                frontend=d.frontend, address=str(key.address), protocol=proto, port=key.port, seconds_left=d.left(now)
             )
         )
     return out

@@ -138,26 +138,23 @@ class Guard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
             )
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
-
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                await check(request, context)
-                async for item in inner_us(request, context):
-                    yield item
-
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_stream is not None:  # server reflection
-            inner_ss = handler.stream_stream
-
-            async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                await check(None, context)
-                async for item in inner_ss(requests, context):
-                    yield item
-
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream, handler.request_deserializer, handler.response_serializer
-            )
+        # WatchEvents (a request, then a stream) and server reflection (streams both ways)
+        for inner_stream, make, one_request in (
+            (handler.unary_stream, grpc.unary_stream_rpc_method_handler, True),
+            (handler.stream_stream, grpc.stream_stream_rpc_method_handler, False),
+        ):
+            if inner_stream is not None:
+                streaming = _checked_stream(inner_stream, check, one_request)
+                return make(streaming, handler.request_deserializer, handler.response_serializer)
         return handler  # stream_unary: we serve none
+
+
+def _checked_stream(inner: Any, check: Any, one_request: bool) -> Any:
+    """A streaming handler that ``check``s the call before the first item."""
+
+    async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await check(request if one_request else None, context)
+        async for item in inner(request, context):
+            yield item
+
+    return streaming

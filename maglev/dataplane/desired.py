@@ -42,6 +42,9 @@ class NatArgs(NamedTuple):
     target_port: int
 
 
+PROTOCOL_NAMES = {6: "tcp", 17: "udp", 255: "any"}  # VPP's protocol numbers, as the config spells them
+
+
 @dataclass(frozen=True)
 class VipKey:
     address: IPAddress
@@ -49,7 +52,7 @@ class VipKey:
     port: int
 
     def __str__(self) -> str:
-        proto = {6: "tcp", 17: "udp", 255: "any"}.get(self.protocol, str(self.protocol))
+        proto = PROTOCOL_NAMES.get(self.protocol, str(self.protocol))
         return f"{self.address}/{self.address.max_prefixlen} {proto}:{self.port}"
 
 

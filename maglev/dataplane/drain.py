@@ -34,7 +34,8 @@ class DrainingAS:
 
 @dataclass(frozen=True)
 class DrainingVip:
-    vip: DesiredVip  # as it was, every AS at weight 0 without flush
+    frontend: str  # the name it had in the config
+    vip: DesiredVip  # as it was, every AS at weight 0 without flush (its frontend: "NAME (draining)")
     deadline: float
 
     def left(self, now: float) -> float:
@@ -73,7 +74,7 @@ class Drains:
             if nv is None or nv.key != ov.key:
                 timeout = old_timeout.get(name, 0.0)
                 if timeout > 0 and ov.key not in new_keys and ov.key not in self.vips:
-                    d = DrainingVip(_zeroed(replace(ov, frontend=f"{name} (draining)")), now + timeout)
+                    d = DrainingVip(name, _zeroed(replace(ov, frontend=f"{name} (draining)")), now + timeout)
                     self.vips[ov.key] = d
                     started.append(d)
                 continue

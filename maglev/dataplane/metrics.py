@@ -85,7 +85,7 @@ class VppCollector(Collector):
                 draining.add_metric([name, str(d.address)], d.left(now))
         for dv in s.draining_vips():
             for a in dv.vip.ases:
-                draining.add_metric([dv.vip.frontend.removesuffix(" (draining)"), str(a.address)], dv.left(now))
+                draining.add_metric([dv.frontend, str(a.address)], dv.left(now))
         yield draining
         penalty = GaugeMetricFamily(
             "maglev_backend_flap_penalty", "flap dampening figure of merit of each dampened backend", labels=["backend"]

@@ -51,6 +51,11 @@ class SyncJob:
     flush: dict[str, set[IPAddress]]
 
 
+def all_down(vip: DesiredVip, states: Mapping[str, str]) -> bool:
+    """Every backend of every pool is down (disabled or paused ones are not: an operator's choice)."""
+    return all(states.get(a.backend) == DOWN for a in vip.ases)
+
+
 class DataplaneModel:
     def __init__(self, config: Config, states: Mapping[str, str]) -> None:
         self.config = config
@@ -102,7 +107,7 @@ class DataplaneModel:
         last = self._last_up.get(name)
         if last is None or self.config.frontends[name].on_all_down is not AllDown.KEEP:
             return vip
-        if last.key != vip.key or not all(states.get(a.backend) == DOWN for a in vip.ases):
+        if last.key != vip.key or not all_down(vip, states):
             return vip
         return replace(vip, ases=tuple(a._replace(flush=False) for a in last.ases))
 
@@ -110,7 +115,7 @@ class DataplaneModel:
         """Whether the frontend's VIP is its last weights kept while every backend is down."""
         if self.config.frontends[name].on_all_down is not AllDown.KEEP:
             return False
-        return any(a.weight > 0 for a in vip.ases) and all(self.states.get(a.backend) == DOWN for a in vip.ases)
+        return any(a.weight > 0 for a in vip.ases) and all_down(vip, self.states)
 
     def longest_slow_start(self, backend: str) -> float:
         """The longest slow start of the backend's pool memberships (0: none)."""
