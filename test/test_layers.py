@@ -27,6 +27,7 @@ PURE = (
     "maglev.vppapi",
     "maglev.access",
     "maglev.textfile",
+    "maglev.lbtable",
 )
 IMPURE = ("twisted", "grpc", "klein", "threading")
 

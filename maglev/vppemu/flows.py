@@ -76,7 +76,7 @@ class FlowTables:
             else:
                 src = struct.pack(">IIII", 0x20010002, 0, seed, f)
             sport = 1024 + (f % 60000)
-            h = flow_hash(src, dst, sport, vip.port, vip.protocol if vip.protocol != 255 else 6, vip.src_ip_sticky)
+            h = flow_hash(src, dst, sport, vip.port, vip.src_ip_sticky)
             worker = 1 + (h % lb.workers) if lb.workers else 0
             table = self.sticky[worker]
             self.created.add(worker)

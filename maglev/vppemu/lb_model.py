@@ -5,13 +5,11 @@ the flow hash. Pure (``lb.py`` is the plugin that holds them, ``flows.py`` its d
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import ipaddress
-import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from .. import lbtable
 from ..vppapi import RETVAL_NAMES
 
 # retvals (src/vnet/error.h)
@@ -152,56 +150,17 @@ COUNTER_NAMES = ("packet from existing sessions", "first session packet", "untra
 NEXT, FIRST, UNTRACKED, NO_SERVER = range(4)
 
 
-@functools.lru_cache(maxsize=1 << 18)
-def _seed(address: bytes, replica: int) -> int:
-    return int.from_bytes(hashlib.blake2b(address + struct.pack(">I", replica), digest_size=8).digest(), "big")
+def maglev_table(entries: list[tuple[int, bytes, int]], length: int, weights: bool = True) -> list[int]:
+    """The plugin's fill (lbtable.py, VPP's own: positions as well as counts): ``entries``
+    are (AS index, ip46 address, weight); bucket -> AS index, 0 (none) where no AS has a
+    weight."""
+    owners = lbtable.fill([(addr, w) for _, addr, w in entries], length, weights)
+    return [entries[i][0] if i >= 0 else 0 for i in owners]
 
 
-def maglev_table(entries: list[tuple[int, bytes, int]], length: int) -> list[int]:
-    """The plugin's fill: ``entries`` are (AS index, ip46 address, weight).
-
-    Each in-use AS with weight w > 0 takes w replicas, sorted by (replica,
-    address) so the table does not depend on insertion order. Round robin over
-    the replicas, each claims the next free bucket of its own permutation
-    (offset/skip from a hash, skip odd so it visits every bucket) until the
-    table is full. With no weight at all, every bucket points at AS 0.
-    """
-    table = [0] * length
-    by_address = sorted(entries, key=lambda e: e[1])
-    replicas: list[tuple[int, bytes, int]] = []
-    # (replica, address) order; a first pass longer than the table fills it, so stop there.
-    for r in range(max((w for _, _, w in entries), default=0)):
-        for idx, addr, w in by_address:
-            if w > r:
-                replicas.append((r, addr, idx))
-        if len(replicas) >= length:
-            del replicas[length:]
-            break
-    if not replicas:
-        return table
-    m = length - 1
-    state = []
-    for r, addr, idx in replicas:
-        seed = _seed(addr, r)
-        state.append([idx, (seed >> 32) & m, ((seed & 0xFFFFFFFF) | 1) & m])
-    filled = 0
-    taken = [False] * length
-    while True:
-        for s in state:
-            idx, last, skip = s
-            while taken[last]:
-                last = (last + skip) & m
-            taken[last] = True
-            table[last] = idx
-            s[1] = (last + skip) & m
-            filled += 1
-            if filled == length:
-                return table
-
-
-def flow_hash(src: bytes, dst: bytes, sport: int, dport: int, proto: int, sticky_src_only: bool) -> int:
-    data = src + dst if sticky_src_only else src + dst + struct.pack(">HHB", sport, dport, proto)
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+def flow_hash(src: bytes, dst: bytes, sport: int, dport: int, src_ip_sticky: bool) -> int:
+    """A new flow's hash, as node.c computes it (lbtable.flow_hash)."""
+    return lbtable.flow_hash(src, dst, sport, dport, src_ip_sticky)
 
 
 def api_prefix_key(af: int, raw16: bytes, length: int, weights: bool) -> tuple[bytes, int]:
@@ -255,7 +214,7 @@ def refill(vip: Vip, ases: list[AppServer | None], weights: bool) -> None:
         a = ases[i]
         if a is not None and a.used and (a.weight > 0 if weights else True):
             entries.append((a.index, a.address, a.weight if weights else 1))
-    vip.table = maglev_table(entries, vip.new_flows_table_length)
+    vip.table = maglev_table(entries, vip.new_flows_table_length, weights)
     counts: dict[int, int] = {}
     for asi in vip.table:
         counts[asi] = counts.get(asi, 0) + 1

@@ -10,6 +10,7 @@ through ``Emulator.lock``. Runs on its own thread (or the main thread under the 
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 import threading
@@ -26,6 +27,7 @@ from ..vppapi.codec import compile_decoders, compile_encoders
 from ..vppapi.messages import V2606_MISSING, ApiDefinitions
 from .handlers import ApiHandlers, Reply
 from .lb import COUNTER_NAMES, ERROR_NAMES, CrashRefused, LbPlugin
+from .lb_model import ip46, show_address
 from .show import VERSIONS, LbCli
 from .stats import StatsSegment
 from .transport import MAX_MESSAGE, ApiTransport, Connection
@@ -198,6 +200,23 @@ class Emulator:
             out = self.show.traffic(" ".join(cmd).split())
             self.publish_stats()
         return out
+
+    def new_flow_table(self, vip_prefix: str, protocol: int = 255, port: int = 0) -> list[str | None]:
+        """Python entry for tests: the VIP's new-flow table, bucket by bucket (the AS's
+        address, None for "no server"). Real VPP shows only counts; this is what they count."""
+        net = ipaddress.ip_network(vip_prefix, strict=False)
+        addr16 = ip46(net.network_address.packed)
+        plen = net.prefixlen + (96 if net.version == 4 else 0)
+        with self.lock:
+            vip = self.lb.find_vip(addr16, plen, protocol, port)
+            if vip is None:
+                raise KeyError(f"no such VIP {vip_prefix} protocol {protocol} port {port}")
+            self.lb.refresh(vip)
+            out: list[str | None] = []
+            for asi in vip.table:
+                a = self.lb.ases[asi] if asi else None
+                out.append(show_address(a.address) if a is not None else None)
+            return out
 
 
 __all__ = ["ERROR_NAMES", "Emulator", "MAX_MESSAGE", "VERSIONS"]
