@@ -25,6 +25,7 @@ from twisted.internet.interfaces import IReactorThreads, IReactorTime
 
 from .bus import EventBus
 from .config import Config, ConfigError, diff_names, load_config_file
+from .dataplane.tables import fidelity_warnings
 from .events import ConfigLoaded, ConfigRejected, ReloadStarted
 from .log import Logger
 
@@ -133,6 +134,7 @@ class ConfigService(Service):
     def startService(self) -> None:
         super().startService()
         self._publish_loaded()
+        self._warn_fidelity()
         if self._handle_sighup and threading.current_thread() is threading.main_thread():
             self._old_handler = signal.signal(signal.SIGHUP, self._on_sighup)
 
@@ -215,6 +217,7 @@ class ConfigService(Service):
                 self.log.failure("service {service} failed to apply the configuration", service=svc.name)
                 failed.append(f"{svc.name}: failed to apply, see the log")
         self._publish_loaded()
+        self._warn_fidelity()
         elapsed = clock.seconds() - started
         if failed:
             self.log.error(
@@ -233,6 +236,14 @@ class ConfigService(Service):
             changes={section: diff for section, diff in changes.items() if diff},
         )
         return ReloadResult(True, self.generation)
+
+    def _warn_fidelity(self) -> None:
+        """Pools whose weights VPP's table cannot honour (docs/dataplane.md, weight fidelity)."""
+        for w in fidelity_warnings(self.config):
+            self.log.warn(
+                "{warning}", event="weights-not-honoured", warning=str(w), frontend=w.frontend, pool=w.pool,
+                error=w.error, honouring_length=w.honouring_length,
+            )  # fmt: skip
 
     def _publish_loaded(self) -> None:
         c = self.config

@@ -20,7 +20,8 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from types import MappingProxyType
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Entry = tuple[bytes, int]  # (ip46 address, weight); the weight is ignored without weights
@@ -225,7 +226,7 @@ def share_error(weights: Sequence[int], counts: Sequence[int]) -> float:
     return max(abs(c / total_b - w / total_w) for w, c in zip(weights, counts, strict=True))
 
 
-FIT_TARGET = 0.002  # the share error a scale is chosen to stay under (0.2 percentage point)
+FIT_TARGET = 0.005  # the share error a scale is chosen to stay under (half a percentage point)
 WARN_ERROR = 0.01  # and the one --check and reloads warn at (1 percentage point)
 
 
@@ -277,14 +278,23 @@ class Table:
         i = self.buckets[bucket]
         return None if i < 0 else self.addresses[i]
 
-    def counts(self) -> dict[bytes, int]:
+    def counts(self) -> Mapping[bytes, int]:
+        """Buckets per AS (read-only; worked out once: the API reads it on every call)."""
+        return self._counts
+
+    @cached_property
+    def _counts(self) -> Mapping[bytes, int]:
         out = dict.fromkeys(self.addresses, 0)
         for i in self.buckets:
             if i >= 0:
                 out[self.addresses[i]] += 1
-        return out
+        return MappingProxyType(out)
 
     def digest(self) -> str:
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         """16 hex digits naming the table's contents, bucket by bucket: equal on two routers
         exactly when every flow hashes to the same AS on both."""
         h = hashlib.blake2b(digest_size=8)

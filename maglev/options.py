@@ -19,6 +19,7 @@ from .access import load_policy
 from .addresses import AddressError, TcpAddress, UnixAddress, parse_listen, parse_tcp
 from .api.tls import TlsError, TlsFiles, load_server_material
 from .config import Config, ConfigError, ErrorKind, load_config_file
+from .dataplane.tables import fidelity_warnings
 from .log import parse_level
 from .version import version_line
 from .vppapi import find_api_dir
@@ -318,6 +319,8 @@ def run_check(path: str) -> int:
         f"{path}: ok ({len(cfg.frontends)} frontends, {len(cfg.backends)} backends, "
         f"{len(cfg.healthchecks)} health checks)"
     )
+    for w in fidelity_warnings(cfg):
+        print(f"{path}: warning: {w}")
     return 0
 
 

@@ -41,6 +41,7 @@ maglev:
     web:
       address: 198.51.100.1
       port: 80
+      fit-weights: false  # weights as configured: these tests are about the sync (fitting: test_tables.py)
       pools:
         - {name: primary, backends: {a: {weight: 100}, b: {weight: 50}}}
         - {name: fallback, backends: {c: {}}}

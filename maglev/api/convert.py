@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterable, Mapping
 from ..config import Config, Frontend, HttpParams, IcmpParams, TcpParams
 from ..dataplane.desired import PROTOCOL_NAMES, DesiredVip, VipKey
 from ..dataplane.plan import LbConf, ObservedVip
+from ..dataplane.tables import VipTable
 from ..dataplane.view import DataplaneView
 from ..health.view import BackendStatus
+from ..lbtable import ip46
 from ..overrideservice import OverrideService
 from .gen.maglev.v1 import maglev_pb2 as pb
 
@@ -61,7 +63,8 @@ def frontend_info(
     weight_left: Callable[[tuple[str, str, str]], float | None] = lambda key: None,
 ) -> pb.FrontendInfo:
     effective = {(a.pool, a.backend): a for a in desired.ases}
-    buckets = _buckets(dataplane.observed(desired.key))
+    table = dataplane.table(fe.name, desired)
+    buckets = _buckets(dataplane.observed(desired.key), table)
     overrides = dataplane.overrides
     info = pb.FrontendInfo(
         name=fe.name, address=str(fe.address), protocol=fe.protocol.value, port=fe.port, encap=desired.encap.value,
@@ -90,9 +93,12 @@ def frontend_info(
                     weight_override_seconds_left=(weight_left(key) or 0.0) if overridden else 0.0,
                     slow_start_elapsed=ramp[0] if ramp else 0,
                     slow_start_duration=ramp[1] if ramp else 0.0,
+                    vpp_weight=desired.vpp_weight(a.weight) if table is None or table.weights else -1,
                 )  # fmt: skip
             )
         info.pools.append(pi)
+    if table is not None:
+        info.table.CopyFrom(table_info(table, desired.weight_scale))
     now = dataplane.seconds()
     for d in dataplane.draining(fe.name):
         info.draining.append(
@@ -115,11 +121,32 @@ def draining_vips(dataplane: DataplaneView) -> list[pb.DrainingVip]:
     return out
 
 
-def _buckets(observed: ObservedVip | None) -> dict[str, int]:
-    """Buckets per AS as the last sync or read of VPP left them."""
+def table_info(t: VipTable, scale: int) -> pb.VipTableInfo:
+    info = pb.VipTableInfo(
+        known=True, digest=t.digest, length=t.length, weights=t.weights, weight_scale=scale if t.weights else 100,
+        weight_error=t.error,
+    )  # fmt: skip
+    for s in t.shares:
+        info.shares.add(
+            address=str(s.address), backend=s.backend, buckets=s.buckets, bucket_share=s.bucket_share,
+            weight_share=s.weight_share, vpp_weight=-1 if s.vpp_weight is None else s.vpp_weight,
+        )  # fmt: skip
+    return info
+
+
+def _buckets(observed: ObservedVip | None, table: VipTable | None) -> dict[str, int]:
+    """Buckets per AS in VPP: as VPP last said, else as the ASes VPP holds give them (a sync
+    that changed them did not read them back; the fill is VPP's own, so they are equal)."""
     if observed is None:
         return {}
-    return {str(a.address): a.buckets for a in observed.ases.values() if a.used and a.buckets is not None}
+    modelled = {str(a): n for a, n in table.buckets().items()} if table is not None else {}
+    out = {}
+    for a in observed.ases.values():
+        if a.used:
+            n = a.buckets if a.buckets is not None else modelled.get(str(a.address))
+            if n is not None:
+                out[str(a.address)] = n
+    return out
 
 
 def healthcheck_info(cfg: Config, name: str) -> pb.HealthCheckInfo:
@@ -165,14 +192,14 @@ def vpp_lb_state(
         v = pb.VPPLBVip(
             frontend=names.get(key, ""), prefix=f"{key.address}/{key.address.max_prefixlen}", protocol=key.protocol,
             port=key.port, encap=vip.encap.value if vip.encap else "", src_ip_sticky=bool(vip.src_ip_sticky),
-            new_flows_table_length=vip.table_length or 0,
+            new_flows_table_length=vip.table_length or 0, table_digest=vip.table.digest() if vip.table else "",
         )  # fmt: skip
+        modelled = vip.table.counts() if vip.table is not None else {}
         for a in vip.used():
+            n = a.buckets if a.buckets is not None else modelled.get(ip46(a.address))
             v.ases.append(
                 pb.VPPLBAs(
-                    address=str(a.address),
-                    weight=-1 if a.weight is None else a.weight,
-                    buckets=-1 if a.buckets is None else a.buckets,
+                    address=str(a.address), weight=-1 if a.weight is None else a.weight, buckets=-1 if n is None else n
                 )
             )
         state.vips.append(v)

@@ -191,6 +191,7 @@ class Frontend:
     drain_timeout: float | None = None  # None: the lb flow-timeout; 0: remove at once (with flush)
     slow_start: float | None = None  # seconds a backend coming up ramps to its weight; None/0: off
     on_all_down: AllDown = AllDown.DROP  # every backend down: drop new flows, or keep the last weights
+    fit_weights: bool = True  # scale the weights given to VPP so its table honours them (lbtable.fit_scale)
 
     def slow_start_of(self, pool: Pool, backend: Backend) -> float:
         """A member's slow start: the backend's own, else the pool's, else the frontend's (0: off)."""

@@ -466,6 +466,7 @@ def _slow_start(r: Reader, m: dict[str, Node], path: str) -> float | None:
 
 _FRONTEND_KEYS = {
     "on-all-down",
+    "fit-weights",
     "drain-timeout",
     "slow-start",
     "address",
@@ -512,6 +513,7 @@ def _read_frontend(r: Reader, name: str, node: Node, path: str) -> Frontend | No
         drain_timeout=r.duration(m["drain-timeout"], f"{path}.drain-timeout", 0.0) if "drain-timeout" in m else None,
         slow_start=_slow_start(r, m, path),
         on_all_down=r.choice(m.get("on-all-down"), f"{path}.on-all-down", AllDown, AllDown.DROP),
+        fit_weights=r.boolean(m.get("fit-weights"), f"{path}.fit-weights", True),
     )
     return frontend if addr is not None else None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..config import Config, Encap, Frontend, effective_encap
+from ..lbtable import programmed_weight
 from ..states import BackendState, FrontendState
 from .ramp import ramp_weight
 
@@ -68,9 +69,14 @@ class DesiredVip:
     nat: NatArgs | None = None  # nat4, nat6
     drain: bool = True  # an AS it stops wanting goes to weight 0 first (drain.py); False: removed at once
     remove: frozenset[IPAddress] = frozenset()  # drained ASes to delete now
+    weight_scale: int = 100  # percent: VPP is given vpp_weight(weight) (tables.weight_scale)
 
     def weights(self) -> dict[IPAddress, int]:
         return {a.address: a.weight for a in self.ases}
+
+    def vpp_weight(self, weight: int) -> int:
+        """The weight VPP is given for an effective one (scaled so that its table honours them)."""
+        return programmed_weight(weight, self.weight_scale)
 
 
 def effective_weight(state: str, configured: int, active_pool: bool, flush_on_down: bool) -> tuple[int, bool]:
@@ -111,6 +117,7 @@ def _order(a: DesiredAS) -> tuple[int, int]:
 
 
 NOT_RAMPING: Mapping[str, int] = {}
+UNSCALED: Mapping[tuple[str, int], int] = {}
 
 
 def desired_vip(
@@ -120,8 +127,10 @@ def desired_vip(
     overrides: WeightOverrides,
     ramping: Mapping[str, int] = NOT_RAMPING,
     held: Collection[str] = (),
+    scales: Mapping[tuple[str, int], int] = UNSCALED,
 ) -> DesiredVip:
-    """``ramping``: backends in their slow start, and the whole seconds they are into it (ramp.py);
+    """``scales``: each (frontend, pool index)'s weight scale (tables.weight_scales; none: 100);
+    ``ramping``: backends in their slow start, and the whole seconds they are into it (ramp.py);
     ``held``: backends kept out of their pools (weight 0, no flush) whatever their state (dampening)."""
     active = active_pool(fe, states, overrides, held)
     ases: list[DesiredAS] = []
@@ -149,6 +158,7 @@ def desired_vip(
         fe.dscp if encap is Encap.L3DSR else None,
         nat_args(fe) if encap.needs_port else None,
         fe.drain_for(cfg.lb) > 0,
+        weight_scale=scales.get((fe.name, active), 100),
     )
 
 
@@ -163,9 +173,10 @@ def desired_dataplane(
     overrides: WeightOverrides,
     ramping: Mapping[str, int] = NOT_RAMPING,
     held: Collection[str] = (),
+    scales: Mapping[tuple[str, int], int] = UNSCALED,
 ) -> dict[str, DesiredVip]:
     """Every frontend's VIP, in config order."""
-    return {name: desired_vip(fe, cfg, states, overrides, ramping, held) for name, fe in cfg.frontends.items()}
+    return {name: desired_vip(fe, cfg, states, overrides, ramping, held, scales) for name, fe in cfg.frontends.items()}
 
 
 def frontend_state(vip: DesiredVip, states: Mapping[str, str]) -> FrontendState:

@@ -63,10 +63,26 @@ class VppCollector(Collector):
             "effective weight of each pool member (what VPP is given)",
             labels=["frontend", "pool", "backend"],
         )
+        error = GaugeMetricFamily(
+            "maglev_frontend_weight_error_ratio",
+            "the worst AS's |bucket share - weight share| in the VIP's new-flow table as VPP holds it",
+            labels=["frontend"],
+        )
+        digest = GaugeMetricFamily(
+            "maglev_frontend_table_info",
+            "1, labelled with the digest of the VIP's new-flow table as VPP holds it",
+            labels=["frontend", "digest", "length"],
+        )
         for name, vip in s.desired().items():
             for a in vip.ases:
                 weights.add_metric([name, a.pool, a.backend], a.weight)
+            table = s.table(name, vip)
+            if table is not None:
+                error.add_metric([name], table.error)
+                digest.add_metric([name, table.digest, str(table.length)], 1.0)
         yield weights
+        yield error
+        yield digest
         state = GaugeMetricFamily(
             "maglev_frontend_state", "1 for the frontend's current state", labels=["frontend", "state"]
         )

@@ -35,6 +35,7 @@ from .encode import unsupported
 from .isolation import Held, Isolation
 from .plan import LbConf, ObservedVip
 from .ramp import Ramps, SlowStarts
+from .tables import scales_of
 
 FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
 
@@ -89,11 +90,12 @@ class DataplaneModel:
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         """The desired VIPs of ``frontends`` (all when None), from current states and overrides."""
         cfg, ramping, held, states = self.config, self.ramps.elapsed, self.flaps.suppressed, self.states
+        scales = scales_of(cfg)
         if frontends is None:
-            vips = desired_dataplane(cfg, states, self._overrides, ramping, held)
+            vips = desired_dataplane(cfg, states, self._overrides, ramping, held, scales)
         else:
             vips = {
-                n: desired_vip(cfg.frontends[n], cfg, states, self._overrides, ramping, held)
+                n: desired_vip(cfg.frontends[n], cfg, states, self._overrides, ramping, held, scales)
                 for n in frontends
                 if n in cfg.frontends
             }

@@ -11,6 +11,7 @@ from ..events import FrontendTransition
 from ..log import Logger
 from .model import FrontendChange
 from .plan import AddAS, AddVip, DelAS, DelVip, Op, SetConf, SetWeight
+from .tables import model_mismatches
 from .worker import SyncResult
 
 KINDS = {
@@ -37,6 +38,13 @@ def tell(result: SyncResult, counter: Any) -> int:
         log.error("VPP refused: {error}", event="lb-sync-error", error=error)
     if result.errors and counter is not None:
         counter.labels(result.scope, "error").inc(len(result.errors))
+    for key, vip in result.observed.items():
+        for address, vpp, model in model_mismatches(vip):
+            log.warn(
+                "VIP {vip}: VPP gives AS {address} {vpp} buckets, the model of its table {model}: "
+                "previews and table digests of this VPP are not exact",
+                event="lb-table-model-mismatch", vip=str(key), address=str(address), vpp=vpp, model=model,
+            )  # fmt: skip
     return sum(1 for op in result.done if not isinstance(op, SetConf))
 
 

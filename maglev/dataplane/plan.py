@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..config import Encap
+from ..lbtable import Table
 from .desired import DesiredAS, DesiredVip, IPAddress, NatArgs, VipKey
 
 KEEP = 0xFFFFFFFF  # lb_conf: keep the current value
@@ -33,6 +34,7 @@ class ObservedVip:
     ases: dict[IPAddress, ObservedAS] = field(default_factory=dict)
     dscp: int | None = None  # l3dsr (None: not one, or unknown)
     nat: NatArgs | None = None  # nat4/nat6 (None: not one, or unknown)
+    table: Table | None = None  # the new-flow table these ASes give (tables.observed_table), in copies only
 
     def used(self) -> list[ObservedAS]:
         return sorted((a for a in self.ases.values() if a.used), key=lambda a: (a.address.version, int(a.address)))
@@ -116,7 +118,7 @@ def _create(d: DesiredVip, weights: bool) -> list[Op]:
     ops: list[Op] = [AddVip(d)]
     for a in d.ases:
         if _present(a, weights):
-            ops.append(AddAS(d.key, a.address, a.weight, False, d.frontend))
+            ops.append(AddAS(d.key, a.address, d.vpp_weight(a.weight), False, d.frontend))
     return ops
 
 
@@ -146,13 +148,14 @@ def plan_vip(
         current = o.ases.get(a.address)
         in_use = current is not None and current.used
         if weights:
+            w = d.vpp_weight(a.weight)
             if not in_use:
-                ops.append(AddAS(d.key, a.address, a.weight, False, d.frontend))
-            elif current is not None and current.weight != a.weight:
-                flush = (a.flush and a.weight == 0) or a.address in flush_now
-                ops.append(SetWeight(d.key, a.address, a.weight, flush, d.frontend))
+                ops.append(AddAS(d.key, a.address, w, False, d.frontend))
+            elif current is not None and current.weight != w:
+                flush = (a.flush and w == 0) or a.address in flush_now
+                ops.append(SetWeight(d.key, a.address, w, flush, d.frontend))
             elif a.address in flush_now:
-                ops.append(SetWeight(d.key, a.address, a.weight, True, d.frontend))
+                ops.append(SetWeight(d.key, a.address, w, True, d.frontend))
             elif a.weight == 0 and a.flush and applied.get((d.key, a.address)) != (0, True):
                 # Flush whenever requested, not only on the weight edge: a backend drained by
                 # failover (0, no flush) and then disabled must still lose its flows.

@@ -17,6 +17,7 @@ from .desired import DesiredVip, VipKey, active_pool
 from .drain import DrainingAS, DrainingVip
 from .errors import NotConnected
 from .plan import ObservedVip
+from .tables import VipTable, vip_table
 from .vppclient import VppInfo
 
 if TYPE_CHECKING:
@@ -129,6 +130,16 @@ class DataplaneView:
     def observed(self, key: VipKey) -> ObservedVip | None:
         """The VIP as the last sync or read of VPP left it (None: not seen, or not connected)."""
         return self._sync.observed.get(key) if self._sync.connected else None
+
+    def table(self, frontend: str, desired: DesiredVip | None = None) -> VipTable | None:
+        """The frontend's new-flow table as VPP holds it, against the weights its config asks
+        for now (None: not connected, or VPP does not hold the VIP or did not say its length)."""
+        d = desired or self._model.desired([frontend]).get(frontend)
+        info = self.info
+        o = self.observed(d.key) if d is not None else None
+        if d is None or o is None or o.table is None or info is None:
+            return None
+        return vip_table(d, o, o.table, info.weights)
 
     @property
     def counters(self) -> Mapping[str, Mapping[str, int]]:

@@ -16,11 +16,19 @@ def frontend(out: Out, f: Any) -> None:
         out.kv("  state", f.state_detail)
     if f.description:
         out.kv("  description", f.description)
+    out.kv("  table", table_summary(f.table))
+    shares = {s.address: s for s in f.table.shares} if f.table.known else {}
     for pool in f.pools:
         out.line(f"  {out.label('pool', 6)} {pool.name}{' (active)' if pool.active else ''}")
-        out.line(f"    {'backend':<16} {'state':<9} {'weight':>6} {'effective':>9} {'buckets':>7}  address")
+        out.line(
+            f"    {'backend':<16} {'state':<9} {'weight':>6} {'effective':>9} {'vpp':>4} {'buckets':>7} "
+            f"{'share':>6} {'asks':>6}  address"
+        )
         for b in pool.backends:
             buckets = "-" if b.buckets < 0 else str(b.buckets)
+            s = shares.get(b.address)
+            share, asks = (_pct(s.bucket_share), _pct(s.weight_share)) if s is not None else ("-", "-")
+            vpp = "-" if b.vpp_weight < 0 else str(b.vpp_weight)
             marker = " [flush]" if b.flush and b.effective_weight == 0 else ""
             if b.slow_start_duration:
                 marker += f" [slow start {b.slow_start_elapsed}/{b.slow_start_duration:g} s]"
@@ -28,12 +36,31 @@ def frontend(out: Out, f: Any) -> None:
                 ends = f" for {left(b.weight_override_seconds_left)}" if b.weight_override_seconds_left else ""
                 marker += f" [operator weight{ends}]"
             out.line(
-                f"    {b.name:<16} {out.state(b.state, 9)} {b.weight:>6} {b.effective_weight:>9} "
-                f"{buckets:>7}  {b.address}{marker}"
+                f"    {b.name:<16} {out.state(b.state, 9)} {b.weight:>6} {b.effective_weight:>9} {vpp:>4} "
+                f"{buckets:>7} {share:>6} {asks:>6}  {b.address}{marker}"
             )
     for d in f.draining:
         who = f"{d.backend}, " if d.backend else ""
         out.line(f"  {out.state('draining', 9)} {d.address} ({who}{d.why}): {d.seconds_left:.0f} s left, weight 0")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def table_summary(t: Any) -> str:
+    """The VIP's new-flow table in one line: digest, fidelity, scale."""
+    if not t.known:
+        return "not in VPP (or not connected)"
+    if not t.weights:
+        fidelity = f"VPP has no weights: every AS an equal share (off by up to {100 * t.weight_error:.1f} points)"
+    else:
+        fidelity = f"weights honoured within {100 * t.weight_error:.1f} points"
+        if t.weight_error > 0.01:
+            fidelity = f"weights NOT honoured: worst backend off by {100 * t.weight_error:.1f} points"
+        if t.weight_scale != 100:
+            fidelity += f", given to VPP at {t.weight_scale}% (fit-weights)"
+    return f"{t.length} buckets, digest {t.digest}, {fidelity}"
 
 
 def draining_vip(out: Out, d: Any) -> None:

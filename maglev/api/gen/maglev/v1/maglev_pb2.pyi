@@ -55,7 +55,7 @@ class GetFrontendRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class PoolBackendInfo(_message.Message):
-    __slots__ = ("name", "weight", "effective_weight", "flush", "state", "address", "buckets", "weight_override", "weight_override_seconds_left", "slow_start_elapsed", "slow_start_duration")
+    __slots__ = ("name", "weight", "effective_weight", "flush", "state", "address", "buckets", "weight_override", "weight_override_seconds_left", "slow_start_elapsed", "slow_start_duration", "vpp_weight")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class PoolBackendInfo(_message.Message):
     WEIGHT_OVERRIDE_SECONDS_LEFT_FIELD_NUMBER: _ClassVar[int]
     SLOW_START_ELAPSED_FIELD_NUMBER: _ClassVar[int]
     SLOW_START_DURATION_FIELD_NUMBER: _ClassVar[int]
+    VPP_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     name: str
     weight: int
     effective_weight: int
@@ -78,7 +79,8 @@ class PoolBackendInfo(_message.Message):
     weight_override_seconds_left: float
     slow_start_elapsed: int
     slow_start_duration: float
-    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., effective_weight: _Optional[int] = ..., flush: _Optional[bool] = ..., state: _Optional[str] = ..., address: _Optional[str] = ..., buckets: _Optional[int] = ..., weight_override: _Optional[bool] = ..., weight_override_seconds_left: _Optional[float] = ..., slow_start_elapsed: _Optional[int] = ..., slow_start_duration: _Optional[float] = ...) -> None: ...
+    vpp_weight: int
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., effective_weight: _Optional[int] = ..., flush: _Optional[bool] = ..., state: _Optional[str] = ..., address: _Optional[str] = ..., buckets: _Optional[int] = ..., weight_override: _Optional[bool] = ..., weight_override_seconds_left: _Optional[float] = ..., slow_start_elapsed: _Optional[int] = ..., slow_start_duration: _Optional[float] = ..., vpp_weight: _Optional[int] = ...) -> None: ...
 
 class PoolInfo(_message.Message):
     __slots__ = ("name", "active", "backends")
@@ -91,7 +93,7 @@ class PoolInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., active: _Optional[bool] = ..., backends: _Optional[_Iterable[_Union[PoolBackendInfo, _Mapping]]] = ...) -> None: ...
 
 class FrontendInfo(_message.Message):
-    __slots__ = ("name", "address", "protocol", "port", "encap", "src_ip_sticky", "flush_on_down", "new_flows_table_length", "description", "state", "pools", "state_detail", "draining")
+    __slots__ = ("name", "address", "protocol", "port", "encap", "src_ip_sticky", "flush_on_down", "new_flows_table_length", "description", "state", "pools", "state_detail", "draining", "table")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +107,7 @@ class FrontendInfo(_message.Message):
     POOLS_FIELD_NUMBER: _ClassVar[int]
     STATE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     protocol: str
@@ -118,7 +121,42 @@ class FrontendInfo(_message.Message):
     pools: _containers.RepeatedCompositeFieldContainer[PoolInfo]
     state_detail: str
     draining: _containers.RepeatedCompositeFieldContainer[DrainingAs]
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., flush_on_down: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., state_detail: _Optional[str] = ..., draining: _Optional[_Iterable[_Union[DrainingAs, _Mapping]]] = ...) -> None: ...
+    table: VipTableInfo
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., flush_on_down: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., description: _Optional[str] = ..., state: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolInfo, _Mapping]]] = ..., state_detail: _Optional[str] = ..., draining: _Optional[_Iterable[_Union[DrainingAs, _Mapping]]] = ..., table: _Optional[_Union[VipTableInfo, _Mapping]] = ...) -> None: ...
+
+class VipTableInfo(_message.Message):
+    __slots__ = ("known", "digest", "length", "weights", "weight_scale", "weight_error", "shares")
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_SCALE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_ERROR_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    known: bool
+    digest: str
+    length: int
+    weights: bool
+    weight_scale: int
+    weight_error: float
+    shares: _containers.RepeatedCompositeFieldContainer[AsShare]
+    def __init__(self, known: _Optional[bool] = ..., digest: _Optional[str] = ..., length: _Optional[int] = ..., weights: _Optional[bool] = ..., weight_scale: _Optional[int] = ..., weight_error: _Optional[float] = ..., shares: _Optional[_Iterable[_Union[AsShare, _Mapping]]] = ...) -> None: ...
+
+class AsShare(_message.Message):
+    __slots__ = ("address", "backend", "buckets", "bucket_share", "weight_share", "vpp_weight")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_SHARE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    VPP_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    backend: str
+    buckets: int
+    bucket_share: float
+    weight_share: float
+    vpp_weight: int
+    def __init__(self, address: _Optional[str] = ..., backend: _Optional[str] = ..., buckets: _Optional[int] = ..., bucket_share: _Optional[float] = ..., weight_share: _Optional[float] = ..., vpp_weight: _Optional[int] = ...) -> None: ...
 
 class DrainingAs(_message.Message):
     __slots__ = ("address", "backend", "pool", "seconds_left", "why")
@@ -466,7 +504,7 @@ class VPPLBAs(_message.Message):
     def __init__(self, address: _Optional[str] = ..., weight: _Optional[int] = ..., buckets: _Optional[int] = ...) -> None: ...
 
 class VPPLBVip(_message.Message):
-    __slots__ = ("frontend", "prefix", "protocol", "port", "encap", "src_ip_sticky", "new_flows_table_length", "ases")
+    __slots__ = ("frontend", "prefix", "protocol", "port", "encap", "src_ip_sticky", "new_flows_table_length", "ases", "table_digest")
     FRONTEND_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -475,6 +513,7 @@ class VPPLBVip(_message.Message):
     SRC_IP_STICKY_FIELD_NUMBER: _ClassVar[int]
     NEW_FLOWS_TABLE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     ASES_FIELD_NUMBER: _ClassVar[int]
+    TABLE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     frontend: str
     prefix: str
     protocol: int
@@ -483,7 +522,8 @@ class VPPLBVip(_message.Message):
     src_ip_sticky: bool
     new_flows_table_length: int
     ases: _containers.RepeatedCompositeFieldContainer[VPPLBAs]
-    def __init__(self, frontend: _Optional[str] = ..., prefix: _Optional[str] = ..., protocol: _Optional[int] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., ases: _Optional[_Iterable[_Union[VPPLBAs, _Mapping]]] = ...) -> None: ...
+    table_digest: str
+    def __init__(self, frontend: _Optional[str] = ..., prefix: _Optional[str] = ..., protocol: _Optional[int] = ..., port: _Optional[int] = ..., encap: _Optional[str] = ..., src_ip_sticky: _Optional[bool] = ..., new_flows_table_length: _Optional[int] = ..., ases: _Optional[_Iterable[_Union[VPPLBAs, _Mapping]]] = ..., table_digest: _Optional[str] = ...) -> None: ...
 
 class VPPLBState(_message.Message):
     __slots__ = ("conf", "vips")
