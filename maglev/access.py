@@ -34,6 +34,7 @@ OPEN_SERVICES = frozenset({"grpc.health.v1.Health"})  # load balancers and orche
 READ_METHODS = frozenset(
     {
         "GetVersion",
+        "PreviewChange",
         "ListFrontends",
         "GetFrontend",
         "ListBackends",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,12 @@ class MaglevOptions(usage.Options):
     )
     optFlags = [
         ["check", None, "validate the configuration (--config or FILE) and exit: 0 valid, 1 structural, 2 semantic"],
+        [
+            "against-running",
+            None,
+            "with --check: also preview what the file would change in the running maglevd's VPP tables "
+            "(reached at --grpc-addr, without TLS; 3 when it cannot be reached)",
+        ],
     ]
     optParameters = [
         ["config", "c", None, "configuration file [MAGLEV_CONFIG, default " + DEFAULT_CONFIG + "]"],
@@ -194,6 +201,16 @@ class MaglevOptions(usage.Options):
         print(version_line("maglevd"))
         raise SystemExit(0)
 
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        """``--check FILE`` may be followed by more options (``--against-running``): getopt
+        stops at the first argument, so FILE is moved to the end first."""
+        argv = list(sys.argv[1:] if options is None else options)
+        if "--check" in argv:
+            i = argv.index("--check") + 1
+            if i < len(argv) and not argv[i].startswith("-"):
+                argv.append(argv.pop(i))
+        super().parseOptions(argv)
+
     def parseArgs(self, *args: str) -> None:
         if len(args) > 1:
             raise usage.UsageError(f"unexpected arguments: {' '.join(args)}")
@@ -205,8 +222,14 @@ class MaglevOptions(usage.Options):
                 self[name] = self.environ.get(env, default)
         if self.check_file is not None and not self["check"]:
             raise usage.UsageError(f"unexpected argument {self.check_file!r} (did you mean --config?)")
+        if self["against-running"] and not self["check"]:
+            raise usage.UsageError("--against-running goes with --check")
         if self["check"]:
-            raise SystemExit(run_check(self.check_file or self["config"]))
+            path = self.check_file or self["config"]
+            code = run_check(path)
+            if code == 0 and self["against-running"]:
+                code = preview_against_running(path, self["grpc-addr"])
+            raise SystemExit(code)
         flags = self._check_flags()
         self.settings = Settings(config=load_or_exit(self["config"]), **flags)
         from .reactor import ensure_asyncio_reactor
@@ -321,6 +344,32 @@ def run_check(path: str) -> int:
     )
     for w in fidelity_warnings(cfg):
         print(f"{path}: warning: {w}")
+    return 0
+
+
+def preview_against_running(path: str, grpc_addr: str) -> int:
+    """maglevd --check FILE --against-running: the running daemon's preview of a reload to FILE."""
+    import grpc
+
+    from .api.gen.maglev.v1 import maglev_pb2 as pb
+    from .api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+    from .maglevc import render
+    from .maglevc.out import Out
+
+    host, _, port = grpc_addr.rpartition(":")
+    target = f"{host.strip('[]') and host or 'localhost'}:{port}"
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        with grpc.insecure_channel(target) as channel:
+            r = pb_grpc.MaglevStub(channel).PreviewChange(
+                pb.PreviewRequest(reload=pb.ReloadPreview(config_yaml=text)), timeout=60
+            )
+    except grpc.RpcError as e:
+        print(f"{path}: cannot preview against the running maglevd at {target}: {e.details()}", file=sys.stderr)
+        return 3
+    print(f"{path}: against the running maglevd at {target}:")
+    render.preview(Out(False), r)
     return 0
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from maglev.config import load_config
 from maglev.dataplane.connection import TRANSITIONS, ConnectionInput, ConnectionMachine, ConnectionState, Output
-from maglev.dataplane.model import DataplaneModel
+from maglev.dataplane.model import DataplaneModel, lb_conf
 from maglev.states import FrontendState
 
 S, In, Out = ConnectionState, ConnectionInput, Output
@@ -164,7 +164,7 @@ def test_warmup_end_releases_everything_and_a_full_job_then_removes_strangers() 
     job = m.job(True, (), {}, {})
     assert [d.frontend for d in job.desired] == ["web", "dns"], "config order"
     assert job.full and job.reread and job.scope == "all"
-    assert job.conf == m.lb_conf()
+    assert job.conf == lb_conf(m.config)
     assert (job.conf.ip4, job.conf.buckets, job.conf.timeout) == ("192.0.2.254", 2048, 30)
     assert [(d.key.protocol, d.key.port) for d in job.desired] == [(6, 80), (17, 53)], "UDP beside TCP"
 

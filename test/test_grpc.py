@@ -373,3 +373,99 @@ def test_a_moved_backend_is_not_trusted_until_probed_and_its_old_address_drains(
         assert s.ReloadConfig(pb.ReloadConfigRequest(), timeout=30).ok
     fe = s.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
     assert [d.address for d in fe.draining] == ["127.0.1.99"], "moved back: the old drain ends, the new one starts"
+
+
+# --- previews ---------------------------------------------------------------------------------
+
+
+def test_preview_then_the_change_itself(demo: Demo) -> None:
+    s = demo.stub
+    web = s.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
+    assert web.table.known and len(web.table.digest) == 16 and web.table.length == 1024
+    req = pb.SetWeightRequest(frontend="web", pool="primary", backend="web1", weight=30)
+    p = s.PreviewChange(pb.PreviewRequest(set_weight=req), timeout=10)
+    assert p.connected and [v.frontend for v in p.vips] == ["web"]
+    v = p.vips[0]
+    assert v.digest_before == web.table.digest and v.digest_after != v.digest_before
+    assert v.moved >= v.minimum > 0 and v.moved == sum(m.buckets for m in v.moves)
+    assert {m.from_as for m in v.moves} >= {"127.0.1.2"} or {m.to_as for m in v.moves} >= {"127.0.1.2"}
+    assert s.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10).table.digest == web.table.digest  # not applied
+    try:
+        after = s.SetFrontendPoolBackendWeight(req, timeout=10)
+        assert after.table.digest == v.digest_after  # the preview is what VPP then holds
+        held = {a.address: a.buckets for a in after.table.shares if a.buckets}
+        assert held == {a.address: a.buckets for a in v.after if a.buckets}
+    finally:
+        s.SetFrontendPoolBackendWeight(
+            pb.SetWeightRequest(frontend="web", pool="primary", backend="web1", weight=100), timeout=10
+        )
+    none = s.PreviewChange(pb.PreviewRequest(reload=pb.ReloadPreview()), timeout=10)
+    assert list(none.vips) == [], "the file on disk is the running config"
+    pause = s.PreviewChange(pb.PreviewRequest(backend=pb.BackendChange(name="web2", action="pause")), timeout=10)
+    assert list(pause.vips[0].drained) == ["127.0.1.3"]
+    longer = (
+        (demo.tmp / "maglev.yaml")
+        .read_text()
+        .replace("port: 80\n", "port: 80\n      new-flows-table-length: 2048\n", 1)
+    )
+    r = s.PreviewChange(pb.PreviewRequest(reload=pb.ReloadPreview(config_yaml=longer)), timeout=10)
+    assert "new-flows-table-length 1024 -> 2048" in r.vips[0].recreated
+    out = maglevc(demo, "--color=false", "preview", "backend", "web2", "pause")
+    assert out.returncode == 0 and "127.0.1.3: weight 0, established flows stay" in out.stdout, out.stderr
+    assert "change owner" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "words"),
+    [
+        (pb.PreviewRequest(), grpc.StatusCode.INVALID_ARGUMENT, "say what to preview"),
+        (pb.PreviewRequest(backend=pb.BackendChange(name="nope", action="pause")), grpc.StatusCode.NOT_FOUND, "nope"),
+        (
+            pb.PreviewRequest(backend=pb.BackendChange(name="web0", action="x")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "pause",
+        ),
+        (
+            pb.PreviewRequest(
+                set_weight=pb.SetWeightRequest(frontend="web", pool="primary", backend="web1", weight=101)
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "0..100",
+        ),
+        (
+            pb.PreviewRequest(set_weight=pb.SetWeightRequest(frontend="web", pool="nope", backend="web1", weight=1)),
+            grpc.StatusCode.NOT_FOUND,
+            "no pool",
+        ),
+        (
+            pb.PreviewRequest(reload=pb.ReloadPreview(config_yaml="maglev: [\n")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "YAML",
+        ),
+    ],
+)
+def test_preview_refuses_bad_requests(demo: Demo, request_: Any, code: grpc.StatusCode, words: str) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        demo.stub.PreviewChange(request_, timeout=10)
+    assert info.value.code() is code and words in (info.value.details() or "")
+    assert demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10).state == "up"
+
+
+def test_check_against_running(demo: Demo, tmp_path: Path) -> None:
+    text = (demo.tmp / "maglev.yaml").read_text()
+    changed = tmp_path / "new.yaml"
+    changed.write_text(text.replace("web2: {weight: 50}", "web2: {weight: 100}"))
+    port = demo.address.rpartition(":")[2]
+    check = [sys.executable, "-m", "maglev", "--check", str(changed), "--against-running", "--grpc-addr"]
+    r = subprocess.run(
+        [*check, f"127.0.0.1:{port}"],
+        capture_output=True, text=True, env=source_env(), timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "against the running maglevd" in r.stdout and "VIP 192.0.2.1/32 tcp:80" in r.stdout
+    assert "127.0.1.3" in r.stdout and "change owner" in r.stdout
+    closed = subprocess.run(
+        [*check, "127.0.0.1:1"],
+        capture_output=True, text=True, env=source_env(), timeout=60,
+    )  # fmt: skip
+    assert closed.returncode == 3 and "cannot preview against the running maglevd" in closed.stderr

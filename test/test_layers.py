@@ -28,6 +28,8 @@ PURE = (
     "maglev.access",
     "maglev.textfile",
     "maglev.lbtable",
+    "maglev.dataplane.tables",
+    "maglev.dataplane.preview",
 )
 IMPURE = ("twisted", "grpc", "klein", "threading")
 

@@ -32,6 +32,14 @@ PARSES = [
         {"frontend": "web", "pool": "primary", "backend": "web1", "weight": "100"},
         set(),
     ),
+    ("preview backend web0 pause", "preview_backend_pause", {"backend": "web0"}, set()),
+    (
+        "preview frontend web pool primary backend web1 weight 0 flush",
+        "preview_set_weight",
+        {"frontend": "web", "pool": "primary", "backend": "web1", "weight": "0"},
+        {"flush"},
+    ),
+    ("preview reload", "preview_reload", {}, set()),
     ("config check", "config_check", {}, set()),
     ("conf rel", "config_reload", {}, set()),
     ("watch events", "watch", {}, set()),
@@ -76,7 +84,7 @@ def test_errors_name_the_token(line: str, message: str) -> None:
 NAMES = {"backend": ["web0", "web1", "spare0"], "frontend": ["web", "web-any"], "pool": ["primary", "fallback"]}
 
 COMPLETIONS = [
-    ("", ["config", "exit", "quit", "release", "set", "show", "sync", "watch"]),
+    ("", ["config", "exit", "preview", "quit", "release", "set", "show", "sync", "watch"]),
     ("set backend web0 pause ", ["for"]),
     ("rel", ["release"]),
     ("sh", ["show"]),

@@ -73,6 +73,7 @@ def test_environment_then_flag_wins(cfg: str) -> None:
         (["--manhole-addr", "127.0.0.1:2222"], "needs --manhole-authorized-keys"),
         (["--manhole-addr", "unix:relative.sock"], "must be absolute"),
         (["stray"], "unexpected argument 'stray'"),
+        (["--against-running"], "--against-running goes with --check"),
     ],
 )
 def test_bad_flags_are_usage_errors(cfg: str, args: list[str], message: str) -> None:
@@ -110,6 +111,9 @@ def test_check_exit_codes(tmp_path: Path, capsys: Any) -> None:
     assert "maglev.frontends.web.pools[0].backends.web9: no such backend (line" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         parse(["--check", str(semantic)])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:  # options may follow FILE; a bad file never reaches the daemon
+        parse(["--check", str(semantic), "--against-running", "--grpc-addr", "127.0.0.1:1"])
     assert info.value.code == 2
 
 

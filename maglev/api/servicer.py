@@ -28,11 +28,12 @@ from ..version import commit
 from .convert import draining_vips, fill_backend, fill_lifetimes, frontend_info, healthcheck_info
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+from .previewrpcs import PreviewRpcs
 from .streams import EventStreams
 from .vpprpcs import VppRpcs
 
 
-class MaglevServicer(VppRpcs, pb_grpc.MaglevServicer):
+class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
     log = Logger()
 
     def __init__(

@@ -12,6 +12,7 @@ Reloads do not restart it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -57,6 +58,28 @@ def all_down(vip: DesiredVip, states: Mapping[str, str]) -> bool:
     return all(states.get(a.backend) == DOWN for a in vip.ases)
 
 
+def check_member(cfg: Config, frontend: str, pool: str, backend: str) -> None:
+    """Raises KeyError naming what of the three does not exist."""
+    fe = cfg.frontends.get(frontend)
+    if fe is None:
+        raise KeyError(f"no such frontend {frontend!r}")
+    p = next((p for p in fe.pools if p.name == pool), None)
+    if p is None:
+        raise KeyError(f"frontend {frontend!r} has no pool {pool!r}")
+    if backend not in p.backend_names:
+        raise KeyError(f"pool {pool!r} of frontend {frontend!r} has no backend {backend!r}")
+
+
+def lb_conf(cfg: Config) -> LbConf:
+    lb = cfg.lb
+    return LbConf(
+        str(lb.ipv4_src_address or "0.0.0.0"),
+        str(lb.ipv6_src_address or "::"),
+        lb.sticky_buckets_per_core,
+        int(lb.flow_timeout),
+    )
+
+
 class DataplaneModel:
     def __init__(self, config: Config, states: Mapping[str, str]) -> None:
         self.config = config
@@ -85,6 +108,17 @@ class DataplaneModel:
         checker-isolation guard holds."""
         held = self.isolation.held
         return Held(self.live_states, held) if held else self.live_states
+
+    def fork(self, states: Mapping[str, str]) -> DataplaneModel:
+        """A copy to try a change on (a preview), following ``states`` (a copy of the health
+        checker's to change); nothing done to the copy reaches this model."""
+        m = copy.copy(self)
+        m.live_states = states
+        m._overrides, m._last_up, m.drains = dict(self._overrides), dict(self._last_up), copy.deepcopy(self.drains)
+        m.overrides = MappingProxyType(m._overrides)
+        m._frontend_states, m._unsupported = dict(self._frontend_states), dict(self._unsupported)
+        m.frontend_states, m.unsupported = MappingProxyType(m._frontend_states), MappingProxyType(m._unsupported)
+        return m
 
     # --- what VPP should hold ---------------------------------------------------------
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
@@ -143,17 +177,8 @@ class DataplaneModel:
             desired=tuple(desired[n] for n in wanted) + draining,
             reread=full,
             full=full and self.warm,
-            conf=self.lb_conf(),
+            conf=lb_conf(self.config),
             flush=flush,
-        )
-
-    def lb_conf(self) -> LbConf:
-        lb = self.config.lb
-        return LbConf(
-            str(lb.ipv4_src_address or "0.0.0.0"),
-            str(lb.ipv6_src_address or "::"),
-            lb.sticky_buckets_per_core,
-            int(lb.flow_timeout),
         )
 
     def vip_names(self) -> dict[VipKey, str]:
@@ -206,14 +231,7 @@ class DataplaneModel:
 
         Raises KeyError naming what does not exist, ValueError for a weight out of range;
         nothing changes then."""
-        fe = self.config.frontends.get(frontend)
-        if fe is None:
-            raise KeyError(f"no such frontend {frontend!r}")
-        p = next((p for p in fe.pools if p.name == pool), None)
-        if p is None:
-            raise KeyError(f"frontend {frontend!r} has no pool {pool!r}")
-        if backend not in p.backend_names:
-            raise KeyError(f"pool {pool!r} of frontend {frontend!r} has no backend {backend!r}")
+        check_member(self.config, frontend, pool, backend)
         if weight is None:
             self._overrides.pop((frontend, pool, backend), None)
             return None

@@ -8,7 +8,7 @@ thread, never its own cache). The gRPC API, the web UI and the metrics read only
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ..config import Frontend, Pool
@@ -17,6 +17,7 @@ from .desired import DesiredVip, VipKey, active_pool
 from .drain import DrainingAS, DrainingVip
 from .errors import NotConnected
 from .plan import ObservedVip
+from .preview import PreviewInputs
 from .tables import VipTable, vip_table
 from .vppclient import VppInfo
 
@@ -81,6 +82,10 @@ class DataplaneView:
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         return self._model.desired(frontends)
 
+    def backend_addresses(self) -> dict[str, str]:
+        """Every configured backend's address, by name."""
+        return {n: str(b.address) for n, b in self._model.config.backends.items()}
+
     def vip_names(self) -> dict[VipKey, str]:
         """Every configured VIP's key -> its frontend (from the config alone)."""
         return self._model.vip_names()
@@ -140,6 +145,27 @@ class DataplaneView:
         if d is None or o is None or o.table is None or info is None:
             return None
         return vip_table(d, o, o.table, info.weights)
+
+    def what_if(self, change: Callable[[DataplaneModel, dict[str, str]], object]) -> PreviewInputs:
+        """A preview's inputs: the VIPs now, and after ``change`` is made to a fork of the model
+        (and to a copy of the backends' states); what VPP holds. Raises what ``change`` raises;
+        nothing is changed here either way."""
+        m = self._model
+        states = dict(m.live_states)
+        fork = m.fork(states)
+        change(fork, states)
+        now_vips, after = m.desired(), fork.desired()
+        t = self.seconds()
+        removed = [
+            (d.frontend, now_vips.get(d.frontend, d.vip), d.left(t))
+            for key, d in fork.drains.vips.items()
+            if key not in m.drains.vips
+        ]
+        named = {r[0] for r in removed}
+        removed += [(n, v, 0.0) for n, v in now_vips.items() if n not in after and n not in named]
+        info = self.info
+        observed = dict(self._sync.observed) if info is not None else None
+        return PreviewInputs(now_vips, after, observed, info.weights if info else True, removed)
 
     @property
     def counters(self) -> Mapping[str, Mapping[str, int]]:

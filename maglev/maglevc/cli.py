@@ -202,6 +202,31 @@ class Shell:
         )  # fmt: skip
         render.frontend(self.out, self.stub.SetFrontendPoolBackendWeight(req, timeout=30))
 
+    def _preview(self, req: pb.PreviewRequest) -> None:
+        render.preview(self.out, self.stub.PreviewChange(req, timeout=60))
+
+    def do_preview_backend_pause(self, p: Parsed) -> None:
+        self._preview(pb.PreviewRequest(backend=pb.BackendChange(name=p.args["backend"], action="pause")))
+
+    def do_preview_backend_resume(self, p: Parsed) -> None:
+        self._preview(pb.PreviewRequest(backend=pb.BackendChange(name=p.args["backend"], action="resume")))
+
+    def do_preview_backend_enable(self, p: Parsed) -> None:
+        self._preview(pb.PreviewRequest(backend=pb.BackendChange(name=p.args["backend"], action="enable")))
+
+    def do_preview_backend_disable(self, p: Parsed) -> None:
+        self._preview(pb.PreviewRequest(backend=pb.BackendChange(name=p.args["backend"], action="disable")))
+
+    def do_preview_set_weight(self, p: Parsed) -> None:
+        req = pb.SetWeightRequest(
+            frontend=p.args["frontend"], pool=p.args["pool"], backend=p.args["backend"], weight=int(p.args["weight"]),
+            flush="flush" in p.flags,
+        )  # fmt: skip
+        self._preview(pb.PreviewRequest(set_weight=req))
+
+    def do_preview_reload(self, p: Parsed) -> None:
+        self._preview(pb.PreviewRequest(reload=pb.ReloadPreview()))
+
     def do_release_isolation(self, p: Parsed) -> None:
         r = self.stub.ReleaseCheckerIsolation(pb.ReleaseCheckerIsolationRequest(), timeout=30)
         self.out.line(f"released: {', '.join(r.released)}" if r.released else "the guard was not holding anything")

@@ -63,6 +63,49 @@ def table_summary(t: Any) -> str:
     return f"{t.length} buckets, digest {t.digest}, {fidelity}"
 
 
+def preview(out: Out, r: Any) -> None:
+    """PreviewChange's answer: per VIP, what moves, what is lost."""
+    for note in r.notes:
+        out.line(f"note: {note}")
+    if not r.vips:
+        out.line("no VIP changes: no bucket moves, no flow is lost")
+    for v in r.vips:
+        out.line(f"{out.label('frontend', 10)} {v.frontend}  VIP {v.vip}")
+        if v.recreated:
+            out.line(
+                f"  {out.state('RECREATED', 9)} {v.recreated}: VPP deletes the VIP and creates it again, "
+                "EVERY ESTABLISHED FLOW OF IT IS LOST"
+            )
+        if v.created:
+            out.kv("  created", f"new VIP, {v.length} buckets")
+        elif v.removed:
+            when = f"after a {v.removal_in:.0f} s drain" if v.removal_in else "at once (established flows lost)"
+            out.kv("  removed", f"the VIP goes {when}")
+        else:
+            out.kv(
+                "  buckets",
+                f"{v.moved} of {v.length} change owner ({100 * v.moved_share:.1f}%, the fewest possible {v.minimum}): "
+                "new flows of those buckets go to another AS, established flows stay",
+            )
+        for m in v.moves:
+            out.line(f"    {m.buckets:>7}  {m.from_as or 'no server'} -> {m.to_as or 'no server'}")
+        for a in v.drained:
+            out.kv("  drain", f"{a}: weight 0, established flows stay")
+        for a in v.flushed:
+            out.kv("  flush", f"{a}: established flows are dropped")
+        if v.before or v.after:
+            before = {s.address: s for s in v.before}
+            after = {s.address: s for s in v.after}
+            out.line(f"    {'AS':<28} {'before':>7} {'after':>7} {'asks':>6}")
+            for addr in sorted({*before, *after}):
+                b, a = before.get(addr), after.get(addr)
+                asks = _pct(a.weight_share) if a is not None else "-"
+                out.line(
+                    f"    {addr:<28} {_pct(b.bucket_share) if b else '-':>7} {_pct(a.bucket_share) if a else '-':>7} "
+                    f"{asks:>6}"
+                )
+
+
 def draining_vip(out: Out, d: Any) -> None:
     out.line(
         f"{out.label('frontend', 10)} {d.frontend}  {out.state('draining')}: removed from the configuration, "

@@ -209,6 +209,28 @@ TREE = kw(
         kw("exit", "leave the shell", action="quit"),
     ],
 )
+
+
+def _previewed(node: Node) -> Node:
+    """A ``set`` subtree as ``preview`` takes it: the same words, every action previewed,
+    without ``for`` (a preview has no lifetime)."""
+    children = [_previewed(c) for c in node.children if c.word != "for" or c.slot]
+    action = f"preview_{node.action}" if node.action else None
+    return Node(node.word, node.help, children, action, node.slot)
+
+
+_SET = next(n for n in TREE.children if n.word == "set")
+TREE.children.insert(
+    TREE.children.index(_SET) + 1,
+    kw(
+        "preview",
+        "what a change would do to VPP's tables, without making it",
+        [
+            *(_previewed(c) for c in _SET.children),
+            kw("reload", "the configuration file on disk against the running one", action="preview_reload"),
+        ],
+    ),
+)
 WATCH_OPTIONS = [
     kw("num", "stop after this many events", [slot("num")]),
     kw("log", "log events", [kw("level", "the lowest level", [slot("level")])]),

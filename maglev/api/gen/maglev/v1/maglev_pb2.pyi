@@ -6,6 +6,88 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PreviewRequest(_message.Message):
+    __slots__ = ("set_weight", "backend", "reload")
+    SET_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_FIELD_NUMBER: _ClassVar[int]
+    set_weight: SetWeightRequest
+    backend: BackendChange
+    reload: ReloadPreview
+    def __init__(self, set_weight: _Optional[_Union[SetWeightRequest, _Mapping]] = ..., backend: _Optional[_Union[BackendChange, _Mapping]] = ..., reload: _Optional[_Union[ReloadPreview, _Mapping]] = ...) -> None: ...
+
+class BackendChange(_message.Message):
+    __slots__ = ("name", "action")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    action: str
+    def __init__(self, name: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class ReloadPreview(_message.Message):
+    __slots__ = ("config_yaml",)
+    CONFIG_YAML_FIELD_NUMBER: _ClassVar[int]
+    config_yaml: str
+    def __init__(self, config_yaml: _Optional[str] = ...) -> None: ...
+
+class PreviewResponse(_message.Message):
+    __slots__ = ("vips", "notes", "connected")
+    VIPS_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    vips: _containers.RepeatedCompositeFieldContainer[VipPreview]
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    connected: bool
+    def __init__(self, vips: _Optional[_Iterable[_Union[VipPreview, _Mapping]]] = ..., notes: _Optional[_Iterable[str]] = ..., connected: _Optional[bool] = ...) -> None: ...
+
+class VipPreview(_message.Message):
+    __slots__ = ("frontend", "vip", "length", "moved", "moved_share", "minimum", "moves", "recreated", "created", "removed", "removal_in", "drained", "flushed", "before", "after", "digest_before", "digest_after")
+    FRONTEND_FIELD_NUMBER: _ClassVar[int]
+    VIP_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FIELD_NUMBER: _ClassVar[int]
+    MOVED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    RECREATED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    REMOVAL_IN_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_FIELD_NUMBER: _ClassVar[int]
+    FLUSHED_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_AFTER_FIELD_NUMBER: _ClassVar[int]
+    frontend: str
+    vip: str
+    length: int
+    moved: int
+    moved_share: float
+    minimum: int
+    moves: _containers.RepeatedCompositeFieldContainer[BucketMove]
+    recreated: str
+    created: bool
+    removed: bool
+    removal_in: float
+    drained: _containers.RepeatedScalarFieldContainer[str]
+    flushed: _containers.RepeatedScalarFieldContainer[str]
+    before: _containers.RepeatedCompositeFieldContainer[AsShare]
+    after: _containers.RepeatedCompositeFieldContainer[AsShare]
+    digest_before: str
+    digest_after: str
+    def __init__(self, frontend: _Optional[str] = ..., vip: _Optional[str] = ..., length: _Optional[int] = ..., moved: _Optional[int] = ..., moved_share: _Optional[float] = ..., minimum: _Optional[int] = ..., moves: _Optional[_Iterable[_Union[BucketMove, _Mapping]]] = ..., recreated: _Optional[str] = ..., created: _Optional[bool] = ..., removed: _Optional[bool] = ..., removal_in: _Optional[float] = ..., drained: _Optional[_Iterable[str]] = ..., flushed: _Optional[_Iterable[str]] = ..., before: _Optional[_Iterable[_Union[AsShare, _Mapping]]] = ..., after: _Optional[_Iterable[_Union[AsShare, _Mapping]]] = ..., digest_before: _Optional[str] = ..., digest_after: _Optional[str] = ...) -> None: ...
+
+class BucketMove(_message.Message):
+    __slots__ = ("from_as", "to_as", "buckets")
+    FROM_AS_FIELD_NUMBER: _ClassVar[int]
+    TO_AS_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    from_as: str
+    to_as: str
+    buckets: int
+    def __init__(self, from_as: _Optional[str] = ..., to_as: _Optional[str] = ..., buckets: _Optional[int] = ...) -> None: ...
+
 class ReleaseCheckerIsolationRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

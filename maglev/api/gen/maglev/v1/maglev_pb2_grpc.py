@@ -134,6 +134,11 @@ class MaglevStub:
                 request_serializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationRequest.SerializeToString,
                 response_deserializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationResponse.FromString,
                 _registered_method=True)
+        self.PreviewChange = channel.unary_unary(
+                '/maglev.v1.Maglev/PreviewChange',
+                request_serializer=maglev_dot_v1_dot_maglev__pb2.PreviewRequest.SerializeToString,
+                response_deserializer=maglev_dot_v1_dot_maglev__pb2.PreviewResponse.FromString,
+                _registered_method=True)
 
 
 class MaglevServicer:
@@ -259,6 +264,12 @@ class MaglevServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewChange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MaglevServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -361,6 +372,11 @@ def add_MaglevServicer_to_server(servicer, server):
                     servicer.ReleaseCheckerIsolation,
                     request_deserializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationRequest.FromString,
                     response_serializer=maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationResponse.SerializeToString,
+            ),
+            'PreviewChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewChange,
+                    request_deserializer=maglev_dot_v1_dot_maglev__pb2.PreviewRequest.FromString,
+                    response_serializer=maglev_dot_v1_dot_maglev__pb2.PreviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -903,6 +919,33 @@ class Maglev:
             '/maglev.v1.Maglev/ReleaseCheckerIsolation',
             maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationRequest.SerializeToString,
             maglev_dot_v1_dot_maglev__pb2.ReleaseCheckerIsolationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maglev.v1.Maglev/PreviewChange',
+            maglev_dot_v1_dot_maglev__pb2.PreviewRequest.SerializeToString,
+            maglev_dot_v1_dot_maglev__pb2.PreviewResponse.FromString,
             options,
             channel_credentials,
             insecure,
