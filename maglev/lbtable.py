@@ -18,10 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
+
+_lbfill: ModuleType | None
+try:
+    from . import _lbfill  # the fill's loop in C (setup.py builds it)
+except ImportError:  # a source tree not built: the same loop in Python
+    _lbfill = None
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Entry = tuple[bytes, int]  # (ip46 address, weight); the weight is ignored without weights
@@ -116,20 +123,51 @@ def _seed_base(address16: bytes) -> int:
     return _word(address16[:8]) ^ _word(address16[8:])
 
 
-def _replicas(ases: Sequence[Entry], length: int, weights: bool) -> list[tuple[int, int]]:
-    """(AS position in ``ases``, replica) in the fill's order, cut at ``length`` (later
-    entries never get a bucket: the first round fills the table before them)."""
+_PERMUTATIONS: dict[tuple[bytes, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+_PERMUTATIONS_KEPT = 1 << 14  # ASes x table lengths; all forgotten past that (one refill each)
+
+
+def _permutations(address16: bytes, replicas: int, mask: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The first buckets and skips of an AS's replicas 0..replicas-1 at least (26.06: replica
+    0 only). Kept, and extended when a weight grows: the same ASes are filled again after
+    every change of one of them (threads racing here at worst compute one twice)."""
+    key = (address16, mask)
+    perms = _PERMUTATIONS.get(key, ((), ()))
+    if len(perms[0]) < replicas:
+        # extended into new tuples, swapped in whole: a thread reading the old one is unaffected
+        base = _seed_base(address16)
+        seeds = [xxhash64(base ^ r) for r in range(len(perms[0]), replicas)]
+        perms = (
+            perms[0] + tuple((x >> 32) & mask for x in seeds),
+            perms[1] + tuple(((x & 0xFFFFFFFF) | 1) & mask for x in seeds),
+        )
+        if len(_PERMUTATIONS) >= _PERMUTATIONS_KEPT:
+            _PERMUTATIONS.clear()
+        _PERMUTATIONS[key] = perms
+    return perms
+
+
+def _entries(ases: Sequence[Entry], length: int, weights: bool) -> tuple[list[int], list[int], list[int]]:
+    """(owners, first buckets, skips) of the fill's entries in its order, (replica, address),
+    cut at ``length`` (later entries never get a bucket: the first round fills the table)."""
     order = sorted((a[0], i) for i, a in enumerate(ases) if not weights or a[1] > 0)
-    top = max((ases[i][1] for _, i in order), default=0) if weights else min(1, len(order))
-    out: list[tuple[int, int]] = []
-    for r in range(top):
-        for _, i in order:
-            if not weights or ases[i][1] > r:
-                out.append((i, r))
-        if len(out) >= length:
-            del out[length:]
-            break
-    return out
+    m = length - 1
+    count = {i: min(ases[i][1], length) if weights else 1 for _, i in order}
+    perms = {i: _permutations(addr, count[i], m) for addr, i in order}
+    owners: list[int] = []
+    nexts: list[int] = []
+    skips: list[int] = []
+    alive = [i for _, i in order]
+    r = 0
+    while alive and len(owners) < length:
+        for i in alive:
+            p = perms[i]
+            owners.append(i)
+            nexts.append(p[0][r])
+            skips.append(p[1][r])
+        r += 1
+        alive = [i for i in alive if count[i] > r]
+    return owners[:length], nexts[:length], skips[:length]
 
 
 def check_length(length: int) -> None:
@@ -137,25 +175,27 @@ def check_length(length: int) -> None:
         raise ValueError(f"table length must be a power of two, got {length}")
 
 
-def fill(ases: Sequence[Entry], length: int, weights: bool = True) -> list[int]:
+def fill(ases: Sequence[Entry], length: int, weights: bool = True, compiled: bool = True) -> list[int]:
     """The new-flow table: bucket -> position of its AS in ``ases``, -1 for none ("no
-    server": every AS removed or at weight 0). ``ases`` are the VIP's ASes in use."""
+    server": every AS removed or at weight 0). ``ases`` are the VIP's ASes in use. The
+    loop runs in C where the extension is built (``compiled``), else here: same table."""
     check_length(length)
-    table = [-1] * length
-    entries = _replicas(ases, length, weights)
-    if not entries:
-        return table
+    owners, nexts, skips = _entries(ases, length, weights)
+    if not owners:
+        return [-1] * length
+    if compiled and _lbfill is not None:
+        raw = _lbfill.fill(
+            array("I", nexts).tobytes(), array("I", skips).tobytes(), array("I", owners).tobytes(), length
+        )
+        return array("i", raw).tolist()
+    return _fill_here(owners, nexts, skips, length)
+
+
+def _fill_here(owners: list[int], nexts: list[int], skips: list[int], length: int) -> list[int]:
     m = length - 1
-    owners: list[int] = []
-    nexts: list[int] = []
-    skips: list[int] = []
-    for i, r in entries:
-        seed = xxhash64(_seed_base(ases[i][0]) ^ r) if weights else xxhash64(_seed_base(ases[i][0]))
-        owners.append(i)
-        skips.append(((seed & 0xFFFFFFFF) | 1) & m)
-        nexts.append((seed >> 32) & m)
+    table = [-1] * length
     left = length
-    n = len(entries)
+    n = len(owners)
     while True:
         for j in range(n):
             c = nexts[j]

@@ -251,3 +251,20 @@ def test_emulator_v2606_one_entry_per_as_by_address(tmp_path: Path) -> None:
         owners = [addrs[i] for i in fill(entries, 32, weights=False)]
         assert emu.new_flow_table("192.0.2.9/32", 6, 80) == owners
         assert sorted(owners.count(a) for a in addrs) == [10, 11, 11]
+
+
+def test_the_compiled_loop_fills_as_the_python_one() -> None:
+    if lbtable._lbfill is None:
+        pytest.skip("the _lbfill extension is not built (python setup.py build_ext --inplace)")
+    rnd = random.Random(5)
+    for _ in range(200):
+        n = rnd.randint(1, 40)
+        length = 1 << rnd.randint(1, 12)
+        drawn = {v4(rnd.randint(1, 250), rnd.randint(0, 3)): rnd.choice([0, 1, 3, 50, 100]) for _ in range(n)}
+        ases = list(drawn.items())
+        for weights in (True, False):
+            assert fill(ases, length, weights) == fill(ases, length, weights, compiled=False)
+    with pytest.raises(ValueError, match="power of two"):
+        lbtable._lbfill.fill(b"\0\0\0\0", b"\1\0\0\0", b"\0\0\0\0", 1000)
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        lbtable._lbfill.fill(b"", b"", b"", 16)

@@ -189,12 +189,13 @@ def vpp_lb_state(
             )  # fmt: skip
         )
     for key, vip in observed.items():
+        held = vip.new_flow_table()
         v = pb.VPPLBVip(
             frontend=names.get(key, ""), prefix=f"{key.address}/{key.address.max_prefixlen}", protocol=key.protocol,
             port=key.port, encap=vip.encap.value if vip.encap else "", src_ip_sticky=bool(vip.src_ip_sticky),
-            new_flows_table_length=vip.table_length or 0, table_digest=vip.table.digest() if vip.table else "",
+            new_flows_table_length=vip.table_length or 0, table_digest=held.digest() if held else "",
         )  # fmt: skip
-        modelled = vip.table.counts() if vip.table is not None else {}
+        modelled = held.counts() if held is not None else {}
         for a in vip.used():
             n = a.buckets if a.buckets is not None else modelled.get(ip46(a.address))
             v.ases.append(

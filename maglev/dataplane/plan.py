@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..config import Encap
-from ..lbtable import Table
+from ..lbtable import Table, table_of
 from .desired import DesiredAS, DesiredVip, IPAddress, NatArgs, VipKey
 
 KEEP = 0xFFFFFFFF  # lb_conf: keep the current value
@@ -34,10 +34,27 @@ class ObservedVip:
     ases: dict[IPAddress, ObservedAS] = field(default_factory=dict)
     dscp: int | None = None  # l3dsr (None: not one, or unknown)
     nat: NatArgs | None = None  # nat4/nat6 (None: not one, or unknown)
-    table: Table | None = None  # the new-flow table these ASes give (tables.observed_table), in copies only
+    weights: bool | None = None  # whether this VPP has weights (snapshots say; None: no table worked out)
+    table: Table | None = None  # new_flow_table()'s, once worked out
+
+    def new_flow_table(self) -> Table | None:
+        """The new-flow table VPP holds for these ASes (None: length or generation unknown),
+        worked out on first use and kept: a copy is replaced, never changed, after a sync."""
+        if self.table is None and self.weights is not None:
+            self.table = observed_table(self, self.weights)
+        return self.table
 
     def used(self) -> list[ObservedAS]:
         return sorted((a for a in self.ases.values() if a.used), key=lambda a: (a.address.version, int(a.address)))
+
+
+def observed_table(o: ObservedVip, weights: bool) -> Table | None:
+    """The table VPP holds for a VIP as read back (None: its length is not known)."""
+    length = o.table_length
+    if not length or length & (length - 1):
+        return None
+    ases = {a.address: (a.weight or 0) if weights else 1 for a in o.ases.values() if a.used}
+    return table_of(ases, length, weights)
 
 
 @dataclass(frozen=True)
@@ -215,21 +232,26 @@ def conf_op(want: LbConf, have: LbConf | None) -> SetConf | None:
 
 
 def apply_to_model(observed: dict[VipKey, ObservedVip], op: Op, weights: bool) -> None:
-    """Keep the cached view of VPP in step with an operation VPP accepted."""
+    """Keep the cached view of VPP in step with an operation VPP accepted. A change of one AS
+    can move every AS's buckets: the VIP's bucket counts as VPP printed them are dropped
+    (the table model works them out from the ASes until VPP is read again)."""
     if isinstance(op, AddVip):
         d = op.vip
         observed[d.key] = ObservedVip(d.key, d.encap, d.src_ip_sticky, d.table_length, dscp=d.dscp, nat=d.nat)
-    elif isinstance(op, DelVip):
+        return
+    if isinstance(op, DelVip):
         observed.pop(op.key, None)
-    elif isinstance(op, AddAS):
-        vip = observed.get(op.key)
-        if vip is not None:
-            vip.ases[op.address] = ObservedAS(op.address, op.weight if weights else None, True)
+        return
+    vip = observed.get(op.key) if isinstance(op, (AddAS, DelAS, SetWeight)) else None
+    if vip is None:
+        return
+    if isinstance(op, AddAS):
+        vip.ases[op.address] = ObservedAS(op.address, op.weight if weights else None, True)
     elif isinstance(op, DelAS):
-        vip = observed.get(op.key)
-        if vip is not None and op.address in vip.ases:
+        if op.address in vip.ases:
             vip.ases[op.address] = ObservedAS(op.address, vip.ases[op.address].weight, False)
     elif isinstance(op, SetWeight):
-        vip = observed.get(op.key)
-        if vip is not None:
-            vip.ases[op.address] = ObservedAS(op.address, op.weight, True)
+        vip.ases[op.address] = ObservedAS(op.address, op.weight, True)
+    for address, a in vip.ases.items():
+        if a.buckets is not None:
+            vip.ases[address] = a.__class__(a.address, a.weight, a.used)

@@ -78,8 +78,9 @@ def vip_change(
     if some is None:
         return None
     key = some.key
-    if observed is not None and observed.table is not None:
-        before: lbtable.Table | None = observed.table
+    held = observed.new_flow_table() if observed is not None else None
+    if held is not None:
+        before: lbtable.Table | None = held
     elif now is not None:
         before = desired_table(now, weights)
     else:

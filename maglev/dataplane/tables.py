@@ -16,18 +16,9 @@ from .. import lbtable
 from ..config import Config, Frontend
 from ..config.semantics import MAX_TABLE_LENGTH
 from .desired import DesiredVip, IPAddress
-from .plan import ObservedVip
+from .plan import ObservedVip, observed_table
 
 ScaleKey = tuple[str, int]  # (frontend, pool index)
-
-
-def observed_table(o: ObservedVip, weights: bool) -> lbtable.Table | None:
-    """The table VPP holds for a VIP as read back (None: its length is not known)."""
-    length = o.table_length
-    if not length or length & (length - 1):
-        return None
-    ases = {a.address: (a.weight or 0) if weights else 1 for a in o.ases.values() if a.used}
-    return lbtable.table_of(ases, length, weights)
 
 
 def pool_entries(fe: Frontend, cfg: Config, pool: int) -> tuple[lbtable.Entry, ...]:
@@ -158,9 +149,12 @@ def model_mismatches(o: ObservedVip) -> list[tuple[IPAddress, int, int]]:
     """ASes whose buckets as VPP printed them differ from the model's fill of the same
     ASes: (address, VPP's, the model's). Never expected; if it happens, the previews and
     digests of this VPP build cannot be trusted, and the log says so."""
-    if o.table is None:
+    if all(a.buckets is None for a in o.ases.values()):
+        return []  # not printed by VPP (a sync's own record of what it changed): nothing to compare
+    t = o.new_flow_table()
+    if t is None:
         return []
-    counts = o.table.counts()
+    counts = t.counts()
     out = []
     for a in o.ases.values():
         if a.used and a.buckets is not None:

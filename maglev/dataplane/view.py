@@ -142,9 +142,10 @@ class DataplaneView:
         d = desired or self._model.desired([frontend]).get(frontend)
         info = self.info
         o = self.observed(d.key) if d is not None else None
-        if d is None or o is None or o.table is None or info is None:
+        t = o.new_flow_table() if o is not None else None
+        if d is None or o is None or t is None or info is None:
             return None
-        return vip_table(d, o, o.table, info.weights)
+        return vip_table(d, o, t, info.weights)
 
     def what_if(self, change: Callable[[DataplaneModel, dict[str, str]], object]) -> PreviewInputs:
         """A preview's inputs: the VIPs now, and after ``change`` is made to a fork of the model

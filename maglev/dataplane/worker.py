@@ -15,7 +15,6 @@ from .lbcli import CliFormatError
 from .model import SyncJob
 from .papi import Told
 from .plan import AddAS, LbConf, ObservedVip, Op, SetWeight, apply_to_model, conf_op, plan
-from .tables import observed_table
 from .vppclient import VppClient, VppError, VppInfo, VppIOError
 
 BATCH = 512  # changes sent before their replies are collected
@@ -77,7 +76,8 @@ class VppWorker:
             return result
         seen = client.observed
         keys = seen if reread else [d.key for d in job.desired if d.key in seen]
-        result.observed, result.observed_all = {k: snapshot(seen[k], client.weights) for k in keys}, reread
+        weights = client.weights
+        result.observed, result.observed_all = {k: snapshot(seen[k], weights, reread) for k in keys}, reread
         return result
 
     def _apply_one(self, op: Op, result: SyncResult) -> None:
@@ -99,7 +99,7 @@ class VppWorker:
         """VPP's lb state now: a private copy."""
         observed = self.client.read_state()
         weights = self.client.weights
-        return self.client.read_conf(), {k: snapshot(v, weights) for k, v in observed.items()}
+        return self.client.read_conf(), {k: snapshot(v, weights, True) for k, v in observed.items()}
 
     def counters(self, keys: list[VipKey]) -> dict[VipKey, dict[str, int]]:
         try:
@@ -108,14 +108,17 @@ class VppWorker:
             return {}  # the next sync says what VPP printed
 
 
-def snapshot(vip: ObservedVip, weights: bool) -> ObservedVip:
-    """A copy that later changes to the cache do not reach (its ASes are immutable values),
-    with the table its ASes give worked out here, off the reactor (a 65,536-bucket fill
-    takes tens of milliseconds; tables are cached by their inputs)."""
-    return ObservedVip(
-        vip.key, vip.encap, vip.src_ip_sticky, vip.table_length, dict(vip.ases), vip.dscp, vip.nat,
-        observed_table(vip, weights),
+def snapshot(vip: ObservedVip, weights: bool, eager: bool = False) -> ObservedVip:
+    """A copy that later changes to the cache do not reach (its ASes are immutable values).
+    Its new-flow table is worked out when first asked (a VIP sync is not held up for it);
+    ``eager``: here, off the reactor (full reads: every VIP at once; unchanged inputs cost
+    nothing, tables are cached by them)."""
+    copy = ObservedVip(
+        vip.key, vip.encap, vip.src_ip_sticky, vip.table_length, dict(vip.ases), vip.dscp, vip.nat, weights
     )  # fmt: skip
+    if eager:
+        copy.new_flow_table()
+    return copy
 
 
 def make_worker(
