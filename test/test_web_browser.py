@@ -117,6 +117,16 @@ def test_admin_button_pauses_the_backend(demo: Demo, browser: Any) -> None:
     row.find_element(By.CSS_SELECTOR, 'button[data-op="menu"]').click()
     browser.find_element(By.CSS_SELECTOR, '#backend-menu button[data-op="pause"]').click()
     try:
+        dialog = browser.find_element(By.ID, "preview-dialog")
+        until(
+            browser,
+            "the preview's bars",
+            lambda d: dialog.find_elements(By.CSS_SELECTOR, '[data-preview="after"] .seg.moved'),
+        )
+        after = bar_widths(browser, '#preview-dialog [data-preview="after"] .bar.buckets .seg')
+        assert after == pytest.approx({"127.0.1.1": 0.5, "127.0.1.2": 0.5}, abs=0.01)  # web2's share goes to the others
+        text = apply_preview(browser)
+        assert "drain 127.0.1.3: weight 0, established flows stay" in text and "change owner" in text
         until(browser, "web2 paused in maglevd", lambda d: backend_state(demo, "web2") == "paused")
         until(browser, "web2 paused on the page", lambda d: cell(d, "web/primary/web2", "state") == "paused")
         until(browser, "web2 out of VPP", lambda d: cell(d, "web/primary/web2", "effective_weight") == "0")
@@ -130,6 +140,7 @@ def test_admin_button_pauses_the_backend(demo: Demo, browser: Any) -> None:
         box.clear()
         box.send_keys("20")
         dialog.find_element(By.CSS_SELECTOR, 'button[value="ok"]').click()
+        assert "no VIP changes" in apply_preview(browser)  # paused: its weight changes no table yet
         until(browser, "web2 weight 20", lambda d: cell(d, "web/primary/web2", "weight") == "20")
         fe = demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
         assert [b.weight for b in fe.pools[0].backends if b.name == "web2"] == [20]
@@ -138,6 +149,7 @@ def test_admin_button_pauses_the_backend(demo: Demo, browser: Any) -> None:
         browser.find_element(By.CSS_SELECTOR, '#backend-menu button[data-op="pause"][data-timed="true"]').click()
         until(browser, "the duration prompt", lambda d: _alert(d) is not None)
         browser.switch_to.alert.accept()
+        apply_preview(browser)
         until(browser, "a timed pause", lambda d: 1700 < override_left(demo, "web2") <= 1800)
         assert "pause done, now paused for 30m" in browser.find_element(By.ID, "notice").text
     finally:
@@ -145,6 +157,49 @@ def test_admin_button_pauses_the_backend(demo: Demo, browser: Any) -> None:
         demo.stub.SetFrontendPoolBackendWeight(
             pb.SetWeightRequest(frontend="web", pool="primary", backend="web2", weight=50), timeout=10
         )
+
+
+def apply_preview(driver: Any) -> str:
+    """The preview every admin action shows first: its text, then apply."""
+    dialog = until(driver, "the preview", lambda d: d.find_element(By.CSS_SELECTOR, "#preview-dialog[open]"))
+    until(driver, "the preview's text", lambda d: d.find_element(By.ID, "preview-body").text)
+    text: str = dialog.text
+    dialog.find_element(By.ID, "preview-apply").click()
+    return text
+
+
+def bar_widths(driver: Any, selector: str) -> dict[str, float]:
+    """Each segment's share of its bar, as the browser lays it out."""
+    widths: dict[str, float] = driver.execute_script(
+        """const out = {};
+        for (const seg of document.querySelectorAll(arguments[0])) {
+          const whole = seg.parentElement.getBoundingClientRect().width - 2;  // the bar's 1px borders
+          out[seg.dataset.address] = seg.getBoundingClientRect().width / whole;
+        }
+        return out;""",
+        selector,
+    )
+    return widths
+
+
+def test_table_bars_are_the_apis_shares(demo: Demo, browser: Any) -> None:
+    login(browser, None)
+    browser.get(demo.web + "/view/")
+
+    def drawn_as_served(d: Any) -> Any:
+        """The bars once they show what the API serves (a backend an earlier test resumed may still rejoin)."""
+        table = demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10).table
+        drawn = bar_widths(d, '[data-fe="web"] .vip-table .bar.buckets .seg')
+        wanted = {s.address: s.bucket_share for s in table.shares if s.bucket_share > 0}
+        if not wanted or drawn.keys() != wanted.keys() or any(abs(drawn[a] - w) > 0.01 for a, w in wanted.items()):
+            return None
+        return table
+
+    table = until(browser, "the bars to be the API's shares", drawn_as_served)
+    weights = bar_widths(browser, '[data-fe="web"] .vip-table .bar.weights .seg')
+    assert weights == pytest.approx({s.address: s.weight_share for s in table.shares if s.weight_share > 0}, abs=0.01)
+    meta = browser.find_element(By.CSS_SELECTOR, '[data-fe="web"] .vip-table .meta').text
+    assert table.digest in meta and "1024 buckets" in meta
 
 
 def _alert(driver: Any) -> Any:

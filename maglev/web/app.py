@@ -22,8 +22,7 @@ import inspect
 import json
 import os
 import re
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote
@@ -40,16 +39,17 @@ from ..api.guard import outcome
 from ..audit import Audit
 from ..config.durations import DurationError, parse_duration
 from ..log import Logger
+from .consistency import VipConsistency
 from .hosts import HostCheck
-from .page import render_page, templates_dir, web_version
+from .page import templates_dir, web_version
 from .source import DaemonSource, rpc_failure
 from .sse import EventHub
-from .view import DaemonState, daemon_view, event_view, status_view
+from .view import event_view, status_view
+from .views import Views
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 WEIGHT = re.compile(r"[0-9]{1,3}")  # ASCII digits only: str.isdigit() takes "²", which int() refuses
 
-PAGE_CACHE = 16
 RELEASE = pb.ReleaseCheckerIsolationRequest()
 SCOPE_COOKIE = b"maglev_scope"
 CLOSED_COOKIE = b"maglev_closed"
@@ -224,6 +224,22 @@ def _weight_form(request: IRequest, message: pb.SetWeightRequest) -> pb.SetWeigh
     return message
 
 
+def _not_recorded(*args: Any, **kwargs: Any) -> None:
+    """A read through the admin pages (a preview): nothing to audit."""
+
+
+def consistency_metrics(agreement: Mapping[str, VipConsistency]) -> str:
+    """maglevd-frontend's /metrics: whether the maglevds that share a VIP hold the same table."""
+    lines = [
+        "# HELP maglev_frontend_consistent 1 while every maglevd serving the VIP holds the same new-flow table",
+        "# TYPE maglev_frontend_consistent gauge",
+    ]
+    for vip, c in sorted(agreement.items()):
+        frontends = ",".join(sorted(set(c.frontends.values())))
+        lines.append(f'maglev_frontend_consistent{{vip="{vip}",frontend="{frontends}"}} {1 if c.consistent else 0}')
+    return "\n".join(lines) + "\n"
+
+
 def _cookie(request: IRequest, name: bytes) -> str | None:
     value = request.getCookie(name)
     return None if value is None else unquote(value.decode("utf-8", "replace"))
@@ -246,10 +262,7 @@ class WebApp:
         self.audit = audit or Audit()
         self.sources: dict[str, DaemonSource] = {}
         self.csrf = hmac.new(os.urandom(32), b"maglev-csrf", hashlib.sha256).hexdigest()
-        self._views: dict[str, tuple[DaemonState | None, Any, dict[str, Any], int]] = {}
-        self._serial = 0
-        # Rendered pages by what they show: 50 browsers polling one daemon cost one render per state.
-        self._pages: dict[tuple[Any, ...], bytes] = {}
+        self.views = Views(self.sources)
 
     def add_source(self, source: DaemonSource) -> None:
         self.sources[source.name] = source
@@ -264,31 +277,6 @@ class WebApp:
 
     def on_status(self, source: DaemonSource) -> None:
         self.hub.publish("maglevd", {"maglevd": source.name, "connected": source.connected, "error": source.error})
-
-    async def warm(self) -> None:
-        """Read and render each daemon once at start, so the first visitor does not pay for first calls."""
-        for source in self.sources.values():
-            started = time.perf_counter()
-            try:
-                view = await self.view_of(source)
-                render_page([self.status_of(source)], view, False, "", set())
-            except Exception as e:
-                self.log.info("web warm-up of {maglevd} failed: {error}", maglevd=source.name, error=str(e))
-                continue
-            ms = (time.perf_counter() - started) * 1000
-            self.log.info("web page for {maglevd} ready in {ms:.0f} ms", event="web-ready", maglevd=source.name, ms=ms)
-
-    # --- data -----------------------------------------------------------------------------------
-    async def view_of(self, source: DaemonSource) -> dict[str, Any]:
-        state = await source.state()
-        status = source.status
-        cached = self._views.get(source.name)
-        if cached is not None and cached[0] is state and cached[1] == status:
-            return cached[2]
-        view = daemon_view(status, state)
-        self._serial += 1
-        self._views[source.name] = (state, status, view, self._serial)
-        return view
 
     def status_of(self, source: DaemonSource) -> dict[str, Any]:
         return status_view(source.status)
@@ -322,20 +310,10 @@ class WebApp:
             cast(Any, request).addCookie(
                 SCOPE_COOKIE, quote(scope).encode(), path=b"/", sameSite="lax", max_age=str(365 * 86400)
             )
-        selected = await self.view_of(self.sources[scope])
         closed = set(filter(None, (_cookie(request, CLOSED_COOKIE) or "").split(",")))
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        statuses = tuple(s.status for s in self.sources.values())
-        key = (scope, self._views[scope][3], admin, frozenset(closed), statuses)
-        page = self._pages.get(key)
-        if page is None:
-            daemons = [self.status_of(s) for s in self.sources.values()]
-            page = render_page(daemons, selected, admin, self.csrf if admin else "", closed).encode()
-            if len(self._pages) >= PAGE_CACHE:
-                self._pages.clear()
-            self._pages[key] = page
-        return page
+        return await self.views.page(scope, admin, self.csrf if admin else "", closed)
 
     @app.route("/view/static/<string:name>", methods=["GET"])
     def static(self, request: IRequest, name: str) -> bytes:
@@ -360,7 +338,7 @@ class WebApp:
     @app.route("/view/api/state", methods=["GET"])
     @_in_loop
     async def api_state(self, request: IRequest) -> bytes:
-        views = await asyncio.gather(*(self.view_of(s) for s in self.sources.values()))
+        views = await asyncio.gather(*(self.views.of(s) for s in self.sources.values()))
         return _json(request, {"maglevds": views})
 
     @app.route("/view/api/state/<string:daemon>", methods=["GET"])
@@ -369,7 +347,7 @@ class WebApp:
         source = self.sources.get(daemon)
         if source is None:
             return _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
-        return _json(request, await self.view_of(source))
+        return _json(request, await self.views.of(source))
 
     @app.route("/view/api/state/<string:daemon>/<string:frontend>", methods=["GET"])
     @_in_loop
@@ -377,11 +355,24 @@ class WebApp:
         source = self.sources.get(daemon)
         if source is None:
             return _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
-        view = await self.view_of(source)
+        view = await self.views.of(source)
         for fe in view["frontends"]:
             if fe["name"] == frontend:
                 return _json(request, fe)
         return _json(request, {"error": f"no such frontend {frontend!r} on {daemon}"}, 404)
+
+    @app.route("/view/api/consistency", methods=["GET"])
+    @_in_loop
+    async def api_consistency(self, request: IRequest) -> bytes:
+        await asyncio.gather(*(s.state() for s in self.sources.values()))
+        return _json(request, [c.as_dict() for c in self.views.consistency().values()])
+
+    @app.route("/metrics", methods=["GET"])
+    @_in_loop
+    async def metrics(self, request: IRequest) -> bytes:
+        await asyncio.gather(*(s.state() for s in self.sources.values()))
+        request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
+        return consistency_metrics(self.views.consistency()).encode()
 
     @app.route("/view/api/events", methods=["GET"])
     def api_events(self, request: IRequest) -> Any:
@@ -393,25 +384,35 @@ class WebApp:
         return self.hub.resource(private=True)
 
     # --- admin ----------------------------------------------------------------------------------------
-    async def _act(self, request: IRequest, daemon: str, method: str, message: Any) -> tuple[Any, bytes | None]:
+    async def _act(
+        self, request: IRequest, daemon: str, method: str, message: Any, audited: bool = True
+    ) -> tuple[Any, bytes | None]:
+        """Call the daemon; its answer, or the error page. ``audited``: a change (a preview is not)."""
         source = self.sources.get(daemon)
         if source is None:
             return None, _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
         who = f"web:{self.credentials.user}" if self.credentials else "web"
         fields = json_format.MessageToDict(message, preserving_proto_field_name=True)
         address = getattr(request.getClientAddress(), "host", "")
+        record = self.audit.record if audited else _not_recorded
         try:
             result = await source.call(method, message, on_behalf_of=who)
         except Exception as e:
             failure = rpc_failure(e)
             if failure is None:
-                self.audit.record(who, method, address, "error", fields, detail=f"on {daemon}: {e}")
+                record(who, method, address, "error", fields, detail=f"on {daemon}: {e}")
                 raise
             code, details = failure
-            self.audit.record(who, method, address, code.name.lower(), fields, detail=f"on {daemon}: {details}")
+            record(who, method, address, code.name.lower(), fields, detail=f"on {daemon}: {details}")
             return None, _json(request, {"error": details, "code": code.name}, HTTP_STATUS.get(code, 502))
-        self.audit.record(who, method, address, outcome(result), fields, detail=f"on {daemon}")
+        record(who, method, address, outcome(result), fields, detail=f"on {daemon}")
         return result, None
+
+    async def _preview(self, request: IRequest, daemon: str, message: pb.PreviewRequest) -> bytes:
+        result, error = await self._act(request, daemon, "PreviewChange", message, audited=False)
+        if error is not None:
+            return error
+        return _json(request, json_format.MessageToDict(result, preserving_proto_field_name=True))
 
     @app.route("/admin/api/<string:daemon>/backends/<string:backend>/<string:op>", methods=["POST"])
     @_in_loop
@@ -419,6 +420,10 @@ class WebApp:
     async def admin_backend(self, request: IRequest, daemon: str, backend: str, op: str) -> bytes:
         if op not in OPERATIONS:
             return _json(request, {"error": f"unknown operation {op!r}: use one of {', '.join(OPERATIONS)}"}, 404)
+        if _arg(request, "preview"):  # what it would do, without doing it
+            return await self._preview(
+                request, daemon, pb.PreviewRequest(backend=pb.BackendChange(name=backend, action=op))
+            )
         seconds, refused = _for(request)
         if refused is not None:
             return refused
@@ -439,6 +444,8 @@ class WebApp:
         message = _weight_form(request, pb.SetWeightRequest(frontend=frontend, pool=pool, backend=backend))
         if isinstance(message, bytes):
             return message
+        if _arg(request, "preview"):
+            return await self._preview(request, daemon, pb.PreviewRequest(set_weight=message))
         _, error = await self._act(request, daemon, "SetFrontendPoolBackendWeight", message)
         if error is not None:
             return error

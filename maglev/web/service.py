@@ -61,7 +61,7 @@ class WebService(MultiService):
         self.web.hub.start()
         for source in self.web.sources.values():
             source.start()
-        self._warm = asyncio.ensure_future(self.web.warm())
+        self._warm = asyncio.ensure_future(self.web.views.warm())
 
     def stopService(self) -> Any:
         if self._warm is not None:

@@ -7,10 +7,12 @@ is computed here once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
+from .consistency import VipConsistency, vip_of
 
 
 @dataclass
@@ -112,11 +114,42 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
     return out
 
 
-def frontend_view(fe: pb.FrontendInfo, state: DaemonState) -> dict[str, Any]:
+def table_view(fe: pb.FrontendInfo) -> dict[str, Any] | None:
+    """The VIP's new-flow table as VPP holds it: the bars of bucket shares and weight shares."""
+    t = fe.table
+    if not fe.HasField("table") or not t.known:
+        return None
+    return {
+        "digest": t.digest,
+        "length": t.length,
+        "weights": t.weights,
+        "weight_scale": t.weight_scale,
+        "weight_error": t.weight_error,
+        "shares": [
+            {
+                "address": s.address,
+                "backend": s.backend,
+                "buckets": s.buckets,
+                "bucket_share": s.bucket_share,
+                "weight_share": s.weight_share,
+                "vpp_weight": s.vpp_weight,
+            }
+            for s in t.shares
+        ],
+    }
+
+
+def frontend_view(
+    fe: pb.FrontendInfo, state: DaemonState, consistency: Mapping[str, VipConsistency] | None = None
+) -> dict[str, Any]:
     health = frontend_health(fe)
     c = state.counters.get(fe.name)
+    agreement = (consistency or {}).get(vip_of(fe))
     return {
         "name": fe.name,
+        "vip": vip_of(fe),
+        "table": table_view(fe),
+        "consistency": agreement.as_dict() if agreement is not None else None,
         "address": fe.address,
         "protocol": fe.protocol,
         "port": fe.port,
@@ -186,11 +219,15 @@ def status_view(status: DaemonStatus) -> dict[str, Any]:
     return {"name": status.name, "address": status.address, "connected": status.connected, "error": status.error}
 
 
-def daemon_view(status: DaemonStatus, state: DaemonState | None) -> dict[str, Any]:
+def daemon_view(
+    status: DaemonStatus, state: DaemonState | None, consistency: Mapping[str, VipConsistency] | None = None
+) -> dict[str, Any]:
+    """``consistency``: the VIPs several maglevds serve, compared (consistency.py)."""
     out = status_view(status)
     if state is None:
-        out.update(version=None, vpp=vpp_unknown(status.error), frontends=[], fetched=0.0)
+        out.update(version=None, vpp=vpp_unknown(status.error), frontends=[], fetched=0.0, divergent=[])
         return out
+    frontends = [frontend_view(fe, state, consistency) for fe in state.frontends]
     out.update(
         version={
             "version": state.version.version,
@@ -201,8 +238,9 @@ def daemon_view(status: DaemonStatus, state: DaemonState | None) -> dict[str, An
             "warnings": list(state.version.warnings),
         },
         vpp=vpp_view(state),
-        frontends=[frontend_view(fe, state) for fe in state.frontends],
+        frontends=frontends,
         fetched=state.fetched,
+        divergent=[f["consistency"] for f in frontends if f["consistency"] and not f["consistency"]["consistent"]],
     )
     return out
 

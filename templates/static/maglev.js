@@ -59,6 +59,52 @@
 
   const lastProbe = new Map();
 
+  // --- the VIP's new-flow table: a bar of bucket shares per AS over a thin bar of weight shares
+  function hue(address) {  // FNV-1a, spread by the golden angle: neighbours get far-apart colours
+    let h = 2166136261;
+    for (const ch of address) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+    return Math.round((h % 1000) * 137.508) % 360;
+  }
+  function pct(x) { return `${(100 * x).toFixed(1)}%`; }
+  function bar(kind, shares, field, moved) {
+    const el = document.createElement("div");
+    el.className = `bar ${kind}`;
+    for (const s of shares) {
+      if (!(s[field] > 0)) continue;
+      const seg = document.createElement("span");
+      seg.className = "seg" + (moved && moved.has(s.address) ? " moved" : "");
+      seg.dataset.address = s.address;
+      seg.style.width = `${100 * s[field]}%`;
+      seg.style.background = `hsl(${hue(s.address)} 55% 45%)`;
+      const who = s.backend ? `${s.backend} ${s.address}` : s.address;
+      seg.title = field === "bucket_share"
+        ? `${who}: ${s.buckets} buckets (${pct(s.bucket_share)}), its weight asks ${pct(s.weight_share)}`
+        : `${who}: weight share ${pct(s.weight_share)}`;
+      if (kind === "buckets" && s[field] > 0.08) seg.textContent = s.backend || s.address;
+      el.appendChild(seg);
+    }
+    return el;
+  }
+  function drawTable(el, t, moved) {
+    el.replaceChildren();
+    if (!t) return;
+    el.appendChild(bar("buckets", t.shares, "bucket_share", moved));
+    el.appendChild(bar("weights", t.shares, "weight_share"));
+    const meta = document.createElement("p");
+    const honoured = !t.weights
+      ? `VPP has no weights: equal shares (off by up to ${(100 * t.weight_error).toFixed(1)} points)`
+      : t.weight_error > 0.01
+        ? `weights NOT honoured: worst backend off by ${(100 * t.weight_error).toFixed(1)} points`
+        : `weights honoured within ${(100 * t.weight_error).toFixed(1)} points`;
+    meta.className = "meta" + (t.weights && t.weight_error > 0.01 ? " bad" : "");
+    meta.textContent = `${t.length} buckets, digest ${t.digest}, ${honoured}` +
+      (t.weights && t.weight_scale !== 100 ? `, given to VPP at ${t.weight_scale}%` : "");
+    el.appendChild(meta);
+  }
+  for (const el of document.querySelectorAll('.vip-table[data-table]')) {
+    drawTable(el, JSON.parse(el.dataset.table));
+  }
+
   function apply(state) {
     const seen = new Set();
     for (const fe of state.frontends) {
@@ -68,6 +114,16 @@
       const h = card.querySelector('[data-f="fe-health"]');
       put(h, fe.health_icon);
       h.title = fe.health_label;
+      const tableEl = card.querySelector('[data-f="table"]');
+      const tableJson = JSON.stringify(fe.table);
+      if (tableEl && tableEl.dataset.table !== tableJson) {
+        tableEl.dataset.table = tableJson;
+        drawTable(tableEl, fe.table);
+      }
+      const agree = card.querySelector('[data-f="consistency"]');
+      if (Boolean(agree) !== Boolean(fe.consistency) || (fe.consistency && !fe.consistency.consistent !== agree.classList.contains("differ"))) {
+        return location.reload(); // routers began or stopped agreeing: render the banner anew
+      }
       for (const pool of fe.pools) {
         for (const b of pool.backends) {
           const row = document.querySelector(`tr[data-key="${CSS.escape(b.key)}"]`);
@@ -266,6 +322,8 @@
           if (!howLong) return;
           fields = { for: howLong };
         }
+        const p = await post(`backends/${enc(backend)}/${op}`, { preview: "1" });
+        if (!(await confirmPreview(`${op} ${backend}`, p))) return;
         const d = await post(`backends/${enc(backend)}/${op}`, fields);
         say(`${backend}: ${op} done, now ${d.state}${fields ? ` for ${fields.for}` : ""}`);
       }
@@ -273,16 +331,55 @@
       say(e.message, true);
     }
   });
+  // A change is shown before it is made: per VIP, the table before and after, the moved share.
+  const previewDialog = document.getElementById("preview-dialog");
+  function confirmPreview(what, p) {
+    document.getElementById("preview-what").textContent = what;
+    const body = document.getElementById("preview-body");
+    body.replaceChildren();
+    const line = (text, cls) => {
+      const el = document.createElement("p");
+      el.textContent = text;
+      if (cls) el.className = cls;
+      body.appendChild(el);
+    };
+    for (const note of p.notes || []) line(`note: ${note}`);
+    if (!(p.vips || []).length) line("no VIP changes: no bucket moves, no flow is lost");
+    for (const v of p.vips || []) {
+      const moved = new Set();
+      for (const m of v.moves || []) { if (m.from_as) moved.add(m.from_as); if (m.to_as) moved.add(m.to_as); }
+      line(`${v.frontend} (${v.vip}): ${v.moved || 0} of ${v.length} buckets change owner (${pct(v.moved_share || 0)}, the fewest possible ${v.minimum || 0})`);
+      if (v.recreated) line(`RECREATED (${v.recreated}): every established flow of this VIP is lost`, "lost");
+      for (const a of v.drained || []) line(`drain ${a}: weight 0, established flows stay`);
+      for (const a of v.flushed || []) line(`flush ${a}: established flows are dropped`, "lost");
+      for (const [label, shares] of [["before", v.before], ["after", v.after]]) {
+        const t = document.createElement("div");
+        t.className = "vip-table";
+        t.dataset.preview = label;
+        t.appendChild(bar("buckets", shares || [], "bucket_share", label === "after" ? moved : null));
+        t.appendChild(bar("weights", shares || [], "weight_share"));
+        const cap = document.createElement("p");
+        cap.className = "meta";
+        cap.textContent = label;
+        t.appendChild(cap);
+        body.appendChild(t);
+      }
+    }
+    return new Promise((resolve) => {
+      previewDialog.addEventListener("close", () => resolve(previewDialog.returnValue === "ok"), { once: true });
+      previewDialog.showModal();
+    });
+  }
   dialog.addEventListener("close", async () => {
     if (dialog.returnValue !== "ok" || !target) return;
     const form = dialog.querySelector("form");
     const t = target;
+    const path = `frontends/${enc(t.fe)}/pools/${enc(t.pool)}/backends/${enc(t.backend)}/weight`;
+    const fields = { weight: form.weight.value, flush: form.flush.checked ? "true" : "false", for: form.for.value.trim() };
     try {
-      await post(`frontends/${enc(t.fe)}/pools/${enc(t.pool)}/backends/${enc(t.backend)}/weight`, {
-        weight: form.weight.value,
-        flush: form.flush.checked ? "true" : "false",
-        for: form.for.value.trim(),
-      });
+      const p = await post(path, { ...fields, preview: "1" });
+      if (!(await confirmPreview(`${t.fe} / ${t.pool} / ${t.backend}: weight ${fields.weight}`, p))) return;
+      await post(path, fields);
       say(`${t.fe}/${t.pool}/${t.backend}: weight ${form.weight.value}`);
     } catch (e) {
       say(e.message, true);
