@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -149,3 +152,91 @@ def test_divergent_tables_are_flagged_until_a_reload_aligns_them(
         ),
     )
     assert "tables agree" in get(web + "/view/?scope=" + quote(names[0]))
+
+
+Routers = tuple[list[Daemon], list[Path], str, list[str]]
+
+
+def post(web: str, path: str, **fields: str) -> tuple[int, dict[str, Any]]:
+    data = urllib.parse.urlencode(fields).encode()
+    req = urllib.request.Request(web + path, data=data, method="POST")
+    req.add_header("Authorization", "Basic ZGVtbzpkZW1v")  # demo:demo
+    req.add_header("Origin", web)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def state_of(address: str, backend: str) -> str:
+    with grpc.insecure_channel(address) as ch:
+        state: str = pb_grpc.MaglevStub(ch).GetBackend(pb.GetBackendRequest(name=backend), timeout=5).state
+        return state
+
+
+def test_fleet_actions_previewed_then_router_by_router(
+    routers: tuple[list[Daemon], list[Path], str, list[str]],
+) -> None:
+    _, _, web, addresses = routers
+    names = until("both maglevds read", lambda: [m["name"] for m in json.loads(get(web + "/view/api/maglevds"))])
+    until("both states", lambda: len(json.loads(get(web + "/view/api/state"))["maglevds"]) == 2)
+    code, p = post(web, "/admin/api/*/backends/b1/pause", preview="1")
+    assert code == 200 and p["fleet"] == names
+    for name in names:
+        v = p["previews"][name]["vips"][0]
+        assert v["drained"] == ["127.0.1.1"] and v["moved"] >= v["minimum"] > 0
+    assert {state_of(a, "b1") for a in addresses} == {"up"}, "a preview changes nothing"
+    code, only = post(web, "/admin/api/*/backends/b3/pause", preview="1")
+    assert code == 200 and only["fleet"] == [names[1]], "b3 is only on the second router"
+    code, done = post(web, "/admin/api/*/backends/b1/pause")
+    assert code == 200 and [(r["maglevd"], r["ok"]) for r in done["results"]] == [(n, True) for n in names]
+    assert {state_of(a, "b1") for a in addresses} == {"paused"}
+    # the second router refuses: the first keeps its change, and the answer says so
+    with grpc.insecure_channel(addresses[1]) as ch:
+        pb_grpc.MaglevStub(ch).DisableBackend(pb.BackendRequest(name="b2"), timeout=5)
+    code, failed = post(web, "/admin/api/*/backends/b2/pause")
+    assert code == 409, failed
+    assert (
+        failed["error"].startswith(f"failed on {names[1]}: ")
+        and f"applied on {names[0]} (not rolled back)" in failed["error"]
+    )
+    assert [r["ok"] for r in failed["results"]] == [True, False]
+    assert (state_of(addresses[0], "b2"), state_of(addresses[1], "b2")) == ("paused", "disabled")
+    code, nobody = post(web, "/admin/api/*/backends/nope/pause")
+    assert code == 404 and "no watched maglevd has backend 'nope'" in nobody["error"]
+
+
+def maglevc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "maglev.maglevc", "--color=false", *args],
+        capture_output=True, text=True, env=source_env(), timeout=60,
+    )  # fmt: skip
+
+
+def test_maglevc_on_several_routers(routers: Routers) -> None:
+    _, _, _, addresses = routers
+    both = ",".join(addresses)
+    r = maglevc("--server", both, "set", "backend", "b1", "pause", "for", "10m")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    previews = [out.index(f"== {a}: preview") for a in addresses]
+    applied = [out.index(f"== {a}\n") for a in addresses]
+    assert max(previews) < min(applied), "previewed on every router before anything is changed"
+    assert out.count("127.0.1.1: weight 0, established flows stay") == 2
+    assert {state_of(a, "b1") for a in addresses} == {"paused"}
+    shown = maglevc("--server", both, "show", "frontend", "web")
+    assert shown.returncode == 0 and shown.stdout.count("digest ") == 2
+    with grpc.insecure_channel(addresses[1]) as ch:
+        pb_grpc.MaglevStub(ch).DisableBackend(pb.BackendRequest(name="b2"), timeout=5)
+    failed = maglevc("--server", both, "set", "backend", "b2", "pause")
+    assert failed.returncode == 1
+    assert (
+        f"stopped: failed on {addresses[1]}; applied on {addresses[0]} (not rolled back)"
+        in failed.stderr + failed.stdout
+    )
+    refused = maglevc("--server", both, "set", "backend", "b3", "pause")
+    assert refused.returncode == 1 and "nothing was changed anywhere" in refused.stderr + refused.stdout
+    assert state_of(addresses[1], "b3") == "up", "b3 is only on the second router: the first refused the preview"
+    alone = maglevc("--server", both)
+    assert alone.returncode == 2 and "give a command" in alone.stderr

@@ -362,7 +362,11 @@ def parser() -> argparse.ArgumentParser:
         prog="maglevc", description="maglevd's command line: one command, or a shell without one"
     )
     p.add_argument(
-        "--server", "-server", default=None, help="maglevd gRPC address [MAGLEV_SERVER, default localhost:9090]"
+        "--server",
+        "-server",
+        default=None,
+        help="maglevd gRPC address, or several comma-separated: a command then runs on each, a change is "
+        "previewed on each and applied router by router [MAGLEV_SERVER, default localhost:9090]",
     )
     p.add_argument(
         "--color", "-color", default="true", nargs="?", const="true", help="colour: true or false (default true)"
@@ -394,6 +398,15 @@ def main(argv: list[str] | None = None) -> None:
         auth = client_auth(args, os.environ)
     except (TlsError, ValueError) as e:
         p.error(str(e))
+    servers = [s.strip() for s in server.split(",") if s.strip()]
+    if len(servers) > 1:
+        if not args.command:
+            p.error("several servers: give a command (the shell talks to one maglevd)")
+        from .fleet import run_on_each
+
+        shells = [Shell(s, Out(colour), auth) for s in servers]
+        ok = run_on_each(shells, " ".join(shlex.quote(t) for t in args.command))
+        raise SystemExit(0 if ok else 1)
     shell = Shell(server, Out(colour), auth)
     try:
         if args.command:

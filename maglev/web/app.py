@@ -35,14 +35,14 @@ from twisted.web.iweb import IRequest
 
 from ..addresses import TcpAddress
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
-from ..api.guard import outcome
 from ..audit import Audit
 from ..config.durations import DurationError, parse_duration
 from ..log import Logger
+from .calls import FLEET, AdminCalls
 from .consistency import VipConsistency
 from .hosts import HostCheck
 from .page import templates_dir, web_version
-from .source import DaemonSource, rpc_failure
+from .source import DaemonSource
 from .sse import EventHub
 from .view import event_view, status_view
 from .views import Views
@@ -224,10 +224,6 @@ def _weight_form(request: IRequest, message: pb.SetWeightRequest) -> pb.SetWeigh
     return message
 
 
-def _not_recorded(*args: Any, **kwargs: Any) -> None:
-    """A read through the admin pages (a preview): nothing to audit."""
-
-
 def consistency_metrics(agreement: Mapping[str, VipConsistency]) -> str:
     """maglevd-frontend's /metrics: whether the maglevds that share a VIP hold the same table."""
     lines = [
@@ -263,6 +259,7 @@ class WebApp:
         self.sources: dict[str, DaemonSource] = {}
         self.csrf = hmac.new(os.urandom(32), b"maglev-csrf", hashlib.sha256).hexdigest()
         self.views = Views(self.sources)
+        self.calls = AdminCalls(self.sources, credentials.user if credentials else "", self.audit, HTTP_STATUS)
 
     def add_source(self, source: DaemonSource) -> None:
         self.sources[source.name] = source
@@ -388,25 +385,15 @@ class WebApp:
         self, request: IRequest, daemon: str, method: str, message: Any, audited: bool = True
     ) -> tuple[Any, bytes | None]:
         """Call the daemon; its answer, or the error page. ``audited``: a change (a preview is not)."""
-        source = self.sources.get(daemon)
-        if source is None:
-            return None, _json(request, {"error": f"no such maglevd {daemon!r}"}, 404)
-        who = f"web:{self.credentials.user}" if self.credentials else "web"
-        fields = json_format.MessageToDict(message, preserving_proto_field_name=True)
-        address = getattr(request.getClientAddress(), "host", "")
-        record = self.audit.record if audited else _not_recorded
-        try:
-            result = await source.call(method, message, on_behalf_of=who)
-        except Exception as e:
-            failure = rpc_failure(e)
-            if failure is None:
-                record(who, method, address, "error", fields, detail=f"on {daemon}: {e}")
-                raise
-            code, details = failure
-            record(who, method, address, code.name.lower(), fields, detail=f"on {daemon}: {details}")
-            return None, _json(request, {"error": details, "code": code.name}, HTTP_STATUS.get(code, 502))
-        record(who, method, address, outcome(result), fields, detail=f"on {daemon}")
-        return result, None
+        o = await self.calls.call(request, daemon, method, message, audited)
+        return (o.result, None) if o.ok else (None, _json(request, {"error": o.error, "code": o.code}, o.http))
+
+    async def _fleet(self, request: IRequest, backend: str, method: str, message: Any, preview: Any) -> bytes:
+        if _arg(request, "preview"):
+            body, code = await self.calls.fleet_preview(request, backend, preview)
+        else:
+            body, code = await self.calls.fleet_apply(request, backend, method, message)
+        return _json(request, body, code)
 
     async def _preview(self, request: IRequest, daemon: str, message: pb.PreviewRequest) -> bytes:
         result, error = await self._act(request, daemon, "PreviewChange", message, audited=False)
@@ -420,13 +407,16 @@ class WebApp:
     async def admin_backend(self, request: IRequest, daemon: str, backend: str, op: str) -> bytes:
         if op not in OPERATIONS:
             return _json(request, {"error": f"unknown operation {op!r}: use one of {', '.join(OPERATIONS)}"}, 404)
-        if _arg(request, "preview"):  # what it would do, without doing it
-            return await self._preview(
-                request, daemon, pb.PreviewRequest(backend=pb.BackendChange(name=backend, action=op))
-            )
+        preview = pb.PreviewRequest(backend=pb.BackendChange(name=backend, action=op))
         seconds, refused = _for(request)
         if refused is not None:
             return refused
+        if daemon == FLEET:  # every maglevd that has the backend, one after the other
+            return await self._fleet(
+                request, backend, OPERATIONS[op], pb.BackendRequest(name=backend, for_seconds=seconds), preview
+            )
+        if _arg(request, "preview"):  # what it would do, without doing it
+            return await self._preview(request, daemon, preview)
         info, error = await self._act(
             request, daemon, OPERATIONS[op], pb.BackendRequest(name=backend, for_seconds=seconds)
         )
@@ -444,6 +434,10 @@ class WebApp:
         message = _weight_form(request, pb.SetWeightRequest(frontend=frontend, pool=pool, backend=backend))
         if isinstance(message, bytes):
             return message
+        if daemon == FLEET:
+            return await self._fleet(
+                request, backend, "SetFrontendPoolBackendWeight", message, pb.PreviewRequest(set_weight=message)
+            )
         if _arg(request, "preview"):
             return await self._preview(request, daemon, pb.PreviewRequest(set_weight=message))
         _, error = await self._act(request, daemon, "SetFrontendPoolBackendWeight", message)

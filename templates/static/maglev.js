@@ -264,8 +264,8 @@
     notice.textContent = text;
     notice.className = bad ? "bad" : "good";
   }
-  async function post(path, params) {
-    const r = await fetch(`/admin/api/${enc(scope)}/${path}`, {
+  async function post(path, params, daemon) {
+    const r = await fetch(`/admin/api/${enc(daemon || scope)}/${path}`, {
       method: "POST",
       headers: { "X-CSRF-Token": csrf },
       body: new URLSearchParams(params || {}),
@@ -322,27 +322,25 @@
           if (!howLong) return;
           fields = { for: howLong };
         }
-        const p = await post(`backends/${enc(backend)}/${op}`, { preview: "1" });
-        if (!(await confirmPreview(`${op} ${backend}`, p))) return;
-        const d = await post(`backends/${enc(backend)}/${op}`, fields);
+        const path = `backends/${enc(backend)}/${op}`;
+        const how = await confirmPreview(`${op} ${backend}`, path, fields);
+        if (!how) return;
+        if (how === "fleet") return say(fleetSaid(`${op} ${backend}`, await post(path, fields, "*")));
+        const d = await post(path, fields);
         say(`${backend}: ${op} done, now ${d.state}${fields ? ` for ${fields.for}` : ""}`);
       }
     } catch (e) {
       say(e.message, true);
     }
   });
-  // A change is shown before it is made: per VIP, the table before and after, the moved share.
-  const previewDialog = document.getElementById("preview-dialog");
-  function confirmPreview(what, p) {
-    document.getElementById("preview-what").textContent = what;
-    const body = document.getElementById("preview-body");
-    body.replaceChildren();
+  function renderPreview(body, p) {
     const line = (text, cls) => {
       const el = document.createElement("p");
       el.textContent = text;
       if (cls) el.className = cls;
       body.appendChild(el);
     };
+    if (p.error) return line(p.error, "lost");
     for (const note of p.notes || []) line(`note: ${note}`);
     if (!(p.vips || []).length) line("no VIP changes: no bucket moves, no flow is lost");
     for (const v of p.vips || []) {
@@ -365,8 +363,38 @@
         body.appendChild(t);
       }
     }
+  }
+  function fleetSaid(what, d) {
+    return `${what}, on every router: ` + d.results.map((r) => `${r.maglevd} ${r.ok ? "done" : r.error}`).join("; ");
+  }
+  // A change is shown before it is made: per VIP, the table before and after, the moved share;
+  // resolves to "one" (this maglevd), "fleet" (every router that has the backend) or null.
+  const previewDialog = document.getElementById("preview-dialog");
+  const fleetBox = document.getElementById("preview-fleet");
+  async function confirmPreview(what, path, fields) {
+    const params = { ...(fields || {}), preview: "1" };
+    const one = await post(path, params);
+    document.getElementById("preview-what").textContent = what;
+    const body = document.getElementById("preview-body");
+    const show = async () => {
+      body.replaceChildren();
+      if (!fleetBox.checked) return renderPreview(body, one);
+      const all = await post(path, params, "*");
+      for (const name of all.fleet) {
+        const h = document.createElement("h4");
+        h.textContent = `router ${name}`;
+        body.appendChild(h);
+        renderPreview(body, all.previews[name]);
+      }
+    };
+    fleetBox.checked = false;
+    document.getElementById("preview-fleet-choice").hidden = Number(body.ownerDocument.body.dataset.maglevds) < 2;
+    fleetBox.onchange = () => show().catch((e) => say(e.message, true));
+    await show();
     return new Promise((resolve) => {
-      previewDialog.addEventListener("close", () => resolve(previewDialog.returnValue === "ok"), { once: true });
+      previewDialog.addEventListener("close", () => {
+        resolve(previewDialog.returnValue !== "ok" ? null : fleetBox.checked ? "fleet" : "one");
+      }, { once: true });
       previewDialog.showModal();
     });
   }
@@ -377,8 +405,10 @@
     const path = `frontends/${enc(t.fe)}/pools/${enc(t.pool)}/backends/${enc(t.backend)}/weight`;
     const fields = { weight: form.weight.value, flush: form.flush.checked ? "true" : "false", for: form.for.value.trim() };
     try {
-      const p = await post(path, { ...fields, preview: "1" });
-      if (!(await confirmPreview(`${t.fe} / ${t.pool} / ${t.backend}: weight ${fields.weight}`, p))) return;
+      const what = `${t.fe} / ${t.pool} / ${t.backend}: weight ${fields.weight}`;
+      const how = await confirmPreview(what, path, fields);
+      if (!how) return;
+      if (how === "fleet") return say(fleetSaid(what, await post(path, fields, "*")));
       await post(path, fields);
       say(`${t.fe}/${t.pool}/${t.backend}: weight ${form.weight.value}`);
     } catch (e) {
