@@ -117,3 +117,24 @@ class ConfigServiceTests(SynchronousTestCase):
         self.assertEqual(value("maglev_config_reloads_total", {"result": "semantic"}), 1)
         self.assertEqual(value("maglev_config_reloads_total", {"result": "ok"}), 1)
         self.assertEqual(value("maglev_config_objects", {"kind": "backends"}), 2)
+
+    def test_a_reload_warns_of_weights_vpp_cannot_honour(self) -> None:
+        from twisted.logger import ILogObserver, globalLogPublisher
+
+        from .test_tables import SKEWED, config_text
+
+        seen: list[dict[str, Any]] = []
+        observer: ILogObserver = seen.append  # type: ignore[assignment]
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        d = self.svc.reload()
+        self.pending.pop().callback(load_config(config_text(False, SKEWED)))
+        self.assertTrue(self.successResultOf(d).ok)
+        warned = [e for e in seen if e.get("event") == "weights-not-honoured"]
+        self.assertEqual([(e["frontend"], e["pool"], e["honouring_length"]) for e in warned], [("big", "p", 2048)])
+        self.assertIn("new-flows-table-length 2048 would", warned[0]["warning"])
+        seen.clear()
+        d = self.svc.reload()
+        self.pending.pop().callback(load_config(config_text(True, SKEWED)))  # fitted: honoured, nothing to say
+        self.successResultOf(d)
+        self.assertEqual([e for e in seen if e.get("event") == "weights-not-honoured"], [])

@@ -117,6 +117,20 @@ def test_check_exit_codes(tmp_path: Path, capsys: Any) -> None:
     assert info.value.code == 2
 
 
+def test_check_warns_of_weights_vpp_cannot_honour(tmp_path: Path, capsys: Any) -> None:
+    from .test_tables import SKEWED, config_text
+
+    skewed = tmp_path / "skewed.yaml"
+    skewed.write_text(config_text(False, SKEWED))
+    assert run_check(str(skewed)) == 0
+    out = capsys.readouterr().out
+    assert f"{skewed}: warning: frontend big pool p: VPP cannot honour the weights within 1 percentage point" in out
+    assert "new-flows-table-length 2048 would" in out
+    skewed.write_text(config_text(True, SKEWED))
+    assert run_check(str(skewed)) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
 def test_version(capsys: Any) -> None:
     with pytest.raises(SystemExit) as info:
         parse(["--version"])

@@ -18,7 +18,7 @@ from maglev.lbtable import ip46
 from maglev.vppemu.server import Emulator
 
 from .test_lbsync import Harness, wait_for
-from .test_tables import SKEWED, config_text, emulator_digest
+from .test_tables import SKEWED, config_text, emulator_digest, skewed
 
 KEY = VipKey(ipaddress.IPv4Address("198.51.100.7"), 6, 80)
 
@@ -96,12 +96,7 @@ def test_without_weights_every_as_is_one_entry() -> None:
 
 @pytest_twisted.async_yield_fixture
 async def started(emu: Emulator) -> AsyncIterator[Harness]:
-    h = Harness(
-        emu.api_socket,
-        str(emu.stats_socket),
-        load_config(config_text(True, SKEWED)),
-        {f"b{i}": "up" for i in range(len(SKEWED))},
-    )
+    h = skewed(emu, True)
     await h.start()
     yield h
     await h.stop()

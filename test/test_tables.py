@@ -129,15 +129,15 @@ def emulator_digest(emu: Emulator) -> str:
     return lbtable.Table(len(owners), addresses, (1,) * len(addresses), buckets).digest()
 
 
+def skewed(emu: Emulator, fit: bool) -> Harness:
+    """LbSync on the emulator with SKEWED's pool, every backend up."""
+    config = load_config(config_text(fit, SKEWED))
+    return Harness(emu.api_socket, str(emu.stats_socket), config, {f"b{i}": "up" for i in range(len(SKEWED))})
+
+
 @pytest_twisted.async_yield_fixture
 async def started(emu: Emulator, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    fit = bool(request.param)
-    h = Harness(
-        emu.api_socket,
-        str(emu.stats_socket),
-        load_config(config_text(fit, SKEWED)),
-        {f"b{i}": "up" for i in range(len(SKEWED))},
-    )
+    h = skewed(emu, bool(request.param))
     await h.start()
     yield h
     await h.stop()

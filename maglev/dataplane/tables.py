@@ -38,15 +38,18 @@ def weight_scales(cfg: Config) -> dict[ScaleKey, int]:
     return {(name, i): weight_scale(fe, cfg, i) for name, fe in cfg.frontends.items() for i in range(len(fe.pools))}
 
 
-_last_scales: list[tuple[Config, dict[ScaleKey, int]]] = []
+_last_scales: list[tuple[Config, dict[ScaleKey, int]]] = []  # newest first
 
 
 def scales_of(cfg: Config) -> Mapping[ScaleKey, int]:
-    """``weight_scales`` of the config, worked out once per config (the last one is kept:
-    the daemon runs one config at a time, and a Config is compared by identity, cheaply)."""
-    if not _last_scales or _last_scales[0][0] is not cfg:
-        _last_scales[:] = [(cfg, weight_scales(cfg))]
-    return _last_scales[0][1]
+    """``weight_scales`` of the config, worked out once per config. The last two are kept
+    (the running one and one a reload preview tries), compared by identity, cheaply."""
+    for kept, scales in _last_scales:
+        if kept is cfg:
+            return scales
+    scales = weight_scales(cfg)
+    _last_scales[:] = [(cfg, scales), *_last_scales[:1]]
+    return scales
 
 
 @dataclass(frozen=True)
