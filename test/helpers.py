@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+from maglev.childproc import tied_to_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "debian" / "maglev.yaml"
@@ -144,6 +145,7 @@ class Daemon:
             text=True,
             env=env or source_env(),
             cwd=cwd,
+            preexec_fn=tied_to_parent,  # default SIGINT even from a background job; dies with the test run
         )
         self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.seen: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ capabilities the container has, as a non-root user."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -79,3 +80,13 @@ def test_entrypoint_hands_over_only_the_containers_capabilities(
     assert int(st["CapAmb"], 16) == ambient
     assert int(st["CapEff"], 16) == ambient
     assert int(st["CapBnd"], 16) == ambient, "nothing else can be regained"
+
+
+def test_local_state_stays_out_of_the_build_context_and_git() -> None:
+    ignored = [x for x in (ROOT / ".dockerignore").read_text().splitlines() if x and not x.startswith("#")]
+    for local in (".venv", ".demo", "build", "dist", "*.so"):
+        assert local in ignored, f".dockerignore should leave out {local}"
+    assert ".git" not in ignored, "the image records the commit it was built from"
+    for src in re.findall(r"^COPY (?!--from)(\S+) ", (ROOT / "Dockerfile").read_text(), re.M):
+        assert not any(fnmatch.fnmatch(src, pattern) for pattern in ignored), f"{src} is copied but ignored"
+    assert "/.demo/" in (ROOT / ".gitignore").read_text().splitlines()

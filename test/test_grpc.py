@@ -264,15 +264,20 @@ def test_maglevc_one_shot(demo: Demo) -> None:
     assert "\033[" not in r.stdout
     rows = [line.split()[0] for line in r.stdout.splitlines()[1:]]
     assert rows == ["web0", "web1", "web2", "spare0"]
-    r = maglevc(demo, "show", "backends")  # colour on by default; columns still line up
+    assert "\033[" not in maglevc(demo, "show", "backends").stdout, "no colour into a pipe by default"
+    r = maglevc(demo, "-color=true", "show", "backends")  # asked for; columns still line up
     assert "\033[32mup" in r.stdout, r.stdout
+    coloured = maglevc(
+        demo, "show", "backends", env={**source_env(), "MAGLEV_SERVER": demo.address, "MAGLEV_COLOR": "1"}
+    )
+    assert "\033[32mup" in coloured.stdout
     plain = [re.sub(r"\033\[[0-9;]*m", "", line) for line in r.stdout.splitlines()]
     starts = [plain[0].index(h) for h in ("state", "address", "check", "last", "since")]
     for row in plain[1:]:
         assert all(row[i - 1] == " " and row[i] != " " for i in starts), (row, starts)
     r = maglevc(demo, "--color=false", "show", "frontend", "web")
     assert r.returncode == 0 and "pool   primary (active)" in r.stdout and "127.0.1.3" in r.stdout, r.stdout
-    r = maglevc(demo, "show", "backend", "nope")
+    r = maglevc(demo, "--color=true", "show", "backend", "nope")
     assert r.returncode == 1
     assert r.stderr.strip() == "\033[31mno such backend 'nope'\033[0m", "the server's message, red, no gRPC boilerplate"
     r = maglevc(demo, "--color=false", "show", "backend", "nope")
@@ -291,6 +296,9 @@ def test_maglevc_one_shot(demo: Demo) -> None:
     r = maglevc(demo, "--color=false", "watch", "events", "num", "2", "frontend")
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert [e["frontend"]["frontend"] for e in lines] == ["web", "web-any"]
+    r = maglevc(demo, "--color=false", "watch", "events", "num", "2", "log")  # log adds to the others
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [e["frontend"]["frontend"] for e in lines] == ["web", "web-any"], r.stdout
     r = maglevc(demo, "--color=false", "show", "version", env={**source_env(), "MAGLEV_SERVER": demo.address})
     assert r.returncode == 0 and "maglevd" in r.stdout, r.stderr
 

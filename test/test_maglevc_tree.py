@@ -109,3 +109,11 @@ def test_help_lists_the_next_token_with_words() -> None:
     assert "VPP version" in lines[0]
     assert help_lines("show version ")[-1].split() == ["<enter>", "run", "it"]
     assert any("<backend>" in line for line in help_lines("set backend "))
+
+
+def test_ages_never_say_now_ago() -> None:
+    from maglev.maglevc.out import ago
+
+    assert ago(100.0, 100.4) == "just now"
+    assert ago(100.0, 142.0) == "42s ago"
+    assert ago(0.0, 3600.0 + 12 * 60) == "1h12m ago"

@@ -128,6 +128,8 @@ async def test_json_api(site: Site_) -> None:
     assert code == 200 and "version" in json.loads(text)
     code, text, _ = await get(site, "/view/static/maglev.js")
     assert code == 200 and "EventSource" in text
+    code, text, headers = await get(site, "/favicon.ico")
+    assert code == 200 and text.startswith("<svg") and headers.getRawHeaders("content-type") == ["image/svg+xml"]
     for bad in ("/view/static/..%2fpage.html", "/view/static/page.html", "/view/static/nope.js"):
         assert (await get(site, bad))[0] == 404, bad
 

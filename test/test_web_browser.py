@@ -131,6 +131,9 @@ def test_admin_button_pauses_the_backend(demo: Demo, browser: Any) -> None:
         until(browser, "web2 paused on the page", lambda d: cell(d, "web/primary/web2", "state") == "paused")
         until(browser, "web2 out of VPP", lambda d: cell(d, "web/primary/web2", "effective_weight") == "0")
         until(browser, "the event panel", lambda d: "web2" in d.find_element(By.ID, "event-log").text)
+        panel = browser.find_element(By.ID, "event-log").text.splitlines()
+        said = [x for x in panel if "backend web2:" in x and "paused" in x]
+        assert len(said) == 1 and not [x for x in panel if "backend-transition" in x], panel  # listed once
         assert "pause done" in browser.find_element(By.ID, "notice").text
         shot(browser, "admin.png")
         row.find_element(By.CSS_SELECTOR, 'button[data-op="menu"]').click()

@@ -25,7 +25,7 @@ from ..api.tls import TlsError
 from ..config.durations import parse_duration
 from ..version import version_line
 from . import render
-from .out import Out, age, clock, left
+from .out import Out, age, ago, clock, left
 from .tree import Parsed, ParseError, candidates, help_lines, parse
 
 
@@ -152,11 +152,11 @@ class Shell:
         self.out.kv("vpp-pid", v.pid)
         self.out.kv(
             "vpp-boottime",
-            f"{clock(v.boottime_ns)} ({age(v.boottime_ns / 1e9)} ago)",
+            f"{clock(v.boottime_ns)} ({ago(v.boottime_ns / 1e9)})",
         )
         self.out.kv(
             "connected",
-            f"{clock(v.connecttime_ns)} ({age(v.connecttime_ns / 1e9)} ago)",
+            f"{clock(v.connecttime_ns)} ({ago(v.connecttime_ns / 1e9)})",
         )
         self.out.kv("api-mode", v.api_mode)
 
@@ -251,10 +251,12 @@ class Shell:
         raise _Failed
 
     def do_watch(self, p: Parsed) -> None:
+        kinds = {k: k in p.flags for k in ("backend", "frontend", "vpp")}
+        if not any(kinds.values()):  # no kind named: all of them; `log` adds log records to them
+            kinds = dict.fromkeys(kinds, True)
         req = pb.WatchRequest(
-            log="log" in p.flags, log_level=p.args.get("log.level", "info") if "log" in p.flags else "",
-            backend="backend" in p.flags, frontend="frontend" in p.flags, vpp="vpp" in p.flags,
-        )  # fmt: skip
+            log="log" in p.flags, log_level=p.args.get("log.level", "info") if "log" in p.flags else "", **kinds
+        )
         limit = int(p.args["num.num"]) if "num.num" in p.args else None
         stream = self.stub.WatchEvents(req)
         stop = _KeyStop(stream)  # any key (cbreak mode) or Ctrl-C ends it
@@ -369,7 +371,12 @@ def parser() -> argparse.ArgumentParser:
         "previewed on each and applied router by router [MAGLEV_SERVER, default localhost:9090]",
     )
     p.add_argument(
-        "--color", "-color", default="true", nargs="?", const="true", help="colour: true or false (default true)"
+        "--color",
+        "-color",
+        default=None,
+        nargs="?",
+        const="true",
+        help="colour: true or false [MAGLEV_COLOR, default: when standard output is a terminal]",
     )
     for flag, env, what in (
         ("tls-ca", "MAGLEV_TLS_CA", "talk TLS, trusting this CA (PEM)"),
@@ -390,9 +397,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.version:
         print(version_line("maglevc"))
         return
-    if args.color.lower() not in ("true", "false", "1", "0", "yes", "no"):
-        p.error(f"--color: expected true or false, got {args.color!r}")
-    colour = args.color.lower() in ("true", "1", "yes")
+    colour_text = args.color if args.color is not None else os.environ.get("MAGLEV_COLOR", "")
+    if colour_text and colour_text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        p.error(f"--color: expected true or false, got {colour_text!r}")
+    # escapes only into a terminal, unless asked for: `maglevc show backends | grep` stays plain
+    colour = colour_text.lower() in ("true", "1", "yes") if colour_text else sys.stdout.isatty()
     server = args.server or os.environ.get("MAGLEV_SERVER") or "localhost:9090"
     try:
         auth = client_auth(args, os.environ)

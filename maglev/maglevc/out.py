@@ -50,7 +50,13 @@ def age(since: float, now: float | None = None) -> str:
     return format_age((now or time.time()) - since)
 
 
-__all__ = ["Out", "age", "clock"]
+def ago(when: float, now: float | None = None) -> str:
+    """``42s ago``, ``1h12m ago``; ``just now`` under a second (never "now ago")."""
+    text = age(when, now)
+    return "just now" if text == "now" else f"{text} ago"
+
+
+__all__ = ["Out", "age", "ago", "clock"]
 
 
 def left(seconds: float) -> str:

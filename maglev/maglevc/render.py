@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .out import Out, age, left
+from .out import Out, age, ago, left
 
 
 def frontend(out: Out, f: Any) -> None:
@@ -144,10 +144,10 @@ def backend(out: Out, b: Any) -> None:
     out.kv("healthcheck", b.healthcheck)
     if b.last_probe.code:
         lp = b.last_probe
-        out.kv("last probe", f"{lp.code} {lp.detail} ({lp.duration * 1000:.1f} ms, {age(lp.time)} ago)")
+        out.kv("last probe", f"{lp.code} {lp.detail} ({lp.duration * 1000:.1f} ms, {ago(lp.time)})")
     out.kv("frontends", ", ".join(b.frontends) or "-")
     for t in b.transitions:
-        out.kv("transition", f"{age(t.time):>8} ago  {getattr(t, 'from')} -> {t.to}  {t.code} {t.detail}")
+        out.kv("transition", f"{ago(t.time):>12}  {getattr(t, 'from')} -> {t.to}  {t.code} {t.detail}")
 
 
 def vpp_lb_state(out: Out, s: Any) -> None:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..childproc import tied_to_parent
+
 
 def start_emulator(
     api_socket: str, stats_socket: str, api_dir: str | None = None, *extra: str, timeout: float = 30.0
@@ -20,7 +22,7 @@ def start_emulator(
     if api_dir:
         args += ["--api-dir", api_dir]
     env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, text=True, env=env, preexec_fn=tied_to_parent)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

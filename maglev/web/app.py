@@ -60,7 +60,7 @@ OPERATIONS = {
     "enable": "EnableBackend",
     "disable": "DisableBackend",
 }
-STATIC_TYPES = {"js": b"text/javascript; charset=utf-8", "css": b"text/css; charset=utf-8"}
+STATIC_TYPES = {"js": b"text/javascript; charset=utf-8", "css": b"text/css; charset=utf-8", "svg": b"image/svg+xml"}
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.NOT_FOUND: 404,
@@ -283,6 +283,10 @@ class WebApp:
     def root(self, request: IRequest) -> bytes:
         request.redirect(b"/view/")
         return b""
+
+    @app.route("/favicon.ico", methods=["GET"])
+    def favicon(self, request: IRequest) -> bytes:
+        return self.static(request, "favicon.svg")  # browsers ask here whatever the page links
 
     @app.route("/healthz", methods=["GET"])
     def healthz(self, request: IRequest) -> bytes:

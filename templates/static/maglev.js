@@ -197,8 +197,11 @@
   // --- events -------------------------------------------------------------------------------
   const eventLog = document.getElementById("event-log");
   const eventsPaused = document.getElementById("events-pause");
+  // Log records that repeat an event the panel already lists (each transition is both).
+  const SAID = new Set(["backend-transition", "frontend-transition", "vpp-connect", "vpp-disconnect"]);
   function logEvent(kind, d) {
     if (!eventLog || (eventsPaused && eventsPaused.checked)) return;
+    if (kind === "log" && SAID.has(d.event)) return;
     const li = document.createElement("li");
     const when = new Date(d.time * 1000).toLocaleTimeString();
     let text;
