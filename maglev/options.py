@@ -21,6 +21,7 @@ from .addresses import AddressError, TcpAddress, UnixAddress, parse_listen, pars
 from .api.tls import TlsError, TlsFiles, load_server_material
 from .config import Config, ConfigError, ErrorKind, load_config_file
 from .dataplane.tables import fidelity_warnings
+from .goflags import go_style
 from .log import parse_level
 from .version import version_line
 from .vppapi import find_api_dir
@@ -204,7 +205,7 @@ class MaglevOptions(usage.Options):
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """``--check FILE`` may be followed by more options (``--against-running``): getopt
         stops at the first argument, so FILE is moved to the end first."""
-        argv = list(sys.argv[1:] if options is None else options)
+        argv = go_style(sys.argv[1:] if options is None else options, *long_options(self))
         if "--check" in argv:
             i = argv.index("--check") + 1
             if i < len(argv) and not argv[i].startswith("-"):
@@ -329,6 +330,12 @@ def allowed_hosts(flag: str, text: str) -> tuple[str, ...]:
             )
         names.append(name.strip("[]"))
     return tuple(names)
+
+
+def long_options(options: usage.Options) -> tuple[set[str], set[str]]:
+    """(parameters, flags): the long option names an Options takes, for go_style."""
+    parameters = {o[:-1] for o in options.longOpt if o.endswith("=")}
+    return parameters, {o for o in options.longOpt if not o.endswith("=")}
 
 
 def run_check(path: str) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
@@ -16,6 +18,7 @@ from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from .. import __version__
 from ..config import ConfigError, load_config_file
 from ..config.durations import DurationError, parse_duration
+from ..goflags import env_defaults, go_style
 from ..version import version_line
 from .stats import Board
 
@@ -23,24 +26,50 @@ if TYPE_CHECKING:
     from .probe import VipProber
 
 
+PARAMETERS = ("config", "filter", "interval", "timeout", "host", "uri", "header", "insecure", "count")
+FLAGS = ("keepalive", "once", "json", "version")
+ENV_PREFIX = "MAGLEV_MAGLEVT"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="maglevt", description="Out-of-band VIP prober: which backend answers, how fast.")
-    p.add_argument(
-        "-config", action="append", default=[], help="maglev.yaml (repeatable) [default /etc/vpp-maglev/maglev.yaml]"
+    p = argparse.ArgumentParser(
+        prog="maglevt",
+        description="Out-of-band VIP prober: which backend answers, how fast. Every flag also reads its "
+        "MAGLEV_MAGLEVT_* variable (-interval: MAGLEV_MAGLEVT_INTERVAL; -config: MAGLEV_CONFIG, comma-separated); "
+        "the flag wins.",
     )
-    p.add_argument("-filter", default=None, help="only frontends whose name matches this regular expression")
-    p.add_argument("-interval", default="100ms", help="time between probes of one VIP, ±10%% (default 100ms)")
-    p.add_argument("-timeout", default="1s", help="probe deadline (default 1s)")
-    p.add_argument("-host", default=None, help="HTTP Host header and TLS SNI (default: the VIP address)")
-    p.add_argument("-uri", default="/.well-known/ipng/healthz", help="HTTP path (default %(default)s)")
-    p.add_argument("-header", default="X-Backend", help="response header to tally (default %(default)s); '' for none")
-    p.add_argument("-insecure", default="true", help="skip TLS verification, true or false (default true)")
-    p.add_argument("-keepalive", action="store_true", help="reuse connections (default: a new flow per probe)")
-    p.add_argument("-once", action="store_true", help="probe each VIP -count times, print a table, exit")
-    p.add_argument("-json", action="store_true", help="like -once, but print JSON")
-    p.add_argument("-count", type=int, default=10, help="probes per VIP with -once/-json (default 10)")
-    p.add_argument("-version", action="store_true", help="print the version and exit")
+
+    def flag(name: str, **kw: object) -> None:
+        p.add_argument(f"-{name}", f"--{name}", **kw)  # type: ignore[arg-type]
+
+    flag("config", action="append", default=[], help="maglev.yaml (repeatable) [default /etc/vpp-maglev/maglev.yaml]")
+    flag("filter", default=None, help="only frontends whose name matches this regular expression")
+    flag("interval", default="100ms", help="time between probes of one VIP, ±10%% (default 100ms)")
+    flag("timeout", default="1s", help="probe deadline (default 1s)")
+    flag("host", default=None, help="HTTP Host header and TLS SNI (default: the VIP address)")
+    flag("uri", default="/.well-known/ipng/healthz", help="HTTP path (default %(default)s)")
+    flag("header", default="X-Backend", help="response header to tally (default %(default)s); '' for none")
+    flag("insecure", default="true", help="skip TLS verification, true or false (default true)")
+    flag("keepalive", action="store_true", help="reuse connections (default: a new flow per probe)")
+    flag("once", action="store_true", help="probe each VIP -count times, print a table, exit")
+    flag("json", action="store_true", help="like -once, but print JSON")
+    flag("count", type=int, default=10, help="probes per VIP with -once/-json (default 10)")
+    flag("version", action="store_true", help="print the version and exit")
     return p
+
+
+def parse(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    """The command line over the MAGLEV_* variables (Go-style flags as the original wrote them)."""
+    p = parser()
+    try:
+        defaults = env_defaults(environ, ENV_PREFIX, [n for n in PARAMETERS if n != "config"], FLAGS)
+    except ValueError as e:
+        p.error(str(e))
+    p.set_defaults(**defaults)
+    args = p.parse_args(go_style(sys.argv[1:] if argv is None else argv, PARAMETERS, FLAGS))
+    if not args.config and environ.get("MAGLEV_CONFIG"):
+        args.config = [c.strip() for c in environ["MAGLEV_CONFIG"].split(",") if c.strip()]
+    return args
 
 
 def fqdn() -> str:
@@ -50,8 +79,8 @@ def fqdn() -> str:
         return socket.gethostname()
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    args = parse(argv, os.environ if environ is None else environ)
     if args.version:
         print(version_line("maglevt"))
         return

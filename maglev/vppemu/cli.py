@@ -3,34 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+from collections.abc import Mapping
 from types import FrameType
 
 from twisted.logger import globalLogBeginner
 
+from ..goflags import env_defaults, go_style
 from ..log import observer_for, parse_level, set_level
+from ..version import version_line
 from .server import Emulator
+
+PARAMETERS = ("api-socket", "stats-socket", "api-dir", "flavour", "gc-interval", "workers", "log-level")
+ENV_PREFIX = "MAGLEV_VPPEMU"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="maglev-vppemu",
-        description="VPP binary API and stats segment emulator with the lb plugin's behaviour",
+        description="VPP binary API and stats segment emulator with the lb plugin's behaviour. "
+        "Every option also reads its MAGLEV_VPPEMU_* variable (--gc-interval: MAGLEV_VPPEMU_GC_INTERVAL); "
+        "the option wins.",
     )
-    p.add_argument("--api-socket", default="/run/vpp/api.sock", help="binary API socket (default %(default)s)")
-    p.add_argument("--stats-socket", default="/run/vpp/stats.sock", help="stats socket (default %(default)s)")
-    p.add_argument("--api-dir", help="VPP API JSON files (default /usr/share/vpp/api, then ../shared/vpp-api)")
-    p.add_argument("--flavour", choices=["master", "v26.06"], default="master", help="VPP to emulate")
-    p.add_argument("--gc-interval", type=float, default=60.0, help="lb garbage collection period, seconds")
-    p.add_argument("--workers", type=int, default=2, help="worker threads to emulate (counters per thread)")
-    p.add_argument("--log-level", default="info", help="debug logs every request")
+
+    def option(name: str, **kw: object) -> None:
+        p.add_argument(f"--{name}", f"-{name}", **kw)  # type: ignore[arg-type]
+
+    option("api-socket", default="/run/vpp/api.sock", help="binary API socket (default %(default)s)")
+    option("stats-socket", default="/run/vpp/stats.sock", help="stats socket (default %(default)s)")
+    option("api-dir", help="VPP API JSON files (default /usr/share/vpp/api, then ../shared/vpp-api)")
+    option("flavour", choices=["master", "v26.06"], default="master", help="VPP to emulate")
+    option("gc-interval", type=float, default=60.0, help="lb garbage collection period, seconds")
+    option("workers", type=int, default=2, help="worker threads to emulate (counters per thread)")
+    option("log-level", default="info", help="debug logs every request")
+    option("version", action="store_true", help="print the version and exit")
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
     p = parser()
-    args = p.parse_args(argv)
+    try:
+        p.set_defaults(**env_defaults(os.environ if environ is None else environ, ENV_PREFIX, PARAMETERS))
+    except ValueError as e:
+        p.error(str(e))
+    args = p.parse_args(go_style(sys.argv[1:] if argv is None else argv, PARAMETERS, ("version",)))
+    if args.version:
+        print(version_line("maglev-vppemu"))
+        return
+    if args.flavour not in ("master", "v26.06"):  # a variable's value is not checked by argparse
+        p.error(f"--flavour: expected master or v26.06, got {args.flavour!r}")
     if args.gc_interval <= 0:
         p.error("--gc-interval must be positive")
     if not 0 <= args.workers <= 64:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,8 +21,9 @@ from twisted.python import usage
 from ..addresses import AddressError, TcpAddress, parse_server, parse_tcp
 from ..api.client import ClientAuth, ClientTls, read_token_file
 from ..api.tls import TlsError
+from ..goflags import go_style
 from ..log import Logger, parse_level, set_level
-from ..options import admin_credentials, allowed_hosts
+from ..options import admin_credentials, allowed_hosts, long_options
 from ..version import version_line
 
 if TYPE_CHECKING:
@@ -71,6 +74,10 @@ class FrontendOptions(usage.Options):
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         super().__init__()
         self.environ = dict(os.environ if environ is None else environ)
+
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        """The original's single-dash flags too (``-server a:9090 -listen :8080``)."""
+        super().parseOptions(go_style(sys.argv[1:] if options is None else options, *long_options(self)))
 
     def opt_version(self) -> None:
         """print the version and git commit, then exit"""
