@@ -477,3 +477,17 @@ def test_check_against_running(demo: Demo, tmp_path: Path) -> None:
         capture_output=True, text=True, env=source_env(), timeout=60,
     )  # fmt: skip
     assert closed.returncode == 3 and "cannot preview against the running maglevd" in closed.stderr
+
+
+def test_the_demo_log_has_no_access_lines(demo: Demo) -> None:
+    """The health checks hit the demo backends several times a second: their access lines
+    were nearly all of the demo's log. Off unless --access-log."""
+    access = re.compile(r'"GET /healthz HTTP/1\.[01]" \d{3}')
+
+    def is_access(r: dict[str, Any]) -> bool:
+        return any(access.search(str(v)) for v in r.values())
+
+    assert is_access({"msg": '"127.0.0.1" - - [01/Dec/2026] "GET /healthz HTTP/1.1" 200 8'})  # what they looked like
+    assert not [r for r in demo.daemon.seen if is_access(r)]
+    with pytest.raises(AssertionError, match="no matching log record"):
+        demo.daemon.wait_for(is_access, timeout=4.0)  # the demo probes every 1-2 s

@@ -32,6 +32,9 @@ def run(argv: list[str] | None = None) -> None:
     parser.add_argument("--grpc-addr", default="127.0.0.1:9090")
     parser.add_argument("--web-addr", default="127.0.0.1:8080")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--access-log", action="store_true", help="log the demo backends' HTTP requests (the health checks)"
+    )
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +65,7 @@ def run(argv: list[str] | None = None) -> None:
     )
 
     def start_backends(reactor: Reactor, settings: Settings) -> None:
-        DemoBackends(reactor, settings.config).start(control_port=args.control_port)
+        DemoBackends(reactor, settings.config, access_log=args.access_log).start(control_port=args.control_port)
 
     try:
         maglevd(

@@ -43,11 +43,12 @@ class _Health(Resource):
 
 
 class DemoBackend:
-    def __init__(self, reactor: IReactorTCP, name: str, address: str, port: int) -> None:
+    def __init__(self, reactor: IReactorTCP, name: str, address: str, port: int, access_log: bool = False) -> None:
         self.reactor = reactor
         self.name = name
         self.address = address
         self.port = port
+        self.access_log = access_log
         self.state = "stop"
         self.requests = 0
         self.listening: IListeningPort | None = None
@@ -60,7 +61,7 @@ class DemoBackend:
                 self.listening.stopListening()
                 self.listening = None
         elif self.listening is None:
-            site = Site(_Health(self))
+            site = Site(_Health(self)) if self.access_log else QuietSite(_Health(self))
             site.noisy = False
             self.listening = self.reactor.listenTCP(self.port, site, interface=self.address)  # type: ignore[arg-type]  # Site is typed as another factory
         self.state = state
@@ -88,14 +89,24 @@ class _Control(Resource):
         return f"{parts[0]} {parts[1]}\n".encode()
 
 
+class QuietSite(Site):
+    """A site without an access log: the health checks' GET /healthz, several a second, were
+    nearly all of the demo's log."""
+
+    def log(self, request: Any) -> None:
+        pass
+
+
 class DemoBackends:
     """Starts one HTTP server per backend of the demo config, all healthy."""
 
     log = Logger()
 
-    def __init__(self, reactor: IReactorTCP, config: Config, port: int = 8080) -> None:
+    def __init__(self, reactor: IReactorTCP, config: Config, port: int = 8080, access_log: bool = False) -> None:
         self.reactor = reactor
-        self.backends = {name: DemoBackend(reactor, name, str(b.address), port) for name, b in config.backends.items()}
+        self.backends = {
+            name: DemoBackend(reactor, name, str(b.address), port, access_log) for name, b in config.backends.items()
+        }
         self.control: IListeningPort | None = None
 
     def start(self, control_address: str = "127.0.0.1", control_port: int = 9099) -> None:
