@@ -337,6 +337,12 @@ def test_maglevc_shell_in_a_terminal(demo: Demo, tmp_path: Path) -> None:
         keys("C-u", "show ", "?")
         text = until(lambda t: "healthchecks" in t and "version" in t, "? help")
         assert text.rstrip().endswith("maglev> show"), "the ? is not kept in the line"
+        assert "all health checks" in text, "each word with what it means"
+        keys("C-u", "set frontend web pool primary backend web1 weight ", "?")
+        text = until(lambda t: "<weight 0-100>" in t, "? in an argument position")
+        assert "the weight VPP is given" in text and text.rstrip().endswith("weight")
+        keys("C-u", "show version ", "?")
+        until(lambda t: "<enter>" in t and "print maglevc's and maglevd's versions" in t, "what Enter will do")
         keys("C-u", "watch events frontend", "Enter")
         until(lambda t: '"frontend":"web-any"' in t, "events")
         keys("x")  # any key ends the stream

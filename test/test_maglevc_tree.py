@@ -107,8 +107,27 @@ def test_help_lists_the_next_token_with_words() -> None:
     lines = help_lines("show vpp ")
     assert [line.split()[0] for line in lines] == ["info", "lb"]
     assert "VPP version" in lines[0]
-    assert help_lines("show version ")[-1].split() == ["<enter>", "run", "it"]
-    assert any("<backend>" in line for line in help_lines("set backend "))
+    assert help_lines("show version ")[-1].split()[:2] == ["<enter>", "print"]  # what Enter will do
+
+
+def names_of(kind: str) -> list[str]:
+    return NAMES.get(kind, [])
+
+
+def test_help_in_argument_positions_explains_and_names() -> None:
+    at_backend = help_lines("set backend ", names_of)
+    assert at_backend[0].split()[:2] == ["<backend", "name>"] and "a backend of the configuration" in at_backend[0]
+    assert at_backend[1].strip() == "web0, web1, spare0"  # the names there are
+    weight = help_lines("set frontend web pool primary backend web1 weight ", names_of)
+    assert weight[0].split()[:2] == ["<weight", "0-100>"] and "weight VPP is given" in weight[0]
+    partial = help_lines("show ba", names_of)  # after a partial word: what it may be
+    assert [line.split()[0] for line in partial] == ["backends", "backend"]
+    done = help_lines("set frontend web pool primary backend web1 weight 30 ", names_of)
+    assert any(line.split()[0] == "<enter>" and "set the pool member's weight" in line for line in done)
+    assert any(line.split()[0] == "flush" for line in done)
+    preview = help_lines("preview backend web0 pause ", names_of)
+    assert "change nothing" in preview[-1]
+    assert help_lines("set frontend web pool ", names_of)[0].split()[:2] == ["<pool", "name>"]
 
 
 def test_ages_never_say_now_ago() -> None:

@@ -12,7 +12,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -77,9 +77,10 @@ class Shell:
             return False
         if not tokens:
             return True
-        if tokens[-1] == "?" or tokens[-1].endswith("?"):
+        if tokens[-1].endswith("?"):  # `show ?`: what may follow; `show ba?`: what `ba` may be
+            asked = " ".join(tokens[:-1]) + " " if tokens[-1] == "?" else " ".join([*tokens[:-1], tokens[-1][:-1]])
             self.out.line(line)
-            for h in help_lines(" ".join(tokens[:-1] + ([tokens[-1][:-1]] if tokens[-1] != "?" else [])) + " "):
+            for h in help_lines(asked.lstrip(), self.names):
                 self.out.line(h)
             return True
         try:
@@ -318,15 +319,29 @@ class _KeyStop:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
+NOTHING_TO_INSERT = ["<", ">"]  # two matches with nothing in common: readline lists, inserts nothing
+
+
 def interactive(shell: Shell) -> None:
     import readline
 
     def complete(text: str, state: int) -> str | None:
         line = readline.get_line_buffer()[: readline.get_endidx()]
-        options = candidates(line, shell.names)
-        return options[state] + " " if state < len(options) else None
+        options = [o + " " for o in candidates(line, shell.names)]
+        if not options:  # an argument or the end: nothing to insert, but the help to show
+            options = NOTHING_TO_INSERT
+        return options[state] if state < len(options) else None
+
+    def show_help(substitution: str, matches: Sequence[str], longest: int) -> None:
+        """Tab's list and ``?``: each possible next word with what it means (birdc style)."""
+        line = readline.get_line_buffer()
+        print()
+        for h in help_lines(line, shell.names) or ["  (nothing fits here)"]:
+            print(h)
+        print(f"maglev> {line}", end="", flush=True)
 
     readline.set_completer(complete)
+    readline.set_completion_display_matches_hook(show_help)
     readline.set_completer_delims(" \t")
     readline.parse_and_bind("tab: complete")
     readline.parse_and_bind("set show-all-if-ambiguous on")  # one Tab lists the choices

@@ -17,14 +17,48 @@ from ..config.durations import DurationError, parse_duration
 Names = Callable[[str], list[str]]  # slot kind -> live values (frontend, backend, healthcheck, pool)
 
 SLOT_HELP = {
-    "frontend": "<frontend>",
-    "backend": "<backend>",
-    "healthcheck": "<health check>",
-    "pool": "<pool>",
-    "weight": "<0-100>",
+    "frontend": "<frontend name>",
+    "backend": "<backend name>",
+    "healthcheck": "<health check name>",
+    "pool": "<pool name>",
+    "weight": "<weight 0-100>",
     "num": "<count>",
     "level": "debug|info|warn|error",
     "duration": "<duration>",
+}
+SLOT_EXPLAINED = {
+    "frontend": "a frontend of the configuration",
+    "backend": "a backend of the configuration",
+    "healthcheck": "a health check of the configuration",
+    "pool": "a pool of the frontend",
+    "weight": "the weight VPP is given while the backend is up (0: no new flows)",
+    "num": "stop after this many events",
+    "level": "the lowest log level shown",
+    "duration": "30s, 10m, 2h: after that it returns by itself",
+}
+# What Enter does at the end of a complete command (the ``?`` key's last line).
+ENTER = {
+    "show_version": "print maglevc's and maglevd's versions, the config generation and the API's security",
+    "show_frontends": "print every frontend: VIP, pools, weights, buckets, table digest and fidelity",
+    "show_frontend": "print this frontend: VIP, pools, weights, buckets, table digest and fidelity",
+    "show_backends": "print every backend's state, address, check and last result",
+    "show_backend": "print this backend: state, last probe, transitions, overrides",
+    "show_healthchecks": "print every health check and the backends using it",
+    "show_healthcheck": "print this health check and the backends using it",
+    "vpp_info": "print VPP's version, pid, uptime and API mode",
+    "vpp_lb_state": "read VPP's lb state now and print its VIPs and ASes",
+    "vpp_lb_counters": "print the lb plugin's per-VIP packet counters",
+    "sync": "reconcile VPP with what maglevd wants, now",
+    "backend_pause": "pause the backend: weight 0, established flows stay, probes stop",
+    "backend_resume": "resume the backend: probes start again, it rejoins once they pass",
+    "backend_enable": "enable the backend again: probes start, it rejoins once they pass",
+    "backend_disable": "disable the backend: weight 0 and its established flows dropped",
+    "set_weight": "set the pool member's weight in VPP (with flush: also drop its flows at 0)",
+    "release_isolation": "let go of the backends the checker-isolation guard holds",
+    "config_check": "check the configuration file on disk, change nothing",
+    "config_reload": "reload the configuration file (as SIGHUP)",
+    "watch": "follow events until a key is pressed",
+    "quit": "leave the shell",
 }
 
 
@@ -366,11 +400,38 @@ def candidates(line: str, names: Names) -> list[str]:
     return sorted(set(out))
 
 
-def help_lines(line: str) -> list[str]:
-    """What may come next, with a word of help each (the ``?`` key)."""
-    node = _position(line.split())
-    options = node.options or node.children
-    lines = [f"  {n.label:<16} {n.help}".rstrip() for n in options]
-    if node.action is not None and not node.options:
-        lines.append("  <enter>          run it")
+def _enter(action: str) -> str:
+    if action.startswith("preview_"):
+        return "show what it would do to VPP's tables (buckets moved, drains, flushes), change nothing"
+    return ENTER.get(action, "run it")
+
+
+def help_lines(line: str, names: Names | None = None) -> list[str]:
+    """What may come next, each with what it means, birdc style (the ``?`` key): after a
+    partial word the words it may be, in a name's position the names there are, and after
+    a complete command what Enter will do."""
+    words = line.split()
+    partial = "" if line.endswith(" ") or not line else words.pop()
+    node = _position(words)
+    lines = []
+    for n in node.options or node.children:
+        if n.slot:
+            lines.append(f"  {n.label:<22} {SLOT_EXPLAINED.get(n.word, n.help)}")
+            known = (
+                names(n.word) if names is not None and n.word in ("frontend", "backend", "healthcheck", "pool") else []
+            )
+            known = [v for v in known if v.startswith(partial)]
+            if known:
+                lines.append(f"  {'':<22} {', '.join(known)}")
+        elif n.word.startswith(partial):
+            lines.append(f"  {n.label:<22} {n.help or _what(n)}".rstrip())
+    if node.action is not None and not partial:
+        lines.append(f"  {'<enter>':<22} {_enter(node.action)}")
     return lines
+
+
+def _what(n: Node) -> str:
+    """A keyword without help of its own: what follows it."""
+    if n.children and n.children[0].slot:
+        return f"then {n.children[0].label}"
+    return ""
