@@ -4,11 +4,14 @@ numbers may differ."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from test.emu import client, emulator
+from test.helpers import source_env
 from test.vppcli import Call, Shown, steps, without_dpo
 
 
@@ -41,3 +44,12 @@ def test_one_dpo_per_next_hop(tmp_path: Path, flavour: str) -> None:
     lines = [line for line in text.splitlines() if line.strip().startswith("127.0.0.11 ")]
     assert len(lines) == 2 and len({line.split("dpo:")[1].split()[0] for line in lines}) == 1
     assert len(set(dpos.values())) == len(dpos)
+
+
+def test_without_api_definitions_the_hint_names_the_emulators_own_option(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "maglev.vppemu", "--api-dir", str(tmp_path), "--api-socket", str(tmp_path / "a.sock")],
+        capture_output=True, text=True, env=source_env(), timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert f"no VPP API definitions (memclnt.api.json) in {tmp_path}; use --api-dir" in r.stderr

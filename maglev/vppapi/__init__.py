@@ -34,10 +34,11 @@ def default_api_dirs() -> list[Path]:
     return [Path("/usr/share/vpp/api"), here.parents[3] / "shared" / "vpp-api", here.parents[2] / "shared" / "vpp-api"]
 
 
-def find_api_dir(explicit: str | None = None) -> Path:
+def find_api_dir(explicit: str | None = None, option: str = "--vpp-api-dir") -> Path:
+    """The directory of VPP's API definitions; ``option`` is the caller's flag for naming one."""
     candidates = [Path(explicit)] if explicit else default_api_dirs()
     for d in candidates:
         if d.is_dir() and any(d.rglob("memclnt.api.json")):
             return d
     tried = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"no VPP API definitions (memclnt.api.json) in {tried}; use --vpp-api-dir")
+    raise FileNotFoundError(f"no VPP API definitions (memclnt.api.json) in {tried}; use {option}")

@@ -55,7 +55,9 @@ class Emulator:
         self.api_socket = api_socket
         self.stats_socket = stats_socket
         self.flavour = flavour
-        self.api = ApiDefinitions(find_api_dir(api_dir), V2606_MISSING if flavour == "v26.06" else frozenset())
+        self.api = ApiDefinitions(
+            find_api_dir(api_dir, "--api-dir"), V2606_MISSING if flavour == "v26.06" else frozenset()
+        )
         self.decoders = compile_decoders(self.api.files, list(self.api.ids))
         encoders = compile_encoders(self.api.files, ["lb_vip_details", "lb_as_details", "lb_as_v2_details"])
         # Replies that carry only a retval ("autoreply"): packed with one struct call.
