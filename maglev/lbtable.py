@@ -115,10 +115,6 @@ def flow_hash(src: bytes, dst: bytes, sport: int, dport: int, src_ip_sticky: boo
     return v
 
 
-def bucket_of(hash_: int, length: int) -> int:
-    return hash_ & (length - 1)
-
-
 def _seed_base(address16: bytes) -> int:
     return _word(address16[:8]) ^ _word(address16[8:])
 
@@ -290,18 +286,6 @@ def fit_scale(ases: tuple[Entry, ...], length: int) -> int:
     return best
 
 
-def length_to_honour(ases: Sequence[Entry], limit: int = 1 << 22, target: float = WARN_ERROR) -> int | None:
-    """The smallest table length (a power of two up to ``limit``) that honours the weights
-    within ``target`` as programmed unscaled, None if none does."""
-    weights = [w for _, w in ases]
-    length = 1
-    while length <= limit:
-        if share_error(weights, bucket_counts(ases, length)) <= target:
-            return length
-        length <<= 1
-    return None
-
-
 # --- comparing tables ---------------------------------------------------------------------
 
 
@@ -384,10 +368,6 @@ def show_address(address16: bytes | None) -> str:
     if address16[:12] == _V4_PREFIX:
         return str(ipaddress.IPv4Address(address16[12:]))
     return str(ipaddress.IPv6Address(address16))
-
-
-def counts_by_address(t: Table) -> dict[str, int]:
-    return {show_address(a): n for a, n in t.counts().items()}
 
 
 def entries(items: Iterable[tuple[IPAddress, int]]) -> tuple[Entry, ...]:
