@@ -10,7 +10,9 @@ and everything after ``--`` are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import argparse
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
 TRUE = {"true", "1", "t", "yes"}
 FALSE = {"false", "0", "f", "no"}
@@ -40,6 +42,17 @@ def go_style(argv: Sequence[str], parameters: Collection[str], flags: Collection
     return out
 
 
+def add_both_forms(parser: argparse.ArgumentParser, primary: str = "--") -> Callable[..., None]:
+    """``add(name, **kw)`` for an argparse parser: the option as ``-name`` and ``--name``,
+    ``primary`` first (the form help and usage show)."""
+    other = "-" if primary == "--" else "--"
+
+    def add(name: str, **kw: Any) -> None:
+        parser.add_argument(f"{primary}{name}", f"{other}{name}", **kw)
+
+    return add
+
+
 def env_defaults(
     environ: Mapping[str, str], prefix: str, parameters: Collection[str], flags: Collection[str] = ()
 ) -> dict[str, object]:
@@ -61,4 +74,4 @@ def env_defaults(
     return out
 
 
-__all__ = ["env_defaults", "go_style"]
+__all__ = ["add_both_forms", "env_defaults", "go_style"]

@@ -392,9 +392,25 @@ def test_a_moved_backend_is_not_trusted_until_probed_and_its_old_address_drains(
 # --- previews ---------------------------------------------------------------------------------
 
 
+def settled(demo: Demo) -> pb.FrontendInfo:
+    """web once every primary backend is up at its weight (an earlier test moved one: until its
+    checks pass at the new address, it rejoins, and the table changes under a preview)."""
+    deadline = time.monotonic() + 30
+    while True:
+        web: pb.FrontendInfo = demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
+        members = web.pools[0].backends
+        if all(b.state == "up" and b.effective_weight == b.weight for b in members) and web.table.known:
+            return web
+        assert time.monotonic() < deadline, f"web did not settle: {web}"
+        try:
+            demo.daemon.wait_for(lambda r: True, timeout=1.0)  # the next log record: something happened
+        except AssertionError:
+            pass  # nothing logged for a second: look again
+
+
 def test_preview_then_the_change_itself(demo: Demo) -> None:
     s = demo.stub
-    web = s.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
+    web = settled(demo)
     assert web.table.known and len(web.table.digest) == 16 and web.table.length == 1024
     req = pb.SetWeightRequest(frontend="web", pool="primary", backend="web1", weight=30)
     p = s.PreviewChange(pb.PreviewRequest(set_weight=req), timeout=10)

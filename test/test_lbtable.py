@@ -6,6 +6,7 @@ import ipaddress
 import random
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -174,13 +175,18 @@ def test_no_weight_means_no_server() -> None:
     assert fill([(v4(1), 0)], 16, weights=False) == [0] * 16  # 26.06: in use is enough
 
 
-def test_counts_without_filling_equal_the_fill() -> None:
-    rnd = random.Random(3)
+def random_vips(seed: int, most: int, longest: int) -> Iterator[tuple[list[lbtable.Entry], int]]:
+    """200 random AS sets (addresses unique, weights 0..100) with random table lengths."""
+    rnd = random.Random(seed)
     for _ in range(200):
-        n = rnd.randint(1, 25)
-        length = 1 << rnd.randint(1, 11)
-        drawn = {v4(rnd.randint(1, 250), rnd.randint(0, 3)): rnd.choice([0, 1, 7, 50, 100]) for _ in range(n)}
-        ases = list(drawn.items())
+        n = rnd.randint(1, most)
+        length = 1 << rnd.randint(1, longest)
+        drawn = {v4(rnd.randint(1, 250), rnd.randint(0, 3)): rnd.choice([0, 1, 3, 7, 50, 100]) for _ in range(n)}
+        yield list(drawn.items()), length
+
+
+def test_counts_without_filling_equal_the_fill() -> None:
+    for ases, length in random_vips(3, 25, 11):
         for weights in (True, False):
             table = fill(ases, length, weights)
             assert [table.count(i) for i in range(len(ases))] == bucket_counts(ases, length, weights)
@@ -256,12 +262,7 @@ def test_emulator_v2606_one_entry_per_as_by_address(tmp_path: Path) -> None:
 def test_the_compiled_loop_fills_as_the_python_one() -> None:
     if lbtable._lbfill is None:
         pytest.skip("the _lbfill extension is not built (python setup.py build_ext --inplace)")
-    rnd = random.Random(5)
-    for _ in range(200):
-        n = rnd.randint(1, 40)
-        length = 1 << rnd.randint(1, 12)
-        drawn = {v4(rnd.randint(1, 250), rnd.randint(0, 3)): rnd.choice([0, 1, 3, 50, 100]) for _ in range(n)}
-        ases = list(drawn.items())
+    for ases, length in random_vips(5, 40, 12):
         for weights in (True, False):
             assert fill(ases, length, weights) == fill(ases, length, weights, compiled=False)
     with pytest.raises(ValueError, match="power of two"):

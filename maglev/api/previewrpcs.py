@@ -14,6 +14,7 @@ from ..dataplane.desired import DesiredVip
 from ..dataplane.preview import PreviewInputs, VipChange, preview, shares, show
 from ..lbtable import Table
 from .gen.maglev.v1 import maglev_pb2 as pb
+from .vpprpcs import awaited
 
 if TYPE_CHECKING:
     from ..configservice import ConfigView
@@ -90,7 +91,7 @@ class PreviewRpcs:
         """The configuration to preview a reload of: ``text``, else the file on disk."""
         try:
             if not text:
-                cfg: Config = await _wait(self.configs.check())
+                cfg: Config = await awaited(self.configs.check())
                 return cfg
             if len(text) > MAX_CONFIG_TEXT:
                 await self._abort(
@@ -101,10 +102,6 @@ class PreviewRpcs:
         except ConfigError as e:
             problems = "; ".join(str(p) for p in e.problems)
             await self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{e.kind.label} error: {problems}")
-
-
-async def _wait(d: Any) -> Any:
-    return await d.asFuture(asyncio.get_running_loop())
 
 
 def _shares(msg: Any, t: Table | None, d: DesiredVip | None, weights: bool) -> None:

@@ -8,12 +8,10 @@ WatchEvents is ``streams.py``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
 import grpc
-from twisted.internet.defer import Deferred
 
 from .. import __version__
 from ..bus import EventBus
@@ -30,7 +28,7 @@ from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from .previewrpcs import PreviewRpcs
 from .streams import EventStreams
-from .vpprpcs import VppRpcs
+from .vpprpcs import VppRpcs, awaited
 
 
 class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
@@ -182,7 +180,7 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
         except DurationError as e:
             return await self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if self.dataplane.connected:
-            result = await _wait(d)
+            result = await awaited(d)
             if result.errors:
                 return await self._abort(context, grpc.StatusCode.INTERNAL, "VPP refused: " + "; ".join(result.errors))
         else:
@@ -193,7 +191,7 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
         self, request: pb.CheckConfigRequest, context: grpc.aio.ServicerContext
     ) -> pb.CheckConfigResponse:
         try:
-            await _wait(self.configs.check())
+            await awaited(self.configs.check())
         except ConfigError as e:
             text = "\n".join(str(p) for p in e.problems)
             if e.kind.label == "structural":
@@ -204,7 +202,7 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
     async def ReloadConfig(
         self, request: pb.ReloadConfigRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReloadConfigResponse:
-        result = await _wait(self.config.reload())
+        result = await awaited(self.config.reload())
         text = "\n".join(result.errors)
         return pb.ReloadConfigResponse(
             ok=result.ok,
@@ -225,8 +223,3 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
 
     def close_streams(self) -> None:
         self.streams.end_all()
-
-
-async def _wait(d: Deferred[Any]) -> Any:
-    """Await a Twisted Deferred from a grpc.aio handler (same loop)."""
-    return await d.asFuture(asyncio.get_running_loop())

@@ -49,7 +49,7 @@ class VppRpcs:
     async def GetVPPLBState(self, request: pb.GetVPPLBStateRequest, context: grpc.aio.ServicerContext) -> pb.VPPLBState:
         await self._vpp(context)
         try:
-            conf, observed = await _wait(self.lbsync.read_vpp())
+            conf, observed = await awaited(self.lbsync.read_vpp())
         except Exception as e:
             return await self._abort(context, grpc.StatusCode.UNAVAILABLE, f"reading VPP: {e}")
         return vpp_lb_state(conf, observed, self.dataplane.vip_names())
@@ -65,7 +65,7 @@ class VppRpcs:
             if not request.frontend
             else self.lbsync.request_sync(frontends=[request.frontend])
         )
-        result = await _wait(d)
+        result = await awaited(d)
         changes = sum(1 for op in result.done if type(op).__name__ != "SetConf")
         return pb.SyncVPPLBStateResponse(changes=changes, errors=result.errors)
 
@@ -93,6 +93,6 @@ class VppRpcs:
         return pb.ReleaseCheckerIsolationResponse(released=held)
 
 
-async def _wait(d: Deferred[Any]) -> Any:
-    """Await a Twisted Deferred from a grpc.aio handler (same loop)."""
+async def awaited(d: Deferred[Any]) -> Any:
+    """Await a Twisted Deferred from a grpc.aio handler (same loop); the servicer's mixins share it."""
     return await d.asFuture(asyncio.get_running_loop())

@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from .. import __version__
 from ..config import ConfigError, load_config_file
 from ..config.durations import DurationError, parse_duration
-from ..goflags import env_defaults, go_style
+from ..goflags import add_both_forms, env_defaults, go_style
 from ..version import version_line
 from .stats import Board
 
@@ -39,8 +39,7 @@ def parser() -> argparse.ArgumentParser:
         "the flag wins.",
     )
 
-    def flag(name: str, **kw: object) -> None:
-        p.add_argument(f"-{name}", f"--{name}", **kw)  # type: ignore[arg-type]
+    flag = add_both_forms(p, primary="-")  # Go's form first, as the original's documentation
 
     flag("config", action="append", default=[], help="maglev.yaml (repeatable) [default /etc/vpp-maglev/maglev.yaml]")
     flag("filter", default=None, help="only frontends whose name matches this regular expression")

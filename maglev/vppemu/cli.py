@@ -11,7 +11,7 @@ from types import FrameType
 
 from twisted.logger import globalLogBeginner
 
-from ..goflags import env_defaults, go_style
+from ..goflags import add_both_forms, env_defaults, go_style
 from ..log import observer_for, parse_level, set_level
 from ..version import version_line
 from .server import Emulator
@@ -28,8 +28,7 @@ def parser() -> argparse.ArgumentParser:
         "the option wins.",
     )
 
-    def option(name: str, **kw: object) -> None:
-        p.add_argument(f"--{name}", f"-{name}", **kw)  # type: ignore[arg-type]
+    option = add_both_forms(p)
 
     option("api-socket", default="/run/vpp/api.sock", help="binary API socket (default %(default)s)")
     option("stats-socket", default="/run/vpp/stats.sock", help="stats socket (default %(default)s)")
