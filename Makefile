@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base libcap2-bin build-essential debhelper dh-virtualenv lintian chromium chromium-driver fonts-liberation fonts-noto-color-emoji
 SOURCES := maglev test twisted_plugins bench
 
-.PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web bench-peers proto screenshots
+.PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web bench-peers proto vpp-api screenshots
 
 all: test
 
@@ -96,3 +96,8 @@ bench-peers: install
 # The generated stubs are committed; test_proto.py fails when they are stale.
 proto: $(VENV)/.deps
 	$(BIN)/python -m maglev.api.codegen
+
+# The VPP API definitions the package carries (maglev/vppapi/definitions.json), from VPP's JSON.
+VPP_API_SOURCE ?= ../shared/vpp-api
+vpp-api: $(VENV)/.deps
+	$(BIN)/python -m maglev.vppapi.generate --from $(VPP_API_SOURCE)

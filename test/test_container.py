@@ -39,6 +39,8 @@ def test_compose_demo_is_consistent() -> None:
     backend_ip = services["backend"]["networks"]["default"]["ipv4_address"]
     assert {str(b.address) for b in cfg.backends.values()} == {backend_ip}
     assert "NET_RAW" in services["maglevd"]["cap_add"]
+    # no VPP API definitions to mount: the package carries the ones both sides speak
+    assert not any("vpp-api" in str(v) for s in services.values() for v in s.get("volumes", []))
 
 
 @pytest.fixture

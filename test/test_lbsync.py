@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred
 
+import maglev.vppapi as vppapi
 from maglev.bus import EventBus
 from maglev.config import Config, load_config
 from maglev.dataplane.desired import desired_vip
@@ -72,11 +73,13 @@ def wait_for(bus: EventBus, kind: type[Event], pred: Any = lambda e: True, timeo
 
 
 class Harness:
-    def __init__(self, api: str, stats: str, config: Config, states: dict[str, str]) -> None:
+    def __init__(
+        self, api: str, stats: str, config: Config, states: dict[str, str], api_dir: str | None = str(API_DIR)
+    ) -> None:
         self.bus = EventBus()
         self.states = states
         self.config = config
-        self.lbsync = LbSync(config, self.bus, reactor(), self.states, api, stats, str(API_DIR))
+        self.lbsync = LbSync(config, self.bus, reactor(), self.states, api, stats, api_dir)
 
     async def start(self) -> None:
         connected = wait_for(self.bus, VppConnected)
@@ -436,6 +439,35 @@ async def test_emulator_killed_and_restarted(tmp_path: Path) -> None:
         assert weights == [
             ("192.0.2.12", 100), ("192.0.2.30", 0), ("192.0.2.9", 50), ("2001:db8::12", 100), ("2001:db8::5", 100),
         ]  # fmt: skip
+    finally:
+        await h.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
+@pytest.mark.skipif(vppapi.INSTALLED.is_dir(), reason="VPP's API definitions are installed: they would win")
+@pytest_twisted.ensureDeferred
+async def test_without_vpp_installed_both_sides_run_on_the_packaged_definitions(tmp_path: Path) -> None:
+    api, stats = str(tmp_path / "p" / "api.sock"), str(tmp_path / "p" / "stats.sock")
+    proc = start_emulator(api, stats)  # no --api-dir: the emulator as packaged, on a machine without VPP
+    h = Harness(api, stats, load_config(CONFIG), {"a": "up", "b": "up", "c": "up", "v6a": "up", "v6b": "up"}, None)
+    try:
+        await h.start()
+        down = await h.transition("b", "down")
+        assert down.errors == () and down.changes > 0
+        from vpp_papi import VPPApiClient
+
+        c = VPPApiClient(apidir=str(vppapi.packaged_api_dir()), server_address=api)
+        c.connect("check")
+        try:
+            weights = sorted((str(d.app_srv), d.weight) for d in c.api.lb_as_v2_dump() if d.flags & 1)
+            version = c.api.show_version().version
+        finally:
+            c.disconnect()
+        assert weights == [
+            ("192.0.2.12", 100), ("192.0.2.30", 0), ("192.0.2.9", 0), ("2001:db8::12", 100), ("2001:db8::5", 100),
+        ]  # fmt: skip
+        assert version
     finally:
         await h.stop()
         proc.send_signal(signal.SIGTERM)

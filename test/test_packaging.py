@@ -58,7 +58,23 @@ def test_lintian_finds_no_errors(debs: Path) -> None:
     assert "\nE: " not in "\n" + r.stdout
 
 
-def test_install_run_and_purge(debs: Path) -> None:
+def assert_emulator_serves_without_vpp(tmp: Path) -> None:
+    """The packaged emulator starts on this VPP-less machine: the package carries the API definitions."""
+    assert not Path("/usr/share/vpp/api").exists()
+    cmd = ["timeout", "60", "maglev-vppemu", "--api-socket", str(tmp / "api.sock"), "--stats-socket", str(tmp / "s")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAGLEV_", "PYTHON", "VIRTUAL_ENV"))}
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the emulator's first line is its ready line, or why it failed
+        assert '"vppemu-ready"' in first, first + proc.stdout.read()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_install_run_and_purge(debs: Path, tmp_path: Path) -> None:
     group_made = run("getent", "group", "vpp").returncode != 0
     if group_made:  # a VPP host has this group: maglevd joins it for the API socket
         assert run("groupadd", "--system", "vpp").returncode == 0
@@ -74,6 +90,7 @@ def test_install_run_and_purge(debs: Path) -> None:
         assert run("maglevt", "--help").returncode == 0
         assert run("maglevd-frontend", "--version").stdout.startswith("maglevd-frontend 0.1.0")
         assert run("maglev-vppemu", "--help").returncode == 0
+        assert_emulator_serves_without_vpp(tmp_path)
         assert "vpp" in run("id", "-nG", "maglevd").stdout.split()
         assert run("systemctl", "is-enabled", "vpp-maglev.service").stdout.strip() == "enabled"
         assert run("systemctl", "is-enabled", "vpp-maglev-frontend.service").stdout.strip() == "disabled"

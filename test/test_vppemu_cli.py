@@ -52,4 +52,4 @@ def test_without_api_definitions_the_hint_names_the_emulators_own_option(tmp_pat
         capture_output=True, text=True, env=source_env(), timeout=60,
     )  # fmt: skip
     assert r.returncode == 1
-    assert f"no VPP API definitions (memclnt.api.json) in {tmp_path}; use --api-dir" in r.stderr
+    assert f"no VPP API definitions (memclnt.api.json) in {tmp_path}; check --api-dir" in r.stderr
