@@ -49,7 +49,7 @@ def test_version_and_frontends(demo: Demo) -> None:
     fronts = demo.stub.ListFrontends(pb.ListFrontendsRequest(), timeout=10).frontends
     assert [f.name for f in fronts] == ["web", "web-any"], "config order"
     web = demo.stub.GetFrontend(pb.GetFrontendRequest(name="web"), timeout=10)
-    assert (web.address, web.protocol, web.port, web.encap, web.state) == ("192.0.2.1", "tcp", 80, "gre4", "up")
+    assert (web.address, web.protocol, web.port, web.encap, web.state) == ("127.0.2.1", "tcp", 8080, "gre4", "up")
     assert [p.name for p in web.pools] == ["primary", "fallback"] and web.pools[0].active
     members = {b.name: b for b in web.pools[0].backends}
     assert (members["web2"].weight, members["web2"].effective_weight) == (50, 50)
@@ -436,7 +436,9 @@ def test_preview_then_the_change_itself(demo: Demo) -> None:
     longer = (
         (demo.tmp / "maglev.yaml")
         .read_text()
-        .replace("port: 80\n", "port: 80\n      new-flows-table-length: 2048\n", 1)
+        .replace(
+            "protocol: tcp\n      port: 8080\n", "protocol: tcp\n      port: 8080\n      new-flows-table-length: 2048\n"
+        )
     )
     r = s.PreviewChange(pb.PreviewRequest(reload=pb.ReloadPreview(config_yaml=longer)), timeout=10)
     assert "new-flows-table-length 1024 -> 2048" in r.vips[0].recreated
@@ -492,7 +494,7 @@ def test_check_against_running(demo: Demo, tmp_path: Path) -> None:
         capture_output=True, text=True, env=source_env(), timeout=60,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "against the running maglevd" in r.stdout and "VIP 192.0.2.1/32 tcp:80" in r.stdout
+    assert "against the running maglevd" in r.stdout and "VIP 127.0.2.1/32 tcp:8080" in r.stdout
     assert "127.0.1.3" in r.stdout and "change owner" in r.stdout
     closed = subprocess.run(
         [*check, "127.0.0.1:1"],

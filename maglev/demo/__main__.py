@@ -2,13 +2,16 @@
 
 Demo backends on 127.0.1.x:8080 (flip them through the control port), the VPP
 emulator on unix sockets under the run directory (its VIPs follow the demo
-backends), metrics on 127.0.0.1:9091, the manhole on a unix socket.
+backends; with --forward it relays connections to the TCP VIP 127.0.2.1:8080 to
+the backend VPP would pick), metrics on 127.0.0.1:9091, the manhole on a unix
+socket.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,7 +51,9 @@ def run(argv: list[str] | None = None) -> None:
     # Print the demo's own password, never one the environment brought.
     own = (os.environ["MAGLEV_FRONTEND_USER"], os.environ["MAGLEV_FRONTEND_PASSWORD"]) == ADMIN
     login = "user demo, password demo" if own else "your MAGLEV_FRONTEND_USER login"
-    emulator = start_emulator(str(api), str(stats), None, "--gc-interval", "10")
+    emulator = start_emulator(str(api), str(stats), None, "--gc-interval", "10", "--forward")
+    maglevt = Path(sys.executable).with_name("maglevt")
+    maglevt_cmd = f"{maglevt if maglevt.exists() else 'maglevt'} -config {config}"
     print(
         f"vpp-maglev demo: config {config}\n"
         f"  web UI:   http://{args.web_addr}/view/   (admin: http://{args.web_addr}/admin/, "
@@ -57,7 +62,10 @@ def run(argv: list[str] | None = None) -> None:
         f"  console:  socat -,raw,echo=0 UNIX-CONNECT:{manhole}\n"
         f"  backends: curl http://127.0.0.1:{args.control_port}/   "
         f"(flip: curl -X POST http://127.0.0.1:{args.control_port}/web0/down, .../web0/up, .../web0/stop)\n"
-        f"  VPP:      the emulator on {api}; watch the lb-sync log lines as you flip backends, or\n"
+        f"  clients:  {maglevt_cmd}\n"
+        f"            (which backend answers the VIP 127.0.2.1:8080, live; flip web0 down and watch its\n"
+        f"            share move to web1 and web2; or: curl -si http://127.0.2.1:8080/ | grep X-Backend)\n"
+        f"  VPP:      the emulator on {api}, relaying the VIP's connections as VPP would pick;\n"
         f"            curl -s http://{args.metrics_addr}/metrics | grep maglev_frontend_pool_backend_weight\n"
         f"  reload:   edit {config}, then kill -HUP {os.getpid()}\n"
         "  stop:     Ctrl-C\n",

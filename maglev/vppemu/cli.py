@@ -17,6 +17,7 @@ from ..version import version_line
 from .server import Emulator
 
 PARAMETERS = ("api-socket", "stats-socket", "api-dir", "flavour", "gc-interval", "workers", "log-level")
+FLAGS = ("forward", "version")
 ENV_PREFIX = "MAGLEV_VPPEMU"
 
 
@@ -32,11 +33,17 @@ def parser() -> argparse.ArgumentParser:
 
     option("api-socket", default="/run/vpp/api.sock", help="binary API socket (default %(default)s)")
     option("stats-socket", default="/run/vpp/stats.sock", help="stats socket (default %(default)s)")
-    option("api-dir", help="VPP API JSON files (default /usr/share/vpp/api, then ../shared/vpp-api)")
+    option("api-dir", help="VPP API JSON files (default /usr/share/vpp/api, else the packaged ones)")
     option("flavour", choices=["master", "v26.06"], default="master", help="VPP to emulate")
     option("gc-interval", type=float, default=60.0, help="lb garbage collection period, seconds")
     option("workers", type=int, default=2, help="worker threads to emulate (counters per thread)")
     option("log-level", default="info", help="debug logs every request")
+    option(
+        "forward",
+        action="store_true",
+        help="a dry-run and demo aid, not a dataplane: accept TCP on each TCP VIP's address and port "
+        "(addresses this machine has, such as loopback ones) and relay to the AS VPP would pick",
+    )
     option("version", action="store_true", help="print the version and exit")
     return p
 
@@ -44,10 +51,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> None:
     p = parser()
     try:
-        p.set_defaults(**env_defaults(os.environ if environ is None else environ, ENV_PREFIX, PARAMETERS))
+        p.set_defaults(**env_defaults(os.environ if environ is None else environ, ENV_PREFIX, PARAMETERS, FLAGS))
     except ValueError as e:
         p.error(str(e))
-    args = p.parse_args(go_style(sys.argv[1:] if argv is None else argv, PARAMETERS, ("version",)))
+    args = p.parse_args(go_style(sys.argv[1:] if argv is None else argv, PARAMETERS, FLAGS))
     if args.version:
         print(version_line("maglev-vppemu"))
         return
@@ -64,7 +71,15 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     set_level(level)
     globalLogBeginner.beginLoggingTo([observer_for(sys.stdout, level)], redirectStandardIO=False)
     try:
-        emu = Emulator(args.api_socket, args.stats_socket, args.api_dir, args.flavour, args.gc_interval, args.workers)
+        emu = Emulator(
+            args.api_socket,
+            args.stats_socket,
+            args.api_dir,
+            args.flavour,
+            args.gc_interval,
+            args.workers,
+            forward=args.forward,
+        )
         emu.listen()
     except (OSError, ValueError) as e:
         print(f"maglev-vppemu: {e}", file=sys.stderr)
@@ -81,6 +96,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         flavour=args.flavour,
         api=args.api_socket,
         stats=args.stats_socket,
+        forward=args.forward,
     )
     emu.serve()
     emu.stats.close()

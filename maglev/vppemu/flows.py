@@ -60,13 +60,44 @@ class FlowTables:
                 if a is not None and asi:
                     a.flows += 1
 
+    def packet(self, vip: Vip, h: int, now: float) -> int:
+        """One packet of the flow with hash ``h`` through the VIP's dataplane, as the lb node
+        takes it: the AS index it goes to, 0 when it is dropped (no server). The new-flow
+        table must be up to date (``LbPlugin.refresh``)."""
+        lb = self.lb
+        worker = 1 + (h % lb.workers) if lb.workers else 0
+        table = self.sticky[worker]
+        self.created.add(worker)
+        key = h ^ (vip.index << 48)
+        entry = table.get(key)
+        if entry is not None and entry[1] != 0:
+            counter, asi = NEXT, entry[1]
+            table[key] = (vip.index, asi, now)
+        else:
+            asi = vip.table[h & (vip.new_flows_table_length - 1)]
+            if asi == 0:
+                counter = NO_SERVER if entry is not None else UNTRACKED
+                if entry is None and len(table) < lb.conf.sticky_buckets_per_core:
+                    table[key] = (vip.index, 0, now)
+            elif len(table) >= lb.conf.sticky_buckets_per_core and key not in table:
+                counter = UNTRACKED
+            else:
+                table[key] = (vip.index, asi, now)
+                counter = FIRST
+        lb.counters[counter][worker][vip.index] += 1
+        if not asi or counter == NO_SERVER:
+            return 0
+        a = lb.ases[asi]
+        if a is None:
+            return 0
+        a.packets += 1
+        return asi
+
     def traffic(self, vip: Vip, flows: int, packets: int, seed: int = 0) -> dict[str, int]:
         """Push ``flows`` flows of ``packets`` packets each through the VIP's dataplane."""
         lb = self.lb
         now = lb.now()
         self.expire(now)
-        mask_ = vip.new_flows_table_length - 1
-        capacity = lb.conf.sticky_buckets_per_core
         delivered: dict[int, int] = {}
         dst = vip.prefix
         for f in range(flows):
@@ -77,32 +108,10 @@ class FlowTables:
                 src = struct.pack(">IIII", 0x20010002, 0, seed, f)
             sport = 1024 + (f % 60000)
             h = flow_hash(src, dst, sport, vip.port, vip.src_ip_sticky)
-            worker = 1 + (h % lb.workers) if lb.workers else 0
-            table = self.sticky[worker]
-            self.created.add(worker)
-            key = h ^ (vip.index << 48)
             for _ in range(packets):
-                entry = table.get(key)
-                if entry is not None and entry[1] != 0:
-                    counter, asi = NEXT, entry[1]
-                    table[key] = (vip.index, asi, now)
-                else:
-                    asi = vip.table[h & mask_]
-                    if asi == 0:
-                        counter = NO_SERVER if entry is not None else UNTRACKED
-                        if entry is None and len(table) < capacity:
-                            table[key] = (vip.index, 0, now)
-                    elif len(table) >= capacity and key not in table:
-                        counter = UNTRACKED
-                    else:
-                        table[key] = (vip.index, asi, now)
-                        counter = FIRST
-                lb.counters[counter][worker][vip.index] += 1
-                if asi and counter != NO_SERVER:
-                    a = lb.ases[asi]
-                    if a is not None:
-                        a.packets += 1
-                        delivered[asi] = delivered.get(asi, 0) + 1
+                asi = self.packet(vip, h, now)
+                if asi:
+                    delivered[asi] = delivered.get(asi, 0) + 1
         self.recount()
         return {show_address(a.address): n for i, n in delivered.items() if (a := lb.ases[i]) is not None}
 

@@ -7,10 +7,20 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from ..childproc import tied_to_parent
+
+
+def _relay(lines: IO[str]) -> None:
+    for line in lines:  # whole lines onto fd 1, beside the parent's own log lines
+        try:
+            os.write(1, line.encode())
+        except OSError:
+            return
 
 
 def start_emulator(
@@ -35,6 +45,8 @@ def start_emulator(
             raise RuntimeError(f"maglev-vppemu exited with status {proc.returncode} before serving")
         try:
             if json.loads(line).get("event") == "vppemu-ready":
+                # its later lines go on to our stdout: read, its pipe never fills and stalls it
+                threading.Thread(target=_relay, args=(proc.stdout,), name="vppemu-log", daemon=True).start()
                 return proc
         except ValueError:
             continue

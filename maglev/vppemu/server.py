@@ -25,6 +25,7 @@ from ..log import Logger, gate
 from ..vppapi import find_api_dir
 from ..vppapi.codec import compile_decoders, compile_encoders
 from ..vppapi.messages import V2606_MISSING, ApiDefinitions
+from .forward import Forwarder
 from .handlers import ApiHandlers, Reply
 from .lb import COUNTER_NAMES, ERROR_NAMES, CrashRefused, LbPlugin
 from .lb_model import ip46, show_address
@@ -51,6 +52,7 @@ class Emulator:
         gc_interval: float = 60.0,
         workers: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        forward: bool = False,
     ) -> None:
         self.api_socket = api_socket
         self.stats_socket = stats_socket
@@ -77,6 +79,8 @@ class Emulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_gc = 0.0
+        # --forward: TCP on each VIP's address and port, relayed as VPP would pick (forward.py)
+        self.forwarder = Forwarder(self.lb, self.lock, self.publish_stats) if forward else None
 
     def uptime(self) -> float:
         return self._clock() - self.started
@@ -90,6 +94,8 @@ class Emulator:
         if self.stats_socket:
             self.transport.bind(self.stats_socket, socket.SOCK_SEQPACKET, "stats")
         self.publish_stats()
+        if self.forwarder is not None:
+            self.forwarder.start()
 
     def start(self) -> Emulator:
         """Listen and serve on a background thread (for tests and in-process use)."""
@@ -107,6 +113,8 @@ class Emulator:
                     self.lb.gc()
                     self.publish_stats()
         self.transport.shut()
+        if self.forwarder is not None:
+            self.forwarder.stop()
 
     def request_stop(self) -> None:
         """Ask ``serve`` to return (safe from a signal handler)."""
@@ -166,6 +174,8 @@ class Emulator:
                     replies = [(self.api.reply_of(name) or "", {"retval": -7})]
             if name in STATS_CHANGING:
                 self.publish_stats()
+                if self.forwarder is not None:
+                    self.forwarder.nudge()
         for reply_name, fields in replies:
             if reply_name in self._autoreplies and len(fields) == 1:  # the common case: just a retval
                 conn.outbuf += AUTOFRAME.pack(
