@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
+
 from .helpers import ROOT, Demo, source_env
 
 pytestmark = pytest.mark.slow
@@ -68,6 +70,11 @@ def test_the_vip_answers_from_the_client_side_and_fails_over(demo: Demo) -> None
     demo.flip("web0", "down")
     weights_applied(demo, {"web0": 0})
     assert set(answered(config)) == {"web1", "web2"}, "new flows avoid the failed backend"
+    web0 = demo.stub.GetBackend(pb.GetBackendRequest(name="web0"), timeout=10)
+    assert web0.state == "down" and web0.downs == 1 and web0.downtime_seconds > 0
+    assert web0.failed_checks >= 3 and web0.checks > web0.failed_checks, "HAProxy's Chk, Dwn and Dwntme"
+    vpp = demo.stub.GetVPPInfo(pb.GetVPPInfoRequest(), timeout=10)
+    assert vpp.api_sent >= vpp.api_received > 0
     demo.flip("web1", "down")
     demo.flip("web2", "down")
     weights_applied(demo, {"web1": 0, "web2": 0, "spare0": 100})

@@ -277,6 +277,9 @@ def test_maglevc_one_shot(demo: Demo) -> None:
         assert all(row[i - 1] == " " and row[i] != " " for i in starts), (row, starts)
     r = maglevc(demo, "--color=false", "show", "frontend", "web")
     assert r.returncode == 0 and "pool   primary (active)" in r.stdout and "127.0.1.3" in r.stdout, r.stdout
+    r = maglevc(demo, "--color=false", "show", "backend", "web0")
+    checks = re.search(r"checks\s+(\d+) \(0 failed\), 0 times down, 0s down in all", r.stdout)
+    assert r.returncode == 0 and checks is not None and int(checks.group(1)) > 0, r.stdout
     r = maglevc(demo, "--color=true", "show", "backend", "nope")
     assert r.returncode == 1
     assert r.stderr.strip() == "\033[31mno such backend 'nope'\033[0m", "the server's message, red, no gRPC boilerplate"

@@ -235,3 +235,21 @@ def test_a_noted_pass_changes_nothing_but_the_last_result(results: str, noted: b
     h.note_pass(passed, 9.0)
     assert (h.state, h.counter, tuple(h.history)) == before[:3]
     assert (h.last_result, h.last_result_time) == ((passed, 9.0) if noted else before[3:])
+
+
+@pytest.mark.parametrize(
+    "results, downs, downtime",
+    [
+        ("", 0, 0.0),  # unknown: never down
+        ("f", 0, 9.0),  # unknown -> down at t=0: down until now (9), not a flap from up
+        ("pfff", 1, 6.0),  # up at 0, down at 3 (fall 3): down 3..9
+        ("pfffpp", 1, 2.0),  # down 3..5, up again at 5
+        ("pfffpppfff", 2, 2.0),  # down 3..5 (full credit at 5), and again at 9: nothing yet
+    ],
+)
+def test_downs_and_downtime_as_haproxy_counts_them(results: str, downs: int, downtime: float) -> None:
+    b = BackendHealth("b", 2, 3)
+    for i, r in enumerate(results):
+        b.record(P if r == "p" else F, float(i))
+    assert b.downs == downs
+    assert b.downtime(9.0) == pytest.approx(downtime)

@@ -30,6 +30,8 @@ PURE = (
     "maglev.lbtable",
     "maglev.dataplane.tables",
     "maglev.dataplane.preview",
+    "maglev.dataplane.rates",
+    "maglev.web.export",
 )
 IMPURE = ("twisted", "grpc", "klein", "threading")
 

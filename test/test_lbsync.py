@@ -366,6 +366,13 @@ async def test_counters_and_disconnect(emu: Emulator, harness: Harness) -> None:
     await harness.lbsync.read_counters()
     assert harness.lbsync.counters["web"]["first"] == 10 and harness.lbsync.counters["web"]["next"] == 20
     assert harness.lbsync.view.require_connected().pid > 0
+    assert harness.lbsync.view.counter_rates == {}, "one read: no interval, no rate"
+    emu.traffic("198.51.100.1/32", flows=5, packets=1, protocol="tcp", port=80, seed=1)
+    await harness.lbsync.read_counters()
+    rates = harness.lbsync.view.counter_rates["web"]
+    assert rates["first"] > 0 and rates["next"] == 0.0 and rates["no-server"] == 0.0
+    sent, received = harness.lbsync.view.api_traffic()
+    assert sent >= received > 0, "the sync's messages and their replies are counted (the web UI's API pulse)"
 
 
 def test_disabled_vpp_refuses_sync_requests() -> None:

@@ -8,6 +8,7 @@ screenshots of /view/ and /admin/ land there; otherwise a test run leaves the tr
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -220,6 +221,54 @@ def override_left(demo: Demo, name: str) -> float:
 def backend_state(demo: Demo, name: str) -> str:
     state: str = demo.stub.GetBackend(pb.GetBackendRequest(name=name), timeout=10).state
     return state
+
+
+def test_stats_the_api_pulse_and_one_action_for_several_backends(demo: Demo, browser: Any) -> None:
+    login(browser, "demo")
+    browser.get(demo.web + "/admin/")
+    until(browser, "admin page", lambda d: d.find_elements(By.ID, "event-log"))
+    until(browser, "web0's last check inline", lambda d: cell(d, "web/primary/web0", "probe").startswith("L7OK"))
+    assert " ms" in cell(browser, "web/primary/web0", "probe")
+    assert int(cell(browser, "web/primary/web0", "checks")) > 0 and cell(browser, "web/primary/web0", "downs") == "0"
+    # the API pulse: a sync is VPP API traffic, seen by the page as it happens
+    count = browser.find_element(By.CSS_SELECTOR, '[data-f="api-count"]')
+    before = count.text
+    browser.find_element(By.CSS_SELECTOR, 'button[data-action="sync"]').click()
+    until(browser, "the API count to move", lambda d: count.text != before)
+    arrows = browser.find_elements(By.CSS_SELECTOR, ".pulse.on")
+    assert {a.get_attribute("data-f") for a in arrows} == {"api-up", "api-down"}
+    # two backends ticked (each on every row it has), one action for both
+    for key in ("web/primary/web1", "web/primary/web2"):
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-key="{key}"] input.pick').click()
+    bar = browser.find_element(By.ID, "bulk")
+    assert bar.is_displayed() and "2 selected: web1, web2" in bar.text
+    assert browser.find_element(By.CSS_SELECTOR, 'tr[data-key="web-any/primary/web1"] input.pick').is_selected()
+    try:
+        bar.find_element(By.CSS_SELECTOR, 'button[data-bulk="pause"]').click()
+        until(browser, "the confirmation", lambda d: _alert(d) is not None)
+        assert "pause 2 backends: web1, web2" in browser.switch_to.alert.text
+        browser.switch_to.alert.accept()
+        until(browser, "both paused", lambda d: [backend_state(demo, b) for b in ("web1", "web2")] == ["paused"] * 2)
+        until(browser, "the notice", lambda d: "pause: 2 done" in d.find_element(By.ID, "notice").text)
+        bar.find_element(By.CSS_SELECTOR, 'button[data-bulk="resume"]').click()
+        until(browser, "the confirmation", lambda d: _alert(d) is not None)
+        browser.switch_to.alert.accept()
+        until(browser, "both resumed", lambda d: "paused" not in [backend_state(demo, b) for b in ("web1", "web2")])
+        bar.find_element(By.CSS_SELECTOR, 'button[data-bulk="clear"]').click()
+        assert not bar.is_displayed()
+    finally:
+        for b in ("web1", "web2"):
+            demo.stub.ResumeBackend(pb.BackendRequest(name=b), timeout=10)
+    # the table as CSV and JSON, at the URLs the page links
+    link = browser.find_element(By.LINK_TEXT, "CSV").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=10) as r:
+        assert r.headers["content-type"].startswith("text/csv")
+        lines = r.read().decode().splitlines()
+    assert lines[0].startswith("type,maglevd,frontend,vip,pool,backend,address,state")
+    assert any(line.startswith("backend,") and ",web0,127.0.1.1," in line for line in lines)
+    with urllib.request.urlopen(browser.find_element(By.LINK_TEXT, "JSON").get_attribute("href"), timeout=10) as r:
+        rows = json.loads(r.read())["rows"]
+    assert [r["frontend"] for r in rows if r["type"] == "vip"] == ["web", "web-any"]
 
 
 def test_stale_event_id_gets_resync(demo: Demo, browser: Any) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
+from typing import Any
 
 import pytest
 
@@ -11,8 +14,10 @@ from maglev.ages import format_age
 from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
 from maglev.web.app import Credentials, choose_scope, same_origin
 from maglev.web.broker import EventRing
+from maglev.web.export import COLUMNS, stats_rows, to_csv
+from maglev.web.page import checks_text, duration, probe_text
 from maglev.web.service import remote_names
-from maglev.web.view import frontend_health
+from maglev.web.view import DaemonState, DaemonStatus, daemon_view, frontend_health
 
 
 @pytest.mark.parametrize(
@@ -167,3 +172,73 @@ def test_parse_server(text: str, error: str | None) -> None:
     else:
         with pytest.raises(AddressError, match=error):
             parse_server(text)
+
+
+def stats_state() -> tuple[DaemonStatus, DaemonState]:
+    web = pb.FrontendInfo(name="web", address="127.0.2.1", protocol="tcp", port=8080, state="up")
+    pool = web.pools.add(name="primary", active=True)
+    pool.backends.add(name="web0", address="127.0.1.1", state="up", weight=100, effective_weight=100, buckets=700)
+    pool.backends.add(name="web1", address="127.0.1.2", state="down", weight=100, effective_weight=0, buckets=0)
+    up = pb.BackendInfo(name="web0", state="up", state_since=900.0, checks=50)
+    up.last_probe.code, up.last_probe.detail, up.last_probe.duration, up.last_probe.ok = (
+        "L7OK",
+        "HTTP 200",
+        0.0012,
+        True,
+    )
+    down = pb.BackendInfo(
+        name="web1", state="down", state_since=990.0, checks=40, failed_checks=7, downs=2, downtime_seconds=75.5
+    )
+    counters = pb.VipCounters(frontend="web", next=1000, first=10, next_rate=12.5, first_rate=0.25)
+    state = DaemonState(pb.VersionInfo(), [web], {"web0": up, "web1": down}, None, "", {"web": counters})
+    return DaemonStatus("lb1", "local", True), state
+
+
+def test_the_stats_table_has_a_vip_row_then_its_members() -> None:
+    status, state = stats_state()
+    rows = stats_rows([daemon_view(status, state)], now=1000.0)
+    assert [(r["type"], r["backend"]) for r in rows] == [("vip", None), ("backend", "web0"), ("backend", "web1")]
+    vip, web0, web1 = rows
+    assert vip["vip"] == "127.0.2.1 tcp:8080" and (vip["next"], vip["next_rate"], vip["first_rate"]) == (
+        1000,
+        12.5,
+        0.25,
+    )
+    assert (web0["in_state_s"], web0["last_check_code"], web0["last_check_ms"], web0["checks"]) == (
+        100.0,
+        "L7OK",
+        1.2,
+        50,
+    )
+    assert (web1["failed_checks"], web1["downs"], web1["downtime_s"], web1["effective_weight"]) == (7, 2, 75.5, 0)
+    assert all(list(r) == list(COLUMNS) for r in rows)
+
+
+def test_the_stats_csv_is_rfc4180_with_empty_cells_where_nothing_applies() -> None:
+    status, state = stats_state()
+    text = to_csv(stats_rows([daemon_view(status, state)], now=1000.0))
+    lines = text.split("\r\n")
+    assert lines[0] == ",".join(COLUMNS) and lines[-1] == ""
+    parsed = list(csv.DictReader(io.StringIO(text)))
+    assert parsed[0]["backend"] == "" and parsed[0]["next"] == "1000"
+    assert parsed[1]["last_check_detail"] == "HTTP 200" and parsed[2]["downtime_s"] == "75.5"
+
+
+@pytest.mark.parametrize(
+    ("b", "probe", "checks", "down"),
+    [
+        ({"last_probe": None, "checks": 0, "failed_checks": 0, "downtime": 0.0}, "–", "0", "0s"),
+        (
+            {"last_probe": {"code": "L7OK", "ok": True, "detail": "HTTP 200", "duration": 0.0012},
+             "checks": 9, "failed_checks": 0, "downtime": 0.4},
+            "L7OK HTTP 200 · 1.2 ms", "9", "0s",
+        ),
+        (
+            {"last_probe": {"code": "", "ok": False, "detail": "", "duration": 1.0},
+             "checks": 9, "failed_checks": 3, "downtime": 3725.0},
+            "fail · 1000.0 ms", "9 (3 failed)", "1h2m",
+        ),
+    ],
+)  # fmt: skip
+def test_page_texts(b: dict[str, Any], probe: str, checks: str, down: str) -> None:
+    assert (probe_text(b), checks_text(b), duration(b["downtime"])) == (probe, checks, down)

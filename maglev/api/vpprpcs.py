@@ -40,10 +40,11 @@ class VppRpcs:
 
     async def GetVPPInfo(self, request: pb.GetVPPInfoRequest, context: grpc.aio.ServicerContext) -> pb.VPPInfo:
         info = await self._vpp(context)
+        sent, received = self.dataplane.api_traffic()
         return pb.VPPInfo(
             version=info.version, build_date=info.build_date, build_directory=info.build_directory, pid=info.pid,
             boottime_ns=int(info.boottime * 1e9), connecttime_ns=int(info.connected_at * 1e9), weights=info.weights,
-            api_mode=info.api_mode,
+            api_mode=info.api_mode, api_sent=sent, api_received=received,
         )  # fmt: skip
 
     async def GetVPPLBState(self, request: pb.GetVPPLBStateRequest, context: grpc.aio.ServicerContext) -> pb.VPPLBState:
@@ -74,7 +75,9 @@ class VppRpcs:
     ) -> pb.VPPLBCounters:
         await self._vpp(context)
         out = pb.VPPLBCounters()
+        rates = self.dataplane.counter_rates
         for frontend, c in sorted(self.dataplane.counters.items()):
+            r = rates.get(frontend, {})
             out.vips.append(
                 pb.VipCounters(
                     frontend=frontend,
@@ -82,6 +85,10 @@ class VppRpcs:
                     first=c.get("first", 0),
                     untracked=c.get("untracked", 0),
                     no_server=c.get("no-server", 0),
+                    next_rate=r.get("next", 0.0),
+                    first_rate=r.get("first", 0.0),
+                    untracked_rate=r.get("untracked", 0.0),
+                    no_server_rate=r.get("no-server", 0.0),
                 )  # fmt: skip
             )
         return out

@@ -35,6 +35,7 @@ from .link import VppLink, VppThread, every
 from .model import DataplaneModel, SyncJob
 from .oplog import tell, tell_frontends, tell_unsupported
 from .plan import LbConf, ObservedVip
+from .rates import CounterRates
 from .safety import SafeChanges
 from .view import DataplaneView
 from .vppclient import VppInfo
@@ -90,6 +91,7 @@ class LbSync(Service):
         self.link = VppLink(reactor, self.thread, self.worker, bus, self._connected, self._lost, wallclock)
         self.safety = SafeChanges(self.model, reactor, self._full_sync, self._sync_frontends, wallclock)
         self.counters: dict[str, dict[str, int]] = {}  # frontend -> kind -> packets
+        self.counter_rates = CounterRates()  # and their packets per second between the last two reads
         self.observed: dict[VipKey, ObservedVip] = {}  # as the VPP thread last handed it over
         self.last_sync: SyncResult | None = None
         self._pending = _Request()
@@ -302,6 +304,7 @@ class LbSync(Service):
 
         def got(counts: dict[VipKey, dict[str, int]]) -> None:
             self.counters = {keys[k]: v for k, v in counts.items() if k in keys}
+            self.counter_rates.update(self.reactor.seconds(), self.counters)
 
         return self.thread.run(self.worker.counters, list(keys)).addCallbacks(got, self.link.failed_call)
 

@@ -48,6 +48,10 @@ class DataplaneView:
         """The connected VPP (None while not connected)."""
         return self._sync.link.info if self._sync.connected else None
 
+    def api_traffic(self) -> tuple[int, int]:
+        """Binary-API messages sent to VPP and replies received, since start (the web UI's pulse)."""
+        return self._sync.worker.traffic()
+
     @property
     def connection(self) -> str:
         """The connection's state, by name (see connection.py)."""
@@ -172,6 +176,11 @@ class DataplaneView:
     def counters(self) -> Mapping[str, Mapping[str, int]]:
         """frontend -> kind -> packets, as last read from VPP's stats segment."""
         return self._sync.counters
+
+    @property
+    def counter_rates(self) -> Mapping[str, Mapping[str, float]]:
+        """frontend -> kind -> packets per second, between the last two reads."""
+        return self._sync.counter_rates.rates
 
     @property
     def last_sync(self) -> SyncResult | None:

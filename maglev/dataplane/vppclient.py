@@ -62,6 +62,7 @@ class VppClient:
         self.stats_addr = stats_addr
         self.api_dir = api_dir
         self.api_counter = api_counter
+        self.traffic = [0, 0]  # messages sent, replies received (the web UI's API pulse); VPP thread writes
         self.on_closed = on_closed or (lambda number, why, protocol: None)
         self.vpp: Any = None
         self.stats: Any = None
@@ -161,6 +162,7 @@ class VppClient:
         return reply
 
     def _count(self, name: str, direction: str, result: str) -> None:
+        self.traffic[direction == "recv"] += 1
         if self.api_counter is not None:
             self.api_counter.labels(name, direction, result).inc()
 

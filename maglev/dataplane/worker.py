@@ -47,6 +47,10 @@ class VppWorker:
     def ping(self) -> None:
         self.client.ping()
 
+    def traffic(self) -> tuple[int, int]:
+        """Binary-API messages sent and replies received so far (any thread: two ints)."""
+        return self.client.traffic[0], self.client.traffic[1]
+
     def sync(self, job: SyncJob) -> SyncResult:
         """Read (full syncs), plan, apply; never raises for VPP's answers."""
         client = self.client

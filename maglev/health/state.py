@@ -75,6 +75,10 @@ class BackendHealth:
         self.last_result_time: float | None = None
         self.since = now
         self.max_counter = rise + fall - 1
+        # HAProxy's Dwn and Dwntme: up -> down transitions, and the seconds spent down
+        # before the current state (downtime() adds the current period while down)
+        self.downs = 0
+        self.down_total = 0.0
         if enabled:
             self.state = State.UNKNOWN
             self.counter = rise - 1
@@ -199,8 +203,17 @@ class BackendHealth:
             return None
         return self._go(State.UNKNOWN, now, code, detail)
 
+    def downtime(self, now: float) -> float:
+        """Seconds spent down so far, the current period included."""
+        current = max(now - self.since, 0.0) if self._state is State.DOWN else 0.0
+        return self.down_total + current
+
     def _go(self, new: State, now: float, code: str, detail: str) -> Transition:
         t = Transition(self.state, new, now, code, detail, self.counter)
+        if self._state is State.DOWN:
+            self.down_total += max(now - self.since, 0.0)
+        elif self._state is State.UP and new is State.DOWN:
+            self.downs += 1
         self.state = new
         self.since = now
         self.history.append(t)

@@ -39,6 +39,8 @@ class BackendStatus(NamedTuple):
     duration_sum: float
     probes_sent: int
     lateness: float  # of the last probe, seconds after its scheduled time
+    downs: int  # up -> down transitions
+    downtime: float  # seconds down so far, the current period included
 
 
 class HealthView:
@@ -64,7 +66,7 @@ def status_of(p: BackendProber) -> BackendStatus:
     return BackendStatus(
         p.backend.name, str(p.backend.address), p.hc.name, p.check_type, h.enabled, h.state, h.counter, h.rise,
         h.fall, h.since, p.in_flight, h.last_result, h.last_result_time, tuple(h.history), dict(p.results),
-        tuple(p.duration_counts), p.duration_sum, p.probes_sent, p.lateness,
+        tuple(p.duration_counts), p.duration_sum, p.probes_sent, p.lateness, h.downs, h.downtime(p.svc.wallclock()),
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ages import format_age
 from .out import Out, age, ago, left
 
 
@@ -145,6 +146,8 @@ def backend(out: Out, b: Any) -> None:
     if b.last_probe.code:
         lp = b.last_probe
         out.kv("last probe", f"{lp.code} {lp.detail} ({lp.duration * 1000:.1f} ms, {ago(lp.time)})")
+    down = format_age(b.downtime_seconds) if b.downtime_seconds >= 1 else "0s"
+    out.kv("checks", f"{b.checks} ({b.failed_checks} failed), {b.downs} times down, {down} down in all")
     out.kv("frontends", ", ".join(b.frontends) or "-")
     for t in b.transitions:
         out.kv("transition", f"{ago(t.time):>12}  {getattr(t, 'from')} -> {t.to}  {t.code} {t.detail}")

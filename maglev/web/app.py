@@ -22,6 +22,7 @@ import inspect
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -40,6 +41,7 @@ from ..config.durations import DurationError, parse_duration
 from ..log import Logger
 from .calls import FLEET, AdminCalls
 from .consistency import VipConsistency
+from .export import COLUMNS, stats_rows, to_csv
 from .hosts import HostCheck
 from .page import templates_dir, web_version
 from .source import DaemonSource
@@ -236,6 +238,19 @@ def consistency_metrics(agreement: Mapping[str, VipConsistency]) -> str:
     return "\n".join(lines) + "\n"
 
 
+async def _stats(request: IRequest, views: Views, sources: Mapping[str, DaemonSource], fmt: str) -> bytes:
+    """The stats table (export.py); ``?maglevd=NAME`` for one daemon, else all of them."""
+    name = _arg(request, "maglevd")
+    chosen = list(sources.values()) if name is None else [sources[name]] if name in sources else []
+    if fmt not in ("csv", "json") or not chosen:
+        return _json(request, {"error": f"no such table: stats.{fmt}" if chosen else f"no such maglevd {name!r}"}, 404)
+    rows = stats_rows(await asyncio.gather(*(views.of(s) for s in chosen)), time.time())
+    if fmt == "json":
+        return _json(request, {"columns": list(COLUMNS), "rows": rows})
+    request.setHeader(b"content-type", b"text/csv; charset=utf-8")
+    return to_csv(rows).encode()
+
+
 def _cookie(request: IRequest, name: bytes) -> str | None:
     value = request.getCookie(name)
     return None if value is None else unquote(value.decode("utf-8", "replace"))
@@ -361,6 +376,11 @@ class WebApp:
             if fe["name"] == frontend:
                 return _json(request, fe)
         return _json(request, {"error": f"no such frontend {frontend!r} on {daemon}"}, 404)
+
+    @app.route("/view/api/stats.<string:fmt>", methods=["GET"])
+    @_in_loop
+    async def api_stats(self, request: IRequest, fmt: str) -> bytes:
+        return await _stats(request, self.views, self.sources, fmt)
 
     @app.route("/view/api/consistency", methods=["GET"])
     @_in_loop

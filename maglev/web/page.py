@@ -46,11 +46,31 @@ def num(v: Any) -> str:
     return "–" if v is None else str(v)
 
 
-def probe_text(b: dict[str, Any]) -> tuple[str, str]:
+# The page's script writes the same texts as these (maglev.js: probeText, checksText,
+# duration, rate): a value the script sets to what is already there does not flash.
+
+
+def probe_text(b: dict[str, Any]) -> str:
+    """The last check inline: code, detail, duration."""
     lp = b.get("last_probe")
     if not lp:
-        return "–", ""
-    return lp["code"] or ("ok" if lp["ok"] else "fail"), f"{lp['detail']} ({lp['duration'] * 1000:.1f} ms)"
+        return "–"
+    code = lp["code"] or ("ok" if lp["ok"] else "fail")
+    detail = f" {lp['detail']}" if lp["detail"] else ""
+    return f"{code}{detail} · {lp['duration'] * 1000:.1f} ms"
+
+
+def checks_text(b: dict[str, Any]) -> str:
+    return f"{b['checks']} ({b['failed_checks']} failed)" if b["failed_checks"] else str(b["checks"])
+
+
+def duration(seconds: float) -> str:
+    return "0s" if seconds < 1 else format_age(seconds)
+
+
+def rate(counters: dict[str, Any], kind: str) -> str:
+    rates = counters.get("rates")
+    return f"{rates[kind]:.1f}/s" if rates else ""
 
 
 def render_page(
@@ -79,6 +99,9 @@ def render_page(
             age=age,
             num=num,
             probe_text=probe_text,
+            checks_text=checks_text,
+            duration=duration,
+            rate=rate,
             NO_COUNTERS=NO_COUNTERS,
         )
     )

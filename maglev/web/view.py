@@ -91,6 +91,10 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
         "enabled": True,
         "in_flight": False,
         "last_probe": None,
+        "checks": 0,
+        "failed_checks": 0,
+        "downs": 0,
+        "downtime": 0.0,
         # shown beside the state: "slow start 12/30 s", "operator weight, 9m 59s left"
         "note": _member_note(b),
     }
@@ -99,6 +103,10 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
         out["note"] = "; ".join(filter(None, (flap, out["note"])))
     if info is not None:
         out["since"] = info.state_since
+        out["checks"] = info.checks
+        out["failed_checks"] = info.failed_checks
+        out["downs"] = info.downs
+        out["downtime"] = info.downtime_seconds
         out["enabled"] = info.enabled
         out["in_flight"] = info.probe_in_flight
         out["healthcheck"] = info.healthcheck
@@ -162,7 +170,18 @@ def frontend_view(
         "state_detail": fe.state_detail,
         "counters": None
         if c is None
-        else {"next": c.next, "first": c.first, "untracked": c.untracked, "no_server": c.no_server},
+        else {
+            "next": c.next,
+            "first": c.first,
+            "untracked": c.untracked,
+            "no_server": c.no_server,
+            "rates": {
+                "next": c.next_rate,
+                "first": c.first_rate,
+                "untracked": c.untracked_rate,
+                "no_server": c.no_server_rate,
+            },
+        },
         "pools": [
             {
                 "name": pool.name,
@@ -198,6 +217,8 @@ def vpp_view(state: DaemonState) -> dict[str, Any]:
         "connecttime": v.connecttime_ns / 1e9,
         "api_mode": v.api_mode,
         "weights": v.weights,
+        "api_sent": v.api_sent,
+        "api_received": v.api_received,
     }
 
 
@@ -212,6 +233,8 @@ def vpp_unknown(error: str) -> dict[str, Any]:
         "connecttime": 0.0,
         "api_mode": "",
         "weights": False,
+        "api_sent": 0,
+        "api_received": 0,
     }
 
 

@@ -56,6 +56,24 @@
   }
 
   function num(v) { return v === null || v === undefined ? "–" : String(v); }
+  // The same texts as the server's page.py (probe_text, checks_text, duration, rate).
+  function probeText(lp) {
+    if (!lp) return "–";
+    const code = lp.code || (lp.ok ? "ok" : "fail");
+    return `${code}${lp.detail ? " " + lp.detail : ""} · ${(lp.duration * 1000).toFixed(1)} ms`;
+  }
+  function checksText(b) { return b.failed_checks ? `${b.checks} (${b.failed_checks} failed)` : String(b.checks); }
+  function duration(s) { return s < 1 ? "0s" : fmtAge(s); }
+  function rate(c, k) { return c && c.rates ? `${c.rates[k].toFixed(1)}/s` : ""; }
+  function pulse(el) {  // the API arrows light up when VPP API traffic was seen since the last look
+    if (!el) return;
+    el.classList.remove("on");
+    void el.offsetWidth;
+    el.classList.add("on");
+  }
+  // the counts the page was rendered with: traffic before the script's first look still pulses
+  const apiCount = document.querySelector('[data-f="api-count"]');
+  let apiSeen = apiCount ? [Number(apiCount.dataset.sent), Number(apiCount.dataset.received)] : null;
 
   const lastProbe = new Map();
 
@@ -140,9 +158,10 @@
             flash(since);
           }
           const lp = b.last_probe;
-          const probe = f("probe");
-          put(probe, lp ? (lp.code || (lp.ok ? "ok" : "fail")) : "–");
-          probe.title = lp ? `${lp.detail} (${(lp.duration * 1000).toFixed(1)} ms)` : "";
+          put(f("probe"), probeText(lp));
+          put(f("checks"), checksText(b));
+          put(f("downs"), b.downs);
+          put(f("downtime"), duration(b.downtime));
           const beat = f("heartbeat");
           const t = lp ? lp.time : 0;
           if (b.in_flight || (lastProbe.has(b.key) && lastProbe.get(b.key) !== t)) {
@@ -154,13 +173,25 @@
       }
       const c = fe.counters || {};
       const row = document.querySelector(`tr[data-counter="${CSS.escape(fe.name)}"]`);
-      if (row) for (const k of ["next", "first", "untracked", "no_server"]) put(row.querySelector(`[data-f="${k}"]`), num(c[k]));
+      if (row) {
+        for (const k of ["next", "first", "untracked", "no_server"]) {
+          put(row.querySelector(`[data-f="${k}"]`), num(c[k]));
+          const r = row.querySelector(`[data-f="${k}_rate"]`);
+          if (r) r.textContent = rate(fe.counters, k);
+        }
+      }
     }
     if (document.querySelectorAll("tr[data-key]").length !== seen.size) return location.reload();
     const v = state.vpp;
     put(document.querySelector('[data-f="vpp-state"]'), v.connected ? "connected" : "disconnected", v.connected ? "badge-up" : "badge-down");
     put(document.querySelector('[data-f="vpp-version"]'), v.version || "–");
     put(document.querySelector('[data-f="vpp-api"]'), v.api_mode || "–");
+    if (apiSeen && v.connected && (v.api_sent || v.api_received)) {
+      if (v.api_sent !== apiSeen[0]) pulse(document.querySelector('[data-f="api-up"]'));
+      if (v.api_received !== apiSeen[1]) pulse(document.querySelector('[data-f="api-down"]'));
+    }
+    apiSeen = [v.api_sent, v.api_received];
+    if (apiCount) apiCount.textContent = `${v.api_sent} ↑ ${v.api_received} ↓`;
     const up = document.querySelector('[data-f="vpp-uptime"]');
     if (up) up.dataset.since = v.connected ? v.boottime.toFixed(3) : "0";
     setDot(state.name, state.connected, state.error);
@@ -336,6 +367,50 @@
       say(e.message, true);
     }
   });
+  // --- several backends at once: tick their rows, then one action for all of them
+  const bulk = document.getElementById("bulk");
+  function picked() {
+    const names = new Set();
+    for (const box of document.querySelectorAll("input.pick:checked")) names.add(box.closest("tr").dataset.backend);
+    return [...names];
+  }
+  function showBulk() {
+    const names = picked();
+    bulk.hidden = names.length === 0;
+    bulk.querySelector('[data-f="bulk-count"]').textContent = `${names.length} selected: ${names.join(", ")}`;
+  }
+  document.addEventListener("change", (ev) => {
+    const box = ev.target.closest("input.pick");
+    if (!box) return;
+    // a backend is one thing wherever it appears: tick or untick all its rows
+    const name = box.closest("tr").dataset.backend;
+    for (const row of document.querySelectorAll(`tr[data-backend="${CSS.escape(name)}"] input.pick`)) row.checked = box.checked;
+    showBulk();
+  });
+  bulk.addEventListener("click", async (ev) => {
+    const button = ev.target.closest("button[data-bulk]");
+    if (!button) return;
+    const op = button.dataset.bulk;
+    const names = picked();
+    if (op === "clear" || !names.length) {
+      for (const box of document.querySelectorAll("input.pick")) box.checked = false;
+      return showBulk();
+    }
+    if (!window.confirm(`${op} ${names.length} backends: ${names.join(", ")}?`)) return;
+    const done = [];
+    const failed = [];
+    for (const name of names) {  // one after the other: each is its own change, audited as such
+      try {
+        const d = await post(`backends/${enc(name)}/${op}`);
+        done.push(`${name} ${d.state}`);
+      } catch (e) {
+        failed.push(`${name}: ${e.message}`);
+      }
+    }
+    say(`${op}: ${done.length} done${done.length ? ` (${done.join(", ")})` : ""}` +
+      (failed.length ? `; ${failed.length} failed: ${failed.join("; ")}` : ""), failed.length > 0);
+  });
+
   function renderPreview(body, p) {
     const line = (text, cls) => {
       const el = document.createElement("p");

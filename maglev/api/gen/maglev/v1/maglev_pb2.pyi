@@ -320,7 +320,7 @@ class Transition(_message.Message):
     def __init__(self, to: _Optional[str] = ..., time: _Optional[float] = ..., code: _Optional[str] = ..., detail: _Optional[str] = ..., **kwargs) -> None: ...
 
 class BackendInfo(_message.Message):
-    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight", "override", "override_seconds_left", "suppressed", "flap_penalty", "reuse_in_seconds")
+    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight", "override", "override_seconds_left", "suppressed", "flap_penalty", "reuse_in_seconds", "checks", "failed_checks", "downs", "downtime_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +339,10 @@ class BackendInfo(_message.Message):
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     FLAP_PENALTY_FIELD_NUMBER: _ClassVar[int]
     REUSE_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_CHECKS_FIELD_NUMBER: _ClassVar[int]
+    DOWNS_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     healthcheck: str
@@ -357,7 +361,11 @@ class BackendInfo(_message.Message):
     suppressed: bool
     flap_penalty: float
     reuse_in_seconds: float
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ..., override: _Optional[bool] = ..., override_seconds_left: _Optional[float] = ..., suppressed: _Optional[bool] = ..., flap_penalty: _Optional[float] = ..., reuse_in_seconds: _Optional[float] = ...) -> None: ...
+    checks: int
+    failed_checks: int
+    downs: int
+    downtime_seconds: float
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ..., override: _Optional[bool] = ..., override_seconds_left: _Optional[float] = ..., suppressed: _Optional[bool] = ..., flap_penalty: _Optional[float] = ..., reuse_in_seconds: _Optional[float] = ..., checks: _Optional[int] = ..., failed_checks: _Optional[int] = ..., downs: _Optional[int] = ..., downtime_seconds: _Optional[float] = ...) -> None: ...
 
 class ListHealthChecksRequest(_message.Message):
     __slots__ = ()
@@ -540,7 +548,7 @@ class GetVPPInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VPPInfo(_message.Message):
-    __slots__ = ("version", "build_date", "build_directory", "pid", "boottime_ns", "connecttime_ns", "weights", "api_mode")
+    __slots__ = ("version", "build_date", "build_directory", "pid", "boottime_ns", "connecttime_ns", "weights", "api_mode", "api_sent", "api_received")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BUILD_DATE_FIELD_NUMBER: _ClassVar[int]
     BUILD_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
@@ -549,6 +557,8 @@ class VPPInfo(_message.Message):
     CONNECTTIME_NS_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_FIELD_NUMBER: _ClassVar[int]
     API_MODE_FIELD_NUMBER: _ClassVar[int]
+    API_SENT_FIELD_NUMBER: _ClassVar[int]
+    API_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     version: str
     build_date: str
     build_directory: str
@@ -557,7 +567,9 @@ class VPPInfo(_message.Message):
     connecttime_ns: int
     weights: bool
     api_mode: str
-    def __init__(self, version: _Optional[str] = ..., build_date: _Optional[str] = ..., build_directory: _Optional[str] = ..., pid: _Optional[int] = ..., boottime_ns: _Optional[int] = ..., connecttime_ns: _Optional[int] = ..., weights: _Optional[bool] = ..., api_mode: _Optional[str] = ...) -> None: ...
+    api_sent: int
+    api_received: int
+    def __init__(self, version: _Optional[str] = ..., build_date: _Optional[str] = ..., build_directory: _Optional[str] = ..., pid: _Optional[int] = ..., boottime_ns: _Optional[int] = ..., connecttime_ns: _Optional[int] = ..., weights: _Optional[bool] = ..., api_mode: _Optional[str] = ..., api_sent: _Optional[int] = ..., api_received: _Optional[int] = ...) -> None: ...
 
 class GetVPPLBStateRequest(_message.Message):
     __slots__ = ()
@@ -634,18 +646,26 @@ class GetVPPLBCountersRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VipCounters(_message.Message):
-    __slots__ = ("frontend", "next", "first", "untracked", "no_server")
+    __slots__ = ("frontend", "next", "first", "untracked", "no_server", "next_rate", "first_rate", "untracked_rate", "no_server_rate")
     FRONTEND_FIELD_NUMBER: _ClassVar[int]
     NEXT_FIELD_NUMBER: _ClassVar[int]
     FIRST_FIELD_NUMBER: _ClassVar[int]
     UNTRACKED_FIELD_NUMBER: _ClassVar[int]
     NO_SERVER_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RATE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RATE_FIELD_NUMBER: _ClassVar[int]
+    UNTRACKED_RATE_FIELD_NUMBER: _ClassVar[int]
+    NO_SERVER_RATE_FIELD_NUMBER: _ClassVar[int]
     frontend: str
     next: int
     first: int
     untracked: int
     no_server: int
-    def __init__(self, frontend: _Optional[str] = ..., next: _Optional[int] = ..., first: _Optional[int] = ..., untracked: _Optional[int] = ..., no_server: _Optional[int] = ...) -> None: ...
+    next_rate: float
+    first_rate: float
+    untracked_rate: float
+    no_server_rate: float
+    def __init__(self, frontend: _Optional[str] = ..., next: _Optional[int] = ..., first: _Optional[int] = ..., untracked: _Optional[int] = ..., no_server: _Optional[int] = ..., next_rate: _Optional[float] = ..., first_rate: _Optional[float] = ..., untracked_rate: _Optional[float] = ..., no_server_rate: _Optional[float] = ...) -> None: ...
 
 class VPPLBCounters(_message.Message):
     __slots__ = ("vips",)
