@@ -373,6 +373,40 @@ async def test_counters_and_disconnect(emu: Emulator, harness: Harness) -> None:
     assert rates["first"] > 0 and rates["next"] == 0.0 and rates["no-server"] == 0.0
     sent, received = harness.lbsync.view.api_traffic()
     assert sent >= received > 0, "the sync's messages and their replies are counted (the web UI's API pulse)"
+    assert "route-packets" not in harness.lbsync.counters["web"], "../shared's definitions have no ip_route_lookup"
+
+
+@pytest.mark.skipif(vppapi.INSTALLED.is_dir(), reason="VPP's API definitions are installed: they would win")
+@pytest.mark.parametrize("flavour", ["master", "v26.06"])
+@pytest_twisted.ensureDeferred
+async def test_route_counters_are_the_vip_prefixes_fib_entries(tmp_path: Path, flavour: str) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from maglev.dataplane.metrics import VppCollector
+
+    api = str(vppapi.packaged_api_dir())  # ../shared has no ip.api.json: both sides on the packaged ones
+    emu = Emulator(str(tmp_path / "api.sock"), str(tmp_path / "stats.sock"), api, flavour).start()
+    h = Harness(emu.api_socket, str(emu.stats_socket), load_config(CONFIG), dict.fromkeys("abc", "up"), None)
+    try:
+        await h.start()
+        emu.traffic("198.51.100.1/32", flows=10, packets=3, protocol="tcp", port=80)
+        await h.lbsync.read_counters()
+        web, web6 = h.lbsync.counters["web"], h.lbsync.counters["web6"]
+        assert (web["route-packets"], web["route-bytes"]) == (30, 30 * 40)
+        assert (web6["route-packets"], web6["route-bytes"]) == (0, 0)
+        emu.traffic("198.51.100.1/32", flows=4, packets=1, protocol="tcp", port=80, seed=1)
+        await h.lbsync.read_counters()
+        assert h.lbsync.counters["web"]["route-packets"] == 34
+        assert h.lbsync.view.counter_rates["web"]["route-packets"] > 0
+        registry = CollectorRegistry()
+        registry.register(VppCollector(h.lbsync.view))
+        text = generate_latest(registry).decode()
+        assert 'maglev_vip_route_packets_total{frontend="web"} 34.0' in text
+        assert 'maglev_vip_route_bytes_total{frontend="web"} 1360.0' in text
+        assert 'kind="route-packets"' not in text
+    finally:
+        await h.stop()
+        emu.stop()
 
 
 def test_disabled_vpp_refuses_sync_requests() -> None:

@@ -485,3 +485,68 @@ def _plain(x: Any) -> Any:
     if isinstance(x, (tuple, list)):
         return [_plain(y) for y in x]
     return x
+
+
+# --- the VIPs' FIB entries: ip_route_lookup and /net/route/to ------------------------------------
+
+
+@pytest.fixture
+def packaged(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """The emulator and a client on the packaged definitions: ../shared has no ip.api.json."""
+    from vpp_papi import VPPApiClient
+
+    from maglev.vppapi import packaged_api_dir
+    from maglev.vppemu.server import Emulator
+
+    api = str(packaged_api_dir())
+    e = Emulator(str(tmp_path / "api.sock"), str(tmp_path / "stats.sock"), api, clock=FakeClock()).start()
+    cl = VPPApiClient(apidir=api, server_address=e.api_socket, read_timeout=5)
+    cl.connect("routes")
+    yield e, cl
+    cl.disconnect()
+    e.stop()
+
+
+def test_each_vip_prefix_has_one_fib_entry_with_its_route_counters(packaged: tuple[Any, Any]) -> None:
+    e, c = packaged
+    for port in (80, 443):  # two per-port VIPs on one prefix share its FIB entry
+        assert c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", protocol=6, port=port, encap=0).retval == 0
+        assert c.api.lb_add_del_as_v2(pfx="192.0.2.1/32", protocol=6, port=port, as_address="192.0.2.10").retval == 0
+    assert c.api.lb_add_del_vip_v2(**VIP6, encap=1).retval == 0
+
+    def lookup(prefix: str, exact: int = 1, table_id: int = 0) -> Any:
+        return c.api.ip_route_lookup(table_id=table_id, exact=exact, prefix=prefix)
+
+    r = lookup("192.0.2.1/32")
+    assert r.retval == 0 and str(r.route.prefix) == "192.0.2.1/32" and r.route.stats_index >= 16
+    v6 = lookup("2001:db8::1/128")
+    assert v6.retval == 0 and v6.route.stats_index not in (r.route.stats_index, 0)
+    assert lookup("198.51.100.9/32").retval == -6, "exact: no such entry"
+    assert lookup("198.51.100.9/32", exact=0).route.stats_index == 0, "longest match: the default route"
+    assert lookup("192.0.2.1/32", exact=0).route.stats_index == r.route.stats_index
+    assert lookup("192.0.2.1/32", table_id=7).retval == -3, "no such FIB"
+    e.traffic("192.0.2.1/32", flows=10, packets=3, protocol="tcp", port=80)
+    e.traffic("192.0.2.1/32", flows=2, packets=1, protocol="tcp", port=443)
+    s = VPPStats(e.stats_socket)
+    s.connect()
+    try:
+        to = s["/net/route/to"][:, r.route.stats_index]
+        assert (to.sum_packets(), to.sum_octets()) == (32, 32 * 40), "every packet to the prefix, 40-byte headers"
+        assert s["/net/route/to"][:, v6.route.stats_index].sum_packets() == 0
+    finally:
+        s.disconnect()
+    # the entry goes with the prefix's last VIP; its slot comes back zeroed
+    for port in (80, 443):
+        c.api.lb_add_del_as_v2(pfx="192.0.2.1/32", protocol=6, port=port, as_address="192.0.2.10", is_del=True)
+        assert c.api.lb_add_del_vip_v2(pfx="192.0.2.1/32", protocol=6, port=port, is_del=True).retval == 0
+        gone = lookup("192.0.2.1/32").retval
+        assert gone == (0 if port == 80 else -6)
+    assert c.api.lb_add_del_vip_v2(pfx="192.0.2.5/32", protocol=6, port=80, encap=0).retval == 0
+    again = lookup("192.0.2.5/32").route.stats_index
+    assert again == r.route.stats_index
+    s = VPPStats(e.stats_socket)
+    s.connect()
+    try:
+        assert s["/net/route/to"][:, again].sum_packets() == 0
+    finally:
+        s.disconnect()

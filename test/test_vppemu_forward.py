@@ -167,6 +167,13 @@ def test_each_connection_lands_on_the_as_vpp_picks_and_bytes_flow_both_ways(
     assert index is not None
     counters = e.lb.vip_counters(index.index)
     assert counters["first session packet"] == 60 and counters["packet from existing sessions"] >= 60
+    # and the VIP's route counters: every packet to it, its IP and TCP headers (40 bytes) and its data
+    with e.lock:
+        stats_index = e.lb.fib.lookup(index.prefix, index.plen, True)
+        assert stats_index is not None
+        packets = sum(row[2 * stats_index[0]] for row in e.lb.fib.to)
+        octets = sum(row[2 * stats_index[0] + 1] for row in e.lb.fib.to)
+    assert packets == sum(counters.values()) and octets == 40 * packets + 60 * 5000
 
 
 def test_no_server_resets_the_connection(emu: tuple[Emulator, FakeClock], c: Any, port: int) -> None:

@@ -189,7 +189,10 @@ def stats_state() -> tuple[DaemonStatus, DaemonState]:
     down = pb.BackendInfo(
         name="web1", state="down", state_since=990.0, checks=40, failed_checks=7, downs=2, downtime_seconds=75.5
     )
-    counters = pb.VipCounters(frontend="web", next=1000, first=10, next_rate=12.5, first_rate=0.25)
+    counters = pb.VipCounters(
+        frontend="web", next=1000, first=10, next_rate=12.5, first_rate=0.25,
+        has_route=True, route_packets=1010, route_bytes=64640, route_bytes_rate=800.0,
+    )  # fmt: skip
     state = DaemonState(pb.VersionInfo(), [web], {"web0": up, "web1": down}, None, "", {"web": counters})
     return DaemonStatus("lb1", "local", True), state
 
@@ -211,7 +214,11 @@ def test_the_stats_table_has_a_vip_row_then_its_members() -> None:
         50,
     )
     assert (web1["failed_checks"], web1["downs"], web1["downtime_s"], web1["effective_weight"]) == (7, 2, 75.5, 0)
+    assert (vip["route_packets"], vip["route_bytes"], vip["route_bytes_rate"]) == (1010, 64640, 800.0)
     assert all(list(r) == list(COLUMNS) for r in rows)
+    state.counters["web"].has_route = False  # a VPP whose definitions lack ip_route_lookup
+    (vip, *_) = stats_rows([daemon_view(status, state)], now=1000.0)
+    assert (vip["route_packets"], vip["route_packets_rate"]) == (None, None) and vip["next"] == 1000
 
 
 def test_the_stats_csv_is_rfc4180_with_empty_cells_where_nothing_applies() -> None:

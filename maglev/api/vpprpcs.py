@@ -89,7 +89,12 @@ class VppRpcs:
                     first_rate=r.get("first", 0.0),
                     untracked_rate=r.get("untracked", 0.0),
                     no_server_rate=r.get("no-server", 0.0),
-                )  # fmt: skip
+                    has_route="route-packets" in c,
+                    route_packets=c.get("route-packets", 0),
+                    route_bytes=c.get("route-bytes", 0),
+                    route_packets_rate=r.get("route-packets", 0.0),
+                    route_bytes_rate=r.get("route-bytes", 0.0),
+                )
             )
         return out
 

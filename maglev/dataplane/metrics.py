@@ -54,10 +54,23 @@ class VppCollector(Collector):
             packets = CounterMetricFamily(
                 "maglev_vip_packets", "lb plugin packets per VIP", labels=["frontend", "kind"]
             )
+            route_packets = CounterMetricFamily(
+                "maglev_vip_route_packets", "packets VPP's FIB sent to the VIP's prefix", labels=["frontend"]
+            )
+            route_bytes = CounterMetricFamily(
+                "maglev_vip_route_bytes", "bytes VPP's FIB sent to the VIP's prefix", labels=["frontend"]
+            )
             for frontend, kinds in sorted(s.counters.items()):
                 for kind, value in kinds.items():
-                    packets.add_metric([frontend, kind], value)
+                    if kind == "route-packets":
+                        route_packets.add_metric([frontend], value)
+                    elif kind == "route-bytes":
+                        route_bytes.add_metric([frontend], value)
+                    else:
+                        packets.add_metric([frontend, kind], value)
             yield packets
+            yield route_packets
+            yield route_bytes
         weights = GaugeMetricFamily(
             "maglev_frontend_pool_backend_weight",
             "effective weight of each pool member (what VPP is given)",

@@ -23,6 +23,7 @@ from .errors import VppError, VppIOError, VppUnreachable
 from .lbcli import parse_vips_verbose
 from .papi import Told, watched_client
 from .plan import LbConf, ObservedAS, ObservedVip, Op, SetConf
+from .routes import RouteCounters
 
 COUNTERS = {
     "next": "packet from existing sessions",
@@ -66,6 +67,7 @@ class VppClient:
         self.on_closed = on_closed or (lambda number, why, protocol: None)
         self.vpp: Any = None
         self.stats: Any = None
+        self.routes = RouteCounters()  # the VIPs' FIB entries' counters (routes.py)
         self.changes: ApiSocket | None = None  # a connection of our own for pipelined changes
         self.info: VppInfo | None = None
         self.connections = 0  # numbers each connection: a late word from an old one is told apart
@@ -210,6 +212,7 @@ class VppClient:
                     vip.ases[a.address] = ObservedAS(a.address, a.weight, True, a.buckets)
             observed[key] = vip
         self.observed, self.indexes = observed, indexes
+        self.routes.forget()  # a VIP recreated may have a new FIB entry
         return observed
 
     def counters(self, keys: list[VipKey]) -> dict[VipKey, dict[str, int]]:
@@ -229,6 +232,9 @@ class VppClient:
             if index is None:
                 continue
             out[key] = {kind: sum(row[index] for row in t if index < len(row)) for kind, t in tables.items()}
+        can_lookup = self.vpp is not None and hasattr(self.vpp.api, "ip_route_lookup")
+        for key, (packets, octets) in self.routes.read(self.call, can_lookup, self.stats, list(out)).items():
+            out[key]["route-packets"], out[key]["route-bytes"] = packets, octets
         return out
 
     # --- writing ----------------------------------------------------------------------

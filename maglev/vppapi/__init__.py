@@ -25,6 +25,7 @@ FRAME = struct.Struct(">QII")
 # The retvals the lb plugin's handlers return (src/vnet/error.h)
 RETVAL_NAMES = {
     -2: "INVALID_SW_IF_INDEX",
+    -3: "NO_SUCH_FIB",
     -6: "NO_SUCH_ENTRY",
     -7: "INVALID_VALUE",
     -9: "UNIMPLEMENTED",

@@ -6,10 +6,22 @@ the project speaks: the messages maglevd sends and the emulator answers, with th
 names, CRCs, fields and the types those fields need. Nothing else: no comments, no
 help texts, no messages we never send.
 
-The input is a directory of VPP's generated ``*.api.json`` files (``--from``, default
-the checkout's ``../shared/vpp-api``). The output is deterministic, so a test can
-regenerate it and compare with the committed file. memclnt is kept whole: VPP numbers
-its messages from 1 in file order, and clients hard-code ``sockclnt_create`` as 15.
+The inputs are directories of VPP's generated ``*.api.json`` files (``--from``,
+repeatable, default the checkout's ``../shared/vpp-api``). The output is deterministic,
+so a test can regenerate it and compare with the committed file. memclnt is kept whole:
+VPP numbers its messages from 1 in file order, and clients hard-code ``sockclnt_create``
+as 15.
+
+``../shared/vpp-api`` has no ip.api.json (``ip_route_lookup``, for the route counters).
+Its entry was made from FDio/vpp at the same commit (b575ec2c56d) by VPP's own
+generator, which reproduces ../shared's lb, memclnt, vpe and interface files byte for
+byte; in an FDio/vpp checkout (ply installed)::
+
+    cd src && python3 tools/vppapigen/vppapigen.py --includedir . --input vnet/ip/ip.api \
+        --outputdir OUT/core --output OUT/core/ip.api.json JSON --pluginpath tools/vppapigen
+
+then ``python -m maglev.vppapi.generate --from ../shared/vpp-api --from OUT``. A
+regeneration from ../shared alone keeps that entry as it is.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ USED: dict[str, tuple[str, ...]] = {
     "core/memclnt.api.json": ("*",),
     "core/vlib.api.json": ("cli_inband", "show_threads"),
     "core/vpe.api.json": ("show_version",),
+    "core/ip.api.json": ("ip_route_lookup",),  # the VIP's FIB entry: its route counters' index
     "plugins/lb.api.json": ("*",),
 }
 KINDS = ("enums", "enumflags", "unions", "types")
@@ -116,28 +129,46 @@ def _file(path: str, api: dict[str, Any], used: tuple[str, ...]) -> dict[str, An
         "services": {k: v for k, v in sorted(services.items()) if k in keep},
     }
     for kind in KINDS:
-        out[kind] = [{"name": t[0], "body": _facts(t[1:])} for t in api.get(kind, []) if t[0] in types]
+        seen: set[str] = set()  # vppapigen repeats a type once per import that brings it
+        out[kind] = []
+        for t in api.get(kind, []):
+            if t[0] in types and t[0] not in seen:
+                seen.add(t[0])
+                out[kind].append({"name": t[0], "body": _facts(t[1:])})
     out["aliases"] = {k: v for k, v in sorted(api.get("aliases", {}).items()) if k in types}
     return out
 
 
-def generate(source: Path = SOURCE) -> dict[str, Any]:
+def _origin(source: Path) -> str:
+    """What a source directory says it was made from (its README's ``Source:`` line)."""
+    readme = source / "README.md"
+    if readme.is_file():
+        for line in readme.read_text().splitlines():
+            if line.startswith("Source:"):
+                return line.removeprefix("Source:").strip()
+    return str(source)
+
+
+def generate(sources: list[Path] | None = None, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Each used file from the first source directory that has it; a file none has is kept
+    as ``previous`` (the committed output) carries it, so regenerating from ../shared alone
+    keeps what came from elsewhere (ip.api.json: see the module's notes)."""
+    for d in sources or [SOURCE]:
+        if not d.is_dir():
+            raise ValueError(f"{d}: no such directory")
+    kept = {f["path"]: f for f in (previous or {}).get("files", [])}
     files = []
     for path, used in USED.items():
+        source = next((d for d in sources or [SOURCE] if (d / path).is_file()), None)
+        if source is None:
+            if path not in kept:
+                raise ValueError(f"no source has {path}; give one with --from")
+            files.append(kept[path])
+            continue
         with open(source / path) as f:
-            files.append(_file(path, json.load(f), used))
-    readme = source / "README.md"
-    origin = ""
-    if readme.is_file():
-        origin = next(
-            (
-                line.removeprefix("Source:").strip()
-                for line in readme.read_text().splitlines()
-                if line.startswith("Source:")
-            ),
-            "",
-        )
-    return {"generator": "python -m maglev.vppapi.generate", "source": origin, "files": files}
+            entry = _file(path, json.load(f), used)
+        files.append({"path": path, "source": _origin(source), **{k: v for k, v in entry.items() if k != "path"}})
+    return {"generator": "python -m maglev.vppapi.generate", "files": files}
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -146,12 +177,15 @@ def render(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m maglev.vppapi.generate", description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="source", type=Path, default=SOURCE, help="VPP's *.api.json directory")
+    parser.add_argument(
+        "--from", dest="sources", type=Path, action="append", help="VPP's *.api.json directory (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--check", action="store_true", help="exit 1 when the output is not up to date")
     args = parser.parse_args(argv)
     try:
-        text = render(generate(args.source))
+        previous = json.loads(args.out.read_text()) if args.out.is_file() else None
+        text = render(generate(args.sources or [SOURCE], previous))
     except (OSError, ValueError, KeyError) as e:
         print(f"vpp-api: {e}", file=sys.stderr)
         return 2

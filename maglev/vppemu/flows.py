@@ -60,12 +60,14 @@ class FlowTables:
                 if a is not None and asi:
                     a.flows += 1
 
-    def packet(self, vip: Vip, h: int, now: float) -> int:
-        """One packet of the flow with hash ``h`` through the VIP's dataplane, as the lb node
-        takes it: the AS index it goes to, 0 when it is dropped (no server). The new-flow
-        table must be up to date (``LbPlugin.refresh``)."""
+    def packet(self, vip: Vip, h: int, now: float, size: int = 0) -> int:
+        """One packet of the flow with hash ``h`` (``size`` bytes of IP packet; 0: headers
+        only) through the VIP's dataplane: the FIB lookup (its route counter), then the lb
+        node: the AS index it goes to, 0 when it is dropped (no server). The new-flow table
+        must be up to date (``LbPlugin.refresh``)."""
         lb = self.lb
         worker = 1 + (h % lb.workers) if lb.workers else 0
+        lb.fib.count(vip.prefix, vip.plen, worker, size or (40 if vip.is_ip4 else 60))
         table = self.sticky[worker]
         self.created.add(worker)
         key = h ^ (vip.index << 48)

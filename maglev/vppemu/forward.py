@@ -180,15 +180,17 @@ class Forwarder:
             src = ip46(ipaddress.ip_address(peer[0]).packed)
             return flow_hash(src, vip.prefix, int(peer[1]), vip.port, vip.src_ip_sticky)
 
-    def _packet(self, index: int, h: int) -> tuple[int, bytes, int]:
-        """One packet of the flow through VPP's path: (AS index, its address, the port to reach
-        it on); (0, b"", 0) when it is dropped or the VIP is gone."""
+    def _packet(self, index: int, h: int, payload: int = 0) -> tuple[int, bytes, int]:
+        """One packet of the flow (``payload`` bytes after the headers) through VPP's path:
+        (AS index, its address, the port to reach it on); (0, b"", 0) when it is dropped or
+        the VIP is gone."""
         with self.lock:
             vip = self._vip(index)
             if vip is None:
                 return 0, b"", 0
             self.lb.refresh(vip)
-            asi = self.lb.flows.packet(vip, h, self.lb.now())
+            size = payload + (40 if vip.is_ip4 else 60)  # the IP packet: IP and TCP headers, then data
+            asi = self.lb.flows.packet(vip, h, self.lb.now(), size)
             self.packets += 1
             a = self.lb.ases[asi] if asi else None
             if a is None:
@@ -234,7 +236,7 @@ class Forwarder:
         client: asyncio.StreamWriter,
     ) -> None:
         while data := await reader.read(CHUNK):
-            if self._packet(index, h)[0] != asi:
+            if self._packet(index, h, len(data))[0] != asi:
                 _reset(client)  # this packet goes to another AS now, which knows no such connection
                 _reset(to_as)
                 return

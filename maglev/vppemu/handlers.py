@@ -18,6 +18,8 @@ from .lb import NO_SUCH_ENTRY, OK, LbPlugin, Vip, ip46, is_ip4
 from .show import VERSIONS, LbCli
 from .transport import Connection
 
+NO_SUCH_FIB = -3  # src/vnet/error.h: an ip_route_lookup in a table that does not exist
+
 Reply = tuple[str, dict[str, Any]]
 
 
@@ -51,6 +53,7 @@ class ApiHandlers:
             "lb_as_v2_dump": self._lb_as_dump,
             "lb_add_del_intf_nat4": self._lb_intf_nat,
             "lb_add_del_intf_nat6": self._lb_intf_nat,
+            "ip_route_lookup": self._ip_route_lookup,
         }
 
     # --- memclnt / vpe / vlib ---------------------------------------------------------
@@ -188,6 +191,20 @@ class ApiHandlers:
     def _lb_intf_nat(self, conn: Connection, req: Any) -> list[Reply]:
         rv = OK if int(req.sw_if_index) == 0 else -2  # only local0 exists here
         return [(f"{type(req).__name__}_reply", {"retval": rv})]
+
+    def _ip_route_lookup(self, conn: Connection, req: Any) -> list[Reply]:
+        """The FIB entry of a VIP prefix (fib.py); table 0 is the only one here."""
+        p = req.prefix
+        v4 = int(p.address.af) == 0
+        raw = ip46(bytes(p.address.un.ip4)) if v4 else bytes(p.address.un.ip6)
+        hit = self.lb.fib.lookup(raw, int(p.len) + (96 if v4 else 0), bool(req.exact))
+        if int(req.table_id) != 0 or hit is None:
+            return [("ip_route_lookup_reply", {"retval": NO_SUCH_FIB if int(req.table_id) else NO_SUCH_ENTRY})]
+        index, prefix, plen = hit
+        un = {"ip4": prefix[12:]} if v4 else {"ip6": prefix}
+        pfx = {"address": {"af": 0 if v4 else 1, "un": un}, "len": plen - 96 if v4 else plen}
+        route = {"table_id": 0, "stats_index": index, "prefix": pfx, "n_paths": 0, "paths": []}
+        return [("ip_route_lookup_reply", {"retval": OK, "route": route})]
 
     def _raw_prefix(self, vip: Vip) -> dict[str, Any]:
         """The dump's prefix as raw union bytes (what the wire carries)."""

@@ -16,6 +16,7 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
+from .fib import Fib
 from .flows import FlowTables
 from .gc import Collector
 from .lb_model import (  # re-exported: the plugin's values are part of its interface
@@ -57,6 +58,17 @@ def _place(pool: list[Any], free: list[int], item: Any) -> int:
     return len(pool) - 1
 
 
+def _counters_to(counters: list[list[list[int]]], threads: int, index: int) -> list[list[list[int]]]:
+    """The per-VIP counters, made on the first VIP and grown to hold ``index``."""
+    if not counters:
+        return [[[0] * (index + 1) for _ in range(threads)] for _ in COUNTER_NAMES]
+    for c in counters:
+        for per_thread in c:
+            if len(per_thread) <= index:
+                per_thread.extend([0] * (index + 1 - len(per_thread)))
+    return counters
+
+
 class LbPlugin:
     """The lb plugin's state. Every public method returns a VPP retval (and data)."""
 
@@ -88,6 +100,7 @@ class LbPlugin:
         self.ases: list[AppServer | None] = [AppServer(0, 0, bytes(16), used=False)]
         self.counters: list[list[list[int]]] = []  # [counter][thread][vip index], created on the first VIP
         self.flows = FlowTables(self)
+        self.fib = Fib(self.threads)  # the VIPs' FIB entries and their route counters
         self._dpos: dict[bytes, int] = {}  # AS address -> its DPO index, for the CLI
         self._first_dpo = 14 if self.weights else 12  # what a fresh VPP of each generation hands out
         self.collector = Collector(self)
@@ -170,19 +183,12 @@ class LbPlugin:
         vip.table = [0] * new_length
         self.vips[index] = vip
         self._by_key[vip.key] = vip
-        self._ensure_counters(index)
+        self.fib.vip_added(prefix, plen)
+        self.counters = _counters_to(self.counters, self.threads, index)
         for c in self.counters:  # a new VIP in a slot starts from zero
             for per_thread in c:
                 per_thread[index] = 0
         return OK
-
-    def _ensure_counters(self, index: int) -> None:
-        if not self.counters:
-            self.counters = [[[0] * (index + 1) for _ in range(self.threads)] for _ in COUNTER_NAMES]
-        for c in self.counters:
-            for per_thread in c:
-                if len(per_thread) <= index:
-                    per_thread.extend([0] * (index + 1 - len(per_thread)))
 
     def del_vip(self, prefix: bytes, plen: int, protocol: int, port: int) -> int:
         vip = self.find_vip(prefix, plen, protocol, port)
@@ -195,6 +201,7 @@ class LbPlugin:
                 a.used, a.last_used = False, now
         vip.deleted = True
         del self._by_key[vip.key]
+        self.fib.vip_removed(vip.prefix, vip.plen)
         vip.dirty = False
         refill(vip, self.ases, self.weights)  # no AS in use: every bucket points at AS 0
         return OK

@@ -37,6 +37,7 @@ AUTOREPLY = struct.Struct(">HIi")
 AUTOFRAME = struct.Struct(">QIIHIi")  # frame header and an autoreply in one pack
 UNIMPLEMENTED = -9
 # Requests after which the stats segment may differ (new VIP slots, traffic, flushes).
+ROUTE_TO = "/net/route/to"
 STATS_CHANGING = frozenset({"lb_add_del_vip", "lb_add_del_vip_v2", "lb_conf", "cli_inband"})
 
 
@@ -197,7 +198,11 @@ class Emulator:
         # adding VIPs rewrites the segment log2(n) times, not n times.
         width = 1 << max(4, (len(lb.counters[0][0]) - 1).bit_length()) if lb.counters else 0
         padded = [[row + [0] * (width - len(row)) for row in c] for c in lb.counters]
-        self.stats.update(names, padded, {"/sys/boottime": self.stats.boottime})
+        # the VIPs' route counters: (packets, bytes) at each FIB entry's load-balance index
+        routes = lb.fib.to
+        span = 2 << max(4, (len(routes[0]) // 2 - 1).bit_length())
+        padded.append([row + [0] * (span - len(row)) for row in routes])
+        self.stats.update([*names, ROUTE_TO], padded, {"/sys/boottime": self.stats.boottime}, (ROUTE_TO,))
 
     def traffic(
         self, vip_prefix: str, flows: int, packets: int, protocol: str | None = None, port: int = 0, seed: int = 0

@@ -23,6 +23,7 @@ DIRENTRY = struct.Struct("IQ128s")
 BASE = 0x7F00_0000_0000
 STAT_DIR_TYPE_SCALAR_INDEX = 1
 STAT_DIR_TYPE_COUNTER_VECTOR_SIMPLE = 2
+STAT_DIR_TYPE_COUNTER_VECTOR_COMBINED = 3  # per thread, (packets, bytes) pairs
 
 
 class StatsSegment:
@@ -35,16 +36,25 @@ class StatsSegment:
         self.boottime = int(boottime if boottime is not None else time.time())
         self._shape: tuple[int, ...] | None = None
         self._counter_offsets: list[list[int]] = []  # [counter][thread] -> offset of the u64 vector
+        self._combined: tuple[str, ...] = ()
         self._scalars: dict[str, float] = {}
         self._scalar_offsets: dict[str, int] = {}
         self.update([], [], {"/sys/boottime": self.boottime})
 
     def update(
-        self, names: Sequence[str], counters: Sequence[Sequence[Sequence[int]]], scalars: dict[str, float]
+        self,
+        names: Sequence[str],
+        counters: Sequence[Sequence[Sequence[int]]],
+        scalars: dict[str, float],
+        combined: Sequence[str] = (),
     ) -> None:
-        """Publish simple counters ``counters[c][thread][index]`` named ``names[c]`` and scalars."""
+        """Publish counters ``counters[c][thread][index]`` named ``names[c]``, and scalars.
+
+        A counter named in ``combined`` is a combined one: its per-thread lists are the
+        (packets, bytes) pairs flattened, ``[p0, b0, p1, b1, ...]``."""
         shape = (len(names), *(len(per_thread) for c in counters for per_thread in c))
-        if shape != self._shape or set(scalars) != set(self._scalars):
+        if shape != self._shape or set(scalars) != set(self._scalars) or tuple(combined) != self._combined:
+            self._combined = tuple(combined)
             self._rebuild(names, counters, scalars)
             return
         for c, per_counter in enumerate(counters):
@@ -76,15 +86,17 @@ class StatsSegment:
         self._counter_offsets = []
         for c, name in enumerate(names):
             per_thread = counters[c]
+            pairs = name in self._combined
             threads_vec = vector(8, len(per_thread))
             offsets = []
             for t, values in enumerate(per_thread):
-                data = vector(8, len(values))
+                data = vector(16, len(values) // 2) if pairs else vector(8, len(values))
                 struct.pack_into(f"{len(values)}Q", m, data, *values)
                 struct.pack_into("Q", m, threads_vec + 8 * t, BASE + data)
                 offsets.append(data)
             self._counter_offsets.append(offsets)
-            entries.append((STAT_DIR_TYPE_COUNTER_VECTOR_SIMPLE, BASE + threads_vec, name))
+            kind = STAT_DIR_TYPE_COUNTER_VECTOR_COMBINED if pairs else STAT_DIR_TYPE_COUNTER_VECTOR_SIMPLE
+            entries.append((kind, BASE + threads_vec, name))
         for name, value in scalars.items():
             entries.append((STAT_DIR_TYPE_SCALAR_INDEX, int(value), name))
         directory = vector(DIRENTRY.size, len(entries))

@@ -1,6 +1,6 @@
 """The stats table as rows, CSV or JSON (``/view/api/stats.csv``, ``.json``), HAProxy-style.
 
-One row per VIP (its VPP counters and their rates) followed by one row per member of
+One row per VIP (its VPP counters, its prefix's route counters, their rates) followed by one row per member of
 each of its pools (state, time in it, the last check, check and down counts, downtime),
 for every maglevd the page shows. Built from the views (view.py). Pure.
 """
@@ -17,8 +17,9 @@ COLUMNS = (
     "weight", "effective_weight", "buckets", "last_check_code", "last_check_detail", "last_check_ms",
     "checks", "failed_checks", "downs", "downtime_s",
     "next", "first", "untracked", "no_server", "next_rate", "first_rate", "untracked_rate", "no_server_rate",
+    "route_packets", "route_bytes", "route_packets_rate", "route_bytes_rate",
 )  # fmt: skip
-KINDS = ("next", "first", "untracked", "no_server")
+KINDS = ("next", "first", "untracked", "no_server", "route_packets", "route_bytes")
 
 
 def _vip_row(daemon: str, fe: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +28,8 @@ def _vip_row(daemon: str, fe: dict[str, Any]) -> dict[str, Any]:
     c = fe["counters"]
     for k in KINDS:
         row[k] = c[k] if c else None
-        row[f"{k}_rate"] = round(c["rates"][k], 3) if c else None
+        rate = c["rates"][k] if c else None
+        row[f"{k}_rate"] = round(rate, 3) if rate is not None else None
     return row
 
 

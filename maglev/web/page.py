@@ -39,7 +39,9 @@ def environment() -> jinja2.Environment:
     return _ENV
 
 
-NO_COUNTERS = {"next": None, "first": None, "untracked": None, "no_server": None}
+NO_COUNTERS = {
+    "next": None, "first": None, "untracked": None, "no_server": None, "route_packets": None, "route_bytes": None,
+}  # fmt: skip
 
 
 def num(v: Any) -> str:
@@ -70,7 +72,7 @@ def duration(seconds: float) -> str:
 
 def rate(counters: dict[str, Any], kind: str) -> str:
     rates = counters.get("rates")
-    return f"{rates[kind]:.1f}/s" if rates else ""
+    return f"{rates[kind]:.1f}/s" if rates and rates[kind] is not None else ""
 
 
 def render_page(

@@ -175,11 +175,16 @@ def frontend_view(
             "first": c.first,
             "untracked": c.untracked,
             "no_server": c.no_server,
+            # the VIP prefix's route counters (None: this VPP's definitions cannot look them up)
+            "route_packets": c.route_packets if c.has_route else None,
+            "route_bytes": c.route_bytes if c.has_route else None,
             "rates": {
                 "next": c.next_rate,
                 "first": c.first_rate,
                 "untracked": c.untracked_rate,
                 "no_server": c.no_server_rate,
+                "route_packets": c.route_packets_rate if c.has_route else None,
+                "route_bytes": c.route_bytes_rate if c.has_route else None,
             },
         },
         "pools": [

@@ -64,7 +64,7 @@
   }
   function checksText(b) { return b.failed_checks ? `${b.checks} (${b.failed_checks} failed)` : String(b.checks); }
   function duration(s) { return s < 1 ? "0s" : fmtAge(s); }
-  function rate(c, k) { return c && c.rates ? `${c.rates[k].toFixed(1)}/s` : ""; }
+  function rate(c, k) { return c && c.rates && c.rates[k] !== null ? `${c.rates[k].toFixed(1)}/s` : ""; }
   function pulse(el) {  // the API arrows light up when VPP API traffic was seen since the last look
     if (!el) return;
     el.classList.remove("on");
@@ -174,7 +174,7 @@
       const c = fe.counters || {};
       const row = document.querySelector(`tr[data-counter="${CSS.escape(fe.name)}"]`);
       if (row) {
-        for (const k of ["next", "first", "untracked", "no_server"]) {
+        for (const k of ["next", "first", "untracked", "no_server", "route_packets", "route_bytes"]) {
           put(row.querySelector(`[data-f="${k}"]`), num(c[k]));
           const r = row.querySelector(`[data-f="${k}_rate"]`);
           if (r) r.textContent = rate(fe.counters, k);

@@ -646,7 +646,7 @@ class GetVPPLBCountersRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class VipCounters(_message.Message):
-    __slots__ = ("frontend", "next", "first", "untracked", "no_server", "next_rate", "first_rate", "untracked_rate", "no_server_rate")
+    __slots__ = ("frontend", "next", "first", "untracked", "no_server", "next_rate", "first_rate", "untracked_rate", "no_server_rate", "has_route", "route_packets", "route_bytes", "route_packets_rate", "route_bytes_rate")
     FRONTEND_FIELD_NUMBER: _ClassVar[int]
     NEXT_FIELD_NUMBER: _ClassVar[int]
     FIRST_FIELD_NUMBER: _ClassVar[int]
@@ -656,6 +656,11 @@ class VipCounters(_message.Message):
     FIRST_RATE_FIELD_NUMBER: _ClassVar[int]
     UNTRACKED_RATE_FIELD_NUMBER: _ClassVar[int]
     NO_SERVER_RATE_FIELD_NUMBER: _ClassVar[int]
+    HAS_ROUTE_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_PACKETS_RATE_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_BYTES_RATE_FIELD_NUMBER: _ClassVar[int]
     frontend: str
     next: int
     first: int
@@ -665,7 +670,12 @@ class VipCounters(_message.Message):
     first_rate: float
     untracked_rate: float
     no_server_rate: float
-    def __init__(self, frontend: _Optional[str] = ..., next: _Optional[int] = ..., first: _Optional[int] = ..., untracked: _Optional[int] = ..., no_server: _Optional[int] = ..., next_rate: _Optional[float] = ..., first_rate: _Optional[float] = ..., untracked_rate: _Optional[float] = ..., no_server_rate: _Optional[float] = ...) -> None: ...
+    has_route: bool
+    route_packets: int
+    route_bytes: int
+    route_packets_rate: float
+    route_bytes_rate: float
+    def __init__(self, frontend: _Optional[str] = ..., next: _Optional[int] = ..., first: _Optional[int] = ..., untracked: _Optional[int] = ..., no_server: _Optional[int] = ..., next_rate: _Optional[float] = ..., first_rate: _Optional[float] = ..., untracked_rate: _Optional[float] = ..., no_server_rate: _Optional[float] = ..., has_route: _Optional[bool] = ..., route_packets: _Optional[int] = ..., route_bytes: _Optional[int] = ..., route_packets_rate: _Optional[float] = ..., route_bytes_rate: _Optional[float] = ...) -> None: ...
 
 class VPPLBCounters(_message.Message):
     __slots__ = ("vips",)
