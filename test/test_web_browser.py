@@ -246,7 +246,8 @@ def test_stats_the_api_pulse_and_one_action_for_several_backends(demo: Demo, bro
     try:
         bar.find_element(By.CSS_SELECTOR, 'button[data-bulk="pause"]').click()
         until(browser, "the confirmation", lambda d: _alert(d) is not None)
-        assert "pause 2 backends: web1, web2" in browser.switch_to.alert.text
+        said = browser.switch_to.alert.text
+        assert "pause 2 backends: web1, web2" in said and "no flush" in said
         browser.switch_to.alert.accept()
         until(browser, "both paused", lambda d: [backend_state(demo, b) for b in ("web1", "web2")] == ["paused"] * 2)
         until(browser, "the notice", lambda d: "pause: 2 done" in d.find_element(By.ID, "notice").text)

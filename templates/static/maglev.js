@@ -396,7 +396,14 @@
       for (const box of document.querySelectorAll("input.pick")) box.checked = false;
       return showBulk();
     }
-    if (!window.confirm(`${op} ${names.length} backends: ${names.join(", ")}?`)) return;
+    // What it does to their flows (docs/dataplane.md): said before anything is changed.
+    const effect = {
+      pause: "weight 0 in VPP, established flows drain (no flush)",
+      disable: "probing stops, weight 0 with a FLUSH: their established flows are dropped",
+      resume: "probing decides again (unknown until the checks pass)",
+      enable: "probing starts again (unknown until the checks pass)",
+    }[op];
+    if (!window.confirm(`${op} ${names.length} backends: ${names.join(", ")}?\n${effect}`)) return;
     const done = [];
     const failed = [];
     for (const name of names) {  // one after the other: each is its own change, audited as such
