@@ -147,6 +147,20 @@ def table_view(fe: pb.FrontendInfo) -> dict[str, Any] | None:
     }
 
 
+LB_KINDS = ("next", "first", "untracked", "no_server")
+ROUTE_KINDS = ("route_packets", "route_bytes")  # None where this VPP's definitions cannot look them up
+
+
+def counters_view(c: pb.VipCounters | None) -> dict[str, Any] | None:
+    """The VIP's lb counters and its address's route counters, each with its rate per second."""
+    if c is None:
+        return None
+    kinds = [(k, True) for k in LB_KINDS] + [(k, c.has_route) for k in ROUTE_KINDS]
+    out: dict[str, Any] = {k: getattr(c, k) if known else None for k, known in kinds}
+    out["rates"] = {k: getattr(c, f"{k}_rate") if known else None for k, known in kinds}
+    return out
+
+
 def frontend_view(
     fe: pb.FrontendInfo, state: DaemonState, consistency: Mapping[str, VipConsistency] | None = None
 ) -> dict[str, Any]:
@@ -168,25 +182,7 @@ def frontend_view(
         "health_icon": HEALTH[health][0],
         "health_label": fe.state_detail or HEALTH[health][1],
         "state_detail": fe.state_detail,
-        "counters": None
-        if c is None
-        else {
-            "next": c.next,
-            "first": c.first,
-            "untracked": c.untracked,
-            "no_server": c.no_server,
-            # the VIP prefix's route counters (None: this VPP's definitions cannot look them up)
-            "route_packets": c.route_packets if c.has_route else None,
-            "route_bytes": c.route_bytes if c.has_route else None,
-            "rates": {
-                "next": c.next_rate,
-                "first": c.first_rate,
-                "untracked": c.untracked_rate,
-                "no_server": c.no_server_rate,
-                "route_packets": c.route_packets_rate if c.has_route else None,
-                "route_bytes": c.route_bytes_rate if c.has_route else None,
-            },
-        },
+        "counters": counters_view(c),
         "pools": [
             {
                 "name": pool.name,
