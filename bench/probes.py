@@ -2,6 +2,8 @@
 
     python bench/probes.py                      # N = 1000, 5000, 10000; tcp and http; 30 s each
     python bench/probes.py --sizes 1000 --types tcp --duration 10
+    python bench/probes.py --sizes 1000 --types dns,grpc      # the newer check types
+    python bench/probes.py --sizes 50,200 --types exec        # /bin/true per probe: the cost of a run
 
 The backends run in a child process (a selectors loop that accepts, answers
 HTTP with 200 and closes), so only the checker's own CPU is measured. Per
@@ -29,9 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Not this directory: bench/grpc.py would stand in for grpcio in the measured process.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from maglev.limits import raise_open_files
+from maglev.limits import raise_open_files  # noqa: E402
 
 PORT = 8000
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
@@ -51,9 +55,60 @@ def listener(host: str, port: int, backlog: int) -> socket.socket:
     return s
 
 
-def serve_backends(n: int, ready: Any) -> None:
+# A DNS answer to any one-question query without EDNS (dnspython's default): our id and
+# question back, QR RD RA, one A record 127.0.0.1 (a pointer to the question's name).
+DNS_FLAGS = b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+DNS_ANSWER = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x7f\x00\x00\x01"
+
+
+def serve_dns(n: int, ready: Any) -> None:
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    sel = selectors.DefaultSelector()
+    for i in range(n):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((address(i), PORT))
+        u.setblocking(False)
+        sel.register(u, selectors.EVENT_READ)
+    ready.set()
+    while True:
+        for key, _ in sel.select():
+            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            try:
+                q, peer = sock.recvfrom(512)
+                sock.sendto(q[:2] + DNS_FLAGS + q[12:] + DNS_ANSWER, peer)
+            except OSError:
+                pass
+
+
+def serve_grpc(n: int, ready: Any) -> None:
+    """grpcio's own server with the standard health servicer on every backend address."""
+    from concurrent import futures
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    servicer = health.HealthServicer()
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    for i in range(n):
+        server.add_insecure_port(f"{address(i)}:{PORT}")
+    server.start()
+    ready.set()
+    server.wait_for_termination()
+
+
+def serve_backends(n: int, ready: Any, kind: str = "tcp") -> None:
     """Child process: N listeners; TCP probes are accepted and closed, HTTP ones answered."""
     raise_open_files()
+    if kind == "dns":
+        return serve_dns(n, ready)
+    if kind == "grpc":
+        return serve_grpc(n, ready)
+    if kind == "exec":
+        ready.set()  # the program is the backend
+        signal.pause()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     sel = selectors.DefaultSelector()
     for i in range(n):
@@ -82,13 +137,27 @@ def serve_backends(n: int, ready: Any) -> None:
 
 
 def config_for(n: int, kind: str) -> Any:
-    from maglev.config import Backend, CheckType, Config, HealthCheck, HttpParams, TcpParams
-    from maglev.config.model import frozen_map
+    from maglev.config import (
+        Backend,
+        CheckType,
+        Config,
+        DnsParams,
+        ExecParams,
+        GrpcParams,
+        HealthCheck,
+        HttpParams,
+        TcpParams,
+    )
+    from maglev.config.model import Params, frozen_map
 
-    params = HttpParams(path="/healthz") if kind == "http" else TcpParams()
+    by_kind: dict[str, Params] = {
+        "http": HttpParams(path="/healthz"), "dns": DnsParams(query="bench.example."), "grpc": GrpcParams(),
+        "exec": ExecParams(command=("/bin/true",)),
+    }  # fmt: skip
+    params = by_kind.get(kind, TcpParams())
     hc = HealthCheck(
-        kind, CheckType(kind), port=PORT, interval=1.0, fast_interval=1.0, down_interval=1.0, timeout=1.0,
-        rise=2, fall=3, params=params,
+        kind, CheckType(kind), port=None if kind == "exec" else PORT, interval=1.0, fast_interval=1.0,
+        down_interval=1.0, timeout=1.0, rise=2, fall=3, params=params,
     )  # fmt: skip
     backends = {f"b{i}": Backend(f"b{i}", ipaddress.ip_address(address(i)), kind) for i in range(n)}
     return Config(healthchecks=frozen_map({kind: hc}), backends=frozen_map(backends))
@@ -197,7 +266,7 @@ def measure(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]
 def run_case(n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
-    backends = ctx.Process(target=serve_backends, args=(n, ready), daemon=True)
+    backends = ctx.Process(target=serve_backends, args=(n, ready, kind), daemon=True)
     backends.start()
     try:
         if not ready.wait(120):

@@ -37,6 +37,7 @@ from .dataplane.metrics import VppCollector, VppMetrics
 from .dataplane.service import LbSync
 from .events import ConfigLoaded
 from .gcpolicy import freeze_long_lived
+from .health.agent import AgentService
 from .health.metrics import HealthCollector, HealthMetrics
 from .health.service import HealthService
 from .limits import raise_open_files
@@ -117,6 +118,9 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
     metrics.registry.register(HealthCollector(health.view))
     health.setServiceParent(root)
     config.add_reconfigurable(health)
+    agents = AgentService(config.config, bus, reactor)  # backends' agents (agent: in the config)
+    agents.setServiceParent(root)
+    config.add_reconfigurable(agents)
 
     vpp_metrics = VppMetrics(metrics.registry)
     lbsync = LbSync(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .health.report import Report
+
 
 @dataclass(frozen=True)
 class Event:
@@ -48,6 +50,18 @@ class BackendTransition(Event):
     detail: str
     counter: int
     enabled: bool
+
+
+@dataclass(frozen=True)
+class BackendReported(Event):
+    """A backend said something new of itself: its agent's line, an exec check's weight
+    (health/report.py). ``report`` is a Report; neutral (ready, 100%) takes back what
+    that source said before."""
+
+    backend: str
+    source: str  # "agent" or "exec"
+    report: Report
+    detail: str  # what it said, as it said it
 
 
 @dataclass(frozen=True)

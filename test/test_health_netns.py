@@ -273,3 +273,45 @@ def test_icmp_without_cap_net_raw_uses_ping_sockets_where_allowed(group_range: s
             capture_output=True, text=True, env=env, timeout=60,
         )  # fmt: skip
     assert expected in r.stdout, (r.stdout, r.stderr)
+
+
+@pytest_twisted.ensureDeferred
+async def test_dns_and_exec_checks_inside_the_namespace(tmp_path: Any) -> None:
+    from twisted.internet.protocol import DatagramProtocol
+
+    from maglev.config import DnsParams, ExecParams
+
+    class Answer(DatagramProtocol):
+        def datagramReceived(self, q: bytes, addr: Any) -> None:  # a canned A answer, our id and question
+            assert self.transport is not None
+            flags = b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+            record = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x7f\x00\x00\x01"
+            self.transport.write(q[:2] + flags + q[12:] + record, addr)
+
+    with namespace() as ns:
+        udp = Netns(ns).call(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        udp.bind(("127.0.0.1", 0))
+        udp.setblocking(False)
+        port = udp.getsockname()[1]
+        listening = reactor().adoptDatagramPort(udp.fileno(), socket.AF_INET, Answer())
+        udp.close()
+        seen = tmp_path / "netns"
+        prog = tmp_path / "where"
+        prog.write_text(f"#!/bin/sh\nreadlink /proc/self/ns/net > {seen}\n")
+        prog.chmod(0o755)
+        inside, outside = ProbeFactory(reactor(), ns), ProbeFactory(reactor())
+        try:
+            b = Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc")
+            dns_hc = HealthCheck("hc", CheckType.DNS, port=port, timeout=1.0, params=DnsParams(query="x.example."))
+            r = await run(inside.probe_for(b, dns_hc))
+            assert (r.ok, r.code) == (True, "L7OK"), r
+            r = await run(outside.probe_for(b, dns_hc))
+            assert (r.ok, r.code) == (False, "L4CON"), "nothing answers on that port out here"
+            exec_hc = HealthCheck("hc", CheckType.EXEC, timeout=5.0, params=ExecParams(command=(str(prog),)))
+            r = await run(inside.probe_for(b, exec_hc))
+            assert (r.ok, r.code) == (True, "PROCOK"), r
+            assert seen.read_text().strip() == f"net:[{os.stat(f'/run/netns/{ns}').st_ino}]", "run inside it"
+        finally:
+            inside.close()
+            outside.close()
+            await listening.stopListening()

@@ -17,7 +17,8 @@ from maglev.bus import EventBus
 from maglev.config import Config, load_config
 from maglev.dataplane.desired import desired_vip
 from maglev.dataplane.service import LbSync, NotConnected
-from maglev.events import BackendTransition, Event, FrontendTransition, LbSynced, VppConnected
+from maglev.events import BackendReported, BackendTransition, Event, FrontendTransition, LbSynced, VppConnected
+from maglev.health.report import Report
 from maglev.vppemu.lb import show_address
 from maglev.vppemu.process import start_emulator
 from maglev.vppemu.server import Emulator
@@ -374,6 +375,29 @@ async def test_counters_and_disconnect(emu: Emulator, harness: Harness) -> None:
     sent, received = harness.lbsync.view.api_traffic()
     assert sent >= received > 0, "the sync's messages and their replies are counted (the web UI's API pulse)"
     assert "route-packets" not in harness.lbsync.counters["web"], "../shared's definitions have no ip_route_lookup"
+
+
+@pytest.mark.parametrize("flavour", ["master"])
+@pytest_twisted.ensureDeferred
+async def test_a_backends_own_word_reaches_vpp(emu: Emulator, harness: Harness) -> None:
+    async def says(report: Report) -> LbSynced:
+        synced = wait_for(harness.bus, LbSynced, lambda e: e.scope == "vip")
+        harness.bus.publish(BackendReported(0.0, "a", "agent", report, str(report)))
+        result: LbSynced = await synced
+        return result
+
+    since = len(emu.requests)
+    await says(Report(percent=50))
+    assert programmed(emu)[WEB]["192.0.2.12"] == (50, True), "its agent's 50% of weight 100"
+    await says(Report("drain"))
+    assert programmed(emu)[WEB]["192.0.2.12"] == (0, True)
+    weights = [r for n, r in mutations(emu, since) if n == "lb_as_set_weight"]
+    assert [(w.weight, w.is_flush) for w in weights] == [(50, False), (0, False)], "a drain never flushes"
+    await says(Report("maint"))
+    last = [r for n, r in mutations(emu, since) if n == "lb_as_set_weight"][-1]
+    assert (last.weight, last.is_flush) == (0, True), "maint is an operator's disable: flushed"
+    await says(Report())
+    assert programmed(emu)[WEB]["192.0.2.12"] == (100, True), "ready: back to its configured weight"
 
 
 @pytest.mark.skipif(vppapi.INSTALLED.is_dir(), reason="VPP's API definitions are installed: they would win")

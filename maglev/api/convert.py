@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from ..config import Config, Frontend, HttpParams, IcmpParams, TcpParams
+from ..config import Config, DnsParams, ExecParams, Frontend, GrpcParams, HttpParams, IcmpParams, TcpParams
 from ..dataplane.desired import PROTOCOL_NAMES, DesiredVip, VipKey
 from ..dataplane.plan import LbConf, ObservedVip
 from ..dataplane.tables import VipTable
@@ -53,6 +53,13 @@ def fill_lifetimes(infos: Iterable[pb.BackendInfo], overrides: OverrideService, 
     if overrides.any_backend:
         for info in infos:
             info.override, info.override_seconds_left = overrides.of_backend(info.name)
+    reports = dataplane.reports
+    if reports.effective:
+        for info in infos:
+            said, by = reports.of(info.name)
+            if said is not None:
+                info.reported = str(said)
+                info.reported_by.extend(by)
     if dataplane.flapping:
         for info in infos:
             flap = dataplane.flap(info.name)
@@ -171,6 +178,20 @@ def healthcheck_info(cfg: Config, name: str) -> pb.HealthCheckInfo:
         params = {k: v for k, v in (("send", p.send), ("expect", p.expect)) if v is not None}
     elif isinstance(p, IcmpParams):
         params = {"payload-size": str(p.payload_size)}
+    elif isinstance(p, DnsParams):
+        params = {"query": p.query, "qtype": p.qtype, "rcode": p.rcode, "transport": p.transport}
+        if p.expect is not None:
+            params["expect"] = p.expect
+    elif isinstance(p, GrpcParams):
+        params = {"service": p.service, "tls": str(p.tls).lower()}
+        if p.tls:
+            params["insecure"] = str(p.insecure).lower()
+        if p.host:
+            params["host"] = p.host
+    elif isinstance(p, ExecParams):
+        params = {"command": " ".join(p.command), "shell": str(p.shell).lower()}
+        if p.dynamic_weight:
+            params["dynamic-weight"] = "true"
     return pb.HealthCheckInfo(
         name=name, type=hc.type.value, port=hc.port or 0, interval=hc.interval, fast_interval=hc.fast_interval,
         down_interval=hc.down_interval, timeout=hc.timeout, rise=hc.rise, fall=hc.fall,

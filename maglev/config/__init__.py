@@ -6,13 +6,17 @@ from ..textfile import FileProblem, read_text
 from .durations import format_duration, parse_duration
 from .errors import ConfigError, ErrorKind, Problem
 from .model import (
+    Agent,
     AllDown,
     Backend,
     CheckType,
     Config,
     Dampening,
+    DnsParams,
     Encap,
+    ExecParams,
     Frontend,
+    GrpcParams,
     HealthCheck,
     HealthCheckerSettings,
     HttpParams,
@@ -51,11 +55,15 @@ def load_config_file(path: str) -> Config:
 
 
 __all__ = [
+    "Agent",
     "AllDown",
     "Backend",
     "CheckType",
     "Config",
     "Dampening",
+    "DnsParams",
+    "ExecParams",
+    "GrpcParams",
     "ConfigError",
     "Encap",
     "NatService",

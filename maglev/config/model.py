@@ -27,6 +27,9 @@ class CheckType(Enum):
     HTTPS = "https"
     TCP = "tcp"
     ICMP = "icmp"
+    DNS = "dns"
+    GRPC = "grpc"
+    EXEC = "exec"
 
 
 class Protocol(Enum):
@@ -112,7 +115,32 @@ class IcmpParams:
     payload_size: int = 56
 
 
-Params = Union[HttpParams, TcpParams, IcmpParams]
+@dataclass(frozen=True)
+class DnsParams:
+    query: str = ""
+    qtype: str = "A"
+    rcode: str = "NOERROR"
+    expect: str | None = None  # an address (compared as one) or a substring of a record's text
+    transport: str = "udp"  # udp (TCP when truncated) or tcp
+
+
+@dataclass(frozen=True)
+class GrpcParams:
+    service: str = ""  # grpc.health.v1 service name; "" is the server as a whole
+    tls: bool = False
+    host: str | None = None  # TLS SNI and :authority
+    insecure: bool = True  # with tls: do not verify the certificate
+
+
+@dataclass(frozen=True)
+class ExecParams:
+    command: tuple[str, ...] = ()  # argv; with shell, one string for /bin/sh -c
+    shell: bool = False
+    dynamic_weight: bool = False  # exit 2..255 passes and scales the weight (keepalived's misc_dynamic)
+    output_limit: int = 4096  # bytes of stdout and stderr kept for the detail
+
+
+Params = Union[HttpParams, TcpParams, IcmpParams, DnsParams, GrpcParams, ExecParams]
 
 
 @dataclass(frozen=True)
@@ -139,6 +167,16 @@ class Backend:
     enabled: bool = True
     slow_start: float | None = None  # seconds; None: the pool's, else the frontend's
     dampening: Dampening | None = None  # None: off
+    agent: Agent | None = None  # HAProxy's agent-check: the backend's own word on its weight
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A backend's agent (health/agent.py): a TCP port that answers one line (up, drain, 75%, ...)."""
+
+    port: int
+    interval: float = 2.0
+    timeout: float = 1.0
 
 
 class AllDown(Enum):
@@ -230,6 +268,7 @@ class HealthCheckerSettings:
     netns: str | None = None
     isolation_threshold: float = 0.0  # a fraction; 0: off
     isolation_window: float = 10.0
+    exec_concurrency: int = 8  # exec checks running at once; the others queue
 
 
 @dataclass(frozen=True)

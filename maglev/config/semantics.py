@@ -11,7 +11,20 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from .errors import ErrorKind, ProblemList
-from .model import CheckType, Config, Encap, Frontend, HttpParams, IcmpParams, NatService, Protocol, TcpParams
+from .model import (
+    CheckType,
+    Config,
+    DnsParams,
+    Encap,
+    ExecParams,
+    Frontend,
+    GrpcParams,
+    HttpParams,
+    IcmpParams,
+    NatService,
+    Protocol,
+    TcpParams,
+)
 from .structure import Lines
 from .yamltree import join_path
 
@@ -63,6 +76,8 @@ def _check_checker(cfg: Config, err: Err) -> None:
     hc = cfg.healthchecker
     if not 1 <= hc.transition_history <= 1000:
         err("maglev.healthchecker.transition-history", f"must be 1..1000, got {hc.transition_history}")
+    if not 1 <= hc.exec_concurrency <= 256:
+        err("maglev.healthchecker.exec-concurrency", f"must be 1..256, got {hc.exec_concurrency}")
     if hc.netns is not None and not NETNS.match(hc.netns):
         err("maglev.healthchecker.netns", f"{hc.netns!r} is not a valid network namespace name")
 
@@ -73,6 +88,8 @@ def _check_healthchecks(cfg: Config, err: Err) -> None:
         if hc.type is CheckType.ICMP:
             if hc.port is not None:
                 err(f"{path}.port", "icmp checks have no port")
+        elif hc.port is None and hc.type in (CheckType.DNS, CheckType.EXEC):
+            pass  # dns: 53; exec: the script is told no port
         elif hc.port is None:
             err(f"{path}.port", f"required for {hc.type.value} checks")
         elif not 1 <= hc.port <= 65535:
@@ -99,6 +116,52 @@ def _check_healthchecks(cfg: Config, err: Err) -> None:
         elif isinstance(params, IcmpParams):
             if not 0 <= params.payload_size <= 1400:
                 err(f"{path}.params.payload-size", f"must be 0..1400 bytes, got {params.payload_size}")
+        elif isinstance(params, DnsParams):
+            _check_dns(path + ".params", params, err)
+        elif isinstance(params, GrpcParams):
+            if params.host is not None and (not params.host or any(c in params.host for c in " /\r\n\t")):
+                err(f"{path}.params.host", f"{params.host!r} is not a host name")
+        elif isinstance(params, ExecParams):
+            _check_exec(path + ".params", params, err)
+
+
+def _check_dns(path: str, params: DnsParams, err: Err) -> None:
+    # dnspython knows the names of DNS: the config is checked by the library that will send it
+    import dns.exception
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+
+    if not params.query:
+        err(f"{path}.query", "required for dns checks (the name to ask for)")
+    else:
+        try:
+            dns.name.from_text(params.query)
+        except dns.exception.DNSException as e:
+            err(f"{path}.query", f"{params.query!r} is not a DNS name: {e}")
+    try:
+        dns.rdatatype.from_text(params.qtype)
+    except dns.exception.DNSException:
+        err(f"{path}.qtype", f"unknown record type {params.qtype!r} (A, AAAA, MX, TXT, SOA, ...)")
+    try:
+        dns.rcode.from_text(params.rcode)
+    except dns.exception.DNSException:
+        err(f"{path}.rcode", f"unknown rcode {params.rcode!r} (NOERROR, NXDOMAIN, SERVFAIL, ...)")
+    if params.transport not in ("udp", "tcp"):
+        err(f"{path}.transport", f"must be udp or tcp, got {params.transport!r}")
+    if params.expect is not None and not params.expect.strip():
+        err(f"{path}.expect", "must not be empty")
+
+
+def _check_exec(path: str, params: ExecParams, err: Err) -> None:
+    if not params.command or not params.command[0]:
+        err(f"{path}.command", "required for exec checks (the program and its arguments)")
+    elif params.shell and len(params.command) != 1:
+        err(f"{path}.command", "with shell: true, one string (the shell command line)")
+    elif not params.shell and not params.command[0].startswith("/"):
+        err(f"{path}.command", f"the program must be an absolute path, got {params.command[0]!r} (no PATH search)")
+    if not 0 <= params.output_limit <= 65536:
+        err(f"{path}.output-limit", f"must be 0..65536 bytes, got {params.output_limit}")
 
 
 def _check_http(path: str, ctype: CheckType, params: HttpParams, err: Err) -> None:

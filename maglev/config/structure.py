@@ -15,13 +15,17 @@ from typing import Any, TypeVar
 from .durations import DurationError, parse_duration
 from .errors import ErrorKind, ProblemList
 from .model import (
+    Agent,
     AllDown,
     Backend,
     CheckType,
     Config,
     Dampening,
+    DnsParams,
     Encap,
+    ExecParams,
     Frontend,
+    GrpcParams,
     HealthCheck,
     HealthCheckerSettings,
     HttpParams,
@@ -237,7 +241,10 @@ _HC_COMMON = {
 _HTTP_PARAMS = {"path", "host", "method", "expect-status", "expect-body", "insecure", "headers"}
 _TCP_PARAMS = {"send", "expect"}
 _ICMP_PARAMS = {"payload-size"}
-_CHECKER_KEYS = {"transition-history", "netns", "isolation-threshold", "isolation-window"}
+_DNS_PARAMS = {"query", "qtype", "rcode", "expect", "transport"}
+_GRPC_PARAMS = {"service", "tls", "host", "insecure"}
+_EXEC_PARAMS = {"command", "shell", "dynamic-weight", "output-limit"}
+_CHECKER_KEYS = {"transition-history", "netns", "isolation-threshold", "isolation-window", "exec-concurrency"}
 _LB_KEYS = {
     "sync-interval",
     "ipv4-src-address",
@@ -247,7 +254,8 @@ _LB_KEYS = {
     "startup-min-delay",
     "startup-max-delay",
 }
-_BACKEND_KEYS = {"address", "healthcheck", "enabled", "slow-start", "dampening"}
+_BACKEND_KEYS = {"address", "healthcheck", "enabled", "slow-start", "dampening", "agent"}
+_AGENT_KEYS = {"port", "interval", "timeout"}
 _DAMPENING_KEYS = {"penalty", "half-life", "suppress", "reuse"}
 _POOL_KEYS = {"name", "backends", "slow-start"}
 _STATUS = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$")
@@ -307,6 +315,7 @@ def _read_checker(r: Reader, node: Node | None) -> HealthCheckerSettings:
         netns=netns or None,
         isolation_threshold=(threshold or 0) / 100.0,
         isolation_window=window if window > 0 else 10.0,
+        exec_concurrency=r.integer(m.get("exec-concurrency"), f"{path}.exec-concurrency", 8),
     )
 
 
@@ -347,6 +356,19 @@ def _read_hc(r: Reader, name: str, node: Node, path: str) -> HealthCheck | None:
     elif ctype is CheckType.ICMP:
         pm = r.fields(pnode, ppath, _ICMP_PARAMS) or {}
         params = IcmpParams(payload_size=r.integer(pm.get("payload-size"), f"{ppath}.payload-size", 56))
+    elif ctype is CheckType.DNS:
+        params = _read_dns(r, pnode, ppath)
+    elif ctype is CheckType.GRPC:
+        pm = r.fields(pnode, ppath, _GRPC_PARAMS) or {}
+        g = GrpcParams()
+        params = GrpcParams(
+            service=r.string(pm.get("service"), f"{ppath}.service", g.service),
+            tls=r.boolean(pm.get("tls"), f"{ppath}.tls", g.tls),
+            host=r.string(pm.get("host"), f"{ppath}.host", None),
+            insecure=r.boolean(pm.get("insecure"), f"{ppath}.insecure", g.insecure),
+        )
+    elif ctype is CheckType.EXEC:
+        params = _read_exec(r, pnode, ppath)
     else:
         pm = r.fields(pnode, ppath, _TCP_PARAMS) or {}
         params = TcpParams(
@@ -368,6 +390,45 @@ def _read_hc(r: Reader, name: str, node: Node, path: str) -> HealthCheck | None:
         params=params,
     )
     return hc if ctype is not None else None
+
+
+def _read_dns(r: Reader, node: Node | None, path: str) -> DnsParams:
+    m = r.fields(node, path, _DNS_PARAMS) or {}  # query is required: semantics says so
+    d = DnsParams()
+    qtype, rcode = (
+        r.string(m.get("qtype"), f"{path}.qtype", d.qtype),
+        r.string(m.get("rcode"), f"{path}.rcode", d.rcode),
+    )
+    return DnsParams(
+        query=r.string(m.get("query"), f"{path}.query", d.query),
+        qtype=qtype.upper() if isinstance(qtype, str) else d.qtype,
+        rcode=rcode.upper() if isinstance(rcode, str) else d.rcode,
+        expect=r.string(m.get("expect"), f"{path}.expect", None),
+        transport=r.string(m.get("transport"), f"{path}.transport", d.transport),
+    )
+
+
+def _read_exec(r: Reader, node: Node | None, path: str) -> ExecParams:
+    m = r.fields(node, path, _EXEC_PARAMS) or {}
+    d = ExecParams()
+    command: list[str] = []
+    cnode = m.get("command")
+    if cnode is not None:
+        items = cnode.value if isinstance(cnode.value, list) else [cnode]
+        for i, item in enumerate(items):
+            v = item.value
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                v = str(v)  # an argument like 80 is the text "80"
+            if not isinstance(v, str):
+                r.err(f"{path}.command[{i}]", f"expected a string, got {_kind(v)}", item)
+                continue
+            command.append(v)
+    return ExecParams(
+        command=tuple(command),
+        shell=r.boolean(m.get("shell"), f"{path}.shell", d.shell),
+        dynamic_weight=r.boolean(m.get("dynamic-weight"), f"{path}.dynamic-weight", d.dynamic_weight),
+        output_limit=r.integer(m.get("output-limit"), f"{path}.output-limit", d.output_limit),
+    )
 
 
 def _read_http(r: Reader, node: Node | None, path: str, ctype: CheckType) -> HttpParams:
@@ -430,9 +491,30 @@ def _read_backend(r: Reader, name: str, node: Node, path: str) -> Backend | None
     enabled = r.boolean(m.get("enabled"), f"{path}.enabled", True)
     slow = _slow_start(r, m, path)
     damp = _dampening(r, m.get("dampening"), f"{path}.dampening")
+    agent = _agent(r, m.get("agent"), f"{path}.agent")
     if addr is None or hc is None:
         return None
-    return Backend(name=name, address=addr, healthcheck=hc, enabled=enabled, slow_start=slow, dampening=damp)
+    return Backend(
+        name=name, address=addr, healthcheck=hc, enabled=enabled, slow_start=slow, dampening=damp, agent=agent
+    )
+
+
+def _agent(r: Reader, node: Node | None, path: str) -> Agent | None:
+    m = r.fields(node, path, _AGENT_KEYS, {"port"})
+    if m is None:
+        return None
+    port = r.integer(m.get("port"), f"{path}.port", None)
+    if port is None:
+        return None
+    if not 1 <= port <= 65535:
+        r.err(f"{path}.port", f"must be 1..65535, got {port}", m.get("port"))
+    d = Agent(port)
+    interval = r.duration(m.get("interval"), f"{path}.interval", d.interval)
+    timeout = r.duration(m.get("timeout"), f"{path}.timeout", d.timeout)
+    for key, value in (("interval", interval), ("timeout", timeout)):
+        if not 0.01 <= value <= 3600:
+            r.err(f"{path}.{key}", "must be between 10ms and 1h", m.get(key))
+    return Agent(port, interval, timeout)
 
 
 def _dampening(r: Reader, node: Node | None, path: str) -> Dampening | None:
@@ -555,8 +637,12 @@ SCHEMA_KEYS: dict[str, set[str]] = {
     "healthchecks.params (http, https)": _HTTP_PARAMS,
     "healthchecks.params (tcp)": _TCP_PARAMS,
     "healthchecks.params (icmp)": _ICMP_PARAMS,
+    "healthchecks.params (dns)": _DNS_PARAMS,
+    "healthchecks.params (grpc)": _GRPC_PARAMS,
+    "healthchecks.params (exec)": _EXEC_PARAMS,
     "backends": _BACKEND_KEYS,
     "backends.dampening": _DAMPENING_KEYS,
+    "backends.agent": _AGENT_KEYS,
     "frontends": _FRONTEND_KEYS,
     "frontends.pools": _POOL_KEYS,
 }

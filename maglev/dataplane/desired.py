@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..config import Config, Encap, Frontend, effective_encap
+from ..health.report import DOWN as DOWN_REPORT
+from ..health.report import DRAIN, MAINT, READY, Report, scaled
 from ..lbtable import programmed_weight
 from ..states import BackendState, FrontendState
 from .ramp import ramp_weight
@@ -21,6 +23,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # The backend states, short (the enum is a str: plain strings from a test's table match).
 UP, DOWN, UNKNOWN = BackendState.UP, BackendState.DOWN, BackendState.UNKNOWN
 PAUSED, DISABLED, REMOVED = BackendState.PAUSED, BackendState.DISABLED, BackendState.REMOVED
+NO_REPORTS: Mapping[str, Report] = {}
 
 WeightOverrides = Mapping[tuple[str, str, str], int]  # (frontend, pool, backend) -> weight
 
@@ -94,17 +97,44 @@ def configured_weight(fe: Frontend, pool: str, backend: str, weight: int, overri
     return overrides.get((fe.name, pool, backend), weight)
 
 
-def active_pool(fe: Frontend, states: Mapping[str, str], overrides: WeightOverrides, held: Collection[str] = ()) -> int:
-    """The first pool with a backend that is up with weight > 0 and not held out (0 when there is none)."""
+def active_pool(
+    fe: Frontend,
+    states: Mapping[str, str],
+    overrides: WeightOverrides,
+    held: Collection[str] = (),
+    reports: Mapping[str, Report] = NO_REPORTS,
+) -> int:
+    """The first pool with a backend that is up with weight > 0, not held out and not
+    drained by its own word (0 when there is none)."""
     for i, pool in enumerate(fe.pools):
         for m in pool.members:
+            r = reports.get(m.backend)
             if (
                 states.get(m.backend) == UP
                 and m.backend not in held
+                and (r is None or (r.state == READY and r.percent > 0))
                 and configured_weight(fe, pool.name, m.backend, m.weight, overrides) > 0
             ):
                 return i
     return 0
+
+
+def reported_weight(
+    fe: Frontend, key: tuple[str, str, str], state: str, w: int, flush: bool, r: Report, overrides: WeightOverrides
+) -> tuple[int, bool]:
+    """(weight, flush) once the backend's own word (health/report.py) is applied. An
+    operator's pause and weight win: the report changes neither."""
+    if state == PAUSED:
+        return w, flush
+    if r.state == MAINT:
+        return 0, True
+    if r.state == DOWN_REPORT and w > 0:
+        return 0, fe.flush_on_down
+    if r.state == DRAIN and w > 0:
+        return 0, False
+    if w > 0 and key not in overrides:
+        return scaled(w, r.percent), flush
+    return w, flush
 
 
 def vip_key(fe: Frontend) -> VipKey:
@@ -128,17 +158,23 @@ def desired_vip(
     ramping: Mapping[str, int] = NOT_RAMPING,
     held: Collection[str] = (),
     scales: Mapping[tuple[str, int], int] = UNSCALED,
+    reports: Mapping[str, Report] = NO_REPORTS,
 ) -> DesiredVip:
     """``scales``: each (frontend, pool index)'s weight scale (tables.weight_scales; none: 100);
     ``ramping``: backends in their slow start, and the whole seconds they are into it (ramp.py);
-    ``held``: backends kept out of their pools (weight 0, no flush) whatever their state (dampening)."""
-    active = active_pool(fe, states, overrides, held)
+    ``held``: backends kept out of their pools (weight 0, no flush) whatever their state (dampening);
+    ``reports``: what backends say of themselves (their agents: drain, maint, a weight)."""
+    active = active_pool(fe, states, overrides, held, reports)
     ases: list[DesiredAS] = []
     for i, pool in enumerate(fe.pools):
         for m in pool.members:
             backend = cfg.backends[m.backend]
             weight = configured_weight(fe, pool.name, m.backend, m.weight, overrides)
-            w, flush = effective_weight(states.get(m.backend, UNKNOWN), weight, i == active, fe.flush_on_down)
+            state = states.get(m.backend, UNKNOWN)
+            w, flush = effective_weight(state, weight, i == active, fe.flush_on_down)
+            r = reports.get(m.backend)
+            if r is not None:
+                w, flush = reported_weight(fe, (fe.name, pool.name, m.backend), state, w, flush, r, overrides)
             if w > 0 and m.backend in held:
                 w = 0
             elif w > 0 and m.backend in ramping:
@@ -174,9 +210,13 @@ def desired_dataplane(
     ramping: Mapping[str, int] = NOT_RAMPING,
     held: Collection[str] = (),
     scales: Mapping[tuple[str, int], int] = UNSCALED,
+    reports: Mapping[str, Report] = NO_REPORTS,
 ) -> dict[str, DesiredVip]:
     """Every frontend's VIP, in config order."""
-    return {name: desired_vip(fe, cfg, states, overrides, ramping, held, scales) for name, fe in cfg.frontends.items()}
+    return {
+        name: desired_vip(fe, cfg, states, overrides, ramping, held, scales, reports)
+        for name, fe in cfg.frontends.items()
+    }
 
 
 def frontend_state(vip: DesiredVip, states: Mapping[str, str]) -> FrontendState:

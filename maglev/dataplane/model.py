@@ -36,6 +36,7 @@ from .encode import unsupported
 from .isolation import Held, Isolation
 from .plan import LbConf, ObservedVip
 from .ramp import Ramps, SlowStarts
+from .reports import Reports
 from .tables import scales_of
 
 FrontendChange = tuple[str, FrontendState | None, FrontendState]  # name, old (None: first), new
@@ -99,6 +100,7 @@ class DataplaneModel:
         self.slow_starts = SlowStarts()
         self.flaps = Flaps()
         self.isolation = Isolation()
+        self.reports = Reports()  # what backends say of themselves (agents, exec dynamic weights)
         self._last_up: dict[str, DesiredVip] = {}  # each frontend's last VIP with a weight (on-all-down: keep)
         self.reload_drains: tuple[list[DrainingAS | DrainingVip], list[str]] = ([], [])  # the last reload's
 
@@ -124,12 +126,12 @@ class DataplaneModel:
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         """The desired VIPs of ``frontends`` (all when None), from current states and overrides."""
         cfg, ramping, held, states = self.config, self.ramps.elapsed, self.flaps.suppressed, self.states
-        scales = scales_of(cfg)
+        scales, said = scales_of(cfg), self.reports.effective
         if frontends is None:
-            vips = desired_dataplane(cfg, states, self._overrides, ramping, held, scales)
+            vips = desired_dataplane(cfg, states, self._overrides, ramping, held, scales, said)
         else:
             vips = {
-                n: desired_vip(cfg.frontends[n], cfg, states, self._overrides, ramping, held, scales)
+                n: desired_vip(cfg.frontends[n], cfg, states, self._overrides, ramping, held, scales, said)
                 for n in frontends
                 if n in cfg.frontends
             }
@@ -247,6 +249,7 @@ class DataplaneModel:
         VPP newly cannot hold, with why."""
         old_cfg, old = self.config, self.desired()
         self.config = new
+        self.reports.reconfigured(new)
         self.reload_drains = self.drains.on_reload(
             old,
             self.desired(),

@@ -23,6 +23,7 @@ from .vppclient import VppInfo
 
 if TYPE_CHECKING:
     from .model import DataplaneModel
+    from .reports import Reports
     from .service import LbSync
     from .worker import SyncResult
 
@@ -176,6 +177,11 @@ class DataplaneView:
     def counters(self) -> Mapping[str, Mapping[str, int]]:
         """frontend -> kind -> packets, as last read from VPP's stats segment."""
         return self._sync.counters
+
+    @property
+    def reports(self) -> Reports:
+        """What backends say of themselves (agents, exec dynamic weights): read, never change."""
+        return self._model.reports
 
     @property
     def counter_rates(self) -> Mapping[str, Mapping[str, float]]:

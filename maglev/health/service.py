@@ -28,11 +28,12 @@ from twisted.internet.interfaces import IReactorTime
 
 from ..bus import EventBus
 from ..config import Backend, Config, HealthCheck
-from ..events import BackendChanged, BackendTransition
+from ..events import BackendChanged, BackendReported, BackendTransition
 from ..log import Logger
 from ..states import BackendState
 from ..timers import TimerId, TimerQueue
 from .probes import DURATION_BUCKETS, Cancellable, Pilot, Probe, ProbeFactory
+from .report import Report
 from .state import BackendHealth, Intervals, OperatorError, ProbeResult, State, Transition
 from .view import HealthView
 
@@ -285,7 +286,15 @@ class HealthService(Service):
         self.wallclock = wallclock
         # The real probes need the whole reactor (sockets too); a test's Clock comes with its own factory.
         reactor = cast("Reactor", clock)
-        self._make_factory = factory or (lambda netns: ProbeFactory(reactor, netns, timers=self.timers))
+        self._make_factory = factory or (
+            lambda netns: ProbeFactory(
+                reactor,
+                netns,
+                timers=self.timers,
+                exec_concurrency=self.config.healthchecker.exec_concurrency,
+                on_report=self._reported,
+            )  # fmt: skip
+        )
         self.factory = self._make_factory(config.healthchecker.netns)
         self.probers: dict[str, BackendProber] = {}
         self._states: dict[str, BackendState] = {}  # kept by _add and announce, read through the view
@@ -399,10 +408,21 @@ class HealthService(Service):
             self.announce(p, t)
         return p.health
 
+    def _reported(self, backend: str, report: Report, said: str) -> None:
+        """An exec check's dynamic weight changed: the dataplane applies it."""
+        self.log.info(
+            "{backend} says {said}: weight {percent}%", event="exec-weight", backend=backend, said=said,
+            percent=report.percent,
+        )  # fmt: skip
+        self.bus.publish(BackendReported(self.wallclock(), backend, "exec", report, said))
+
     # --- reload ---------------------------------------------------------------------
     def reconfigure(self, new: Config) -> None:
         old, self.config = self.config, new
         now = self.wallclock()
+        exec_pool = getattr(self.factory, "exec_pool", None)  # a test's factory may have none
+        if exec_pool is not None:
+            exec_pool.resize(new.healthchecker.exec_concurrency)
         if old.healthchecker.netns != new.healthchecker.netns:
             # A different network view: every probe restarts from unknown.
             for p in self.probers.values():

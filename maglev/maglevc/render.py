@@ -142,6 +142,8 @@ def backend(out: Out, b: Any) -> None:
     if b.override:
         ends = f"ends in {left(b.override_seconds_left)}" if b.override_seconds_left else "until changed"
         out.kv("override", f"{b.state} by an operator, {ends}")
+    if b.reported:
+        out.kv("reported", f"{b.reported} (by its {', '.join(b.reported_by)}; the dataplane follows it)")
     out.kv("healthcheck", b.healthcheck)
     if b.last_probe.code:
         lp = b.last_probe

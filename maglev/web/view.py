@@ -98,6 +98,9 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
         # shown beside the state: "slow start 12/30 s", "operator weight, 9m 59s left"
         "note": _member_note(b),
     }
+    if info is not None and info.reported:
+        said = f"{'/'.join(info.reported_by)} says {info.reported}"
+        out["note"] = "; ".join(filter(None, (said, out["note"])))
     if info is not None and info.suppressed:
         flap = f"suppressed (penalty {info.flap_penalty:.0f}, reuse in {round(info.reuse_in_seconds)} s)"
         out["note"] = "; ".join(filter(None, (flap, out["note"])))

@@ -12,6 +12,7 @@ DeferredProbe.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +26,9 @@ from ...timers import TimerQueue
 from ..netns import Netns
 from ..state import ProbeResult
 from .connect import AutopilotStats, ConnectCheck, ConnectEngine
+from .dnscheck import DnsProber
+from .execcheck import ExecPool, ExecProber, Reported
+from .grpccheck import GrpcProber
 from .http import HttpProber
 from .icmp import Pingers
 from .rawhttp import HttpVerdict, body_pattern, request_bytes
@@ -84,7 +88,7 @@ class DeferredProbe:
         d = self.fn()
 
         def failed(f: Failure) -> None:
-            if f.check(CancelledError):
+            if f.check(CancelledError, asyncio.CancelledError):  # asyncio's: a cancelled exec run
                 return
             log.failure("probe of {backend} failed unexpectedly", f, backend=self.name)
             done(ProbeResult(False, "L4CON", f"internal error: {f.getErrorMessage()}"))
@@ -209,7 +213,13 @@ class ProbeFactory:
     """Builds the probe for a (backend, health check); owns the shared sockets."""
 
     def __init__(
-        self, reactor: Reactor, netns: str | None = None, netns_dir: str | None = None, timers: TimerQueue | None = None
+        self,
+        reactor: Reactor,
+        netns: str | None = None,
+        netns_dir: str | None = None,
+        timers: TimerQueue | None = None,
+        exec_concurrency: int = 8,
+        on_report: Reported | None = None,
     ) -> None:
         self.reactor = reactor
         self.timers = timers if timers is not None else TimerQueue(reactor)
@@ -217,6 +227,8 @@ class ProbeFactory:
         self.pingers = Pingers(reactor, self.timers)
         self.tcp = TcpMux(reactor, self.timers)
         self.connect = ConnectEngine(reactor, DURATION_BUCKETS, self.timers.resolution)
+        self.exec_pool = ExecPool(exec_concurrency)
+        self.on_report = on_report  # an exec check's dynamic weight goes here
 
     def probe_for(self, backend: Backend, hc: HealthCheck) -> Probe:
         address = str(backend.address)
@@ -235,6 +247,14 @@ class ProbeFactory:
         probe: Probe
         if hc.type is CheckType.HTTPS:
             probe = DeferredProbe(HttpProber(self.reactor, address, hc, self.netns).probe, backend.name)
+        elif hc.type is CheckType.DNS:
+            probe = DeferredProbe(DnsProber(self.reactor, address, hc, source, self.netns).probe, backend.name)
+        elif hc.type is CheckType.GRPC:
+            probe = DeferredProbe(GrpcProber(self.reactor, address, hc, source, self.netns).probe, backend.name)
+        elif hc.type is CheckType.EXEC:
+            where = self.netns.path if self.netns is not None else None
+            prober = ExecProber(address, backend.name, hc, self.exec_pool, where, self.on_report)
+            probe = DeferredProbe(prober.probe, backend.name)
         else:
             size = hc.params.payload_size if isinstance(hc.params, IcmpParams) else 56
             family = 6 if ":" in address else 4

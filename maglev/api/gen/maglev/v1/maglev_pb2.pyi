@@ -320,7 +320,7 @@ class Transition(_message.Message):
     def __init__(self, to: _Optional[str] = ..., time: _Optional[float] = ..., code: _Optional[str] = ..., detail: _Optional[str] = ..., **kwargs) -> None: ...
 
 class BackendInfo(_message.Message):
-    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight", "override", "override_seconds_left", "suppressed", "flap_penalty", "reuse_in_seconds", "checks", "failed_checks", "downs", "downtime_seconds")
+    __slots__ = ("name", "address", "healthcheck", "enabled", "state", "counter", "rise", "fall", "state_since", "last_probe", "transitions", "frontends", "probe_in_flight", "override", "override_seconds_left", "suppressed", "flap_penalty", "reuse_in_seconds", "checks", "failed_checks", "downs", "downtime_seconds", "reported", "reported_by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +343,8 @@ class BackendInfo(_message.Message):
     FAILED_CHECKS_FIELD_NUMBER: _ClassVar[int]
     DOWNS_FIELD_NUMBER: _ClassVar[int]
     DOWNTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     healthcheck: str
@@ -365,7 +367,9 @@ class BackendInfo(_message.Message):
     failed_checks: int
     downs: int
     downtime_seconds: float
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ..., override: _Optional[bool] = ..., override_seconds_left: _Optional[float] = ..., suppressed: _Optional[bool] = ..., flap_penalty: _Optional[float] = ..., reuse_in_seconds: _Optional[float] = ..., checks: _Optional[int] = ..., failed_checks: _Optional[int] = ..., downs: _Optional[int] = ..., downtime_seconds: _Optional[float] = ...) -> None: ...
+    reported: str
+    reported_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., healthcheck: _Optional[str] = ..., enabled: _Optional[bool] = ..., state: _Optional[str] = ..., counter: _Optional[int] = ..., rise: _Optional[int] = ..., fall: _Optional[int] = ..., state_since: _Optional[float] = ..., last_probe: _Optional[_Union[ProbeResult, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., frontends: _Optional[_Iterable[str]] = ..., probe_in_flight: _Optional[bool] = ..., override: _Optional[bool] = ..., override_seconds_left: _Optional[float] = ..., suppressed: _Optional[bool] = ..., flap_penalty: _Optional[float] = ..., reuse_in_seconds: _Optional[float] = ..., checks: _Optional[int] = ..., failed_checks: _Optional[int] = ..., downs: _Optional[int] = ..., downtime_seconds: _Optional[float] = ..., reported: _Optional[str] = ..., reported_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListHealthChecksRequest(_message.Message):
     __slots__ = ()
