@@ -52,6 +52,7 @@ class ScriptedProbes:
         self.auto: dict[str, ProbeResult] = {}
         self.addresses: dict[str, str] = {}
         self.closed = 0
+        self.probes_closed: list[str] = []  # backends whose probe was closed (never to be used again)
 
     def probe_for(self, backend: Backend, hc: HealthCheck) -> Any:
         def probe() -> Deferred[ProbeResult]:
@@ -64,7 +65,10 @@ class ScriptedProbes:
                 self.pending[backend.name].append(d)
             return d
 
-        return DeferredProbe(probe, backend.name)
+        def closed() -> None:
+            self.probes_closed.append(backend.name)
+
+        return DeferredProbe(probe, backend.name, closed)
 
     def answer(self, name: str, result: ProbeResult) -> None:
         self.pending[name].pop(0).callback(result)
@@ -270,6 +274,7 @@ class HealthServiceTests(SynchronousTestCase):
     def test_reload_changed_check_restarts_in_unknown(self) -> None:
         self.settle()
         self.svc.reconfigure(changed(CONFIG, "rise: 2, fall: 3", "rise: 3, fall: 3"))
+        self.assertEqual(sorted(self.probes.probes_closed), ["web0", "web1"], "the old probes are closed")
         self.assertEqual(self.svc.state_of("web0"), State.UNKNOWN)
         self.assertEqual(self.svc.probers["web0"].health.counter, 2)
         self.assertIn(("web0", "up", "unknown"), self.moves())
@@ -283,6 +288,7 @@ class HealthServiceTests(SynchronousTestCase):
         self.svc.reconfigure(load_config(new))
         self.assertEqual(self.svc.state_of("web1"), State.REMOVED)
         self.assertEqual(self.svc.state_of("web2"), State.UNKNOWN)
+        self.assertEqual(self.probes.probes_closed, ["web1"], "a removed backend's probe is closed")
         sent = self.probes.calls["web1"]
         self.clock.advance(30)
         self.assertEqual(self.probes.calls["web1"], sent, "removed backends are not probed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import dns.flags
 import dns.message
@@ -84,9 +84,11 @@ def check(port: int, timeout: float = 1.0, **params: Any) -> HealthCheck:
 
 async def probe(hc: HealthCheck) -> ProbeResult:
     f = ProbeFactory(reactor())
+    p = f.probe_for(Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc"), hc)
     try:
-        result: ProbeResult = await run(f.probe_for(Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc"), hc))
+        result: ProbeResult = await run(p)
     finally:
+        cast(Any, p).close()  # what it keeps between probes (a socket, a connection)
         f.close()
     return result
 
@@ -187,3 +189,30 @@ def test_dns_config_defaults() -> None:
     cfg = load_config(BASE % "{query: www.example.com, qtype: aaaa}")
     hc = cfg.healthchecks["d"]
     assert hc.port is None and hc.params == DnsParams(query="www.example.com", qtype="AAAA")
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_socket_serves_probe_after_probe_and_a_late_answer_is_not_taken() -> None:
+    from maglev.health.probes.dnscheck import DnsProber
+
+    late: list[bytes] = []
+
+    def slow_first(q: dns.message.Message, tcp: bool) -> list[bytes]:
+        if not late:  # the first query is answered only when the second one comes
+            late.append(records("192.0.2.66")(q, tcp)[0])  # type: ignore[index]
+            return []
+        return [late[0], *(records("192.0.2.10")(q, tcp) or [])]
+
+    r = Responder(slow_first)
+    prober = DnsProber(reactor(), "127.0.0.1", check(r.port, timeout=0.3, expect="192.0.2.10"), None)
+    try:
+        first = await prober.probe()
+        assert (first.ok, first.code) == (False, "L7TOUT")
+        sock = prober.udp
+        second = await prober.probe()
+        assert (second.ok, second.code) == (True, "L7OK"), "the first query's late answer was ignored"
+        assert prober.udp is sock, "the same socket"
+    finally:
+        prober.close()
+        await r.close()
+    assert prober.udp is None

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -73,9 +73,11 @@ def check(port: int, timeout: float = 1.0, **params: Any) -> HealthCheck:
 
 async def probe(hc: HealthCheck) -> ProbeResult:
     f = ProbeFactory(reactor())
+    p = f.probe_for(Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc"), hc)
     try:
-        result: ProbeResult = await run(f.probe_for(Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc"), hc))
+        result: ProbeResult = await run(p)
     finally:
+        cast(Any, p).close()  # what it keeps between probes (a socket, a connection)
         f.close()
     return result
 
@@ -162,3 +164,31 @@ def test_grpc_config() -> None:
         load_config("maglev:\n  healthchecks:\n    g: {type: grpc}\n")
     with pytest.raises(ConfigError, match="params.tls: expected true or false"):
         load_config("maglev:\n  healthchecks:\n    g: {type: grpc, port: 1, params: {tls: maybe}}\n")
+
+
+def connection_of(prober: Any) -> Any:
+    return prober.connection
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_connection_serves_probe_after_probe_until_it_fails(plain: HealthServer) -> None:
+    from maglev.health.probes.grpccheck import GrpcProber
+
+    prober = GrpcProber(reactor(), "127.0.0.1", check(plain.port), None)
+    plain.set("", SERVING)
+    assert (await prober.probe()).ok
+    kept = prober.connection
+    assert kept is not None and kept.up
+    plain.set("", NOT_SERVING)
+    r = await prober.probe()
+    assert (r.ok, r.detail) == (False, "NOT_SERVING") and prober.connection is kept, "a new stream, not a connection"
+    plain.set("", SERVING)
+    assert (await prober.probe()).ok and prober.connection is kept
+    prober.close()  # a probe done with closes its connection
+    assert kept.closed and connection_of(prober) is None
+    assert (await prober.probe()).ok and connection_of(prober) not in (None, kept), "a new one for the next probe"
+    plain.close()  # the server goes: the kept connection with it, and the next probe finds none
+    r = await prober.probe()
+    assert not r.ok and r.code in ("L7RSP", "L4CON"), r
+    r = await prober.probe()
+    assert (r.ok, r.code) == (False, "L4CON") and connection_of(prober) is None

@@ -150,6 +150,12 @@ class BackendProber:
         self._call = self.starts.call_later(delay, self._fire_cb)
         self.state = ProberState.WAITING
 
+    def close_probe(self) -> None:
+        """Its probe will not be used again: what it keeps open between probes is closed."""
+        close = getattr(self.probe, "close", None)
+        if close is not None:
+            close()
+
     def stop(self) -> None:
         """Cancel the waiting timer and any probe in flight (its result is dropped)."""
         self.sync()
@@ -314,6 +320,7 @@ class HealthService(Service):
         super().stopService()
         for prober in self.probers.values():
             prober.stop()
+            prober.close_probe()
         self.factory.close()
         self.timers.stop()
         self.coarse_starts.stop()
@@ -436,6 +443,7 @@ class HealthService(Service):
             if name not in new.backends:
                 p = self.probers[name]
                 p.stop()
+                p.close_probe()
                 t = p.health.remove(now)
                 if t is not None:
                     self.announce(p, t)
@@ -469,6 +477,7 @@ class HealthService(Service):
         """Start over from unknown; the first probe at ``first`` seconds (None: spread)."""
         hc = config.healthchecks[p.backend.healthcheck]
         p.hc = hc
+        p.close_probe()
         p.probe = self.factory.probe_for(p.backend, hc)
         t = p.health.restart(hc.rise, hc.fall, now, why)
         if t is not None:

@@ -80,9 +80,16 @@ class DeferredProbe:
 
     pilot = None
 
-    def __init__(self, fn: Callable[[], Deferred[ProbeResult]], name: str = "") -> None:
+    def __init__(
+        self, fn: Callable[[], Deferred[ProbeResult]], name: str = "", closer: Callable[[], None] | None = None
+    ) -> None:
         self.fn = fn
         self.name = name
+        self.closer = closer  # what the probe keeps between probes (a gRPC connection) goes with it
+
+    def close(self) -> None:
+        if self.closer is not None:
+            self.closer()
 
     def start(self, done: Done) -> Cancellable:
         d = self.fn()
@@ -184,6 +191,11 @@ class _Guarded:
         self.name = name
         self.pilot = inner.pilot
 
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
     def start(self, done: Done) -> Cancellable:
         try:
             return self.inner.start(done)
@@ -248,9 +260,11 @@ class ProbeFactory:
         if hc.type is CheckType.HTTPS:
             probe = DeferredProbe(HttpProber(self.reactor, address, hc, self.netns).probe, backend.name)
         elif hc.type is CheckType.DNS:
-            probe = DeferredProbe(DnsProber(self.reactor, address, hc, source, self.netns).probe, backend.name)
+            dns_prober = DnsProber(self.reactor, address, hc, source, self.netns)
+            probe = DeferredProbe(dns_prober.probe, backend.name, dns_prober.close)
         elif hc.type is CheckType.GRPC:
-            probe = DeferredProbe(GrpcProber(self.reactor, address, hc, source, self.netns).probe, backend.name)
+            grpc_prober = GrpcProber(self.reactor, address, hc, source, self.netns)
+            probe = DeferredProbe(grpc_prober.probe, backend.name, grpc_prober.close)
         elif hc.type is CheckType.EXEC:
             where = self.netns.path if self.netns is not None else None
             prober = ExecProber(address, backend.name, hc, self.exec_pool, where, self.on_report)

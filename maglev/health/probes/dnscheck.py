@@ -1,7 +1,8 @@
 """The ``dns`` check: one query to the backend, judged on its RCODE and, optionally, a record.
 
 The message is built and parsed by dnspython; the transport is Twisted's. UDP first
-(a connected socket, so an ICMP port unreachable comes back as refused), and TCP when
+(the backend's own connected socket, kept between probes, so an ICMP port unreachable
+comes back as refused), and TCP when
 the answer is truncated or ``transport: tcp`` asks for it (two-byte length framing,
 RFC 1035 4.2.2). An answer whose id or question is not ours is ignored, as a resolver
 ignores it (a spoof or a late answer), and the probe waits on; the timeout says how
@@ -64,14 +65,20 @@ def _matches(expect: str, text: str) -> bool:
 
 
 class _Udp(DatagramProtocol):
-    def __init__(self, probe: _DnsProbe) -> None:
-        self.probe = probe
+    """The backend's UDP socket, kept from probe to probe; answers go to the probe in flight."""
+
+    def __init__(self, prober: DnsProber) -> None:
+        self.prober = prober
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
-        self.probe.answered(datagram, tcp=False)
+        probe = self.prober.current
+        if probe is not None:
+            probe.answered(datagram, tcp=False)
 
     def connectionRefused(self) -> None:
-        self.probe.finish(ProbeResult(False, "L4CON", "port unreachable", self.probe.took()))
+        probe = self.prober.current
+        if probe is not None:
+            probe.finish(ProbeResult(False, "L4CON", "port unreachable", probe.took()))
 
 
 class _Tcp(Protocol):
@@ -109,7 +116,6 @@ class _DnsProbe:
         self.started = time.monotonic()
         self.ignored = 0
         self.tcp_connected = False
-        self.udp: Any = None
         self.tcp: Any = None
         reactor = prober.reactor
         self.timer = reactor.callLater(prober.hc.timeout, self.timed_out)
@@ -126,15 +132,12 @@ class _DnsProbe:
 
     def over_udp(self) -> None:
         p = self.prober
-
-        def listen() -> Any:
-            return p.reactor.listenUDP(0, _Udp(self), interface=p.source or ("::" if p.v6 else ""))
-
         try:
-            self.udp = p.netns.call(listen) if p.netns is not None else listen()
-            self.udp.connect(p.address, p.port)
-            self.udp.write(self.wire)
+            udp = p.udp_socket()
+            p.current = self
+            udp.write(self.wire)
         except Exception as e:  # a netns that cannot be entered, no route, ...
+            p.close()  # a fresh socket next time
             self.finish(ProbeResult(False, "L4CON", str(e), self.took()))
 
     def over_tcp(self) -> None:
@@ -193,9 +196,8 @@ class _DnsProbe:
 
     def to_tcp(self) -> None:
         """A truncated answer over UDP: ask again over TCP (RFC 7766)."""
-        if self.udp is not None:
-            self.udp.stopListening()
-            self.udp = None
+        if self.prober.current is self:
+            self.prober.current = None
         self.over_tcp()
 
     def timed_out(self) -> None:
@@ -217,9 +219,8 @@ class _DnsProbe:
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
         self.timer = None
-        if self.udp is not None:
-            self.udp.stopListening()
-            self.udp = None
+        if self.prober.current is self:
+            self.prober.current = None
         if self.tcp is not None:
             tcp, self.tcp = self.tcp, None
             _abort(tcp)
@@ -250,9 +251,28 @@ class DnsProber:
         self.params = hc.params
         self.source = source
         self.netns = netns
+        self.udp: Any = None  # the connected UDP socket, made at the first probe, kept until close()
+        self.current: _DnsProbe | None = None  # the probe in flight, which the socket's answers go to
+
+    def udp_socket(self) -> Any:
+        if self.udp is None:
+
+            def listen() -> Any:
+                return self.reactor.listenUDP(0, _Udp(self), interface=self.source or ("::" if self.v6 else ""))
+
+            udp = self.netns.call(listen) if self.netns is not None else listen()
+            udp.connect(self.address, self.port)
+            self.udp = udp
+        return self.udp
 
     def probe(self) -> Deferred[ProbeResult]:
         return _DnsProbe(self).run()
+
+    def close(self) -> None:
+        """Done with (the backend removed, its check changed): its socket goes."""
+        udp, self.udp, self.current = self.udp, None, None
+        if udp is not None:
+            udp.stopListening()
 
 
 __all__ = ["DnsProber", "verdict"]

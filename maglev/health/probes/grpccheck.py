@@ -25,6 +25,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 from grpc_health.v1 import health_pb2
+from OpenSSL import SSL
 from twisted.internet import error as twisted_error
 from twisted.internet import ssl as tssl
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
@@ -46,6 +47,7 @@ SERVING = {
     health_pb2.HealthCheckResponse.SERVICE_UNKNOWN: "SERVICE_UNKNOWN",
 }
 MAX_MESSAGE = 64 * 1024
+CLOSED = "the connection closed before an answer"
 
 
 class InsecureH2TLS(InsecureTLS):
@@ -82,22 +84,49 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-class _Call(Protocol):
-    """One Health/Check on a fresh connection."""
+class _Stream:
+    """One Health/Check call: a stream of the backend's connection."""
 
-    def __init__(self, prober: GrpcProber, finished: Deferred[tuple[bool, str, str]]) -> None:
-        self.prober = prober
+    def __init__(self, finished: Deferred[tuple[bool, str, str]]) -> None:
         self.finished = finished
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.body = b""
         self.status: int | None = None
         self.message = ""
 
+    def done(self, ok: bool, code: str, detail: str) -> None:
+        if not self.finished.called:
+            self.finished.callback((ok, code, detail))
+
+
+class _Connection(Protocol):
+    """The backend's HTTP/2 connection, kept from probe to probe (as Envoy keeps it): a probe
+    is a new stream on it. Any trouble (a timeout, GOAWAY, a protocol error, the peer
+    closing) drops it, and the next probe connects anew."""
+
+    def __init__(self, prober: GrpcProber) -> None:
+        self.prober = prober
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.streams: dict[int, _Stream] = {}
+        self.waiting: list[_Stream] = []  # calls made before the connection was up
+        self.up = False
+        self.closed = False
+
     def connectionMade(self) -> None:
+        self.up = True
+        self.conn.initiate_connection()
+        waiting, self.waiting = self.waiting, []
+        for call in waiting:
+            self.call(call)
+        self._flush()
+
+    def call(self, call: _Stream) -> None:
+        if not self.up:
+            self.waiting.append(call)
+            return
         p = self.prober
         c = self.conn
-        c.initiate_connection()
         sid = c.get_next_available_stream_id()
+        self.streams[sid] = call
         c.send_headers(
             sid,
             [
@@ -114,60 +143,77 @@ class _Call(Protocol):
         if data and self.transport is not None:
             self.transport.write(data)
 
-    def _done(self, ok: bool, code: str, detail: str) -> None:
-        if not self.finished.called:
-            self.finished.callback((ok, code, detail))
+    def drop(
+        self, ok: bool = False, code: str = "L7RSP", detail: str = "the connection closed before an answer"
+    ) -> None:
+        """End every call on it and close it: the next probe connects again."""
+        self.closed = True
+        if self.prober.connection is self:
+            self.prober.connection = None
+        calls, self.streams, self.waiting = [*self.streams.values(), *self.waiting], {}, []
+        for call in calls:
+            call.done(ok, code, detail)
         transport: Any = self.transport
         if transport is not None:
-            transport.loseConnection()
+            transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError as e:
-            self._done(False, "L7RSP", f"HTTP/2 protocol error: {e}")
+            self.drop(False, "L7RSP", f"HTTP/2 protocol error: {e}")
             return
         for ev in events:
+            if isinstance(ev, h2.events.ConnectionTerminated):
+                self.drop(False, "L7RSP", f"the server went away (GOAWAY, HTTP/2 error {ev.error_code})")
+                return
+            call = self.streams.get(getattr(ev, "stream_id", 0) or 0)
+            if call is None:
+                continue
             if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
                 headers = {_text(k): _text(v) for k, v in ev.headers or []}
                 if isinstance(ev, h2.events.ResponseReceived) and headers.get(":status") != "200":
-                    self._done(False, "L7RSP", f"HTTP status {headers.get(':status')}, not a gRPC answer")
-                    return
+                    self._end(ev.stream_id, False, "L7RSP", f"HTTP status {headers.get(':status')}, not a gRPC answer")
+                    continue
                 if "grpc-status" in headers:  # in the trailers, or a trailers-only answer
                     try:
-                        self.status = int(headers["grpc-status"])
+                        call.status = int(headers["grpc-status"])
                     except ValueError:
-                        self._done(False, "L7RSP", f"grpc-status {headers['grpc-status']!r}")
-                        return
-                    self.message = headers.get("grpc-message", "")
+                        self._end(ev.stream_id, False, "L7RSP", f"grpc-status {headers['grpc-status']!r}")
+                        continue
+                    call.message = headers.get("grpc-message", "")
             elif isinstance(ev, h2.events.DataReceived):
-                self.body += ev.data
+                call.body += ev.data
                 self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-                if len(self.body) > MAX_MESSAGE:
-                    self._done(False, "L7RSP", f"an answer over {MAX_MESSAGE} bytes")
-                    return
+                if len(call.body) > MAX_MESSAGE:
+                    self._end(ev.stream_id, False, "L7RSP", f"an answer over {MAX_MESSAGE} bytes")
             elif isinstance(ev, h2.events.StreamEnded):
-                self._done(*verdict(self.status, self.message, self.body))
-                return
+                self._end(ev.stream_id, *verdict(call.status, call.message, call.body))
             elif isinstance(ev, h2.events.StreamReset):
-                self._done(False, "L7RSP", f"stream reset (HTTP/2 error {ev.error_code})")
-                return
-            elif isinstance(ev, h2.events.ConnectionTerminated):
-                self._done(False, "L7RSP", f"the server went away (GOAWAY, HTTP/2 error {ev.error_code})")
-                return
+                self._end(ev.stream_id, False, "L7RSP", f"stream reset (HTTP/2 error {ev.error_code})")
         self._flush()
 
+    def _end(self, sid: int, ok: bool, code: str, detail: str) -> None:
+        call = self.streams.pop(sid, None)
+        if call is not None:
+            call.done(ok, code, detail)
+        if not ok and code == "L7RSP":
+            self.drop()  # a backend that answers badly gets a fresh connection next time
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if not self.finished.called:
-            tls = reason.check(tssl.SSL.Error) if hasattr(tssl, "SSL") else None
-            if tls:
-                self.finished.callback((False, "L6RSP", f"TLS failed: {reason.getErrorMessage()}"))
-            else:
-                self.finished.callback((False, "L7RSP", "the connection closed before an answer"))
+        self.up = False
+        if self.closed:
+            return
+        tls = reason.check(SSL.Error)
+        if tls:
+            self.drop(False, "L6RSP", f"TLS failed: {reason.getErrorMessage()}")
+        else:
+            self.drop()
 
 
 class GrpcProber:
-    """The ``grpc`` check of one backend: ``probe()`` makes one Health/Check call."""
+    """The ``grpc`` check of one backend: ``probe()`` makes one Health/Check call, on the
+    backend's kept connection when it has one."""
 
     def __init__(
         self, reactor: Any, address: str, hc: HealthCheck, source: str | None, netns: Netns | None = None
@@ -193,19 +239,20 @@ class GrpcProber:
             )
             ep = wrapClientTLS(creator, ep)
         self.endpoint = ep
+        self.connection: _Connection | None = None
+        self.connecting: Deferred[Any] | None = None
 
     def probe(self) -> Deferred[ProbeResult]:
         started = self.reactor.seconds()
         finished: Deferred[tuple[bool, str, str]] = Deferred()
-        calls: list[_Call] = []
-
-        def build() -> _Call:
-            call = _Call(self, finished)
-            calls.append(call)
-            return call
-
-        connecting = self.endpoint.connect(Factory.forProtocol(build))
-        connecting.addErrback(self._connect_failed, finished)
+        call = _Stream(finished)
+        conn = self.connection
+        fresh = conn is None
+        if conn is None:
+            conn = self.connection = _Connection(self)
+            self.connecting = connecting = self.endpoint.connect(Factory.forProtocol(lambda: conn))
+            connecting.addErrback(self._connect_failed, conn)
+        conn.call(call)
 
         def result(outcome: tuple[bool, str, str]) -> ProbeResult:
             ok, code, detail = outcome
@@ -213,30 +260,43 @@ class GrpcProber:
 
         def timed_out(f: Failure) -> ProbeResult:
             f.trap(TimeoutError, CancelledError)
-            connecting.cancel()
             took = self.reactor.seconds() - started
-            if not calls:
+            was_up = conn.up
+            handle: Any = conn.transport
+            if fresh and not was_up and self.connecting is not None:
+                self.connecting.cancel()
+            conn.closed = True  # a connection that let a call time out is not trusted again
+            if self.connection is conn:
+                self.connection = None
+            if handle is not None:
+                handle.abortConnection()
+            if not was_up:
                 return ProbeResult(False, "L4TOUT", "no connection before the timeout", took)
-            call = calls[0]
-            if call.transport is not None:
-                call.transport.loseConnection()
-            if self.params.tls and tls_incomplete(call):
+            if self.params.tls and tls_incomplete(conn):
                 return ProbeResult(False, "L6TOUT", "TLS handshake not finished before the timeout", took)
             return ProbeResult(False, "L7TOUT", "no answer before the timeout", took)
 
         finished.addTimeout(self.hc.timeout, self.reactor)
         return finished.addCallbacks(result, timed_out)
 
-    @staticmethod
-    def _connect_failed(f: Failure, finished: Deferred[tuple[bool, str, str]]) -> None:
-        if finished.called or f.check(CancelledError):
+    def close(self) -> None:
+        """The probe is done with (its backend removed, its check changed): so is its connection."""
+        conn, self.connection = self.connection, None
+        if conn is not None:
+            conn.drop(False, "L4CON", "the check was stopped")
+        if self.connecting is not None:
+            self.connecting.cancel()
+            self.connecting = None
+
+    def _connect_failed(self, f: Failure, conn: _Connection) -> None:
+        if f.check(CancelledError):
             return
         if f.check(twisted_error.TimeoutError):
-            finished.callback((False, "L4TOUT", "no connection before the timeout"))
+            conn.drop(False, "L4TOUT", "no connection before the timeout")
         elif f.check(twisted_error.ConnectionRefusedError):
-            finished.callback((False, "L4CON", "connection refused"))
+            conn.drop(False, "L4CON", "connection refused")
         else:
-            finished.callback((False, "L4CON", f.getErrorMessage()))
+            conn.drop(False, "L4CON", f.getErrorMessage())
 
 
 __all__ = ["GrpcProber", "verdict"]
