@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -15,11 +14,11 @@ import pytest
 import pytest_twisted
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 
-from maglev.config import Backend, CheckType, DnsParams, HealthCheck, load_config
+from maglev.config import CheckType, DnsParams, HealthCheck, load_config
 from maglev.config.errors import ConfigError
-from maglev.health.probes import ProbeFactory, run
 from maglev.health.state import ProbeResult
 
+from .probing import probe_once
 from .servers import refused_port, stop
 
 pytestmark = pytest.mark.slow
@@ -83,14 +82,7 @@ def check(port: int, timeout: float = 1.0, **params: Any) -> HealthCheck:
 
 
 async def probe(hc: HealthCheck) -> ProbeResult:
-    f = ProbeFactory(reactor())
-    p = f.probe_for(Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc"), hc)
-    try:
-        result: ProbeResult = await run(p)
-    finally:
-        cast(Any, p).close()  # what it keeps between probes (a socket, a connection)
-        f.close()
-    return result
+    return await probe_once(hc)
 
 
 def wrong_id_first(q: dns.message.Message, tcp: bool) -> list[bytes]:

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import pytest
 import pytest_twisted
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from maglev.config import Backend, CheckType, GrpcParams, HealthCheck, load_config
+from maglev.config import CheckType, GrpcParams, HealthCheck, load_config
 from maglev.config.errors import ConfigError
-from maglev.health.probes import ProbeFactory, run
 from maglev.health.probes.grpccheck import verdict
 from maglev.health.state import ProbeResult
 
 from .certs import Authority
+from .probing import probe_once
 from .servers import BlackHole, port_of, refused_port, stop, tcp_server
 
 pytestmark = pytest.mark.slow
@@ -72,14 +71,7 @@ def check(port: int, timeout: float = 1.0, **params: Any) -> HealthCheck:
 
 
 async def probe(hc: HealthCheck) -> ProbeResult:
-    f = ProbeFactory(reactor())
-    p = f.probe_for(Backend("b0", ipaddress.ip_address("127.0.0.1"), "hc"), hc)
-    try:
-        result: ProbeResult = await run(p)
-    finally:
-        cast(Any, p).close()  # what it keeps between probes (a socket, a connection)
-        f.close()
-    return result
+    return await probe_once(hc)
 
 
 @pytest_twisted.ensureDeferred

@@ -11,6 +11,7 @@ nothing (its last word stands, as in HAProxy); the log says so once per new prob
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from twisted.application.service import Service
@@ -164,7 +165,7 @@ class AgentService(Service):
             "agent of {backend} says {said!r}: {report}", event="agent-report", backend=backend, said=said,
             report=str(report),
         )  # fmt: skip
-        self.bus.publish(BackendReported(self.reactor.seconds(), backend, SOURCE, report, said))
+        self.bus.publish(BackendReported(time.time(), backend, SOURCE, report, said))
 
     def _poller(self, backend: Backend) -> _AgentPoller:
         assert backend.agent is not None
@@ -209,7 +210,7 @@ class AgentService(Service):
             if b is not None and b.agent is not None:
                 last[name] = p.report  # the new poller knows what the dataplane was told
             elif not p.report.neutral:
-                self.bus.publish(BackendReported(self.reactor.seconds(), name, SOURCE, NEUTRAL, "agent removed"))
+                self.bus.publish(BackendReported(time.time(), name, SOURCE, NEUTRAL, "agent removed"))
         if not self.running:
             return
         for name, b in new.backends.items():
