@@ -106,8 +106,8 @@ def serve_backends(n: int, ready: Any, kind: str = "tcp") -> None:
         return serve_dns(n, ready)
     if kind == "grpc":
         return serve_grpc(n, ready)
-    if kind == "exec":
-        ready.set()  # the program is the backend
+    if kind in ("exec", "icmp"):
+        ready.set()  # the program is the backend; loopback answers pings itself
         signal.pause()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     sel = selectors.DefaultSelector()
@@ -146,17 +146,18 @@ def config_for(n: int, kind: str) -> Any:
         GrpcParams,
         HealthCheck,
         HttpParams,
+        IcmpParams,
         TcpParams,
     )
     from maglev.config.model import Params, frozen_map
 
     by_kind: dict[str, Params] = {
         "http": HttpParams(path="/healthz"), "dns": DnsParams(query="bench.example."), "grpc": GrpcParams(),
-        "exec": ExecParams(command=("/bin/true",)),
+        "exec": ExecParams(command=("/bin/true",)), "icmp": IcmpParams(),
     }  # fmt: skip
     params = by_kind.get(kind, TcpParams())
     hc = HealthCheck(
-        kind, CheckType(kind), port=None if kind == "exec" else PORT, interval=1.0, fast_interval=1.0,
+        kind, CheckType(kind), port=None if kind in ("exec", "icmp") else PORT, interval=1.0, fast_interval=1.0,
         down_interval=1.0, timeout=1.0, rise=2, fall=3, params=params,
     )  # fmt: skip
     backends = {f"b{i}": Backend(f"b{i}", ipaddress.ip_address(address(i)), kind) for i in range(n)}

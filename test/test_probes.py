@@ -433,6 +433,43 @@ async def test_icmp_many_in_parallel_are_matched() -> None:
         factory.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CAP_NET_RAW)")
+@pytest.mark.parametrize("family", [4, 6])
+@pytest_twisted.ensureDeferred
+async def test_icmp_a_burst_to_many_loopback_addresses_gets_every_reply(family: int) -> None:
+    """Loopback loses nothing: 2,000 echo requests at once to 250 addresses (IPv6: ::1, the
+    only loopback address) must all be answered. On loopback every request also comes back
+    in to a raw socket: without the type filter and the larger buffer, bursts overflowed it."""
+    from twisted.internet.defer import gatherResults
+
+    factory = ProbeFactory(reactor())
+    try:
+        where = [f"127.0.{i // 250}.{i % 250 + 1}" if family == 4 else "::1" for i in range(2000)]
+        results = await gatherResults([run(factory.probe_for(backend(a), icmp(timeout=5.0))) for a in where])
+    finally:
+        factory.close()
+    lost = [r for r in results if not r.ok]
+    assert not lost, f"{len(lost)} of 2000 lost: {lost[:3]}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root (CAP_NET_RAW)")
+@pytest_twisted.ensureDeferred
+async def test_icmp_a_reply_already_in_wins_over_its_timeout() -> None:
+    """A busy reactor can run a probe's timeout before it reads the socket: the replies that
+    are in are read first. Here the reactor never reads the pinger, so only that can find them."""
+    from twisted.internet.defer import gatherResults
+
+    factory = ProbeFactory(reactor())
+    try:
+        pinger = factory.pingers.get(4, None, None)
+        reactor().removeReader(pinger)
+        probes = [run(factory.probe_for(backend(f"127.0.3.{i}"), icmp(timeout=0.2))) for i in range(1, 51)]
+        results = await gatherResults(probes)
+    finally:
+        factory.close()
+    assert [(r.ok, r.code) for r in results] == [(True, "L3OK")] * 50
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_busy_reactor_does_not_turn_answers_into_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reactor is stalled past the probes' timeout (a big sync's results, say) while the

@@ -38,6 +38,31 @@ ECHO_REPLY = {4: 0, 6: 129}
 UNREACHABLE = {4: 3, 6: 1}
 _HDR = struct.Struct("!BBHHH")
 MAX_READS = 256  # per doRead, so a flood of ICMP cannot starve the reactor
+RCVBUF = 4 * 1024 * 1024  # a burst of replies (and, on a raw socket, every other ICMP) must fit
+SOL_RAW, ICMP_FILTER, ICMP6_FILTER = 255, 1, 1  # linux/icmp.h, linux/icmpv6.h
+
+
+def only_replies(sock: socket.socket, family: int) -> None:
+    """Let a raw socket see only echo replies and unreachables: not our own echo requests
+    (on loopback every request comes back in too), nor the host's other ICMP."""
+    wanted = (ECHO_REPLY[family], UNREACHABLE[family])
+    if family == 4:
+        blocked = 0xFFFFFFFF & ~sum(1 << t for t in wanted)  # a bit set: that type is dropped
+        sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", blocked))
+    else:
+        words = [0xFFFFFFFF] * 8  # 256 types, a bit set: blocked (ICMP6_FILTER_SETBLOCKALL)
+        for t in wanted:
+            words[t >> 5] &= ~(1 << (t & 31))
+        sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *words))
+
+
+def big_receive_buffer(sock: socket.socket) -> None:
+    for option in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):  # FORCE: past rmem_max, as root
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RCVBUF)
+            return
+        except OSError:
+            continue
 
 
 def checksum(data: bytes) -> int:
@@ -89,6 +114,12 @@ class Pinger:
                 self.raw = False
                 self._sock = make_socket(af, socket.SOCK_DGRAM, proto, netns)
             self._sock.setblocking(False)
+            if self.raw:
+                try:
+                    only_replies(self._sock, family)
+                except OSError:  # a kernel without the filter: everything is read and sorted here
+                    pass
+            big_receive_buffer(self._sock)
             if source:
                 self._sock.bind((source, 0))
         except NetnsError as e:
@@ -147,6 +178,10 @@ class Pinger:
 
     def _timed_out(self, seq: int, pending: _Pending) -> None:
         pending.timer = None
+        if not pending.result.called:
+            # A busy reactor may run this timer before reading a reply that is already in:
+            # what is in the socket is read first, as the TCP path does.
+            self.doRead()
         if not pending.result.called:
             elapsed = self.reactor.seconds() - pending.started
             pending.result.callback(ProbeResult(False, "L3TOUT", "no echo reply before the timeout", elapsed))
