@@ -56,6 +56,29 @@ def test_version_and_frontends(demo: Demo) -> None:
     assert code_of(demo.stub.GetFrontend, pb.GetFrontendRequest(name="nope")) is grpc.StatusCode.NOT_FOUND
 
 
+def test_list_backends_pages_and_filters(demo: Demo) -> None:
+    s = demo.stub
+    first = s.ListBackends(pb.ListBackendsRequest(page_size=3), timeout=10)
+    assert [b.name for b in first.backends] == ["web0", "web1", "web2"] and first.total == 4 and first.next_page_token
+    rest = s.ListBackends(pb.ListBackendsRequest(page_size=3, page_token=first.next_page_token), timeout=10)
+    assert [b.name for b in rest.backends] == ["spare0"] and not rest.next_page_token
+    any_port = s.ListBackends(pb.ListBackendsRequest(frontend="web-any"), timeout=10)
+    assert [b.name for b in any_port.backends] == ["web0", "web1"] and any_port.total == 2
+    up = s.ListBackends(pb.ListBackendsRequest(state=["up"]), timeout=10)
+    assert {b.name for b in up.backends} == {b.name for b in first.backends if b.state == "up"} | (
+        {"spare0"} if rest.backends[0].state == "up" else set()
+    )
+    for bad, code, said in (
+        (pb.ListBackendsRequest(page_size=-1), grpc.StatusCode.INVALID_ARGUMENT, "page_size"),
+        (pb.ListBackendsRequest(page_token="x"), grpc.StatusCode.INVALID_ARGUMENT, "page_token"),
+        (pb.ListBackendsRequest(frontend="nope"), grpc.StatusCode.NOT_FOUND, "no such frontend"),
+        (pb.ListBackendsRequest(state=["sleepy"]), grpc.StatusCode.INVALID_ARGUMENT, "unknown 'sleepy'"),
+    ):
+        with pytest.raises(grpc.RpcError) as e:
+            s.ListBackends(bad, timeout=10)
+        assert e.value.code() is code and said in (e.value.details() or "")
+
+
 def test_backends_and_healthchecks(demo: Demo) -> None:
     names = [b.name for b in demo.stub.ListBackends(pb.ListBackendsRequest(), timeout=10).backends]
     assert names == ["web0", "web1", "web2", "spare0"]

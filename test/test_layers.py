@@ -31,6 +31,7 @@ PURE = (
     "maglev.dataplane.tables",
     "maglev.dataplane.preview",
     "maglev.dataplane.rates",
+    "maglev.api.paging",
     "maglev.web.export",
 )
 IMPURE = ("twisted", "grpc", "klein", "threading")

@@ -39,11 +39,7 @@ def fill_backend(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
     if h.last_result is not None:
         r, lp = h.last_result, info.last_probe
         lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
-    failed = sum(n for (ok, _), n in h.results.items() if not ok)
-    info.checks = sum(h.results.values())
-    info.failed_checks = failed
-    info.downs = h.downs
-    info.downtime_seconds = h.downtime
+    info.checks, info.failed_checks, info.downs, info.downtime_seconds = h.checks, h.failed_checks, h.downs, h.downtime
     for t in h.history:
         info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
 

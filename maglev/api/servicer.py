@@ -26,6 +26,7 @@ from ..version import commit
 from .convert import draining_vips, fill_backend, fill_lifetimes, frontend_info, healthcheck_info
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+from .paging import PageError, page
 from .previewrpcs import PreviewRpcs
 from .streams import EventStreams
 from .vpprpcs import VppRpcs, awaited
@@ -113,9 +114,19 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
     async def ListBackends(
         self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBackendsResponse:
-        response = pb.ListBackendsResponse()
         cfg = self.cfg
-        for status in self.backends:
+        members = {n: list(fe.backend_names()) for n, fe in cfg.frontends.items()} if request.frontend else None
+        try:
+            names, token, total = page(
+                self.backends.names(), self.backends.states, members, self.configs.generation,
+                request.page_size, request.page_token, request.frontend, list(request.state),
+            )  # fmt: skip
+        except PageError as e:
+            code = {"invalid": grpc.StatusCode.INVALID_ARGUMENT, "not-found": grpc.StatusCode.NOT_FOUND}
+            return await self._abort(context, code.get(e.kind, grpc.StatusCode.ABORTED), str(e))
+        response = pb.ListBackendsResponse(next_page_token=token, total=total)
+        everyone = len(names) == len(self.backends)  # no page, no filter: in the checker's order, at once
+        for status in self.backends if everyone else self.backends.some(names):  # else only the page's
             fill_backend(response.backends.add(), status, cfg)
         fill_lifetimes(response.backends, self.overrides, self.dataplane)
         return response

@@ -88,6 +88,7 @@ class BackendProber:
     def __init__(self, svc: HealthService, backend: Backend, hc: HealthCheck, health: BackendHealth) -> None:
         self.svc = svc
         self.backend = backend
+        self.address = str(backend.address)  # every read of the backend shows it: made once
         self._call: TimerId | None = None
         self.hc = hc  # also sets intervals and the queue of probe starts
         self.health = health
@@ -103,6 +104,7 @@ class BackendProber:
         self.probes_sent = 0
         # Plain counters, exported at scrape time: no metric locks on the probe path.
         self.results: dict[tuple[bool, str], int] = {}
+        self.checks = self.failed_checks = 0  # the results' totals, kept as they come (a read of 10,000 adds none)
         self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
         self.scheduled_for: float | None = None
@@ -194,6 +196,9 @@ class BackendProber:
         self._inflight = None
         key = (result.ok, result.code)
         self.results[key] = self.results.get(key, 0) + 1
+        self.checks += 1
+        if not result.ok:
+            self.failed_checks += 1
         self.duration_counts[bisect_left(DURATION_BUCKETS, result.duration)] += 1
         self.duration_sum += result.duration
         if self.svc.observers:
@@ -255,6 +260,7 @@ class BackendProber:
         last = pilot.ok_result(s.last_duration, s.last_status)
         key = (True, last.code)
         self.results[key] = self.results.get(key, 0) + s.ok
+        self.checks += s.ok
         counts = self.duration_counts
         for i, n in enumerate(s.histogram):
             counts[i] += n
@@ -458,17 +464,17 @@ class HealthService(Service):
             old_backend = old.backends.get(name)
             if hc != p.hc:
                 p.stop()
-                p.backend = backend
+                p.backend, p.address = backend, str(backend.address)
                 self._restart(p, new, now, f"health check {hc.name} changed")
             elif backend.address != p.backend.address:
                 # Probe before trust: what answered at the old address says nothing of the new
                 # one, so it starts unknown there (weight 0) until its checks pass.
                 p.stop()
-                p.backend = backend
+                p.backend, p.address = backend, str(backend.address)
                 self.bus.publish(BackendChanged(now, name, "address"))
                 self._restart(p, new, now, f"address changed to {backend.address}", first=0.0)
             else:
-                p.backend = backend
+                p.backend, p.address = backend, str(backend.address)
             if old_backend is not None and old_backend.enabled != backend.enabled:
                 # The file's own `enabled` changed: that is an operator decision too.
                 (self.enable if backend.enabled else self.disable)(name)

@@ -41,6 +41,8 @@ class BackendStatus(NamedTuple):
     lateness: float  # of the last probe, seconds after its scheduled time
     downs: int  # up -> down transitions
     downtime: float  # seconds down so far, the current period included
+    checks: int  # results so far (the sum of ``results``)
+    failed_checks: int
 
 
 class HealthView:
@@ -53,20 +55,37 @@ class HealthView:
         return status_of(self._svc.prober(name))
 
     def __iter__(self) -> Iterator[BackendStatus]:
+        now = self._svc.wallclock()
         for p in list(self._svc.probers.values()):
             p.sync()
-            yield status_of(p)
+            yield status_of(p, now)
 
     def __len__(self) -> int:
         return len(self._svc.probers)
 
+    def names(self) -> list[str]:
+        """Every backend, in the order the checker holds them (the order of ListBackends)."""
+        return list(self._svc.probers)
 
-def status_of(p: BackendProber) -> BackendStatus:
+    def some(self, names: list[str]) -> list[BackendStatus]:
+        """These backends only (a page): the others cost nothing. Raises NoSuchBackend."""
+        out = []
+        prober = self._svc.prober  # brings each one up to date (its autopilot's counts)
+        now = self._svc.wallclock()
+        for name in names:
+            out.append(status_of(prober(name), now))
+        return out
+
+
+def status_of(p: BackendProber, now: float | None = None) -> BackendStatus:
     h = p.health
     return BackendStatus(
-        p.backend.name, str(p.backend.address), p.hc.name, p.check_type, h.enabled, h.state, h.counter, h.rise,
+        p.backend.name, p.address, p.hc.name, p.check_type, h.enabled, h.state, h.counter, h.rise,
         h.fall, h.since, p.in_flight, h.last_result, h.last_result_time, tuple(h.history), dict(p.results),
-        tuple(p.duration_counts), p.duration_sum, p.probes_sent, p.lateness, h.downs, h.downtime(p.svc.wallclock()),
+        tuple(p.duration_counts), p.duration_sum, p.probes_sent, p.lateness, h.downs,
+        h.downtime(p.svc.wallclock() if now is None else now),
+        p.checks,
+        p.failed_checks,
     )  # fmt: skip
 
 

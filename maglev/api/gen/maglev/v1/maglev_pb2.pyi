@@ -269,14 +269,26 @@ class DrainingVip(_message.Message):
     def __init__(self, frontend: _Optional[str] = ..., address: _Optional[str] = ..., protocol: _Optional[str] = ..., port: _Optional[int] = ..., seconds_left: _Optional[float] = ...) -> None: ...
 
 class ListBackendsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token", "frontend", "state")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FRONTEND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    frontend: str
+    state: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., frontend: _Optional[str] = ..., state: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListBackendsResponse(_message.Message):
-    __slots__ = ("backends",)
+    __slots__ = ("backends", "next_page_token", "total")
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
     backends: _containers.RepeatedCompositeFieldContainer[BackendInfo]
-    def __init__(self, backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    total: int
+    def __init__(self, backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
 
 class GetBackendRequest(_message.Message):
     __slots__ = ("name",)
