@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, cast
+from typing import Any
 
 from maglev.config import Backend, HealthCheck
 from maglev.health.probes import ProbeFactory, run
@@ -22,6 +22,6 @@ async def probe_once(hc: HealthCheck, address: str = "127.0.0.1") -> ProbeResult
     try:
         result: ProbeResult = await run(p)
     finally:
-        cast(Any, p).close()  # what it keeps between probes (a socket, a connection)
+        p.close()  # what it keeps between probes (a socket, a connection)
         f.close()
     return result

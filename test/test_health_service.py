@@ -394,6 +394,9 @@ class ScriptedPilot:
         done(OK)
         return self
 
+    def close(self) -> None:
+        return None
+
     def autopilot(self, due: float, interval: float, resolution: float, stall: float, done: Any) -> Any:
         self.flights.append(due)
         self.done = done

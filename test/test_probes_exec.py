@@ -15,7 +15,7 @@ from twisted.internet.defer import gatherResults
 from maglev.config import Backend, CheckType, ExecParams, HealthCheck, load_config
 from maglev.config.errors import ConfigError
 from maglev.health.probes import ProbeFactory, run
-from maglev.health.probes.execcheck import weight_of
+from maglev.health.probes.execcheck import ExecPool, weight_of
 from maglev.health.report import Report
 from maglev.health.state import ProbeResult
 
@@ -141,7 +141,7 @@ async def test_no_more_than_the_pool_runs_at_once(tmp_path: Path) -> None:
         f'[ "$n" -gt "$(cat {most})" ] && echo $n > {most}\nsleep 0.2\nrm {running}/$$\n'
     )
     prog = script(tmp_path, "pooled", body)
-    f = ProbeFactory(reactor(), exec_concurrency=2)
+    f = ProbeFactory(reactor(), exec_pool=ExecPool(2))
     try:
         results = await gatherResults([run(f.probe_for(Backend(f"b{i}", ipaddress.ip_address("192.0.2.1"), "hc"),
                                                        check([prog]))) for i in range(6)])  # fmt: skip

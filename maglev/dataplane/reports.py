@@ -48,11 +48,11 @@ class Reports:
         checks that no longer give a dynamic weight."""
         for backend in list(self._by_source):
             b = cfg.backends.get(backend)
-            hc = cfg.healthchecks.get(b.healthcheck) if b is not None else None
-            dynamic = hc is not None and isinstance(hc.params, ExecParams) and hc.params.dynamic_weight
             if b is None:
                 self.forget([backend])
                 continue
+            hc = cfg.healthchecks.get(b.healthcheck)
+            dynamic = hc is not None and isinstance(hc.params, ExecParams) and hc.params.dynamic_weight
             if b.agent is None:
                 self.set(backend, "agent", NEUTRAL)
             if not dynamic:

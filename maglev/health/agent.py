@@ -17,7 +17,6 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred, TimeoutError
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
@@ -25,7 +24,8 @@ from ..bus import EventBus
 from ..config import Agent, Backend, Config
 from ..events import BackendReported
 from ..log import Logger
-from .netns import Netns, NetnsEndpoint
+from .netns import Netns, backend_endpoint
+from .probes import source_for
 from .report import NEUTRAL, AgentWordError, Report, parse_agent
 
 MAX_LINE = 512
@@ -58,13 +58,9 @@ class _AgentPoller:
 
     def __init__(self, svc: AgentService, backend: Backend, agent: Agent, source: str | None) -> None:
         self.svc, self.backend, self.agent = svc, backend, agent
-        address = str(backend.address)
-        cls = TCP6ClientEndpoint if ":" in address else TCP4ClientEndpoint
-        bind = (source, 0) if source else None
-        ep: Any = cls(svc.reactor, address, agent.port, timeout=agent.timeout, bindAddress=bind)
-        if svc.netns is not None:
-            ep = NetnsEndpoint(ep, svc.netns)
-        self.endpoint = ep
+        self.endpoint = backend_endpoint(
+            svc.reactor, str(backend.address), agent.port, agent.timeout, source, svc.netns
+        )
         self.report: Report = NEUTRAL
         self.said = ""
         self.problem: str | None = None
@@ -170,10 +166,7 @@ class AgentService(Service):
     def _poller(self, backend: Backend) -> _AgentPoller:
         assert backend.agent is not None
         hc = self.config.healthchecks.get(backend.healthcheck)
-        src = None
-        if hc is not None:
-            chosen = hc.probe_ipv6_src if backend.address.version == 6 else hc.probe_ipv4_src
-            src = str(chosen) if chosen is not None else None
+        src = source_for(str(backend.address), hc) if hc is not None else None  # as its probes
         return _AgentPoller(self, backend, backend.agent, src)
 
     def startService(self) -> None:

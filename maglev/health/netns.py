@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IProtocolFactory, IStreamClientEndpoint
 from zope.interface import implementer
@@ -115,6 +116,17 @@ class Netns:
                 os.close(fd)
         self._home = self._target = None
         self._target_id = None
+
+
+def backend_endpoint(
+    reactor: Any, address: str, port: int, timeout: float, source: str | None, netns: Netns | None
+) -> IStreamClientEndpoint:
+    """A TCP client endpoint to a backend: from ``source``, inside ``netns`` when there is one."""
+    cls = TCP6ClientEndpoint if ":" in address else TCP4ClientEndpoint
+    ep: IStreamClientEndpoint = cls(
+        reactor, address, port, timeout=timeout, bindAddress=(source, 0) if source else None
+    )
+    return NetnsEndpoint(ep, netns) if netns is not None else ep
 
 
 @implementer(IStreamClientEndpoint)

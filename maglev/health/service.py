@@ -33,6 +33,7 @@ from ..log import Logger
 from ..states import BackendState
 from ..timers import TimerId, TimerQueue
 from .probes import DURATION_BUCKETS, Cancellable, Pilot, Probe, ProbeFactory
+from .probes.execcheck import ExecPool
 from .report import Report
 from .state import BackendHealth, Intervals, OperatorError, ProbeResult, State, Transition
 from .view import HealthView
@@ -151,12 +152,6 @@ class BackendProber:
         self.scheduled_for = self.svc.clock.seconds() + delay
         self._call = self.starts.call_later(delay, self._fire_cb)
         self.state = ProberState.WAITING
-
-    def close_probe(self) -> None:
-        """Its probe will not be used again: what it keeps open between probes is closed."""
-        close = getattr(self.probe, "close", None)
-        if close is not None:
-            close()
 
     def stop(self) -> None:
         """Cancel the waiting timer and any probe in flight (its result is dropped)."""
@@ -298,12 +293,13 @@ class HealthService(Service):
         self.wallclock = wallclock
         # The real probes need the whole reactor (sockets too); a test's Clock comes with its own factory.
         reactor = cast("Reactor", clock)
+        self.exec_pool = ExecPool(config.healthchecker.exec_concurrency)  # kept across factories (netns changes)
         self._make_factory = factory or (
             lambda netns: ProbeFactory(
                 reactor,
                 netns,
                 timers=self.timers,
-                exec_concurrency=self.config.healthchecker.exec_concurrency,
+                exec_pool=self.exec_pool,
                 on_report=self._reported,
             )  # fmt: skip
         )
@@ -326,7 +322,7 @@ class HealthService(Service):
         super().stopService()
         for prober in self.probers.values():
             prober.stop()
-            prober.close_probe()
+            prober.probe.close()
         self.factory.close()
         self.timers.stop()
         self.coarse_starts.stop()
@@ -433,9 +429,7 @@ class HealthService(Service):
     def reconfigure(self, new: Config) -> None:
         old, self.config = self.config, new
         now = self.wallclock()
-        exec_pool = getattr(self.factory, "exec_pool", None)  # a test's factory may have none
-        if exec_pool is not None:
-            exec_pool.resize(new.healthchecker.exec_concurrency)
+        self.exec_pool.resize(new.healthchecker.exec_concurrency)
         if old.healthchecker.netns != new.healthchecker.netns:
             # A different network view: every probe restarts from unknown.
             for p in self.probers.values():
@@ -449,7 +443,7 @@ class HealthService(Service):
             if name not in new.backends:
                 p = self.probers[name]
                 p.stop()
-                p.close_probe()
+                p.probe.close()
                 t = p.health.remove(now)
                 if t is not None:
                     self.announce(p, t)
@@ -462,19 +456,17 @@ class HealthService(Service):
             p.health.resize_history(new.healthchecker.transition_history)
             hc = new.healthchecks[backend.healthcheck]
             old_backend = old.backends.get(name)
+            moved = backend.address != p.backend.address
+            p.backend, p.address = backend, str(backend.address)
             if hc != p.hc:
                 p.stop()
-                p.backend, p.address = backend, str(backend.address)
                 self._restart(p, new, now, f"health check {hc.name} changed")
-            elif backend.address != p.backend.address:
+            elif moved:
                 # Probe before trust: what answered at the old address says nothing of the new
                 # one, so it starts unknown there (weight 0) until its checks pass.
                 p.stop()
-                p.backend, p.address = backend, str(backend.address)
                 self.bus.publish(BackendChanged(now, name, "address"))
                 self._restart(p, new, now, f"address changed to {backend.address}", first=0.0)
-            else:
-                p.backend, p.address = backend, str(backend.address)
             if old_backend is not None and old_backend.enabled != backend.enabled:
                 # The file's own `enabled` changed: that is an operator decision too.
                 (self.enable if backend.enabled else self.disable)(name)
@@ -483,7 +475,7 @@ class HealthService(Service):
         """Start over from unknown; the first probe at ``first`` seconds (None: spread)."""
         hc = config.healthchecks[p.backend.healthcheck]
         p.hc = hc
-        p.close_probe()
+        p.probe.close()
         p.probe = self.factory.probe_for(p.backend, hc)
         t = p.health.restart(hc.rise, hc.fall, now, why)
         if t is not None:

@@ -69,6 +69,10 @@ class Pilot(Protocol):
 class Probe(Protocol):
     def start(self, done: Done) -> Cancellable: ...
 
+    def close(self) -> None:
+        """It will not be used again: what it keeps between probes (a socket, a connection) goes."""
+        ...
+
     @property
     def pilot(self) -> Pilot | None:
         """What can fly this backend on autopilot, if anything."""
@@ -133,6 +137,9 @@ class TcpProbe:
         self.source, self.send, self.expect, self.netns = source, send, expect, netns
         self.name = name
 
+    def close(self) -> None:
+        return None  # its sockets are the multiplexer's
+
     def start(self, done: Done) -> Cancellable:
         try:
             return self.mux.start(
@@ -173,6 +180,9 @@ class RawHttpProbe:
                 [(r.low, r.high) for r in params.expect_status], lambda: HttpVerdict(params),
             )  # fmt: skip
 
+    def close(self) -> None:
+        return None  # its sockets are the multiplexer's, its pilot forgets itself when collected
+
     def start(self, done: Done) -> Cancellable:
         try:
             judge = HttpVerdict(self.params, self.pattern)
@@ -192,9 +202,7 @@ class _Guarded:
         self.pilot = inner.pilot
 
     def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if close is not None:
-            close()
+        self.inner.close()
 
     def start(self, done: Done) -> Cancellable:
         try:
@@ -230,7 +238,7 @@ class ProbeFactory:
         netns: str | None = None,
         netns_dir: str | None = None,
         timers: TimerQueue | None = None,
-        exec_concurrency: int = 8,
+        exec_pool: ExecPool | None = None,
         on_report: Reported | None = None,
     ) -> None:
         self.reactor = reactor
@@ -239,7 +247,7 @@ class ProbeFactory:
         self.pingers = Pingers(reactor, self.timers)
         self.tcp = TcpMux(reactor, self.timers)
         self.connect = ConnectEngine(reactor, DURATION_BUCKETS, self.timers.resolution)
-        self.exec_pool = ExecPool(exec_concurrency)
+        self.exec_pool = exec_pool if exec_pool is not None else ExecPool()  # the checker's: a reload resizes it
         self.on_report = on_report  # an exec check's dynamic weight goes here
 
     def probe_for(self, backend: Backend, hc: HealthCheck) -> Probe:

@@ -302,6 +302,9 @@ class ConnectCheck:
         self.last_late = 0.0
         weakref.finalize(self, engine.forget, self.tid)
 
+    def close(self) -> None:
+        return None  # the engine forgets it when it is collected (weakref.finalize above)
+
     def start(self, done: Done) -> ConnectCheck:
         """Guards itself, as TcpProbe does."""
         try:

@@ -29,12 +29,11 @@ import dns.rcode
 import dns.rdatatype
 from twisted.internet import error as twisted_error
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from ...config import DnsParams, HealthCheck
-from ..netns import Netns, NetnsEndpoint
+from ..netns import Netns, backend_endpoint
 from ..state import ProbeResult
 
 MAX_UDP = 65535
@@ -143,11 +142,7 @@ class _DnsProbe:
     def over_tcp(self) -> None:
         p = self.prober
         timeout = max(p.hc.timeout - self.took(), 0.001)
-        cls = TCP6ClientEndpoint if p.v6 else TCP4ClientEndpoint
-        bind = (p.source, 0) if p.source else None
-        ep: Any = cls(p.reactor, p.address, p.port, timeout=timeout, bindAddress=bind)
-        if p.netns is not None:
-            ep = NetnsEndpoint(ep, p.netns)
+        ep = backend_endpoint(p.reactor, p.address, p.port, timeout, p.source, p.netns)
         connecting = ep.connect(Factory.forProtocol(lambda: _Tcp(self)))
         connecting.addCallbacks(self._tcp_made, self._tcp_failed)
 

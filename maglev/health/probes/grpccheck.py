@@ -29,12 +29,12 @@ from OpenSSL import SSL
 from twisted.internet import error as twisted_error
 from twisted.internet import ssl as tssl
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
+from twisted.internet.endpoints import wrapClientTLS
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 
 from ...config import GrpcParams, HealthCheck
-from ..netns import Netns, NetnsEndpoint
+from ..netns import Netns, backend_endpoint
 from ..state import ProbeResult
 from .http import USER_AGENT, InsecureTLS, _is_ip, tls_incomplete
 
@@ -227,11 +227,7 @@ class GrpcProber:
         self.authority = (f"[{host}]" if ":" in host else host) + f":{hc.port}"
         msg = health_pb2.HealthCheckRequest(service=params.service).SerializeToString()
         self.request = b"\x00" + struct.pack(">I", len(msg)) + msg
-        bind = (source, 0) if source else None
-        cls = TCP6ClientEndpoint if ":" in address else TCP4ClientEndpoint
-        ep: Any = cls(reactor, address, hc.port, timeout=hc.timeout, bindAddress=bind)
-        if netns is not None:
-            ep = NetnsEndpoint(ep, netns)
+        ep: Any = backend_endpoint(reactor, address, hc.port, hc.timeout, source, netns)
         if params.tls:
             sni = params.host if params.host and not _is_ip(params.host) else None
             creator: Any = (

@@ -17,7 +17,7 @@ from service_identity import CertificateError, VerificationError
 from twisted.internet import error as terror
 from twisted.internet import ssl as tssl
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
+from twisted.internet.endpoints import wrapClientTLS
 from twisted.internet.error import ConnectError, ConnectingCancelledError, ConnectionRefusedError
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
 from twisted.internet.protocol import Protocol
@@ -28,7 +28,7 @@ from twisted.web.iweb import IAgentEndpointFactory, IResponse
 from zope.interface import implementer
 
 from ...config import CheckType, HealthCheck, HttpParams
-from ..netns import Netns, NetnsEndpoint
+from ..netns import Netns, backend_endpoint
 from ..state import ProbeResult
 from . import rawhttp
 
@@ -90,11 +90,7 @@ class _BackendEndpoints:
         self.connected: Any = None
 
     def endpointForURI(self, uri: Any) -> IStreamClientEndpoint:
-        bind = (self.source, 0) if self.source else None
-        cls = TCP6ClientEndpoint if ":" in self.address else TCP4ClientEndpoint
-        ep: IStreamClientEndpoint = cls(self.reactor, self.address, self.port, timeout=self.timeout, bindAddress=bind)
-        if self.netns is not None:
-            ep = NetnsEndpoint(ep, self.netns)
+        ep = backend_endpoint(self.reactor, self.address, self.port, self.timeout, self.source, self.netns)
         if self.tls is not None:
             ep = _Remembering(wrapClientTLS(self.tls, ep), self)
         return ep
