@@ -2,6 +2,7 @@
 
     python bench/grpc.py                               # 10,000 backends, 100 subscribers, 200 events
     python bench/grpc.py --backends 1000 --subscribers 10 --events 50
+    python bench/grpc.py --probing                     # reads while 10,000 backends are probed at 1 s
 
 maglevd runs as its own process (VPP off, backends on closed loopback ports so
 every probe is a quick refusal). Prints ListBackends latency (p50/p99 over
@@ -10,6 +11,15 @@ the bench disables and enables a backend over the API, which publishes a
 BackendTransition on the daemon's bus stamped with the wall clock; each of the
 subscribers (spread over two client processes, grpc.aio) notes how long after
 that stamp the event arrived. Same host, same clock.
+
+With --probing the backends are up instead (loopback listeners: one wildcard
+listener in a network namespace the bench creates, when root), every one checked
+at 1 s, and the bench reads what that costs the probes from outside the daemon:
+in windows of --window seconds (no reads; ListBackends of every backend once a
+second; a page of 500 once a second) it scrapes /metrics at each end for
+maglev_probe_start_lateness_seconds (every probe's start lateness; quantiles
+interpolated in its buckets) and reads the daemon's CPU from /proc, and times
+the calls it made.
 """
 
 from __future__ import annotations
@@ -35,18 +45,28 @@ from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc  # noqa: E402
 from test.helpers import Daemon  # noqa: E402  # maglevd as a child process, its JSON log on a queue
 
 PER_FRONTEND = 100
+PROBE_PORT = 8000
 
 
-def config(backends: int, per_frontend: int = PER_FRONTEND) -> str:
+def config(backends: int, per_frontend: int = PER_FRONTEND, netns: str | None = None, probing: bool = False) -> str:
+    from bench.probes import address
+
     lines = [
         "maglev:",
         "  vpp:",
         "    lb: {ipv4-src-address: 192.0.2.254}",
+        *([f"  healthchecker: {{netns: {netns}}}"] if netns else []),
         "  healthchecks:",
         "    closed: {type: tcp, port: 9, interval: 30s, fast-interval: 30s, down-interval: 30s}",
+        f"    up: {{type: tcp, port: {PROBE_PORT}, interval: 1s, fast-interval: 1s, down-interval: 1s, timeout: 1s}}",
         "  backends:",
     ]
-    lines += [f"    b{i}: {{address: 127.3.{i // 250}.{i % 250 + 1}, healthcheck: closed}}" for i in range(backends)]
+    if probing:
+        lines += [f"    b{i}: {{address: {address(i)}, healthcheck: up}}" for i in range(backends)]
+    else:
+        lines += [
+            f"    b{i}: {{address: 127.3.{i // 250}.{i % 250 + 1}, healthcheck: closed}}" for i in range(backends)
+        ]
     lines.append("  frontends:")
     for f in range(0, backends, per_frontend):
         n = f // per_frontend
@@ -92,6 +112,83 @@ def subscribe(address: str, count: int, events: int, ready: Any, out: Any) -> No
     out.put(asyncio.run(main()))
 
 
+def scrape_lateness(metrics: str) -> list[int]:
+    """maglev_probe_start_lateness_seconds from /metrics: counts per bucket (not cumulative)."""
+    import re
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=30).read().decode()
+    cumulative = [float(m) for m in re.findall(r'^maglev_probe_start_lateness_seconds_bucket\{le="[^"]+"\} (\S+)$',
+                                                text, re.M)]  # fmt: skip
+    return [int(b - a) for a, b in zip([0.0, *cumulative], cumulative, strict=False)]
+
+
+def reads_while_probing(args: argparse.Namespace) -> None:
+    from bench.peers import cpu_times
+    from bench.probes import BenchNetns, netns_usable, quantile, serve_backends
+    from maglev.health.lateness import LATENESS_BUCKETS
+    from maglev.limits import raise_open_files
+
+    raise_open_files()
+    ns = BenchNetns() if netns_usable() is None else None
+    name = ns.name if ns is not None else None
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    server = ctx.Process(target=serve_backends, args=(args.backends, ready, "tcp", name), daemon=True)
+    server.start()
+    try:
+        if not ready.wait(120):
+            raise RuntimeError("backends did not start")
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = Path(tmp) / "maglev.yaml"
+            cfg.write_text(config(args.backends, netns=name, probing=True))
+            daemon = Daemon(["--config", str(cfg), "--metrics-addr", "127.0.0.1:0", "--vpp-api-addr", "",
+                             "--grpc-addr", "127.0.0.1:0", "--web-addr", ""])  # fmt: skip
+            try:
+                grpc_at = daemon.event("listening", timeout=120, service="grpc")["address"]
+                metrics_at = daemon.event("listening", timeout=120, service="metrics")["address"]
+                stub = pb_grpc.MaglevStub(grpc.insecure_channel(grpc_at))
+                deadline = time.monotonic() + 180
+                while time.monotonic() < deadline:
+                    up = stub.ListBackends(pb.ListBackendsRequest(page_size=1, state=["up"]), timeout=30).total
+                    if up == args.backends:
+                        break
+                    time.sleep(1.0)  # a bench waiting for the rise of 10,000 backends, not a test
+                time.sleep(3.0)  # steady state: every backend on autopilot
+                print(f"{args.backends:,} TCP backends up, checked at 1 s{' (netns)' if name else ''}")
+                kinds = [("no reads", None), ("ListBackends, all", pb.ListBackendsRequest()),
+                         ("ListBackends, a page of 500", pb.ListBackendsRequest(page_size=500))]  # fmt: skip
+                for label, request in kinds:
+                    before, cpu0, t0 = scrape_lateness(metrics_at), sum(cpu_times(daemon.proc.pid)), time.monotonic()
+                    calls: list[float] = []
+                    while time.monotonic() - t0 < args.window:
+                        tick = time.monotonic()
+                        if request is not None:
+                            stub.ListBackends(request, timeout=30)
+                            calls.append(time.monotonic() - tick)
+                        time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))  # one read a second
+                    after, cpu1, t1 = scrape_lateness(metrics_at), sum(cpu_times(daemon.proc.pid)), time.monotonic()
+                    late = [b - a for a, b in zip(before, after, strict=True)]
+                    timed = ""
+                    if calls:
+                        c50, c99 = quantiles(calls)
+                        timed = f"; the call p50 {c50 * 1000:.1f} ms, p99 {c99 * 1000:.1f} ms"
+                    print(
+                        f"{label:<28} probe start lateness p50 {quantile(0.5, LATENESS_BUCKETS, late) * 1000:5.1f} ms, "
+                        f"p99 {quantile(0.99, LATENESS_BUCKETS, late) * 1000:5.1f} ms over {sum(late):,} probes; "
+                        f"daemon {(cpu1 - cpu0) / (t1 - t0):.3f} of a core{timed}",
+                        flush=True,
+                    )
+            finally:
+                daemon.stop(30)
+                daemon.kill()
+    finally:
+        server.terminate()
+        server.join(10)
+        if ns is not None:
+            ns.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", type=int, default=10_000)
@@ -99,7 +196,12 @@ def main() -> None:
     ap.add_argument("--subscribers", type=int, default=100)
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--gap", type=float, default=0.02, help="seconds between published events")
+    ap.add_argument("--probing", action="store_true", help="the backends up and probed: what reads cost the probes")
+    ap.add_argument("--window", type=float, default=20.0, help="--probing: seconds per measured window")
     args = ap.parse_args()
+    if args.probing:
+        reads_while_probing(args)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "maglev.yaml"

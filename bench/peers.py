@@ -3,12 +3,17 @@
     python bench/peers.py                                  # N = 100, 1000, 5000; tcp and http; 60 s each
     python bench/peers.py --sizes 1000 --types tcp --duration 20 --trials 20
     python bench/peers.py --sizes 1000,5000 --duration 20 --repeat 3 --no-detection   # medians
+    python bench/peers.py --sizes 200,1000 --types https,https-full --repeat 3 --no-detection
 
 Backends: one child process listening on N loopback addresses (127.2.x.y:8000). It
 counts every connection attempt (each probe is one; counted as SYNs on a raw socket
 with a BPF filter, because HAProxy's TCP checks reset before the handshake completes
 and are never accepted), answers HTTP with 200, or 500 for a backend told to fail,
-and notes when it sent each 500.
+and notes when it sent each 500. ``https`` is HTTP over TLS (an RSA-2048 certificate,
+TLS 1.3, session tickets on: a checker may resume), ``https-full`` the same with
+resumption refused by the backends (no tickets: every handshake is a full one); the
+backends count the handshakes they saw resumed, so the table says whether each checker
+resumes.
 
 Cost: each checker in turn (HAProxy ``check inter 1s rise 2 fall 3`` on every
 server, no traffic; keepalived TCP_CHECK / HTTP_GET with ``delay_loop 1``; maglevd
@@ -67,6 +72,34 @@ def address(i: int) -> str:
     return f"127.2.{i // 250}.{i % 250 + 1}"
 
 
+TLS_KINDS = ("https", "https-full")
+
+
+def tls_material(directory: Path) -> Path:
+    """An RSA-2048 key and self-signed certificate, as one PEM file."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem = directory / "backend.pem"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    return pem
+
+
 # --- backends ---------------------------------------------------------------------------------
 # Classic BPF for a raw IPPROTO_TCP socket: pass TCP SYNs (without ACK) to port PORT only.
 SYN_FILTER = [
@@ -96,10 +129,19 @@ def syn_counter() -> socket.socket:
     return raw
 
 
-def serve(n: int, conn: Any) -> None:
-    """Child process: N listeners and a SYN counter; commands on ``conn``: counts, fail i
-    (answer 500 from now on), stop i (close the listener), sent, quit."""
+def serve(n: int, conn: Any, kind: str = "tcp", pem: str | None = None) -> None:
+    """Child process: N listeners and a SYN counter; commands on ``conn``: counts, tls
+    (handshakes, resumed), fail i (answer 500 from now on), stop i (close the listener),
+    sent, quit."""
+    import ssl
+
     raise_open_files()
+    tls: ssl.SSLContext | None = None
+    if kind in TLS_KINDS:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(str(pem))
+        tls.num_tickets = 0 if kind == "https-full" else 2
+    handshakes = resumed = 0
     sel = selectors.DefaultSelector()
     raw = syn_counter()
     sel.register(raw, selectors.EVENT_READ, ("syn", -1))
@@ -119,6 +161,8 @@ def serve(n: int, conn: Any) -> None:
                 cmd = conn.recv()
                 if cmd == "counts":
                     conn.send(syns)
+                elif cmd == "tls":
+                    conn.send((handshakes, resumed))
                 elif cmd[0] == "fail":
                     failing[cmd[1]] = time.time()
                     fails_sent[cmd[1]] = []
@@ -156,7 +200,28 @@ def serve(n: int, conn: Any) -> None:
                     except BlockingIOError:
                         break
                     c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ, ("conn", i))
+                    if tls is not None:
+                        try:
+                            c = tls.wrap_socket(c, server_side=True, do_handshake_on_connect=False)
+                        except (OSError, ssl.SSLError):  # the checker gave up (a timeout) and reset it
+                            c.close()
+                            continue
+                        sel.register(c, selectors.EVENT_READ, ("handshake", i))
+                    else:
+                        sel.register(c, selectors.EVENT_READ, ("conn", i))
+            elif kind == "handshake":
+                assert isinstance(sock, ssl.SSLSocket)
+                try:
+                    sock.do_handshake()
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    continue
+                except (OSError, ssl.SSLError):
+                    sel.unregister(sock)
+                    sock.close()
+                    continue
+                handshakes += 1
+                resumed += bool(sock.session_reused)
+                sel.modify(sock, selectors.EVENT_READ, ("conn", i))
             else:
                 try:
                     data = sock.recv(4096)
@@ -166,6 +231,8 @@ def serve(n: int, conn: Any) -> None:
                             fails_sent[i].append(time.time())
                         else:
                             sock.send(OK)
+                except ssl.SSLWantReadError:
+                    continue
                 except OSError:
                     pass
                 sel.unregister(sock)
@@ -173,10 +240,10 @@ def serve(n: int, conn: Any) -> None:
 
 
 class Backends:
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, kind: str = "tcp", pem: Path | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(n, child), daemon=True)
+        self.proc = ctx.Process(target=serve, args=(n, child, kind, str(pem) if pem else None), daemon=True)
         self.proc.start()
         if not self.conn.poll(120) or self.conn.recv() != "ready":
             raise RuntimeError("backends did not start")
@@ -300,15 +367,18 @@ class HAProxy(Checker):
     def command(self) -> list[str]:
         lines = [
             "global", "  maxconn 4000", "  log stdout format raw local0 info",
-            "defaults", f"  mode {'http' if self.kind == 'http' else 'tcp'}", "  log global",
+            "defaults", f"  mode {'tcp' if self.kind == 'tcp' else 'http'}", "  log global",
             "  timeout connect 1s", "  timeout check 1s", "  timeout client 5s", "  timeout server 5s",
             # HAProxy will not start without a listener; no traffic ever reaches it
             "frontend fe", f"  bind 127.0.0.1:{free_port()}", "  default_backend be",
             "backend be",
         ]  # fmt: skip
-        if self.kind == "http":
+        if self.kind != "tcp":
             lines += ["  option httpchk GET /healthz", "  http-check expect status 200"]
-        lines.append(f"  default-server check inter {INTERVAL}s rise {RISE} fall {FALL}")
+        # check-ssl: the checks over TLS, not verified (as maglevd's insecure: true); HAProxy
+        # keeps the last session of each server and offers it on the next check.
+        ssl = " check-ssl verify none" if self.kind in TLS_KINDS else ""
+        lines.append(f"  default-server check{ssl} inter {INTERVAL}s rise {RISE} fall {FALL}")
         lines += [f"  server b{i} {address(i)}:{PORT}" for i in range(self.n)]
         cfg = self.tmp / "haproxy.cfg"
         cfg.write_text("\n".join(lines) + "\n")
@@ -325,10 +395,11 @@ class Keepalived(Checker):
             self.events.setdefault(str(int(m.group(1)) * 250 + int(m.group(2)) - 1), now)
 
     def command(self) -> list[str]:
+        get = {"http": "HTTP_GET", "https": "SSL_GET", "https-full": "SSL_GET"}.get(self.kind)
         check = (
-            "HTTP_GET { url { path /healthz status_code 200 } connect_timeout 1 "
+            f"{get} {{ url {{ path /healthz status_code 200 }} connect_timeout 1 "
             f"retry {FALL - 1} delay_before_retry {INTERVAL} }}"
-            if self.kind == "http"
+            if get
             else f"TCP_CHECK {{ connect_timeout 1 retry {FALL - 1} delay_before_retry {INTERVAL} }}"
         )
         lines = ["global_defs { router_id bench }", "virtual_server 192.0.2.1 80 {", f"  delay_loop {INTERVAL}",
@@ -396,8 +467,8 @@ class Maglevd(Checker):
                 self.logged_dataplane.setdefault(str(int(a) * 250 + int(b) - 1), logged_at(rec))
 
     def command(self) -> list[str]:
-        hc = "http" if self.kind == "http" else "tcp"
-        params = "\n      params: {path: /healthz}" if hc == "http" else ""
+        hc = "https" if self.kind in TLS_KINDS else self.kind
+        params = "\n      params: {path: /healthz}" if hc != "tcp" else ""
         lines = [
             "maglev:",
             "  vpp:",
@@ -462,8 +533,8 @@ def available(name: str) -> str | None:
 
 # --- the two measurements ----------------------------------------------------------------------------
 def cost(name: str, n: int, kind: str, duration: float, warmup: float) -> dict[str, Any]:
-    backends = Backends(n)
     with tempfile.TemporaryDirectory() as tmp:
+        backends = Backends(n, kind, tls_material(Path(tmp)) if kind in TLS_KINDS else None)
         checker = CHECKERS[name](Path(tmp), n, kind)
         try:
             checker.start()
@@ -473,9 +544,9 @@ def cost(name: str, n: int, kind: str, duration: float, warmup: float) -> dict[s
                 return {"checker": name, "backends": n, "type": kind, "skipped": why}
             assert checker.proc is not None
             pid = checker.proc.pid
-            (u0, s0), p0, t0 = cpu_times(pid), backends.ask("counts"), time.monotonic()
+            (u0, s0), p0, h0, t0 = cpu_times(pid), backends.ask("counts"), backends.ask("tls"), time.monotonic()
             time.sleep(duration)
-            (u1, s1), p1, t1 = cpu_times(pid), backends.ask("counts"), time.monotonic()
+            (u1, s1), p1, h1, t1 = cpu_times(pid), backends.ask("counts"), backends.ask("tls"), time.monotonic()
             c0, c1 = u0 + s0, u1 + s1
             probes = p1 - p0
             if not probes:
@@ -489,6 +560,7 @@ def cost(name: str, n: int, kind: str, duration: float, warmup: float) -> dict[s
                 "cpu_share": round((c1 - c0) / (t1 - t0), 3),
                 "sys_share": round((s1 - s0) / (t1 - t0), 3),
                 "rss_mib": round(rss_mib(pid), 1),
+                **({"resumed_share": round((h1[1] - h0[1]) / max(1, h1[0] - h0[0]), 3)} if kind in TLS_KINDS else {}),
             }  # fmt: skip
         finally:
             checker.stop()
@@ -533,10 +605,10 @@ def quantiles(values: list[float]) -> tuple[float, float]:
 
 
 def detection(name: str, kind: str, trials: int, warmup: float) -> dict[str, Any]:
-    """HTTP backends start answering 500; TCP backends close their listener."""
+    """HTTP(S) backends start answering 500; TCP backends close their listener."""
     n = 100
-    backends = Backends(n)
     with tempfile.TemporaryDirectory() as tmp:
+        backends = Backends(n, kind, tls_material(Path(tmp)) if kind in TLS_KINDS else None)
         checker = CHECKERS[name](Path(tmp), n, kind)
         try:
             checker.start()
@@ -546,7 +618,7 @@ def detection(name: str, kind: str, trials: int, warmup: float) -> dict[str, Any
                 return {"checker": name, "type": kind, "skipped": why}
             stopped: dict[str, float] = {}
             for k in range(trials):
-                stopped[str(k)] = backends.ask("fail" if kind == "http" else "stop", k)
+                stopped[str(k)] = backends.ask("stop" if kind == "tcp" else "fail", k)
                 time.sleep(0.25)
             deadline = time.monotonic() + 10 * INTERVAL * FALL
             while time.monotonic() < deadline and not all(str(k) in checker.events for k in range(trials)):
@@ -616,10 +688,11 @@ def main() -> None:
                         skipped[c] = r["skipped"]
                         continue
                     row[c] = r
+                    resumed = f"  {r['resumed_share']:.0%} resumed" if "resumed_share" in r else ""
                     print(
                         f"{n:>5} {kind:<4} {c:<10} {r['probes_per_s']:>8.1f} probes/s  "
                         f"{r['cpu_s_per_1000']:.4f} CPU s/1000 ({r['us_per_probe']:.1f} µs/probe)  "
-                        f"{r['cpu_share']:.3f} core ({r['sys_share']:.3f} sys)  RSS {r['rss_mib']:.0f} MiB",
+                        f"{r['cpu_share']:.3f} core ({r['sys_share']:.3f} sys)  RSS {r['rss_mib']:.0f} MiB{resumed}",
                         flush=True,
                     )
                 for peer, ratio in ratios(row).items():

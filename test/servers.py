@@ -162,3 +162,111 @@ def port_of(listening: IListeningPort) -> int:
 def stop(listening: IListeningPort) -> Deferred[Any]:
     stopped: Deferred[Any] = maybeDeferred(listening.stopListening)
     return stopped
+
+
+@dataclass
+class TlsHandshake:
+    sni: str | None
+    resumed: bool
+    version: str
+    request: bytes
+
+
+class TlsServer:
+    """HTTPS on the standard library's TLS, in a thread: records each connection's SNI,
+    TLS version, whether its session was resumed, and its request head.
+
+    ``tickets=0`` turns TLS 1.3 resumption off; ``tls12`` caps the version (its
+    sessions resume by session id or ticket); ``status``/``body`` are the answer;
+    ``chunks`` writes the body in that many TLS records; ``close_in_handshake``
+    closes the connection on its first bytes; ``hold`` accepts and never answers
+    (the last two can change between probes)."""
+
+    def __init__(
+        self,
+        tickets: int = 2,
+        tls12: bool = False,
+        status: int = 200,
+        body: bytes = b"ok\n",
+        chunks: int = 1,
+        close_in_handshake: bool = False,
+    ) -> None:
+        import ssl
+        import tempfile
+        import threading
+
+        key_pem, cert_pem = self_signed()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(key_pem + cert_pem)
+            f.flush()
+            self.ctx.load_cert_chain(f.name)
+        self.ctx.num_tickets = tickets
+        if tls12:
+            self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.seen_sni: list[str | None] = []
+        self.ctx.sni_callback = lambda sock, name, ctx: self.seen_sni.append(name)
+        self.status, self.body, self.chunks = status, body, chunks
+        self.close_in_handshake = close_in_handshake
+        self.hold = False  # accept and never answer
+        self.held: list[socket.socket] = []
+        self.handshakes: list[TlsHandshake] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.served = threading.Condition()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import ssl
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                if self.close_in_handshake:
+                    conn.recv(65536)  # all of the ClientHello: the close is a FIN, not a reset
+                    continue
+                if self.hold:
+                    self.held.append(conn)  # never answered; closed with the server
+                    continue
+                with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        data = tls.recv(4096)
+                        if not data:
+                            break
+                        head += data
+                    sni = self.seen_sni[-1] if self.seen_sni else None
+                    with self.served:  # before answering: a probe resets once it has its answer
+                        self.handshakes.append(TlsHandshake(sni, bool(tls.session_reused), tls.version() or "", head))
+                        self.served.notify_all()
+                    answer = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.body)}\r\n\r\n".encode()
+                    step = max(1, -(-len(self.body) // self.chunks))
+                    tls.sendall(answer)
+                    for i in range(0, len(self.body), step):
+                        tls.sendall(self.body[i : i + step])
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                if conn not in self.held:
+                    conn.close()
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[TlsHandshake]:
+        """Until ``count`` connections were served (bounded)."""
+        with self.served:
+            self.served.wait_for(lambda: len(self.handshakes) >= count, timeout)
+            return list(self.handshakes)
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (closing would not)
+        except OSError:
+            pass
+        self.listener.close()
+        self._thread.join(5)
+        for conn in self.held:
+            conn.close()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 
+from maglev.health.lateness import LATENESS_BUCKETS
 from maglev.health.probes import DURATION_BUCKETS, _connect
 from maglev.health.probes.connect import ConnectCheck, result_of
 
@@ -172,6 +173,28 @@ def test_after_a_stall_the_next_probe_counts_from_its_start(listener: socket.soc
         answered(e, T0 + 0.5)
         next_due = e.stats(tid)[7]
         assert next_due is not None and T0 + 0.5 + 0.9 <= next_due <= T0 + 0.5 + 1.1
+    finally:
+        e.close()
+
+
+def test_the_engine_counts_how_late_each_autopilot_start_was(listener: socket.socket) -> None:
+    e = _connect.ConnectChecks(opener, DURATION_BUCKETS, 0.005, 5, LATENESS_BUCKETS)
+    try:
+        assert e.add_pool() == 0
+        assert e.lateness() == ((0,) * (len(LATENESS_BUCKETS) + 1), 0.0)
+        tid = target(e, listener)
+        e.autopilot(tid, T0, 1.0, 0.0, STALL)
+        e.tick(T0 + 0.0005)  # half a millisecond late: the first bucket
+        answered(e, T0 + 0.001)
+        due = e.stats(tid)[7]
+        assert due is not None
+        e.tick(due + 0.2)  # 200 ms late: a busy reactor (the 0.25 bucket)
+        counts, total = e.lateness()
+        assert counts[0] == 1 and counts[LATENESS_BUCKETS.index(0.25)] == 1 and sum(counts) == 2, counts
+        assert total == pytest.approx(0.2005)
+        # Cumulative, not handed over: a metric's counters.
+        e.stats(tid)
+        assert e.lateness() == (counts, total)
     finally:
         e.close()
 

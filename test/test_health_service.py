@@ -12,6 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from maglev.bus import EventBus
 from maglev.config import Backend, Config, HealthCheck, load_config
 from maglev.events import BackendChanged, BackendTransition
+from maglev.health.lateness import LATENESS_BUCKETS
 from maglev.health.metrics import HealthCollector, HealthMetrics
 from maglev.health.probes import DeferredProbe
 from maglev.health.probes.connect import AutopilotStats
@@ -78,6 +79,9 @@ class ScriptedProbes:
 
     def close(self) -> None:
         self.closed += 1
+
+    def start_lateness(self) -> tuple[tuple[int, ...], float]:
+        return (0,) * (len(LATENESS_BUCKETS) + 1), 0.0  # no autopilot here: Python counts every start
 
 
 def changed(text: str, old: str, new: str) -> Config:
@@ -335,7 +339,9 @@ class HealthServiceTests(SynchronousTestCase):
     def test_transition_history_size_follows_reload(self) -> None:
         self.settle()
         self.svc.reconfigure(changed(CONFIG, "transition-history: 3", "transition-history: 1"))
-        self.assertEqual(self.svc.probers["web0"].health.history.maxlen, 1)
+        health = self.svc.probers["web0"].health
+        self.assertEqual((health.history_size, len(health.history)), (1, 1))  # the newest kept
+        self.assertEqual(health.history[-1].new, State.UP)
 
     def test_netns_change_restarts_every_probe_with_a_new_factory(self) -> None:
         self.settle()
@@ -352,6 +358,23 @@ class HealthServiceTests(SynchronousTestCase):
         self.assertEqual(self.probes.closed, 1)
 
     # --- metrics and logs -------------------------------------------------------------
+    def test_probe_start_lateness_is_counted_and_exported(self) -> None:
+        m = MaglevMetrics()
+        m.registry.register(HealthCollector(self.svc.view))
+        self.probes.auto["web0"] = FAIL
+        self.clock.advance(0.5)  # both first probes start when due
+        self.assertEqual(self.svc.view.start_lateness(), ((2,) + (0,) * len(LATENESS_BUCKETS), 0.0))
+        self.clock.advance(5.5)  # web0 (down) was due again 5 s after its start: 0.5 s late
+        counts, total = self.svc.view.start_lateness()
+        self.assertEqual(counts[LATENESS_BUCKETS.index(0.5)], 1)
+        self.assertAlmostEqual(total, 0.5)
+        v = m.registry.get_sample_value
+        self.assertEqual(v("maglev_probe_start_lateness_seconds_bucket", {"le": "0.001"}), 2)
+        self.assertEqual(v("maglev_probe_start_lateness_seconds_bucket", {"le": "0.25"}), 2)
+        self.assertEqual(v("maglev_probe_start_lateness_seconds_bucket", {"le": "0.5"}), 3)
+        self.assertEqual(v("maglev_probe_start_lateness_seconds_count", {}), 3)
+        self.assertAlmostEqual(v("maglev_probe_start_lateness_seconds_sum", {}) or 0.0, 0.5)
+
     def test_metrics(self) -> None:
         m = MaglevMetrics()
         HealthMetrics(m.registry).watch(self.bus)
@@ -434,6 +457,9 @@ class PilotFactory:
 
     def close(self) -> None:
         pass
+
+    def start_lateness(self) -> tuple[tuple[int, ...], float]:
+        return (0,) * (len(LATENESS_BUCKETS) + 1), 0.0
 
 
 class AutopilotTests(SynchronousTestCase):

@@ -33,6 +33,8 @@ PURE = (
     "maglev.dataplane.rates",
     "maglev.api.paging",
     "maglev.web.export",
+    "maglev.health.probes.tls",
+    "maglev.health.probes.rawhttp",
 )
 IMPURE = ("twisted", "grpc", "klein", "threading")
 

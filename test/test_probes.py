@@ -12,7 +12,7 @@ from twisted.internet.defer import Deferred
 
 from maglev.config import Backend, CheckType, HealthCheck, HttpParams, IcmpParams, StatusRange, TcpParams
 from maglev.health.probes import ProbeFactory, run
-from maglev.health.probes.http import USER_AGENT
+from maglev.health.probes.rawhttp import USER_AGENT
 from maglev.health.state import ProbeResult
 
 from .servers import Behaviour, BlackHole, http_server, https_server, port_of, refused_port, stop, tcp_server
@@ -65,7 +65,7 @@ async def test_http_ok_with_host_headers_and_user_agent() -> None:
     req = b.requests[0]
     assert req["path"] == b"/healthz?x=1"
     assert req["host"] == f"www.example.com:{number}"
-    assert req["user-agent"].encode() == USER_AGENT and b"vpp-maglev/0.1.0" in USER_AGENT and b"+https://" in USER_AGENT
+    assert req["user-agent"] == USER_AGENT and "vpp-maglev/0.1.0" in USER_AGENT and "+https://" in USER_AGENT
     assert req["headers"][b"X-Check"] == [b"maglev"]
 
 

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from ..bus import EventBus
 from ..events import BackendTransition
+from .lateness import LATENESS_BUCKETS
 from .probes import DURATION_BUCKETS
 from .state import State
 from .view import HealthView
@@ -34,7 +35,8 @@ class HealthMetrics:
 
 
 class HealthCollector(Collector):
-    """maglev_probe_total, maglev_probe_duration_seconds, maglev_backend_state/_health/_enabled."""
+    """maglev_probe_total, maglev_probe_duration_seconds, maglev_probe_start_lateness_seconds,
+    maglev_backend_state/_health/_enabled."""
 
     def __init__(self, health: HealthView) -> None:
         self.health = health
@@ -65,8 +67,19 @@ class HealthCollector(Collector):
                 state.add_metric([name, b.healthcheck, s.value], 1.0 if b.state is s else 0.0)
             counter.add_metric([name], b.counter)
             enabled.add_metric([name], 1.0 if b.enabled else 0.0)
+        lateness = HistogramMetricFamily(
+            "maglev_probe_start_lateness_seconds",
+            "how late each probe started against when it was due (its start grid's step is by design)",
+        )
+        counts, total = self.health.start_lateness()
+        cumulative, buckets = 0, []
+        for bound, n in zip([str(b) for b in LATENESS_BUCKETS] + ["+Inf"], counts, strict=True):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        lateness.add_metric([], buckets, total)
         yield probes
         yield duration
+        yield lateness
         yield state
         yield counter
         yield enabled

@@ -32,6 +32,7 @@ from ..events import BackendChanged, BackendReported, BackendTransition
 from ..log import Logger
 from ..states import BackendState
 from ..timers import TimerId, TimerQueue
+from .lateness import StartLateness
 from .probes import DURATION_BUCKETS, Cancellable, Pilot, Probe, ProbeFactory
 from .probes.execcheck import ExecPool
 from .report import Report
@@ -85,6 +86,12 @@ class BackendProber:
     """Schedules the probes of one backend and feeds their results to its BackendHealth."""
 
     log = Logger()
+    # One per backend, 100,000 of them: no __dict__ (docs/performance.md).
+    __slots__ = (
+        "svc", "backend", "address", "_call", "_hc", "check_type", "intervals", "starts", "health", "_probe",
+        "_pilot", "state", "_inflight", "_started", "_on_result", "_on_landed", "_fire_cb", "probes_sent",
+        "results", "checks", "failed_checks", "duration_counts", "duration_sum", "scheduled_for", "lateness",
+    )  # fmt: skip
 
     def __init__(self, svc: HealthService, backend: Backend, hc: HealthCheck, health: BackendHealth) -> None:
         self.svc = svc
@@ -173,6 +180,7 @@ class BackendProber:
         due = self.scheduled_for if self.scheduled_for is not None else started
         late = started - due
         self.lateness = late if late > 0.0 else 0.0
+        self.svc.lateness.count(self.lateness)
         # The next probe is due an interval after this one was due, so the grid's rounding
         # does not stretch every interval; after a stall, an interval after it started.
         self._started = due if late <= self.starts.resolution + STALL else started
@@ -304,6 +312,9 @@ class HealthService(Service):
             )  # fmt: skip
         )
         self.factory = self._make_factory(config.healthchecker.netns)
+        # Probes started from Python, and those of factories gone (a netns change): the
+        # current factory's autopilot counts its own (start_lateness).
+        self.lateness = StartLateness()
         self.probers: dict[str, BackendProber] = {}
         self._states: dict[str, BackendState] = {}  # kept by _add and announce, read through the view
         self.view = HealthView(self, MappingProxyType(self._states))
@@ -326,6 +337,11 @@ class HealthService(Service):
         self.factory.close()
         self.timers.stop()
         self.coarse_starts.stop()
+
+    def start_lateness(self) -> tuple[tuple[int, ...], float]:
+        """How late every probe started (by LATENESS_BUCKETS, and the sum): from Python and
+        from the autopilot."""
+        return self.lateness.with_(*self.factory.start_lateness())
 
     def starts_for(self, hc: HealthCheck) -> TimerQueue:
         """Where a backend checked by ``hc`` schedules its probes."""
@@ -435,6 +451,7 @@ class HealthService(Service):
             for p in self.probers.values():
                 p.stop()
             self.factory.close()
+            self.lateness.add(*self.factory.start_lateness())
             self.factory = self._make_factory(new.healthchecker.netns)
             for name in list(self.probers):
                 if name in new.backends:

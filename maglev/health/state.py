@@ -14,7 +14,6 @@ unknown goes straight to ``down``.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -57,6 +56,12 @@ class Intervals:
 class BackendHealth:
     """One backend's state machine. Every change returns the Transition it made, if any."""
 
+    # One per backend, 100,000 of them: no __dict__ (docs/performance.md).
+    __slots__ = (
+        "name", "rise", "fall", "history", "history_size", "enabled", "last_result", "last_result_time",
+        "since", "max_counter", "downs", "down_total", "_state", "probing", "counter",
+    )  # fmt: skip
+
     def __init__(
         self,
         name: str,
@@ -69,7 +74,10 @@ class BackendHealth:
         self.name = name
         self.rise = rise
         self.fall = fall
-        self.history: deque[Transition] = deque(maxlen=history)
+        # The newest last. A tuple, not a deque: an empty deque is a 0.5 KiB block, and
+        # transitions are rare.
+        self.history: tuple[Transition, ...] = ()
+        self.history_size = history
         self.enabled = enabled
         self.last_result: ProbeResult | None = None
         self.last_result_time: float | None = None
@@ -189,8 +197,8 @@ class BackendHealth:
         return self._go(State.REMOVED, now, "removed", "removed from the configuration")
 
     def resize_history(self, size: int) -> None:
-        if self.history.maxlen != size:
-            self.history = deque(self.history, maxlen=size)
+        self.history_size = size
+        self.history = self.history[-size:] if size else ()
 
     # --- internals ------------------------------------------------------------------
     def _refuse_if(self, state: State, action: str, why: str) -> None:
@@ -216,5 +224,6 @@ class BackendHealth:
             self.downs += 1
         self.state = new
         self.since = now
-        self.history.append(t)
+        size = self.history_size
+        self.history = (*self.history, t)[-size:] if size else ()
         return t

@@ -63,6 +63,11 @@ class HealthView:
     def __len__(self) -> int:
         return len(self._svc.probers)
 
+    def start_lateness(self) -> tuple[tuple[int, ...], float]:
+        """How late every probe started against when it was due: counts by LATENESS_BUCKETS
+        (then +Inf) and their sum, since the checker started."""
+        return self._svc.start_lateness()
+
     def names(self) -> list[str]:
         """Every backend, in the order the checker holds them (the order of ListBackends)."""
         return list(self._svc.probers)

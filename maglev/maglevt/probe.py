@@ -22,8 +22,8 @@ from zope.interface import implementer
 
 from .. import PROJECT_URL, __version__
 from ..config import CheckType, Config, Protocol
-from ..health.probes.http import InsecureTLS
 from ..health.probes.tcp import TcpMux
+from ..health.probes.twisted_tls import InsecureTLS
 from ..timers import TimerQueue
 from .stats import Board, Outcome
 

@@ -3,11 +3,11 @@
 ``done`` receives a ProbeResult exactly once, unless the returned handle is
 cancelled first (the backend was paused, disabled, removed or its check
 changed). Network problems are results, never exceptions. Pure TCP connect
-checks run on the compiled engine (``connect.py``); TCP with send/expect and
-plain HTTP (``rawhttp.py``) on the lean multiplexed path (``tcp.py``), and a
-plain HTTP check that reads only the status line also has a ``pilot`` on the
-engine for its steady state; HTTPS and ICMP produce Deferreds, adapted by
-DeferredProbe.
+checks run on the compiled engine (``connect.py``); TCP with send/expect,
+plain HTTP (``rawhttp.py``) and HTTPS (the same over ``tls.py``) on the lean
+multiplexed path (``tcp.py``), and a plain HTTP check that reads only the status
+line also has a ``pilot`` on the engine for its steady state; the other types
+produce Deferreds, adapted by DeferredProbe.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from .connect import AutopilotStats, ConnectCheck, ConnectEngine
 from .dnscheck import DnsProber
 from .execcheck import ExecPool, ExecProber, Reported
 from .grpccheck import GrpcProber
-from .http import HttpProber
 from .icmp import Pingers
 from .rawhttp import HttpVerdict, body_pattern, request_bytes
 from .tcp import Done, TcpMux
+from .tls import TlsBackend
 
 if TYPE_CHECKING:
     from ...reactor import Reactor
@@ -150,8 +150,8 @@ class TcpProbe:
 
 
 class RawHttpProbe:
-    """Plain HTTP on the raw TCP path: one send, the answer judged as it arrives. Guards
-    itself, as TcpProbe does."""
+    """HTTP on the raw TCP path: one send, the answer judged as it arrives; HTTPS the same
+    through TLS, resuming the backend's last session. Guards itself, as TcpProbe does."""
 
     def __init__(
         self,
@@ -167,14 +167,16 @@ class RawHttpProbe:
         self.mux = mux
         self.params = params = hc.params
         self.address, self.port, self.timeout = address, hc.port, hc.timeout
-        self.request = request_bytes(hc.params, address, hc.port)
+        https = hc.type is CheckType.HTTPS
+        self.tls = TlsBackend(address, params.host, not params.insecure) if https else None
+        self.request = request_bytes(hc.params, address, hc.port, 443 if https else 80)
         self.pattern = body_pattern(hc.params)
         self.source = source
         self.netns = netns
         self.name = name
         # Steadily up, a check that only reads the status line flies on the engine's autopilot.
         self.pilot: ConnectCheck | None = None
-        if engine is not None and self.pattern is None:
+        if engine is not None and self.pattern is None and not https:
             self.pilot = ConnectCheck(
                 engine, address, hc.port, hc.timeout, source, netns, name, self.request,
                 [(r.low, r.high) for r in params.expect_status], lambda: HttpVerdict(params),
@@ -186,6 +188,11 @@ class RawHttpProbe:
     def start(self, done: Done) -> Cancellable:
         try:
             judge = HttpVerdict(self.params, self.pattern)
+            if self.tls is not None:
+                return self.mux.start(
+                    self.address, self.port, self.timeout, done, self.source, None, None, self.netns, judge,
+                    self.tls.conversation(self.request),
+                )  # fmt: skip
             return self.mux.start(
                 self.address, self.port, self.timeout, done, self.source, self.request, None, self.netns, judge
             )
@@ -254,7 +261,7 @@ class ProbeFactory:
         address = str(backend.address)
         source = source_for(address, hc)
         # The probes on the TCP multiplexer and the engine guard themselves; the others get a _Guarded.
-        if hc.type is CheckType.HTTP:
+        if hc.type in (CheckType.HTTP, CheckType.HTTPS):
             return RawHttpProbe(self.tcp, address, hc, source, self.netns, backend.name, self.connect)
         if hc.type is CheckType.TCP:
             params = hc.params if isinstance(hc.params, TcpParams) else TcpParams()
@@ -265,9 +272,7 @@ class ProbeFactory:
             expect = re.compile(params.expect.encode()) if params.expect else None
             return TcpProbe(self.tcp, address, hc.port, hc.timeout, source, send, expect, self.netns, backend.name)
         probe: Probe
-        if hc.type is CheckType.HTTPS:
-            probe = DeferredProbe(HttpProber(self.reactor, address, hc, self.netns).probe, backend.name)
-        elif hc.type is CheckType.DNS:
+        if hc.type is CheckType.DNS:
             dns_prober = DnsProber(self.reactor, address, hc, source, self.netns)
             probe = DeferredProbe(dns_prober.probe, backend.name, dns_prober.close)
         elif hc.type is CheckType.GRPC:
@@ -287,6 +292,10 @@ class ProbeFactory:
 
             probe = DeferredProbe(ping, backend.name)
         return _Guarded(probe, backend.name)
+
+    def start_lateness(self) -> tuple[tuple[int, ...], float]:
+        """How late the probes the engine's autopilot started were (by LATENESS_BUCKETS)."""
+        return self.connect.lateness()
 
     def close(self) -> None:
         self.tcp.close()

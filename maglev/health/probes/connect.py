@@ -36,6 +36,7 @@ from zope.interface import implementer
 
 from ...log import Logger
 from ...timers import Alarm
+from ..lateness import LATENESS_BUCKETS
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
 from . import _connect
@@ -104,12 +105,21 @@ class ConnectEngine:
 
     log = Logger()
 
-    def __init__(self, reactor: Reactor, bounds: tuple[float, ...], resolution: float, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        bounds: tuple[float, ...],
+        resolution: float,
+        seed: int | None = None,
+        late_bounds: tuple[float, ...] = LATENESS_BUCKETS,
+    ) -> None:
         self.reactor = reactor
         self.bounds = bounds
+        self.late_bounds = late_bounds
         self._c = _connect.ConnectChecks(
-            self._open, bounds, resolution, seed if seed is not None else int.from_bytes(os.urandom(8), "little")
-        )
+            self._open, bounds, resolution, seed if seed is not None else int.from_bytes(os.urandom(8), "little"),
+            late_bounds,
+        )  # fmt: skip
         self._pools: dict[PoolKey, int] = {}
         self._pool_keys: list[PoolKey] = []
         self._busy: dict[int, ConnectCheck] = {}  # probes in flight or on autopilot
@@ -117,6 +127,7 @@ class ConnectEngine:
         self._alarm = Alarm(reactor, self._tick)
         self._reading = False
         self._closed = False
+        self._final_lateness: tuple[tuple[int, ...], float] = ((0,) * (len(late_bounds) + 1), 0.0)
 
     # --- targets ----------------------------------------------------------------------
     def add(
@@ -177,6 +188,13 @@ class ConnectEngine:
         if self._closed:  # stopped: nothing more was counted (a view may still look)
             return AutopilotStats(0, 0, (0,) * (len(self.bounds) + 1), 0.0, 0.0, 0.0, 0.0, None, 0)
         return AutopilotStats(*self._c.stats(check.tid))
+
+    def lateness(self) -> tuple[tuple[int, ...], float]:
+        """How late the autopilot's starts were, since the engine was made (by late_bounds, and
+        their sum); it keeps its counts when closed."""
+        if self._closed:
+            return self._final_lateness
+        return self._c.lateness()
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = self._c.counts()
@@ -270,6 +288,7 @@ class ConnectEngine:
             self._reading = False
         self._alarm.cancel()
         self._busy.clear()
+        self._final_lateness = self._c.lateness()
         self._closed = True
         self._c.close()
 

@@ -36,7 +36,9 @@ from twisted.python.failure import Failure
 from ...config import GrpcParams, HealthCheck
 from ..netns import Netns, backend_endpoint
 from ..state import ProbeResult
-from .http import USER_AGENT, InsecureTLS, _is_ip, tls_incomplete
+from .rawhttp import USER_AGENT
+from .tls import is_ip
+from .twisted_tls import InsecureTLS, tls_incomplete
 
 PATH = "/grpc.health.v1.Health/Check"
 STATUS_NAMES = {c.value[0]: c.name for c in grpc.StatusCode}
@@ -132,7 +134,7 @@ class _Connection(Protocol):
             [
                 (":method", "POST"), (":scheme", "https" if p.params.tls else "http"), (":path", PATH),
                 (":authority", p.authority), ("content-type", "application/grpc"), ("te", "trailers"),
-                ("grpc-timeout", f"{max(int(p.hc.timeout * 1000), 1)}m"), ("user-agent", USER_AGENT.decode()),
+                ("grpc-timeout", f"{max(int(p.hc.timeout * 1000), 1)}m"), ("user-agent", USER_AGENT),
             ],
         )  # fmt: skip
         c.send_data(sid, p.request, end_stream=True)
@@ -229,7 +231,7 @@ class GrpcProber:
         self.request = b"\x00" + struct.pack(">I", len(msg)) + msg
         ep: Any = backend_endpoint(reactor, address, hc.port, hc.timeout, source, netns)
         if params.tls:
-            sni = params.host if params.host and not _is_ip(params.host) else None
+            sni = params.host if params.host and not is_ip(params.host) else None
             creator: Any = (
                 InsecureH2TLS(sni) if params.insecure else tssl.optionsForClientTLS(host, acceptableProtocols=[b"h2"])
             )

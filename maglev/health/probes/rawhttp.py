@@ -3,8 +3,8 @@
 The request is written in one send, and the answer is judged from the bytes as
 they arrive: the status line decides unless ``expect-body`` asks for the body,
 which is searched up to MAX_BODY bytes. No HTTP library: twisted.web's Agent
-costs about ten times the CPU per probe (docs/performance.md); HTTPS keeps it.
-Plain logic, no Twisted.
+costs about ten times the CPU per probe (docs/performance.md). HTTPS is the same
+over TLS (``tls.py``). Plain logic, no Twisted.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ MAX_HEAD = 16 * 1024
 Verdict = tuple[bool, str, str]
 
 
-def request_bytes(params: HttpParams, address: str, port: int) -> bytes:
-    """The probe's request: Host is ``params.host`` or the address, with the port unless 80."""
+def request_bytes(params: HttpParams, address: str, port: int, default_port: int = 80) -> bytes:
+    """The probe's request: Host is ``params.host`` or the address, with the port unless
+    the scheme's own (80, or 443 for HTTPS)."""
     host = params.host or address
     netloc = f"[{host}]" if ":" in host else host
-    if port != 80:
+    if port != default_port:
         netloc += f":{port}"
     lines = [f"{params.method} {params.path} HTTP/1.1", f"Host: {netloc}", f"User-Agent: {USER_AGENT}"]
     lines += [f"{name}: {value}" for name, value in params.headers]

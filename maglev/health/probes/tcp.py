@@ -35,12 +35,14 @@ from ...log import Logger
 from ...timers import TimerId, TimerQueue
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
+from .tls import TlsConversation, TlsFailure
 
 if TYPE_CHECKING:
     from ...reactor import Reactor
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 MAX_READ = 16384
+TLS_READ = 32768  # a TLS record is up to 16 KiB and some
 MAX_EVENTS = 1024
 MAX_IDLE = 4096  # idle sockets kept per (family, source, netns): the peak of probes in flight
 NETNS_RECHECK = 1.0  # seconds between checks that a namespace was not created anew
@@ -124,7 +126,7 @@ class TcpAttempt:
 
     __slots__ = (
         "mux", "sock", "fd", "key", "armed", "done", "send", "expect", "judge", "buffer", "connected", "timer",
-        "started",
+        "started", "tls",
     )  # fmt: skip
 
     def __init__(
@@ -134,10 +136,11 @@ class TcpAttempt:
         send: bytes | None,
         expect: re.Pattern[bytes] | None,
         judge: Judge | None = None,
+        tls: TlsConversation | None = None,
     ) -> None:
         self.mux = mux
         self.done: Done | None = done
-        self.send = send
+        self.send = send  # with TLS: the TLS bytes still to write
         self.expect = expect
         self.judge = judge
         self.buffer = b""
@@ -148,6 +151,7 @@ class TcpAttempt:
         self.armed = False  # waiting in the epoll set for an event
         self.timer: TimerId | None = None
         self.started = mux.clock.seconds()
+        self.tls = tls  # HTTPS: the request goes through it, and the answer comes out of it
 
     def cancel(self) -> None:
         self.done = None
@@ -164,9 +168,15 @@ class TcpAttempt:
                 self.finish(False, "L4CON", os.strerror(err).lower())
                 return
             self.connected = True
+            if self.tls is not None:
+                self._tls_turn(sock, False)
+                return
             if self.send is None and self.expect is None and self.judge is None:
                 self.finish(True, "L4OK", "connected")
                 return
+        elif self.tls is not None:
+            self._tls_turn(sock, True)
+            return
         if self.send:
             try:
                 sent = sock.send(self.send)
@@ -215,6 +225,69 @@ class TcpAttempt:
         else:
             self.mux.watch(self, _IN)
 
+    def _tls_turn(self, sock: socket.socket, readable: bool) -> None:
+        """The socket is ready for TLS: write what is left, or read, step TLS, write and
+        judge the plaintext; then wait for more."""
+        tls = self.tls
+        assert tls is not None
+        if self.send:  # writable again: the rest of what TLS had to send
+            if self._tls_write(sock):
+                self.mux.watch(self, _IN)
+            return
+        if readable:
+            try:
+                data = sock.recv(TLS_READ)
+            except BlockingIOError:
+                self.mux.watch(self, _IN)
+                return
+            except OSError as e:
+                self._tls_failed(tls, "recv", e)
+                return
+            tls.receive(data)
+        try:
+            out, plain, eof = tls.step()
+        except TlsFailure as e:
+            self.finish(False, "L6RSP", str(e))
+            return
+        if plain or eof:
+            assert self.judge is not None
+            self.buffer += plain
+            verdict = self.judge.judge(self.buffer, eof)
+            if verdict is not None:
+                self.finish(*verdict)
+                return
+            if eof:
+                self.finish(False, "L7RSP", "closed before the answer was complete")
+                return
+        if out:
+            self.send = out
+            if not self._tls_write(sock):
+                return
+        self.mux.watch(self, _IN)
+
+    def _tls_failed(self, tls: TlsConversation, call: str, e: OSError) -> None:
+        reason = (e.strerror or str(e)).lower()
+        if tls.handshaken:
+            self.finish(False, "L7RSP", f"{call}: {reason}")
+        else:
+            self.finish(False, "L6RSP", f"TLS: {reason} during the handshake")
+
+    def _tls_write(self, sock: socket.socket) -> bool:
+        """Writes what TLS has to send; False if some is left (then waits to write) or it failed."""
+        assert self.send is not None and self.tls is not None
+        try:
+            sent = sock.send(self.send)
+        except BlockingIOError:
+            sent = 0
+        except OSError as e:
+            self._tls_failed(self.tls, "send", e)
+            return False
+        self.send = self.send[sent:]
+        if self.send:
+            self.mux.watch(self, _OUT)
+            return False
+        return True
+
     def timed_out(self) -> None:
         self.timer = None
         # After a busy spell (a big sync's results, a burst of transitions) more sockets may
@@ -223,7 +296,9 @@ class TcpAttempt:
         self.mux.drain()
         if self.done is None or self.sock is None:
             return
-        if self.connected and self.judge is not None:
+        if self.connected and self.tls is not None and not self.tls.handshaken:
+            self.finish(False, "L6TOUT", "TLS handshake did not finish before the timeout")
+        elif self.connected and self.judge is not None:
             self.finish(False, "L7TOUT", self.judge.timeout_detail())
         elif self.connected:
             self.finish(False, "L7TOUT", "no expected response before the timeout")
@@ -232,6 +307,8 @@ class TcpAttempt:
 
     def finish(self, ok: bool, code: str, detail: str) -> None:
         done, self.done = self.done, None
+        if self.tls is not None:
+            self.tls.end(code == "L6RSP")
         self._close()
         if done is not None:
             done(ProbeResult(ok, code, detail, self.mux.clock.seconds() - self.started))
@@ -276,8 +353,9 @@ class TcpMux:
         expect: re.Pattern[bytes] | None = None,
         netns: Netns | None = None,
         judge: Judge | None = None,
+        tls: TlsConversation | None = None,
     ) -> TcpAttempt:
-        attempt = TcpAttempt(self, done, send, expect, judge)
+        attempt = TcpAttempt(self, done, send, expect, judge, tls)
         key = (socket.AF_INET6 if ":" in address else socket.AF_INET, source, netns)
         try:
             sock = self._socket(key)
@@ -290,7 +368,7 @@ class TcpMux:
         attempt.sock, attempt.fd, attempt.key = sock, sock.fileno(), key
         self._attempts[attempt.fd] = attempt
         try:
-            if send is None and expect is None and judge is None:
+            if send is None and expect is None and judge is None and tls is None:
                 # A connect check: hold back the handshake's last ACK; the RST that ends
                 # the probe goes out instead, so the backend never has to accept (as HAProxy).
                 # Per connect: a disconnect clears it.
