@@ -117,7 +117,9 @@ def scrape_lateness(metrics: str) -> list[int]:
     import re
     import urllib.request
 
-    text = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=30).read().decode()
+    # That family alone: a full scrape of 10,000 backends would stall the probes for seconds.
+    url = f"http://{metrics}/metrics?name[]=maglev_probe_start_lateness_seconds"
+    text = urllib.request.urlopen(url, timeout=30).read().decode()
     cumulative = [float(m) for m in re.findall(r'^maglev_probe_start_lateness_seconds_bucket\{le="[^"]+"\} (\S+)$',
                                                 text, re.M)]  # fmt: skip
     return [int(b - a) for a, b in zip([0.0, *cumulative], cumulative, strict=False)]
@@ -145,8 +147,13 @@ def reads_while_probing(args: argparse.Namespace) -> None:
             daemon = Daemon(["--config", str(cfg), "--metrics-addr", "127.0.0.1:0", "--vpp-api-addr", "",
                              "--grpc-addr", "127.0.0.1:0", "--web-addr", ""])  # fmt: skip
             try:
-                grpc_at = daemon.event("listening", timeout=120, service="grpc")["address"]
-                metrics_at = daemon.event("listening", timeout=120, service="metrics")["address"]
+                at: dict[str, str] = {}
+                while len(at) < 2:  # in whichever order they come
+                    rec = daemon.wait_for(
+                        lambda r: r.get("event") == "listening" and r.get("service") in ("grpc", "metrics-http"), 120
+                    )
+                    at[rec["service"]] = rec["address"]
+                grpc_at, metrics_at = at["grpc"], at["metrics-http"]
                 stub = pb_grpc.MaglevStub(grpc.insecure_channel(grpc_at))
                 deadline = time.monotonic() + 180
                 while time.monotonic() < deadline:

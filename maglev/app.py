@@ -38,7 +38,7 @@ from .dataplane.service import LbSync
 from .events import ConfigLoaded
 from .gcpolicy import freeze_long_lived
 from .health.agent import AgentService
-from .health.metrics import HealthCollector, HealthMetrics
+from .health.metrics import HealthCollector, HealthMetrics, LatenessCollector
 from .health.service import HealthService
 from .limits import raise_open_files
 from .log import Logger, set_level
@@ -116,6 +116,7 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
     health = HealthService(config.config, bus, reactor)
     HealthMetrics(metrics.registry).watch(bus)
     metrics.registry.register(HealthCollector(health.view))
+    metrics.registry.register(LatenessCollector(health.view))
     health.setServiceParent(root)
     config.add_reconfigurable(health)
     agents = AgentService(config.config, bus, reactor)  # backends' agents (agent: in the config)

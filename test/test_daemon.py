@@ -105,6 +105,11 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
         assert 'maglev_build_info{commit="' in text
         assert metric(text, "maglev_config_generation") == 1
         assert metric(text, "process_resident_memory_bytes")
+        assert "maglev_probe_start_lateness_seconds_count" in text
+        # One family asked for by name: only it (the per-backend ones are not even read).
+        only = fetch(url + "?name[]=maglev_probe_start_lateness_seconds")
+        assert "maglev_probe_start_lateness_seconds_bucket{le=" in only
+        assert "maglev_probe_total" not in only and "maglev_build_info" not in only
 
         mode = os.stat(manhole).st_mode
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
