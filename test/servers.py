@@ -179,8 +179,9 @@ class TlsServer:
     ``tickets=0`` turns TLS 1.3 resumption off; ``tls12`` caps the version (its
     sessions resume by session id or ticket); ``status``/``body`` are the answer;
     ``chunks`` writes the body in that many TLS records; ``close_in_handshake``
-    closes the connection on its first bytes; ``hold`` accepts and never answers
-    (the last two can change between probes)."""
+    closes the connection on its first bytes; ``hold`` accepts and never answers,
+    ``hold_answer`` answers the handshake but not the request (the last three can
+    change between probes)."""
 
     def __init__(
         self,
@@ -209,6 +210,7 @@ class TlsServer:
         self.status, self.body, self.chunks = status, body, chunks
         self.close_in_handshake = close_in_handshake
         self.hold = False  # accept and never answer
+        self.hold_answer = False  # finish the handshake, read the request, never answer
         self.held: list[socket.socket] = []
         self.handshakes: list[TlsHandshake] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -233,22 +235,26 @@ class TlsServer:
                 if self.hold:
                     self.held.append(conn)  # never answered; closed with the server
                     continue
-                with self.ctx.wrap_socket(conn, server_side=True) as tls:
-                    head = b""
-                    while b"\r\n\r\n" not in head:
-                        data = tls.recv(4096)
-                        if not data:
-                            break
-                        head += data
-                    sni = self.seen_sni[-1] if self.seen_sni else None
-                    with self.served:  # before answering: a probe resets once it has its answer
-                        self.handshakes.append(TlsHandshake(sni, bool(tls.session_reused), tls.version() or "", head))
-                        self.served.notify_all()
-                    answer = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.body)}\r\n\r\n".encode()
-                    step = max(1, -(-len(self.body) // self.chunks))
-                    tls.sendall(answer)
-                    for i in range(0, len(self.body), step):
-                        tls.sendall(self.body[i : i + step])
+                tls = self.ctx.wrap_socket(conn, server_side=True)
+                conn = tls  # what to close (or keep) from now on
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    data = tls.recv(4096)
+                    if not data:
+                        break
+                    head += data
+                sni = self.seen_sni[-1] if self.seen_sni else None
+                with self.served:  # before answering: a probe resets once it has its answer
+                    self.handshakes.append(TlsHandshake(sni, bool(tls.session_reused), tls.version() or "", head))
+                    self.served.notify_all()
+                if self.hold_answer:  # the handshake done, the request read: no answer
+                    self.held.append(tls)
+                    continue
+                answer = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.body)}\r\n\r\n".encode()
+                step = max(1, -(-len(self.body) // self.chunks))
+                tls.sendall(answer)
+                for i in range(0, len(self.body), step):
+                    tls.sendall(self.body[i : i + step])
             except (OSError, ssl.SSLError):
                 pass
             finally:

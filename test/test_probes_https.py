@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from twisted.internet.threads import deferToThread
 
 from maglev.config import CheckType, HealthCheck, HttpParams
 from maglev.health.probes import ProbeFactory, RawHttpProbe, run
@@ -102,6 +103,30 @@ async def test_https_a_timeout_keeps_the_session() -> None:
         f.close()
         server.close()
     assert [h.resumed for h in seen] == [False, True]
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize("tls12", [False, True], ids=["tls1.3", "tls1.2"])
+async def test_https_a_cancelled_probe_leaves_the_session_resumable(tls12: bool) -> None:
+    # TLS 1.2 resumes the very session kept: freed without a shutdown, OpenSSL would mark it
+    # not resumable (TLS 1.3 has moved on to a new ticket's session by then).
+    server = TlsServer(tls12=tls12)
+    f = ProbeFactory(reactor())
+    try:
+        p = f.probe_for(backend(), https(server.port, timeout=5.0))
+        assert (await run(p)).ok
+        server.hold_answer = True
+        pending = run(p)
+        pending.addErrback(lambda _: None)  # cancelled: no result
+        await deferToThread(server.wait, 2)  # its handshake finished (resumed), the request is in
+        pending.cancel()  # the backend was paused, say, while its probe waited for the answer
+        server.hold_answer = False
+        assert (await run(p)).ok
+        seen = server.wait(3)
+    finally:
+        f.close()
+        server.close()
+    assert [h.resumed for h in seen] == [False, True, True]
 
 
 @pytest_twisted.ensureDeferred

@@ -155,6 +155,8 @@ class TcpAttempt:
 
     def cancel(self) -> None:
         self.done = None
+        if self.tls is not None:
+            self.tls.abandon()
         self._close(reuse=False)
 
     def ready(self) -> None:

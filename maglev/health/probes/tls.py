@@ -191,6 +191,10 @@ class TlsConversation:
             self.backend.session = conn.get_session()
         conn.set_shutdown(_QUIET)
 
+    def abandon(self) -> None:
+        """The probe was cancelled: nothing learnt, the kept session stays resumable."""
+        self.conn.set_shutdown(_QUIET)
+
 
 def _unexpected_eof(e: SSL.Error) -> bool:
     return "unexpected eof" in describe(e)
