@@ -407,6 +407,7 @@ async def test_route_counters_are_the_vip_prefixes_fib_entries(tmp_path: Path, f
     from prometheus_client import CollectorRegistry, generate_latest
 
     from maglev.dataplane.metrics import VppCollector
+    from maglev.metrics import series_of
 
     api = str(vppapi.packaged_api_dir())  # ../shared has no ip.api.json: both sides on the packaged ones
     emu = Emulator(str(tmp_path / "api.sock"), str(tmp_path / "stats.sock"), api, flavour).start()
@@ -428,6 +429,11 @@ async def test_route_counters_are_the_vip_prefixes_fib_entries(tmp_path: Path, f
         assert 'maglev_vip_route_packets_total{frontend="web"} 34.0' in text
         assert 'maglev_vip_route_bytes_total{frontend="web"} 1360.0' in text
         assert 'kind="route-packets"' not in text
+        # Every family it yields is described, so /metrics?name[]= can ask for it alone.
+        collector = VppCollector(h.lbsync.view)
+        assert {f.name for f in collector.collect()} <= {f.name for f in collector.describe()}
+        alone = registry.restricted_registry(series_of(["maglev_vip_route_packets"]))
+        assert [f.name for f in alone.collect()] == ["maglev_vip_route_packets"]
     finally:
         await h.stop()
         emu.stop()

@@ -29,9 +29,27 @@ class VppMetrics:
         )
 
 
+# What VppCollector can yield (some only while connected, or when there is something to
+# say): describe() names them all, so /metrics?name[]= finds them.
+_FAMILIES = {
+    CounterMetricFamily: ("maglev_vip_packets", "maglev_vip_route_packets", "maglev_vip_route_bytes"),
+    GaugeMetricFamily: (
+        "maglev_vpp_connected", "maglev_vpp_uptime_seconds", "maglev_vpp_connected_seconds", "maglev_vpp_info",
+        "maglev_frontend_state", "maglev_frontend_table_info", "maglev_frontend_weight_error_ratio",
+        "maglev_frontend_pool_backend_weight", "maglev_as_draining_seconds", "maglev_backend_suppressed",
+        "maglev_backend_flap_penalty", "maglev_checker_isolation", "maglev_checker_isolation_held",
+    ),
+}  # fmt: skip
+
+
 class VppCollector(Collector):
     def __init__(self, view: DataplaneView) -> None:
         self.view = view
+
+    def describe(self) -> Iterator[Metric]:
+        for family, names in _FAMILIES.items():
+            for name in names:
+                yield family(name, "", labels=[])
 
     def collect(self) -> Iterator[Metric]:
         s = self.view
