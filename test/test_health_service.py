@@ -379,6 +379,9 @@ class HealthServiceTests(SynchronousTestCase):
         # Asked for alone, it is all a scrape reads: the per-backend families are not collected.
         only = {f.name for f in m.registry.restricted_registry(series_of([LATENESS])).collect()}
         self.assertEqual(only, {LATENESS})
+        # Every family the per-backend collector yields is described (or name[] would miss it).
+        health = HealthCollector(self.svc.view)
+        self.assertLessEqual({f.name for f in health.collect()}, {f.name for f in health.describe()})
 
     def test_metrics(self) -> None:
         m = MaglevMetrics()

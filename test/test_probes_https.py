@@ -5,6 +5,8 @@ between probes of a backend (kept from a pass, dropped on a failure)."""
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,6 +26,19 @@ pytestmark = pytest.mark.slow
 
 def https(port: int, timeout: float = 1.0, **params: Any) -> HealthCheck:
     return HealthCheck("hc", CheckType.HTTPS, port=port, timeout=timeout, params=HttpParams(**params))
+
+
+@contextmanager
+def https_probe(server: TlsServer, timeout: float) -> Iterator[RawHttpProbe]:
+    """One backend's HTTPS probe against ``server``; the factory and the server closed after."""
+    f = ProbeFactory(reactor())
+    try:
+        p = f.probe_for(backend(), https(server.port, timeout=timeout))
+        assert isinstance(p, RawHttpProbe) and p.tls is not None
+        yield p
+    finally:
+        f.close()
+        server.close()
 
 
 def session_of(p: RawHttpProbe) -> object:
@@ -62,10 +77,7 @@ async def test_https_resumes_the_last_session_of_a_pass(tls12: bool) -> None:
 @pytest_twisted.ensureDeferred
 async def test_https_an_http_failure_keeps_the_session_a_tls_failure_drops_it() -> None:
     server = TlsServer(status=503)
-    f = ProbeFactory(reactor())
-    try:
-        p = f.probe_for(backend(), https(server.port, timeout=0.5))
-        assert isinstance(p, RawHttpProbe) and p.tls is not None
+    with https_probe(server, timeout=0.5) as p:
         failed = [await run(p) for _ in range(2)]
         # TLS worked: the failures are the backend's answer, and the second probe resumed.
         assert [(r.ok, r.code, r.detail) for r in failed] == [(False, "L7STS", "HTTP 503")] * 2
@@ -76,9 +88,6 @@ async def test_https_an_http_failure_keeps_the_session_a_tls_failure_drops_it() 
         server.close_in_handshake, server.status = False, 200
         again = await run(p)
         seen = server.wait(3)
-    finally:
-        f.close()
-        server.close()
     assert (again.ok, again.code) == (True, "L7OK"), again
     assert [h.resumed for h in seen] == [False, True, False]  # after the TLS failure: a full handshake
 
@@ -86,22 +95,16 @@ async def test_https_an_http_failure_keeps_the_session_a_tls_failure_drops_it() 
 @pytest_twisted.ensureDeferred
 async def test_https_a_timeout_keeps_the_session() -> None:
     server = TlsServer()
-    f = ProbeFactory(reactor())
-    try:
-        p = f.probe_for(backend(), https(server.port, timeout=0.5))
-        assert isinstance(p, RawHttpProbe) and p.tls is not None
+    with https_probe(server, timeout=0.5) as p:
         assert (await run(p)).ok
-        kept = p.tls.session
+        kept = session_of(p)
         server.hold = True  # accepts, then never answers: the handshake does not finish in time
         slow = await run(p)
         assert (slow.ok, slow.code) == (False, "L6TOUT"), slow
-        assert p.tls.session is kept  # a backend too busy to answer is spared a full handshake
+        assert session_of(p) is kept  # a backend too busy to answer is spared a full handshake
         server.hold = False
         assert (await run(p)).ok
         seen = server.wait(2)
-    finally:
-        f.close()
-        server.close()
     assert [h.resumed for h in seen] == [False, True]
 
 
@@ -111,9 +114,7 @@ async def test_https_a_cancelled_probe_leaves_the_session_resumable(tls12: bool)
     # TLS 1.2 resumes the very session kept: freed without a shutdown, OpenSSL would mark it
     # not resumable (TLS 1.3 has moved on to a new ticket's session by then).
     server = TlsServer(tls12=tls12)
-    f = ProbeFactory(reactor())
-    try:
-        p = f.probe_for(backend(), https(server.port, timeout=5.0))
+    with https_probe(server, timeout=5.0) as p:
         assert (await run(p)).ok
         server.hold_answer = True
         pending = run(p)
@@ -123,9 +124,6 @@ async def test_https_a_cancelled_probe_leaves_the_session_resumable(tls12: bool)
         server.hold_answer = False
         assert (await run(p)).ok
         seen = server.wait(3)
-    finally:
-        f.close()
-        server.close()
     assert [h.resumed for h in seen] == [False, True, True]
 
 

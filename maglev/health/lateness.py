@@ -39,9 +39,10 @@ class StartLateness:
 
     def with_(self, counts: Sequence[int], total: float) -> tuple[tuple[int, ...], float]:
         """This one and another, added, as a value (neither changes)."""
-        if len(counts) != len(self.counts):
-            raise ValueError(f"{len(counts)} buckets, not {len(self.counts)}")
-        return tuple(a + b for a, b in zip(self.counts, counts, strict=True)), self.total + total
+        both = StartLateness()
+        both.add(self.counts, self.total)
+        both.add(counts, total)
+        return tuple(both.counts), both.total
 
 
 __all__ = ["LATENESS_BUCKETS", "StartLateness"]

@@ -127,7 +127,6 @@ class ConnectEngine:
         self._alarm = Alarm(reactor, self._tick)
         self._reading = False
         self._closed = False
-        self._final_lateness: tuple[tuple[int, ...], float] = ((0,) * (len(late_bounds) + 1), 0.0)
 
     # --- targets ----------------------------------------------------------------------
     def add(
@@ -191,9 +190,7 @@ class ConnectEngine:
 
     def lateness(self) -> tuple[tuple[int, ...], float]:
         """How late the autopilot's starts were, since the engine was made (by late_bounds, and
-        their sum); it keeps its counts when closed."""
-        if self._closed:
-            return self._final_lateness
+        their sum); closing it keeps them."""
         return self._c.lateness()
 
     def counts(self) -> dict[str, int]:
@@ -288,7 +285,6 @@ class ConnectEngine:
             self._reading = False
         self._alarm.cancel()
         self._busy.clear()
-        self._final_lateness = self._c.lateness()
         self._closed = True
         self._c.close()
 
