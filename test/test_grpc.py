@@ -17,7 +17,6 @@ from typing import Any
 
 import grpc
 import pytest
-import pytest_twisted
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -546,19 +545,3 @@ def test_the_demo_log_has_no_access_lines(demo: Demo) -> None:
     assert not [r for r in demo.daemon.seen if is_access(r)]
     with pytest.raises(AssertionError, match="no matching log record"):
         demo.daemon.wait_for(is_access, timeout=4.0)  # the demo probes every 1-2 s
-
-
-@pytest_twisted.ensureDeferred
-async def test_a_long_list_lets_the_reactor_run_between_chunks() -> None:
-    from twisted.internet import reactor
-    from twisted.internet.defer import Deferred
-
-    from maglev.api.servicer import in_turns
-
-    done: list[int] = []
-    seen_by_timer: list[int] = []
-    reactor.callLater(0, lambda: seen_by_timer.append(len(done)))
-    # As grpc.aio runs a handler: an asyncio task on the reactor's loop.
-    await Deferred.fromFuture(asyncio.ensure_future(in_turns(range(500), done.append, chunk=200)))
-    assert done == list(range(500))
-    assert seen_by_timer and 0 < seen_by_timer[0] < 500, seen_by_timer  # it ran in between

@@ -410,7 +410,7 @@ class ScriptedPilot:
     pilot counts passes the test hands it, until the test lands a failure."""
 
     def __init__(self) -> None:
-        self.pending = AutopilotStats(0, 0, (0,) * 12, 0.0, 0.0, 0.0, 0.0, None, 0)
+        self.pending = AutopilotStats(0, 0, (), 0.0, 0.0, 0.0, 0.0, None, 0)
         self.flights: list[float] = []  # the due times it was given
         self.done: Any = None
         self.last_base = 0.0
@@ -434,10 +434,11 @@ class ScriptedPilot:
         return self
 
     def count(self, passes: int, when: float) -> None:
-        self.pending = AutopilotStats(passes, passes, (passes,) + (0,) * 11, 0.001 * passes, 0.001, when, 0.0, None, 0)
+        hits = ((0, passes),) if passes else ()  # every pass in the first duration bucket
+        self.pending = AutopilotStats(passes, passes, hits, 0.001 * passes, 0.001, when, 0.0, None, 0)
 
     def stats(self) -> AutopilotStats:
-        s, self.pending = self.pending, AutopilotStats(0, 0, (0,) * 12, 0.0, 0.0, 0.0, 0.0, None, 0)
+        s, self.pending = self.pending, AutopilotStats(0, 0, (), 0.0, 0.0, 0.0, 0.0, None, 0)
         return s
 
     def ok_result(self, duration: float, status: int) -> ProbeResult:

@@ -24,24 +24,67 @@ def _d(seconds: float | None) -> float:
 
 
 def fill_backend(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
-    """Fill ``info`` in place: ListBackends adds 10,000 of these, and copies cost a third."""
+    """Fill ``info`` in place (GetBackend and the operator actions; ListBackends keeps the
+    steady part serialized: ``BackendWire``)."""
+    _fill_steady(info, h, cfg)
+    _fill_counts(info, h)
+
+
+def _fill_steady(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
+    """What changes only with a transition, an operator's action or a reload."""
     info.name = h.name
     info.address = h.address
     info.healthcheck = h.healthcheck
     info.enabled = h.enabled
     info.state = h.state.value
-    info.counter = h.counter
     info.rise = h.rise
     info.fall = h.fall
     info.state_since = h.since
     info.frontends.extend(cfg.frontends_using(h.name))
+    for t in h.history:
+        info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
+
+
+def _fill_counts(info: pb.BackendInfo, h: BackendStatus) -> None:
+    """What every probe changes."""
+    info.counter = h.counter
     info.probe_in_flight = h.in_flight
     if h.last_result is not None:
         r, lp = h.last_result, info.last_probe
         lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
     info.checks, info.failed_checks, info.downs, info.downtime_seconds = h.checks, h.failed_checks, h.downs, h.downtime
-    for t in h.history:
-        info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
+
+
+class BackendWire:
+    """ListBackends' cache of each backend's steady part (name, address, check, state,
+    transitions, frontends), serialized once and merged into its message on every call;
+    only what each probe changes is set afresh. Building the transitions and frontends was
+    three quarters of a backend's cost, and a backend on autopilot changes its counts with
+    every probe, so caching whole messages would not help.
+
+    Dropped whole on a new configuration generation (frontends and backends change only
+    then); refreshed for one backend when its steady fields differ."""
+
+    def __init__(self) -> None:
+        self._generation = -1
+        self._steady: dict[str, tuple[tuple[object, ...], bytes]] = {}
+
+    def fill(self, info: pb.BackendInfo, h: BackendStatus, cfg: Config, generation: int) -> None:
+        """The same message as ``fill_backend``; ``generation``: the one ``cfg`` belongs to."""
+        if generation != self._generation:
+            self._steady, self._generation = {}, generation
+        # The history is the health's own tuple, so comparing it is an identity check.
+        key = (h.address, h.healthcheck, h.enabled, h.state, h.rise, h.fall, h.since, h.history)
+        held = self._steady.get(h.name)
+        if held is None or held[0] != key:
+            steady = pb.BackendInfo()
+            _fill_steady(steady, h, cfg)
+            held = self._steady[h.name] = (key, steady.SerializeToString())
+        info.MergeFromString(held[1])
+        _fill_counts(info, h)
+
+    def __len__(self) -> int:
+        return len(self._steady)
 
 
 def fill_lifetimes(infos: Iterable[pb.BackendInfo], overrides: OverrideService, dataplane: DataplaneView) -> None:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import grpc
 
 from .servicer import MaglevServicer
+from .wire import SERVICE, message_of
 
 
 class ApiError(Exception):
@@ -46,8 +47,11 @@ class LocalStub:
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         handler = getattr(self._servicer, method)
+        described = SERVICE.methods_by_name[method]
+        if described.server_streaming:
+            return lambda request, timeout=None, metadata=(): handler(request, LocalContext())
 
-        def call(request: Any, timeout: float | None = None, metadata: Any = ()) -> Any:
-            return handler(request, LocalContext())
+        async def call(request: Any, timeout: float | None = None, metadata: Any = ()) -> Any:
+            return message_of(described, await handler(request, LocalContext()))
 
         return call

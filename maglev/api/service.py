@@ -30,10 +30,10 @@ from ..events import ReloadStarted
 from ..listener import ListenError
 from ..log import Logger
 from .gen.maglev.v1 import maglev_pb2 as pb
-from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from .guard import Guard, TokensFile
 from .servicer import MaglevServicer
 from .tls import ServerTls, TlsError
+from .wire import add_to_server
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Maglev"].full_name
 
@@ -89,7 +89,7 @@ class GrpcService(Service):
 
     def startService(self) -> None:
         server = grpc.aio.server(interceptors=[self.guard], options=[("grpc.so_reuseport", 0)])
-        pb_grpc.add_MaglevServicer_to_server(self.servicer, server)
+        add_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = [SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         if self.reflection_on:

@@ -265,7 +265,7 @@ class BackendProber:
         self.results[key] = self.results.get(key, 0) + s.ok
         self.checks += s.ok
         counts = self.duration_counts
-        for i, n in enumerate(s.histogram):
+        for i, n in s.hits:
             counts[i] += n
         self.duration_sum += s.duration_sum
         clock = self.svc.clock

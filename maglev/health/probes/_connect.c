@@ -950,28 +950,37 @@ static PyObject *Engine_next_wake(Engine *e, PyObject *Py_UNUSED(ignored)) {
     return PyFloat_FromDouble(e->heap[0].wake);
 }
 
-/* What the autopilot counted since the last call: (sent, ok, histogram, duration sum,
- * last duration, last time, last lateness, next due or None, last HTTP status or 0), and
- * start counting anew. */
+/* What the autopilot counted since the last call: (sent, ok, hits, duration sum, last
+ * duration, last time, last lateness, next due or None, last HTTP status or 0), and start
+ * counting anew. ``hits``: (bucket, probes) of the duration buckets that were hit, as a
+ * backend probed once between two reads hits one: the reader adds in one step, not one per
+ * bucket. */
 static PyObject *Engine_stats(Engine *e, PyObject *arg) {
     Target *t = target(e, (unsigned int)PyLong_AsUnsignedLong(arg));
     if (!t)
         return NULL;
-    PyObject *hist = PyTuple_New(e->nbounds + 1);
-    if (!hist)
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i <= e->nbounds; i++)
+        n += t->hist[i] != 0;
+    PyObject *hits = PyTuple_New(n);
+    if (!hits)
         return NULL;
-    for (Py_ssize_t i = 0; i <= e->nbounds; i++) {
-        PyObject *v = PyLong_FromLong(t->hist[i]);
-        if (!v) {
-            Py_DECREF(hist);
+    for (Py_ssize_t i = 0, k = 0; i <= e->nbounds; i++) {
+        if (!t->hist[i])
+            continue;
+        PyObject *hit = Py_BuildValue("(nl)", i, (long)t->hist[i]);
+        if (!hit) {
+            Py_DECREF(hits);
             return NULL;
         }
-        PyTuple_SET_ITEM(hist, i, v);
-        t->hist[i] = 0;
+        PyTuple_SET_ITEM(hits, k++, hit);
     }
     PyObject *next = t->phase == WAITING ? PyFloat_FromDouble(t->due) : (Py_INCREF(Py_None), Py_None);
-    PyObject *r = Py_BuildValue("(llNddddNi)", t->sent, t->ok, hist, t->dur_sum, t->last_duration, t->last_time,
+    PyObject *r = Py_BuildValue("(llNddddNi)", t->sent, t->ok, hits, t->dur_sum, t->last_duration, t->last_time,
                                 t->last_late, next, t->last_status);
+    if (!r)
+        return NULL;
+    memset(t->hist, 0, sizeof(t->hist[0]) * (size_t)(e->nbounds + 1));
     t->sent = t->ok = 0;
     t->dur_sum = 0.0;
     return r;

@@ -60,7 +60,7 @@ class AutopilotStats(NamedTuple):
 
     sent: int
     ok: int
-    histogram: tuple[int, ...]  # by the engine's duration bounds, as bisect_left
+    hits: tuple[tuple[int, int], ...]  # (bucket, probes): the duration buckets hit (bounds as bisect_left)
     duration_sum: float
     last_duration: float
     last_time: float  # reactor clock
@@ -185,8 +185,8 @@ class ConnectEngine:
 
     def stats(self, check: ConnectCheck) -> AutopilotStats:
         if self._closed:  # stopped: nothing more was counted (a view may still look)
-            return AutopilotStats(0, 0, (0,) * (len(self.bounds) + 1), 0.0, 0.0, 0.0, 0.0, None, 0)
-        return AutopilotStats(*self._c.stats(check.tid))
+            return AutopilotStats(0, 0, (), 0.0, 0.0, 0.0, 0.0, None, 0)
+        return AutopilotStats._make(self._c.stats(check.tid))
 
     def lateness(self) -> tuple[tuple[int, ...], float]:
         """How late the autopilot's starts were, since the engine was made (by late_bounds, and

@@ -1,0 +1,207 @@
+"""ListBackends as it is built: every backend's steady part cached and serialized once
+(``BackendWire``), the answer serialized a batch at a time between turns of the reactor
+and sent as those bytes; the same message as building it afresh, over a real channel and
+in-process (the web UI's ``LocalStub``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import pytest
+import pytest_twisted
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
+from maglev.addresses import TcpAddress
+from maglev.api.convert import BackendWire, fill_backend
+from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
+from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
+from maglev.api.local import LocalStub
+from maglev.api.service import GrpcService
+from maglev.api.servicer import LIST_CHUNK, MaglevServicer
+from maglev.bus import EventBus
+from maglev.config import Config, load_config
+from maglev.configservice import ConfigService
+from maglev.dataplane.service import LbSync
+from maglev.health.service import HealthService
+from maglev.health.state import ProbeResult, Transition
+from maglev.health.view import BackendStatus
+from maglev.states import BackendState
+
+reactor: Any = _reactor
+BACKENDS = LIST_CHUNK * 2 + 50  # three batches, the last one short
+
+
+def config_text(backends: int = BACKENDS, frontends: int = 5) -> str:
+    lines = [
+        "maglev:",
+        "  vpp:",
+        "    lb: {ipv4-src-address: 192.0.2.254}",
+        "  healthchecks:",
+        "    tcp: {type: tcp, port: 80}",
+        "  backends:",
+        *(f"    b{i}: {{address: 10.1.{i // 250}.{i % 250 + 1}, healthcheck: tcp}}" for i in range(backends)),
+        "  frontends:",
+    ]
+    per = backends // frontends
+    for f in range(frontends):
+        members = ", ".join(f"b{i}: {{}}" for i in range(f * per, (f + 1) * per))
+        lines += [f"    f{f}:", f"      address: 198.51.100.{f + 1}", "      protocol: tcp", "      port: 80",
+                  f"      pools: [{{name: primary, backends: {{{members}}}}}]"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+class Daemon_:
+    """The services ListBackends reads, on a fake clock (nothing probes), and the gRPC server."""
+
+    def __init__(self) -> None:
+        cfg = load_config(config_text())
+        bus = EventBus()
+        self.health = HealthService(cfg, bus, Clock())
+        self.lbsync = LbSync(cfg, bus, reactor, self.health.view.states, api_addr="", stats_addr="", api_dir=None)
+        self.lbsync.startService()  # VPP off
+        config = ConfigService("/nonexistent.yaml", cfg, bus, reactor)
+        self.servicer = MaglevServicer(config, self.health, self.lbsync, bus, started=0.0)
+        self.grpc = GrpcService(TcpAddress("127.0.0.1", 0), self.servicer, reflection_on=False)
+        self.grpc.startService()
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.grpc.port}")
+        self.stub = pb_grpc.MaglevStub(self.channel)
+
+    def fresh(self, names: list[str] | None = None) -> list[pb.BackendInfo]:
+        """Every backend (or these) built the plain way, message by message."""
+        out = []
+        for status in self.health.view:
+            if names is None or status.name in names:
+                info = pb.BackendInfo()
+                fill_backend(info, status, self.servicer.cfg)
+                out.append(info)
+        return out
+
+    async def close(self) -> None:
+        await self.channel.close()
+        await self.grpc.stopService()
+        self.lbsync.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def daemon() -> AsyncIterator[Daemon_]:
+    d = Daemon_()
+    yield d
+    await d.close()
+
+
+def awaited(coro: Any) -> Deferred[Any]:
+    return Deferred.fromFuture(asyncio.ensure_future(coro))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_list_over_a_channel_is_every_backend_as_built_afresh(daemon: Daemon_) -> None:
+    r = await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(), timeout=10))
+    assert r.total == BACKENDS and not r.next_page_token
+    assert list(r.backends) == daemon.fresh()
+    assert len(r.backends) == BACKENDS and r.backends[7].frontends == ["f0"]
+    again = await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(), timeout=10))  # from the cache
+    assert again == r and len(daemon.servicer.wire) == BACKENDS
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_page_and_a_filter_over_a_channel(daemon: Daemon_) -> None:
+    size = LIST_CHUNK + 20  # a page over two batches, then the rest
+    first = await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(page_size=size), timeout=10))
+    assert [b.name for b in first.backends] == [f"b{i}" for i in range(size)] and first.next_page_token
+    rest = await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(page_token=first.next_page_token), timeout=10))
+    assert list(first.backends) + list(rest.backends) == daemon.fresh() and rest.total == BACKENDS
+    f1 = await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(frontend="f1"), timeout=10))
+    per = BACKENDS // 5
+    assert list(f1.backends) == daemon.fresh([f"b{i}" for i in range(per, 2 * per)])
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_requests_are_still_refused(daemon: Daemon_) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(frontend="nope"), timeout=10))
+    assert e.value.code() is grpc.StatusCode.NOT_FOUND and "nope" in (e.value.details() or "")
+
+
+@pytest_twisted.ensureDeferred
+async def test_in_process_the_answer_is_the_message(daemon: Daemon_) -> None:
+    local = LocalStub(daemon.servicer)
+    r = await local.ListBackends(pb.ListBackendsRequest(page_size=3))
+    assert isinstance(r, pb.ListBackendsResponse) and list(r.backends) == daemon.fresh(["b0", "b1", "b2"])
+    v = await local.GetVersion(pb.GetVersionRequest())
+    assert isinstance(v, pb.VersionInfo)  # a handler that answers a message: as it is
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_long_list_lets_the_reactor_run_between_batches(daemon: Daemon_) -> None:
+    seen_by_timer: list[int] = []
+    reactor.callLater(0, lambda: seen_by_timer.append(len(daemon.servicer.wire)))
+    # As grpc.aio runs a handler: an asyncio task on the reactor's loop.
+    answer = await awaited(daemon.servicer.ListBackends(pb.ListBackendsRequest(), None))
+    assert len(pb.ListBackendsResponse.FromString(answer).backends) == BACKENDS
+    assert seen_by_timer and 0 < seen_by_timer[0] < BACKENDS, seen_by_timer  # it ran in between
+
+
+# --- BackendWire: a table of changes, each against the message built afresh ------------
+
+T0 = 1_700_000_000.0
+UP = Transition(BackendState.UNKNOWN, BackendState.UP, T0, "L4OK", "", 2)
+DOWN = Transition(BackendState.UP, BackendState.DOWN, T0 + 60, "L4CON", "connection refused", 3)
+
+
+def status(**changes: Any) -> BackendStatus:
+    base = BackendStatus(
+        "b7", "10.1.0.8", "tcp", "tcp", True, BackendState.UP, 2, 2, 3, T0, False, ProbeResult(True, "L4OK", "", 2e-4),
+        T0 + 5, (UP,), {(True, "L4OK"): 7}, (7,), 0.0014, 7, 0.001, 0, 0.0, 7, 0,
+    )  # fmt: skip
+    return base._replace(**changes)
+
+
+def configured(frontends: int) -> Config:
+    return load_config(config_text(backends=10, frontends=frontends))
+
+
+CHANGES: list[tuple[str, Callable[[BackendStatus], BackendStatus], int]] = [
+    ("a probe later: counts only", lambda s: s._replace(checks=8, last_result_time=T0 + 6), 1),
+    ("in flight", lambda s: s._replace(in_flight=True), 1),
+    ("a failed probe", lambda s: s._replace(counter=1, failed_checks=1, last_result=ProbeResult(False, "L4TOUT")), 1),
+    (
+        "down: state, since, history",
+        lambda s: s._replace(state=BackendState.DOWN, since=T0 + 60, history=(UP, DOWN), downs=1, downtime=3.5),
+        1,
+    ),  # fmt: skip
+    ("disabled", lambda s: s._replace(enabled=False, state=BackendState.DISABLED), 1),
+    ("a new address and check", lambda s: s._replace(address="10.9.9.9", healthcheck="other", rise=5, fall=1), 1),
+    ("a reload: other frontends", lambda s: s, 2),
+    ("never probed", lambda s: s._replace(last_result=None, last_result_time=None, checks=0), 2),
+]
+
+
+@pytest.mark.parametrize(("what", "change", "generation"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_the_cached_steady_part_follows_every_change(
+    what: str, change: Callable[[BackendStatus], BackendStatus], generation: int
+) -> None:
+    configs = {1: configured(5), 2: configured(2)}  # b7 is in f3 of five, then in f1 of two
+    wire = BackendWire()
+    first = pb.BackendInfo()
+    wire.fill(first, status(), configs[1], 1)  # cached now
+    changed = change(status())
+    got, fresh = pb.BackendInfo(), pb.BackendInfo()
+    wire.fill(got, changed, configs[generation], generation)
+    fill_backend(fresh, changed, configs[generation])
+    assert got == fresh, what
+    assert got != first  # each change shows
+    assert list(got.frontends) == ["f3" if generation == 1 else "f1"]
+
+
+def test_a_reload_drops_every_cached_backend() -> None:
+    wire = BackendWire()
+    for i in range(3):
+        wire.fill(pb.BackendInfo(), status(name=f"b{i}"), configured(5), 1)
+    assert len(wire) == 3
+    wire.fill(pb.BackendInfo(), status(name="b0"), configured(5), 2)
+    assert len(wire) == 1  # the others may be gone from the new configuration
