@@ -249,3 +249,59 @@ def test_the_stats_csv_is_rfc4180_with_empty_cells_where_nothing_applies() -> No
 )  # fmt: skip
 def test_page_texts(b: dict[str, Any], probe: str, checks: str, down: str) -> None:
     assert (probe_text(b), checks_text(b), duration(b["downtime"])) == (probe, checks, down)
+
+
+# The row as the template wrote it before backend_rows took it over (page.html, Jinja2
+# with autoescaping): the rows must stay what the page's script and tests expect.
+TEMPLATE_ROW = (
+    '      <tr data-key="{{ b.key }}" data-backend="{{ b.name }}">{% if admin %}<td><input type="checkbox" '
+    'class="pick" aria-label="select {{ b.name }}"></td>{% endif %}<td class="be-name">{{ b.name }}</td>'
+    '<td class="be-addr">{{ b.address }}</td><td data-f="state" class="state-{{ b.state }}">{{ b.state }}'
+    '{% if b.note %} ({{ b.note }}){% endif %}</td><td data-f="weight">{{ b.weight }}</td>'
+    '<td data-f="effective_weight">{{ b.effective_weight }}</td><td data-f="buckets">{{ num(b.buckets) }}</td>'
+    '<td class="age" data-f="since" data-since="{{ "%.3f"|format(b.since) }}">{{ age(b.since) }}</td>'
+    '<td data-f="probe" class="probe">{{ probe_text(b) }}</td><td data-f="checks">{{ checks_text(b) }}</td>'
+    '<td data-f="downs">{{ b.downs }}</td><td data-f="downtime">{{ duration(b.downtime) }}</td>'
+    '<td data-f="heartbeat" class="heartbeat">{{ "❤️" if b.in_flight else "·" }}</td>{% if admin %}'
+    '<td class="actions"><button type="button" data-op="menu" title="actions">⋮</button></td>{% endif %}</tr>'
+)
+HOSTILE = "<script>alert('x')</script> & \"quoted\""
+ROW = {
+    "key": "web/primary/web0", "name": "web0", "address": "192.0.2.10", "state": "up", "weight": 100,
+    "effective_weight": 100, "buckets": 65536, "since": 999_000.0, "in_flight": False, "last_probe": None,
+    "checks": 0, "failed_checks": 0, "downs": 0, "downtime": 0.0, "note": "",
+}  # fmt: skip
+ROWS = [
+    ("never probed", {}),
+    (
+        "a hostile probe detail and note",
+        {
+            "last_probe": {"code": "L7STS", "ok": False, "detail": HOSTILE, "duration": 0.0123},
+            "note": HOSTILE,
+            "failed_checks": 2,
+            "checks": 9,
+        },
+    ),  # fmt: skip
+    ("down for an hour, in flight", {"state": "down", "downs": 3, "downtime": 3725.5, "in_flight": True}),
+    ("no buckets known, no since", {"buckets": None, "since": 0.0, "weight": 0, "effective_weight": 0}),
+    ("an IPv6 backend", {"address": "2001:db8::10", "name": "v6-a", "key": "v6/p/v6-a"}),
+]
+
+
+@pytest.mark.parametrize("admin", [False, True])
+@pytest.mark.parametrize(("what", "changes"), ROWS, ids=[r[0] for r in ROWS])
+def test_backend_rows_are_what_the_template_wrote(what: str, changes: dict[str, Any], admin: bool) -> None:
+    import jinja2
+
+    from maglev.web.page import backend_rows, num
+
+    at = 1_000_000.0
+    b = {**ROW, **changes}
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    want = env.from_string(TEMPLATE_ROW).render(
+        b=b, admin=admin, num=num, probe_text=probe_text, checks_text=checks_text, duration=duration,
+        age=lambda since: format_age(at - since) if since else "–",
+    )  # fmt: skip
+    got = str(backend_rows([b, b], admin, at))
+    assert got == want * 2, what
+    assert "<script>" not in got and ("&lt;script&gt;" in got) == ("hostile" in what)

@@ -2,7 +2,9 @@
 on, so every value is escaped (a backend named ``<script>`` is text).
 
 Jinja2 compiles the template to Python once; twisted.web.template took about
-1.5 s for 2,000 backend rows, this takes a few tens of milliseconds.
+1.5 s for 2,000 backend rows. The backend rows themselves, 2,000 of the page's
+few hundred elements, are written by ``backend_rows`` (every text escaped as the
+template would): through Jinja2 they were three quarters of a render.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from .. import __version__
 from ..ages import format_age
@@ -75,6 +78,36 @@ def rate(counters: dict[str, Any], kind: str) -> str:
     return f"{rates[kind]:.1f}/s" if rates and rates[kind] is not None else ""
 
 
+_HEART = {True: "❤️", False: "·"}
+
+
+def backend_rows(backends: list[dict[str, Any]], admin: bool, at: float) -> Markup:
+    """A pool's ``<tr>`` rows, as the template's cells would be (the script finds cells by
+    ``data-f``); every text from a backend or its probes is escaped."""
+    pick = '<td><input type="checkbox" class="pick" aria-label="select {}"></td>'
+    menu = '<td class="actions"><button type="button" data-op="menu" title="actions">⋮</button></td>' if admin else ""
+    out = []
+    for b in backends:
+        name = escape(b["name"])
+        note = f" ({escape(b['note'])})" if b["note"] else ""
+        state = escape(b["state"])
+        since = b["since"]
+        out.append(
+            f'      <tr data-key="{escape(b["key"])}" data-backend="{name}">{pick.format(name) if admin else ""}'
+            f'<td class="be-name">{name}</td><td class="be-addr">{escape(b["address"])}</td>'
+            f'<td data-f="state" class="state-{state}">{state}{note}</td>'
+            f'<td data-f="weight">{escape(b["weight"])}</td>'
+            f'<td data-f="effective_weight">{escape(b["effective_weight"])}</td>'
+            f'<td data-f="buckets">{escape(num(b["buckets"]))}</td>'
+            f'<td class="age" data-f="since" data-since="{since:.3f}">{format_age(at - since) if since else "–"}</td>'
+            f'<td data-f="probe" class="probe">{escape(probe_text(b))}</td>'
+            f'<td data-f="checks">{checks_text(b)}</td><td data-f="downs">{escape(b["downs"])}</td>'
+            f'<td data-f="downtime">{duration(b["downtime"])}</td>'
+            f'<td data-f="heartbeat" class="heartbeat">{_HEART[bool(b["in_flight"])]}</td>{menu}</tr>'
+        )
+    return Markup("".join(out))
+
+
 def render_page(
     daemons: list[dict[str, Any]],
     selected: dict[str, Any],
@@ -89,6 +122,9 @@ def render_page(
     def age(since: float | None) -> str:
         return format_age(at - since) if since else "–"
 
+    def rows(backends: list[dict[str, Any]]) -> Markup:
+        return backend_rows(backends, admin, at)
+
     return (
         environment()
         .get_template("page.html")
@@ -99,6 +135,7 @@ def render_page(
             csrf=csrf,
             closed=closed,
             age=age,
+            rows=rows,
             num=num,
             probe_text=probe_text,
             checks_text=checks_text,
