@@ -19,6 +19,7 @@ import pytest_twisted
 from maglev.health.lateness import LATENESS_BUCKETS
 from maglev.health.probes import DURATION_BUCKETS, _connect
 from maglev.health.probes.connect import ConnectCheck, result_of
+from maglev.health.state import ProbeResult
 
 from .servers import BlackHole, refused_port
 
@@ -588,3 +589,33 @@ def test_http_checks_with_expect_body_stay_in_python() -> None:
         assert getattr(body, "pilot", "missing") is None  # the body needs Python's reading
     finally:
         factory.close()
+
+
+def test_answers_are_handed_over_a_turn_at_a_time(listener: socket.socket, monkeypatch: pytest.MonkeyPatch) -> None:
+    from twisted.internet.testing import MemoryReactorClock
+
+    from maglev.health.probes import connect
+
+    monkeypatch.setattr(connect, "ANSWERS_PER_TURN", 4)
+    r = MemoryReactorClock()
+    eng = connect.ConnectEngine(r, DURATION_BUCKETS, 0.0)  # type: ignore[arg-type]  # a clock and readers: enough
+    try:
+        got: list[str] = []
+        checks = [ConnectCheck(eng, "127.0.0.1", port(listener), 2.0, None, None, name=f"c{i}") for i in range(10)]
+        for i, c in enumerate(checks):
+
+            def done(result: ProbeResult, i: int = i) -> None:
+                got.append(f"c{i} {result.code}")
+
+            c.start(done)
+        listener.settimeout(5.0)
+        accepted = [listener.accept()[0] for _ in range(10)]  # every connect has completed
+        eng.doRead()  # one read brings in all ten answers
+        assert len(got) == 4, "no more than a turn's worth at once"
+        r.advance(0)  # the next turns hand over the rest, a turn at a time
+        for conn in accepted:
+            conn.close()
+        assert sorted(got) == sorted(f"c{i} L4OK" for i in range(10))
+    finally:
+        eng.close()
+    assert not r.getDelayedCalls() or not any(c.active() for c in r.getDelayedCalls())

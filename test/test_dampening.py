@@ -75,3 +75,28 @@ def test_a_suppressed_backend_leaves_its_pool_even_while_up() -> None:
     clock.advance(200)
     assert synced == [["web"], ["web"]] and m.flaps.suppressed == frozenset(), "reused by the decay, on the clock"
     assert {x.backend: x.weight for x in m.desired(["web"])["web"].ases} == {"a": 100, "b": 0}
+
+
+def test_a_reload_changes_who_is_dampened() -> None:
+    m = DataplaneModel(load_config(CONFIG), {"a": "up", "b": "up"})
+    clock = Clock()
+    synced: list[list[str]] = []
+    d = Dampener(m, clock, lambda fes: synced.append(list(fes)))
+
+    def flaps(backend: str) -> None:
+        for _ in range(3):
+            d._on_transition(BackendTransition(clock.seconds(), backend, "up", "down", "L4CON", "", 0, True))
+            clock.advance(0.5)
+
+    flaps("a")
+    assert m.flaps.suppressed == {"a"}
+    swapped = CONFIG.replace("healthcheck: h, dampening: true}", "healthcheck: h}").replace(
+        "192.0.2.2, healthcheck: h}", "192.0.2.2, healthcheck: h, dampening: true}"
+    )
+    m.reconfigure(load_config(swapped), clock.seconds())
+    d.reconfigured()
+    assert m.flaps.suppressed == frozenset(), "a is no longer dampened: let go at once"
+    flaps("b")
+    assert m.flaps.suppressed == {"b"} and synced[-1] == ["web"], "b is, from the reload on"
+    clock.advance(200)
+    assert m.flaps.suppressed == frozenset(), "and its reuse is timed by the new settings"

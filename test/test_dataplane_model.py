@@ -154,6 +154,27 @@ def test_warmup_releases_a_vip_once_its_backends_are_known(
     assert m.allowed(["web", "dns"]) == released
 
 
+def test_warmup_follows_a_reload_of_the_unreleased_vips() -> None:
+    m, live = model({"a": "up", "b": "up"})
+    m.start_warmup(0.0)
+    assert m.release_ready(3.0) == ["web"]  # dns waits for c
+    # A reload in the warm-up: dns now also needs d, and a new VIP needs a.
+    more = CONFIG.replace(
+        "    c: {address: 192.0.2.3, healthcheck: h}\n",
+        "    c: {address: 192.0.2.3, healthcheck: h}\n    d: {address: 192.0.2.4, healthcheck: h}\n",
+    )
+    more = more.replace("backends: {c: {}}}]", "backends: {c: {}, d: {}}}]") + (
+        "    ntp:\n      address: 198.51.100.2\n      protocol: udp\n      port: 123\n"
+        "      pools: [{name: p, backends: {a: {}}}]\n"
+    )  # fmt: skip
+    m.reconfigure(load_config(more), 3.0)
+    live["c"] = "down"
+    assert m.release_ready(4.0) == ["ntp"]  # web released already; dns waits for d now
+    live["d"] = "up"
+    assert m.release_ready(5.0) == ["dns"]
+    assert m.release_ready(6.0) == [] and m.allowed(["web", "dns", "ntp"]) == ["web", "dns", "ntp"]
+
+
 def test_warmup_end_releases_everything_and_a_full_job_then_removes_strangers() -> None:
     m, _ = model({"a": "up", "b": "up"})
     m.start_warmup(0.0)

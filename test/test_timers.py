@@ -8,6 +8,16 @@ from twisted.trial.unittest import SynchronousTestCase
 from maglev.timers import Alarm, TimerQueue
 
 
+def reactor_turn(clock: Clock) -> None:
+    """One turn of a reactor: the calls due now, not the ones they schedule (which
+    ``Clock.advance`` would run in the same call)."""
+    due = [c for c in clock.calls if c.getTime() <= clock.seconds()]
+    for c in due:
+        clock.calls.remove(c)
+        c.called = 1
+        c.func(*c.args, **c.kw)
+
+
 class TimerQueueTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
@@ -62,6 +72,23 @@ class TimerQueueTests(SynchronousTestCase):
         self.clock.advance(1)
         self.clock.advance(1)
         self.assertEqual(self.fired, ["near"])
+
+    def test_one_turn_fires_at_most_turn_timers_and_the_rest_come_first_next(self) -> None:
+        q = TimerQueue(self.clock, turn=4)
+        for i in range(10):
+            q.call_later(1 + i * 0.001, self.fired.append, f"due{i}")
+        cancelled = q.call_later(1.5, self.fired.append, "cancelled")
+        self.clock.rightNow = 2.0  # all eleven due at once
+        reactor_turn(self.clock)
+        self.assertEqual(self.fired, ["due0", "due1", "due2", "due3"])
+        q.cancel(cancelled)
+        q.call_later(0, self.fired.append, "new")  # due now, but after what was due before
+        reactor_turn(self.clock)
+        self.assertEqual(self.fired[4:], ["due4", "due5", "due6", "due7"])
+        reactor_turn(self.clock)
+        self.assertEqual(self.fired[8:], ["due8", "due9", "new"])  # the cancelled one fired nothing
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(q.fired, 11)
 
     def test_stop_drops_everything(self) -> None:
         self.q.call_later(1, self.fired.append, "x")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from ..config import Dampening
+from ..config import Config, Dampening
 from ..events import BackendTransition
 from ..log import Logger
 from .follower import TransitionFollower
@@ -22,9 +22,17 @@ class Dampener(TransitionFollower):
     def __init__(self, model: DataplaneModel, clock: IReactorTime, sync: Callable[[Iterable[str]], object]) -> None:
         super().__init__(model, clock, sync)
         self._timer: IDelayedCall | None = None
+        self._settings: tuple[Config | None, dict[str, Dampening]] = (None, {})
 
     def settings(self) -> dict[str, Dampening]:
-        return {n: b.dampening for n, b in self.model.config.backends.items() if b.dampening is not None}
+        """The dampened backends' settings, for the running configuration. Kept until it
+        changes: every transition looks, and 10,000 first probes at start are 10,000 of them."""
+        config, settings = self._settings
+        if config is not self.model.config:
+            config = self.model.config
+            settings = {n: b.dampening for n, b in config.backends.items() if b.dampening is not None}
+            self._settings = (config, settings)
+        return settings
 
     def _stopped(self) -> None:
         if self._timer is not None and self._timer.active():

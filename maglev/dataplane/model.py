@@ -90,6 +90,8 @@ class DataplaneModel:
         self.overrides = MappingProxyType(self._overrides)
         self.frontend_states = MappingProxyType(self._frontend_states)
         self.released: set[str] = set()
+        # The warm-up's unreleased VIPs and their backends (looked at after every transition)
+        self._waiting: tuple[Config | None, dict[str, tuple[str, ...]]] = (None, {})
         self.warm = False
         self.started_at = 0.0
         self.fixed_handlers: bool | None = None  # the connected VPP's lb API (None: none seen yet)
@@ -307,11 +309,12 @@ class DataplaneModel:
         """Release the VIPs none of whose backends is unknown any more; the newly released."""
         if self.warm or self.holding(now):
             return []
-        newly = []
-        for name, fe in self.config.frontends.items():
-            if name not in self.released and all(self.states.get(b, UNKNOWN) != UNKNOWN for b in fe.backend_names()):
-                self.released.add(name)
-                newly.append(name)
+        config, waiting = self._waiting
+        if config is not self.config:
+            waiting = {n: fe.backend_names() for n, fe in self.config.frontends.items() if n not in self.released}
+            self._waiting = (self.config, waiting)
+        newly = known_vips(waiting, self.states)
+        self.released.update(newly)
         return newly
 
     def end_warmup(self) -> bool:
@@ -326,6 +329,14 @@ class DataplaneModel:
         if self.warm:
             return list(names)
         return [n for n in names if n in self.released]
+
+
+def known_vips(waiting: dict[str, tuple[str, ...]], states: Mapping[str, str]) -> list[str]:
+    """The VIPs none of whose backends is unknown any more, taken out of ``waiting``."""
+    known = [n for n, names in waiting.items() if all(states.get(b, UNKNOWN) != UNKNOWN for b in names)]
+    for name in known:
+        del waiting[name]
+    return known
 
 
 __all__ = ["DataplaneModel", "FrontendChange", "SyncJob"]

@@ -278,7 +278,7 @@ class LbSync(Service):
         self.observed = {} if result.observed_all else self.observed  # a full read replaces, a VIP sync updates
         self.observed.update(result.observed)
         self.safety.found(self.model.note_observed(result.observed, self.reactor.seconds(), job.desired))
-        changes = tell(result, self.sync_counter)
+        changes = tell(result, self.sync_counter, self.reactor)
         self.bus.publish(LbSynced(self.wallclock(), result.scope, result.frontends, changes, tuple(result.errors)))
         for w in request.waiters:
             w.callback(result)

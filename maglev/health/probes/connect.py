@@ -27,10 +27,11 @@ from __future__ import annotations
 import os
 import socket
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from twisted.internet.interfaces import IReadDescriptor
+from twisted.internet.interfaces import IDelayedCall, IReadDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -46,6 +47,7 @@ from .tcp import Done, NetnsWatch, probe_socket
 if TYPE_CHECKING:
     from ...reactor import Reactor
 
+ANSWERS_PER_TURN = 256  # answers handed over in one reactor turn at most
 _CONNECTED = "connected"
 
 PoolKey = tuple[int, "str | None", "Netns | None"]  # family, source address, namespace
@@ -127,6 +129,10 @@ class ConnectEngine:
         self._alarm = Alarm(reactor, self._tick)
         self._reading = False
         self._closed = False
+        # Answered in C, not yet handed over: at most ANSWERS_PER_TURN a reactor turn, so
+        # 10,000 first answers at start (each a transition) leave the API its turns.
+        self._answers: deque[tuple[Any, ...]] = deque()
+        self._more: IDelayedCall | None = None
 
     # --- targets ----------------------------------------------------------------------
     def add(
@@ -252,15 +258,23 @@ class ConnectEngine:
                 self._arm()
 
     def _deliver(self, answers: list[tuple[Any, ...]] | None) -> None:
-        if not answers:
-            return
-        for tid, _ok, err, duration, detail, base, late, data in answers:
-            check = self._busy.pop(tid, None)
+        pending = self._answers
+        if answers:
+            pending.extend(answers)
+        for _ in range(min(len(pending), ANSWERS_PER_TURN)):
+            tid, _ok, err, duration, detail, base, late, data = pending.popleft()
+            check = self._busy.pop(tid, None)  # None: cancelled or forgotten since
             if check is not None:
                 try:
                     check.answer(check.result(err, duration, detail, data), base, late)
                 except Exception:
                     self.log.failure("connect check result handling failed")
+        if pending and self._more is None and not self._closed:
+            self._more = self.reactor.callLater(0, self._next_answers)
+
+    def _next_answers(self) -> None:
+        self._more = None
+        self._deliver(None)
 
     # IReadDescriptor: the epoll fd is readable when any probe socket is ready.
     def fileno(self) -> int:
@@ -284,6 +298,10 @@ class ConnectEngine:
             self.reactor.removeReader(self)
             self._reading = False
         self._alarm.cancel()
+        if self._more is not None and self._more.active():
+            self._more.cancel()
+        self._more = None
+        self._answers.clear()
         self._busy.clear()
         self._closed = True
         self._c.close()
