@@ -127,20 +127,10 @@ def scrape_lateness(metrics: str) -> list[int]:
 
 def reads_while_probing(args: argparse.Namespace) -> None:
     from bench.peers import cpu_times
-    from bench.probes import BenchNetns, netns_usable, quantile, serve_backends
+    from bench.probes import backends_up, quantile
     from maglev.health.lateness import LATENESS_BUCKETS
-    from maglev.limits import raise_open_files
 
-    raise_open_files()
-    ns = BenchNetns() if netns_usable() is None else None
-    name = ns.name if ns is not None else None
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    server = ctx.Process(target=serve_backends, args=(args.backends, ready, "tcp", name), daemon=True)
-    server.start()
-    try:
-        if not ready.wait(120):
-            raise RuntimeError("backends did not start")
+    with backends_up(args.backends) as name:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Path(tmp) / "maglev.yaml"
             cfg.write_text(config(args.backends, netns=name, probing=True))
@@ -189,11 +179,6 @@ def reads_while_probing(args: argparse.Namespace) -> None:
             finally:
                 daemon.stop(30)
                 daemon.kill()
-    finally:
-        server.terminate()
-        server.join(10)
-        if ns is not None:
-            ns.close()
 
 
 def main() -> None:

@@ -36,6 +36,8 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +190,28 @@ def serve_backends(n: int, ready: Any, kind: str = "tcp", netns: str | None = No
                     pass
                 sel.unregister(sock)
                 sock.close()
+
+
+@contextmanager
+def backends_up(n: int, kind: str = "tcp") -> Iterator[str | None]:
+    """N backends served by a child process (one wildcard listener in a namespace made for
+    them, when root): the namespace's name, or None for loopback listeners."""
+    raise_open_files()
+    ns = BenchNetns() if netns_usable() is None else None
+    name = ns.name if ns is not None else None
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    server = ctx.Process(target=serve_backends, args=(n, ready, kind, name), daemon=True)
+    server.start()
+    try:
+        if not ready.wait(120):
+            raise RuntimeError("backends did not start")
+        yield name
+    finally:
+        server.terminate()
+        server.join(10)
+        if ns is not None:
+            ns.close()
 
 
 def config_for(n: int, kind: str, netns: str | None = None) -> Any:

@@ -17,7 +17,6 @@ and maximum in each phase.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 import tempfile
 import threading
@@ -89,8 +88,7 @@ def one_more_vip(text: str, backends: int) -> str:
 
 
 def main() -> None:
-    from bench.probes import BenchNetns, netns_usable, serve_backends
-    from maglev.limits import raise_open_files
+    from bench.probes import backends_up
     from maglev.vppemu.process import start_emulator
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,16 +97,7 @@ def main() -> None:
     ap.add_argument("--after", type=float, default=10.0, help="seconds measured after the warm-up and the reload")
     args = ap.parse_args()
 
-    raise_open_files()
-    ns = BenchNetns() if netns_usable() is None else None
-    name = ns.name if ns is not None else None
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    server = ctx.Process(target=serve_backends, args=(args.backends, ready, "tcp", name), daemon=True)
-    server.start()
-    try:
-        if not ready.wait(120):
-            raise RuntimeError("backends did not start")
+    with backends_up(args.backends) as name:
         with tempfile.TemporaryDirectory() as tmp:
             api, stats = f"{tmp}/api.sock", f"{tmp}/stats.sock"
             emulator = start_emulator(api, stats, str(API_DIR) if API_DIR.is_dir() else None)
@@ -154,11 +143,6 @@ def main() -> None:
                 daemon.kill()
                 emulator.terminate()
                 emulator.wait(10)
-    finally:
-        server.terminate()
-        server.join(10)
-        if ns is not None:
-            ns.close()
 
 
 if __name__ == "__main__":
