@@ -205,3 +205,8 @@ def test_a_reload_drops_every_cached_backend() -> None:
     assert len(wire) == 3
     wire.fill(pb.BackendInfo(), status(name="b0"), configured(5), 2)
     assert len(wire) == 1  # the others may be gone from the new configuration
+
+
+def test_a_local_stub_has_only_the_apis_methods() -> None:
+    servicer: Any = object()
+    assert not hasattr(LocalStub(servicer), "NoSuchMethod")

@@ -46,8 +46,10 @@ class LocalStub:
         self._servicer = servicer
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
+        described = SERVICE.methods_by_name.get(method)
+        if described is None:
+            raise AttributeError(f"the Maglev API has no method {method!r}")
         handler = getattr(self._servicer, method)
-        described = SERVICE.methods_by_name[method]
         if described.server_streaming:
             return lambda request, timeout=None, metadata=(): handler(request, LocalContext())
 
