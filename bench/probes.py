@@ -37,7 +37,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from maglev.limits import raise_open_files  # noqa: E402
+from test.netns import namespace, skip_reason  # noqa: E402  # the tests' namespaces, made and deleted alike
 
 PORT = 8000
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n"
@@ -69,32 +70,6 @@ def enter_netns(name: str | None) -> None:
     if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:
         raise OSError(ctypes.get_errno(), f"setns {name}")
     os.close(fd)
-
-
-class BenchNetns:
-    """A namespace for one case, with loopback up; deleted afterwards."""
-
-    def __init__(self) -> None:
-        import subprocess
-
-        self.name = f"maglev-bench-{os.getpid()}"
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
-
-    def close(self) -> None:
-        import subprocess
-
-        subprocess.run(["ip", "netns", "del", self.name], check=False)
-
-
-def netns_usable() -> str | None:
-    import shutil
-
-    if os.geteuid() != 0:
-        return "needs root"
-    if shutil.which("ip") is None:
-        return "needs ip (iproute2)"
-    return None
 
 
 def listener(host: str, port: int, backlog: int) -> socket.socket:
@@ -193,25 +168,24 @@ def serve_backends(n: int, ready: Any, kind: str = "tcp", netns: str | None = No
 
 
 @contextmanager
-def backends_up(n: int, kind: str = "tcp") -> Iterator[str | None]:
-    """N backends served by a child process (one wildcard listener in a namespace made for
-    them, when root): the namespace's name, or None for loopback listeners."""
+def backends_up(n: int, kind: str = "tcp", netns: bool | None = None) -> Iterator[str | None]:
+    """N backends served by a child process, on one wildcard listener in a namespace made for
+    them (``netns``; None: when root and ``ip`` allow it) or on loopback listeners: the
+    namespace's name, or None."""
     raise_open_files()
-    ns = BenchNetns() if netns_usable() is None else None
-    name = ns.name if ns is not None else None
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    server = ctx.Process(target=serve_backends, args=(n, ready, kind, name), daemon=True)
-    server.start()
-    try:
-        if not ready.wait(120):
-            raise RuntimeError("backends did not start")
-        yield name
-    finally:
-        server.terminate()
-        server.join(10)
-        if ns is not None:
-            ns.close()
+    with ExitStack() as stack:
+        name = stack.enter_context(namespace()) if (skip_reason() is None if netns is None else netns) else None
+        ctx = multiprocessing.get_context("spawn")
+        ready = ctx.Event()
+        server = ctx.Process(target=serve_backends, args=(n, ready, kind, name), daemon=True)
+        server.start()
+        try:
+            if not ready.wait(120):
+                raise RuntimeError("backends did not start")
+            yield name
+        finally:
+            server.terminate()
+            server.join(10)
 
 
 def config_for(n: int, kind: str, netns: str | None = None) -> Any:
@@ -373,24 +347,10 @@ def measure(n: int, kind: str, duration: float, warmup: float, netns: str | None
 
 
 def run_case(n: int, kind: str, duration: float, warmup: float, use_netns: bool = False) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    ns = BenchNetns() if use_netns else None
-    name = ns.name if ns is not None else None
-    backends = ctx.Process(target=serve_backends, args=(n, ready, kind, name), daemon=True)
-    backends.start()
-    try:
-        if not ready.wait(120):
-            raise RuntimeError("backends did not start")
-        with ctx.Pool(1) as pool:
-            result: dict[str, Any] = pool.apply(measure, (n, kind, duration, warmup, name))
-        result["netns"] = name is not None
-        return result
-    finally:
-        backends.terminate()
-        backends.join(10)
-        if ns is not None:
-            ns.close()
+    with backends_up(n, kind, use_netns) as name, multiprocessing.get_context("spawn").Pool(1) as pool:
+        result: dict[str, Any] = pool.apply(measure, (n, kind, duration, warmup, name))
+    result["netns"] = name is not None
+    return result
 
 
 def main() -> None:
@@ -405,7 +365,7 @@ def main() -> None:
         help="backends on one wildcard listener in a namespace the bench creates (default: from 20,000 when root)",
     )  # fmt: skip
     args = parser.parse_args()
-    why_not = netns_usable()
+    why_not = skip_reason()
     if args.netns and why_not:
         parser.error(f"--netns {why_not}")
     header = (

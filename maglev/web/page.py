@@ -2,9 +2,9 @@
 on, so every value is escaped (a backend named ``<script>`` is text).
 
 Jinja2 compiles the template to Python once; twisted.web.template took about
-1.5 s for 2,000 backend rows. The backend rows themselves, 2,000 of the page's
-few hundred elements, are written by ``backend_rows`` (every text escaped as the
-template would): through Jinja2 they were three quarters of a render.
+1.5 s for 2,000 backend rows. Those rows are written by ``backend_rows`` (every
+text escaped as the template would): through Jinja2 they were three quarters of a
+render.
 """
 
 from __future__ import annotations
