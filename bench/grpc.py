@@ -16,10 +16,10 @@ With --probing the backends are up instead (loopback listeners: one wildcard
 listener in a network namespace the bench creates, when root), every one checked
 at 1 s, and the bench reads what that costs the probes from outside the daemon:
 in windows of --window seconds (no reads; ListBackends of every backend once a
-second; a page of 500 once a second) it scrapes /metrics at each end for
-maglev_probe_start_lateness_seconds (every probe's start lateness; quantiles
-interpolated in its buckets) and reads the daemon's CPU from /proc, and times
-the calls it made.
+second; a page of 500 once a second; a full /metrics scrape every 5 s) it
+scrapes /metrics at each end for maglev_probe_start_lateness_seconds (every
+probe's start lateness; quantiles interpolated in its buckets) and reads the
+daemon's CPU from /proc, and times the calls it made.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +117,6 @@ def subscribe(address: str, count: int, events: int, ready: Any, out: Any) -> No
 def scrape_lateness(metrics: str) -> list[int]:
     """maglev_probe_start_lateness_seconds from /metrics: counts per bucket (not cumulative)."""
     import re
-    import urllib.request
 
     # That family alone: a full scrape of 10,000 backends would stall the probes for seconds.
     url = f"http://{metrics}/metrics?name[]=maglev_probe_start_lateness_seconds"
@@ -153,17 +154,26 @@ def reads_while_probing(args: argparse.Namespace) -> None:
                     time.sleep(1.0)  # a bench waiting for the rise of 10,000 backends, not a test
                 time.sleep(3.0)  # steady state: every backend on autopilot
                 print(f"{args.backends:,} TCP backends up, checked at 1 s{' (netns)' if name else ''}")
-                kinds = [("no reads", None), ("ListBackends, all", pb.ListBackendsRequest()),
-                         ("ListBackends, a page of 500", pb.ListBackendsRequest(page_size=500))]  # fmt: skip
-                for label, request in kinds:
+
+                def full_scrape() -> object:
+                    return urllib.request.urlopen(f"http://{metrics_at}/metrics", timeout=60).read()
+
+                kinds: list[tuple[str, Callable[[], object] | None, float]] = [
+                    ("no reads", None, 1.0),
+                    ("ListBackends, all", lambda: stub.ListBackends(pb.ListBackendsRequest(), timeout=30), 1.0),
+                    ("ListBackends, a page of 500",
+                     lambda: stub.ListBackends(pb.ListBackendsRequest(page_size=500), timeout=30), 1.0),
+                    ("/metrics in full, every 5 s", full_scrape, 5.0),
+                ]  # fmt: skip
+                for label, read, period in kinds:
                     before, cpu0, t0 = scrape_lateness(metrics_at), sum(cpu_times(daemon.proc.pid)), time.monotonic()
                     calls: list[float] = []
                     while time.monotonic() - t0 < args.window:
                         tick = time.monotonic()
-                        if request is not None:
-                            stub.ListBackends(request, timeout=30)
+                        if read is not None:
+                            read()
                             calls.append(time.monotonic() - tick)
-                        time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))  # one read a second
+                        time.sleep(max(0.0, period - (time.monotonic() - tick)))  # one read a period
                     after, cpu1, t1 = scrape_lateness(metrics_at), sum(cpu_times(daemon.proc.pid)), time.monotonic()
                     late = [b - a for a, b in zip(before, after, strict=True)]
                     timed = ""

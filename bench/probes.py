@@ -266,15 +266,15 @@ def measure(n: int, kind: str, duration: float, warmup: float, netns: str | None
 
     from maglev.bus import EventBus
     from maglev.health.lateness import LATENESS_BUCKETS
-    from maglev.health.metrics import HealthCollector, HealthMetrics
+    from maglev.health.metrics import HealthMetrics
     from maglev.health.service import HealthService
     from maglev.metrics import MaglevMetrics
 
     raise_open_files()
     metrics, bus = MaglevMetrics(), EventBus()
     svc = HealthService(config_for(n, kind, netns), bus, reactor)
-    HealthMetrics(metrics.registry).watch(bus)  # wired as in maglevd
-    metrics.registry.register(HealthCollector(svc.view))
+    health_metrics = HealthMetrics(svc.view)
+    health_metrics.watch(bus)  # wired as in maglevd
     state: dict[str, Any] = {}
 
     def totals() -> tuple[int, dict[str, int]]:
@@ -293,6 +293,7 @@ def measure(n: int, kind: str, duration: float, warmup: float, netns: str | None
         every backend: it is not what this bench measures)."""
         t = time.perf_counter()
         list(metrics.registry.collect())
+        health_metrics.text()
         state["scrape_s"] = time.perf_counter() - t
 
     def start_measuring() -> None:

@@ -33,12 +33,12 @@ from .api.tls import ServerTls
 from .audit import Audit
 from .bus import EventBus
 from .configservice import ConfigService
-from .dataplane.metrics import VppCollector, VppMetrics
+from .dataplane.metrics import FrontendMetrics, VppCollector, VppMetrics
 from .dataplane.service import LbSync
 from .events import ConfigLoaded
 from .gcpolicy import freeze_long_lived
 from .health.agent import AgentService
-from .health.metrics import HealthCollector, HealthMetrics, LatenessCollector
+from .health.metrics import HealthMetrics, LatenessCollector
 from .health.service import HealthService
 from .limits import raise_open_files
 from .log import Logger, set_level
@@ -114,8 +114,9 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
     config.setServiceParent(root)
 
     health = HealthService(config.config, bus, reactor)
-    HealthMetrics(metrics.registry).watch(bus)
-    metrics.registry.register(HealthCollector(health.view))
+    health_metrics = HealthMetrics(health.view)
+    health_metrics.watch(bus)
+    metrics.paged.append(health_metrics)
     metrics.registry.register(LatenessCollector(health.view))
     health.setServiceParent(root)
     config.add_reconfigurable(health)
@@ -136,6 +137,7 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
         sync_counter=vpp_metrics.lbsync,
     )
     metrics.registry.register(VppCollector(lbsync.view))
+    metrics.paged.append(FrontendMetrics(lbsync.view))
     # Between the two: saved overrides are applied to the health states before VPP's first write.
     overrides = OverrideService(health, lbsync, bus, reactor, settings.state_dir, wallclock=time.time)
     overrides.setServiceParent(root)

@@ -1,13 +1,17 @@
 """Prometheus /metrics: a registry per daemon, served by twisted.web on the reactor.
 
 Rendering on the reactor thread (not prometheus_client's WSGI thread pool) lets
-scrape-time collectors read reactor-owned state without locks.
+scrape-time collectors read reactor-owned state without locks. The per-backend families
+are written a slice at a time (``PagedFamilies``), with the reactor let run between
+slices: a scrape of 10,000 backends never holds the probes for more than a slice.
 """
 
 from __future__ import annotations
 
 import platform
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,14 +23,17 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 from twisted.application.service import MultiService
+from twisted.internet.task import Cooperator, TaskStopped
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from . import __version__
 from .addresses import TcpAddress
 from .bus import EventBus
 from .events import ConfigLoaded, ConfigRejected
 from .listener import ListenerService
+from .log import Logger
 from .version import commit
 
 if TYPE_CHECKING:
@@ -38,6 +45,7 @@ class MaglevMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.paged: list[PagedFamilies] = []  # written after the registry's, a slice at a time
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -88,23 +96,97 @@ def series_of(families: list[str]) -> list[str]:
     return [f + suffix for f in families for suffix in ("", "_total", "_created", "_bucket", "_count", "_sum")]
 
 
+class PagedFamilies(Protocol):
+    """Metric families too large to write in one reactor turn (one series set per backend)."""
+
+    names: tuple[str, ...]
+
+    def scrape(self, wanted: Callable[[str], bool], openmetrics: bool) -> Iterator[str | None]:
+        """The wanted families' text in pieces; None where the reactor may run first."""
+        ...
+
+
+SCRAPE_SLICE = 0.002
+"""Seconds of a scrape's work per reactor turn: probes due meanwhile start at most this late."""
+
+
 class MetricsResource(Resource):
+    """/metrics: the registry's families at once, then the paged ones a slice at a time."""
+
     isLeaf = True
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        paged: Sequence[PagedFamilies] = (),
+        *,
+        reactor: Reactor,
+        slice_seconds: float = SCRAPE_SLICE,
+    ) -> None:
         super().__init__()
         self.registry = registry
+        self.paged = paged  # the daemon's list, as it is at each scrape
+        self.slice_seconds = slice_seconds
+        self.log = Logger()
+        self.cooperator = Cooperator(
+            terminationPredicateFactory=self._slice, scheduler=lambda work: reactor.callLater(0, work)
+        )
 
-    def render_GET(self, request: Request) -> bytes:
+    def _slice(self) -> Callable[[], bool]:
+        ends = time.monotonic() + self.slice_seconds
+        return lambda: time.monotonic() >= ends
+
+    def render_GET(self, request: Request) -> bytes | int:
         accept = request.getHeader("accept") or ""
         encoder, content_type = choose_encoder(accept)
         request.setHeader("Content-Type", content_type)
         # ?name[]=a&name[]=b: only those families, as prometheus_client's own handler does;
-        # the per-backend ones are not even read then (a scrape of all takes seconds at 10,000).
+        # the others are not even read then (a scrape of all takes a while at 10,000 backends).
         names = [n.decode("utf-8", "replace") for n in (request.args or {}).get(b"name[]", [])]
-        registry = self.registry.restricted_registry(series_of(names)) if names else self.registry
+        series = set(series_of(names))
+        registry = self.registry.restricted_registry(sorted(series)) if names else self.registry
         body: bytes = encoder(registry)
-        return body
+
+        def wanted(family: str) -> bool:  # by its name or any of its series' (maglev_probe_total)
+            return not names or any(n in series for n in series_of([family]))
+
+        paged = [p for p in self.paged if any(wanted(n) for n in p.names)]
+        if not paged:
+            return body
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        tail = b""
+        if openmetrics and body.endswith(b"# EOF\n"):  # the paged families go before the end mark
+            body, tail = body[: -len(b"# EOF\n")], b"# EOF\n"
+        request.write(body)
+        task = self.cooperator.cooperate(self._write(request, paged, wanted, openmetrics))
+        gone = request.notifyFinish()
+        gone.addErrback(lambda _: task.stop())  # the scraper hung up: stop writing for it
+        done = task.whenDone()
+        done.addCallback(lambda _: self._finish(request, tail))
+        done.addErrback(self._failed, request)
+        return NOT_DONE_YET
+
+    @staticmethod
+    def _write(
+        request: Request, paged: list[PagedFamilies], wanted: Callable[[str], bool], openmetrics: bool
+    ) -> Iterator[None]:
+        for source in paged:
+            for piece in source.scrape(wanted, openmetrics):
+                if piece is not None:
+                    request.write(piece.encode("utf-8"))
+                yield None
+
+    @staticmethod
+    def _finish(request: Request, tail: bytes) -> None:
+        if tail:
+            request.write(tail)
+        request.finish()
+
+    def _failed(self, failure: Failure, request: Request) -> None:
+        if failure.check(TaskStopped):
+            return  # stopped because the scraper is gone: nobody to answer
+        self.log.failure("a /metrics scrape failed", failure, event="metrics-scrape-failed")
+        request.loseConnection()  # half an answer already went out: a cut one is the honest end
 
 
 class _Index(Resource):
@@ -115,9 +197,9 @@ class _Index(Resource):
         return b"vpp-maglev: metrics are at /metrics\n"
 
 
-def metrics_site(registry: CollectorRegistry) -> Site:
+def metrics_site(registry: CollectorRegistry, paged: Sequence[PagedFamilies], reactor: Reactor) -> Site:
     root = Resource()
-    root.putChild(b"metrics", MetricsResource(registry))
+    root.putChild(b"metrics", MetricsResource(registry, paged, reactor=reactor))
     root.putChild(b"", _Index())
     site = Site(root)
     site.displayTracebacks = False
@@ -134,5 +216,7 @@ class MetricsService(MultiService):
         self.metrics = metrics
         self.listener: ListenerService | None = None
         if address is not None:
-            self.listener = ListenerService("metrics-http", address.endpoint(), metrics_site(metrics.registry), reactor)
+            self.listener = ListenerService(
+                "metrics-http", address.endpoint(), metrics_site(metrics.registry, metrics.paged, reactor), reactor
+            )
             self.listener.setServiceParent(self)

@@ -49,10 +49,10 @@ maglev:
 VENV_BIN = Path(sys.executable).parent
 
 
-def fetch(url: str, timeout: float = 10.0) -> str:
+def fetch(url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> str:
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
         body: bytes = r.read()
         return body.decode()
 
@@ -63,6 +63,26 @@ def metric(text: str, name: str) -> float | None:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return None
+
+
+ANY = "\0any"
+"""In ``sample``'s labels: a label that must be there, with any value."""
+
+
+def sample(text: str, name: str, labels: dict[str, str] | None = None, openmetrics: bool = False) -> float | None:
+    """One series' value, the whole text parsed as Prometheus reads it (or, strictly, OpenMetrics)."""
+    if openmetrics:
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    else:
+        from prometheus_client.parser import text_string_to_metric_families
+    found = None
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            want = labels or {}
+            if s.name == name and s.labels.keys() == want.keys():
+                if all(v == ANY or s.labels[k] == v for k, v in want.items()):
+                    found = s.value
+    return found
 
 
 def source_env() -> dict[str, str]:

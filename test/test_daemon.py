@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import EXAMPLE, MINIMAL, Daemon, fetch, metric, source_env
+from .helpers import ANY, EXAMPLE, MINIMAL, Daemon, fetch, metric, sample, source_env
 
 pytestmark = pytest.mark.slow
 
@@ -225,10 +225,14 @@ def test_demo_runs_on_its_bundled_config_with_flippable_backends(tmp_path: Path)
         drained = d.event("lb-sync-as-weight", address="127.0.1.1")
         assert drained["weight"] == 0 and drained["flush"] is True
         text = fetch(url)
-        assert metric(text, 'maglev_backend_state{backend="web0",healthcheck="http",state="down"}') == 1
-        assert metric(text, 'maglev_backend_transitions_total{backend="web0",from="up",to="down"}') == 1
-        assert metric(text, "maglev_vpp_connected") == 1
-        assert metric(text, 'maglev_frontend_pool_backend_weight{backend="web0",frontend="web",pool="primary"}') == 0
+        web0 = {"backend": "web0"}
+        assert sample(text, "maglev_backend_state", {**web0, "healthcheck": "http", "state": "down"}) == 1
+        assert sample(text, "maglev_backend_transitions_total", {**web0, "from": "up", "to": "down"}) == 1
+        assert sample(text, "maglev_vpp_connected") == 1
+        assert sample(text, "maglev_frontend_pool_backend_weight", {**web0, "frontend": "web", "pool": "primary"}) == 0
+        assert sample(text, "maglev_frontend_table_info", {"frontend": "web", "digest": ANY, "length": ANY}) == 1
+        om = fetch(url, headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        assert sample(om, "maglev_backend_state", {**web0, "healthcheck": "http", "state": "down"}, True) == 1
         d.signal(signal.SIGINT)
         assert d.proc.wait(10) == 0
     finally:

@@ -14,12 +14,14 @@ from maglev.config import Backend, Config, HealthCheck, load_config
 from maglev.events import BackendChanged, BackendTransition
 from maglev.health.lateness import LATENESS_BUCKETS
 from maglev.health.metrics import LATENESS_METRIC as LATENESS
-from maglev.health.metrics import HealthCollector, HealthMetrics, LatenessCollector
+from maglev.health.metrics import HealthMetrics, LatenessCollector
 from maglev.health.probes import DeferredProbe
 from maglev.health.probes.connect import AutopilotStats
 from maglev.health.service import HealthService, NoSuchBackend, ProberState
 from maglev.health.state import OperatorError, ProbeResult, State
 from maglev.metrics import MaglevMetrics, series_of
+
+from .helpers import sample
 
 CONFIG = """\
 maglev:
@@ -361,7 +363,6 @@ class HealthServiceTests(SynchronousTestCase):
     # --- metrics and logs -------------------------------------------------------------
     def test_probe_start_lateness_is_counted_and_exported(self) -> None:
         m = MaglevMetrics()
-        m.registry.register(HealthCollector(self.svc.view))
         m.registry.register(LatenessCollector(self.svc.view))
         self.probes.auto["web0"] = FAIL
         self.clock.advance(0.5)  # both first probes start when due
@@ -379,30 +380,34 @@ class HealthServiceTests(SynchronousTestCase):
         # Asked for alone, it is all a scrape reads: the per-backend families are not collected.
         only = {f.name for f in m.registry.restricted_registry(series_of([LATENESS])).collect()}
         self.assertEqual(only, {LATENESS})
-        # Every family the per-backend collector yields is described (or name[] would miss it).
-        health = HealthCollector(self.svc.view)
-        self.assertLessEqual({f.name for f in health.collect()}, {f.name for f in health.describe()})
 
     def test_metrics(self) -> None:
-        m = MaglevMetrics()
-        HealthMetrics(m.registry).watch(self.bus)
-        m.registry.register(HealthCollector(self.svc.view))
+        hm = HealthMetrics(self.svc.view)
+        hm.watch(self.bus)
         self.probes.auto["web0"] = FAIL
         self.clock.advance(0.5)
-        v = m.registry.get_sample_value
-        self.assertEqual(
-            v("maglev_probe_total", {"backend": "web0", "type": "tcp", "result": "failure", "code": "L4CON"}), 1
-        )
-        self.assertEqual(v("maglev_probe_duration_seconds_count", {"backend": "web0", "type": "tcp"}), 1)
-        self.assertEqual(
-            v("maglev_probe_duration_seconds_bucket", {"backend": "web0", "type": "tcp", "le": "0.001"}), 1
-        )
-        self.assertEqual(v("maglev_probe_duration_seconds_sum", {"backend": "web0", "type": "tcp"}), 0.001)
-        self.assertEqual(v("maglev_backend_transitions_total", {"backend": "web0", "from": "unknown", "to": "down"}), 1)
-        self.assertEqual(v("maglev_backend_state", {"backend": "web0", "healthcheck": "web", "state": "down"}), 1)
-        self.assertEqual(v("maglev_backend_state", {"backend": "web0", "healthcheck": "web", "state": "up"}), 0)
-        self.assertEqual(v("maglev_backend_health", {"backend": "web0"}), 0)
-        self.assertEqual(v("maglev_backend_enabled", {"backend": "web1"}), 1)
+        for openmetrics in (False, True):  # each parsed whole, strictly for OpenMetrics
+            text = hm.text(openmetrics)
+
+            def v(name: str, labels: dict[str, str], text: str = text, om: bool = openmetrics) -> float | None:
+                return sample(text, name, labels, om)
+
+            web0, tcp = {"backend": "web0"}, {"backend": "web0", "type": "tcp"}
+            self.assertEqual(v("maglev_probe_total", {**tcp, "result": "failure", "code": "L4CON"}), 1)
+            self.assertEqual(v("maglev_probe_duration_seconds_count", tcp), 1)
+            self.assertEqual(v("maglev_probe_duration_seconds_bucket", {**tcp, "le": "0.001"}), 1)
+            self.assertEqual(v("maglev_probe_duration_seconds_bucket", {**tcp, "le": "+Inf"}), 1)
+            self.assertEqual(v("maglev_probe_duration_seconds_sum", tcp), 0.001)
+            self.assertEqual(v("maglev_backend_transitions_total", {**web0, "from": "unknown", "to": "down"}), 1)
+            self.assertEqual(v("maglev_backend_state", {**web0, "healthcheck": "web", "state": "down"}), 1)
+            self.assertEqual(v("maglev_backend_state", {**web0, "healthcheck": "web", "state": "up"}), 0)
+            self.assertEqual(v("maglev_backend_health", web0), 0)
+            self.assertEqual(v("maglev_backend_enabled", {"backend": "web1"}), 1)
+        # Only the families asked for are written, and no backend is read for transitions alone.
+        only = "".join(p for p in hm.scrape(lambda f: f == "maglev_backend_transitions", False) if p)
+        self.assertEqual({line.split("{")[0] for line in only.splitlines() if not line.startswith("#")},
+                         {"maglev_backend_transitions_total"})  # fmt: skip
+        self.assertEqual(list(hm.scrape(lambda f: f == "maglev_backend_transitions", False)).count(None), 1)
 
 
 class ScriptedPilot:

@@ -20,6 +20,8 @@ PURE = (
     "maglev.config",
     "maglev.states",
     "maglev.health.state",
+    "maglev.health.exposition",
+    "maglev.exposition",
     "maglev.dataplane.desired",
     "maglev.dataplane.plan",
     "maglev.dataplane.model",

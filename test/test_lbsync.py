@@ -406,8 +406,10 @@ async def test_a_backends_own_word_reaches_vpp(emu: Emulator, harness: Harness) 
 async def test_route_counters_are_the_vip_prefixes_fib_entries(tmp_path: Path, flavour: str) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from maglev.dataplane.metrics import VppCollector
+    from maglev.dataplane.metrics import FrontendMetrics, VppCollector
     from maglev.metrics import series_of
+
+    from .helpers import ANY, sample
 
     api = str(vppapi.packaged_api_dir())  # ../shared has no ip.api.json: both sides on the packaged ones
     emu = Emulator(str(tmp_path / "api.sock"), str(tmp_path / "stats.sock"), api, flavour).start()
@@ -434,6 +436,28 @@ async def test_route_counters_are_the_vip_prefixes_fib_entries(tmp_path: Path, f
         assert {f.name for f in collector.collect()} <= {f.name for f in collector.describe()}
         alone = registry.restricted_registry(series_of(["maglev_vip_route_packets"]))
         assert [f.name for f in alone.collect()] == ["maglev_vip_route_packets"]
+        # The per-member weights and each VIP's table as VPP holds it, written a frontend at a time.
+        members = FrontendMetrics(h.lbsync.view)
+        scraped = list(members.scrape(lambda _: True, False))
+        assert scraped.count(None) == len(load_config(CONFIG).frontends)  # a pause after each frontend
+        text = "".join(p for p in scraped if p is not None)
+        table = h.lbsync.view.table("web")
+        assert table is not None
+        fe = {"frontend": "web"}
+        assert (
+            sample(text, "maglev_frontend_table_info", {**fe, "digest": table.digest, "length": str(table.length)}) == 1
+        )
+        assert sample(text, "maglev_frontend_weight_error_ratio", fe) == table.error
+        weights = {a.backend: a.weight for a in h.lbsync.view.desired(["web"])["web"].ases}
+        assert weights and all(
+            sample(text, "maglev_frontend_pool_backend_weight", {**fe, "pool": ANY, "backend": b}) == w
+            for b, w in weights.items()
+        )
+        only = "".join(p for p in members.scrape(lambda f: f == "maglev_frontend_weight_error_ratio", False) if p)
+        assert (
+            "maglev_frontend_table_info" not in only
+            and sample(only, "maglev_frontend_weight_error_ratio", fe) == table.error
+        )
     finally:
         await h.stop()
         emu.stop()

@@ -1,16 +1,18 @@
 """VPP metrics: connection, version, lb sync mutations, per-VIP packets, effective weights.
 
-Collected on the reactor thread (at scrape time), from the DataplaneView."""
+Collected on the reactor thread (at scrape time), from the DataplaneView; the per-member
+families are written as text, a frontend at a time (``FrontendMetrics``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..exposition import Family, label_value, number, pieces
 from ..states import FrontendState
 from .view import DataplaneView
 
@@ -35,11 +37,62 @@ _FAMILIES = {
     CounterMetricFamily: ("maglev_vip_packets", "maglev_vip_route_packets", "maglev_vip_route_bytes"),
     GaugeMetricFamily: (
         "maglev_vpp_connected", "maglev_vpp_uptime_seconds", "maglev_vpp_connected_seconds", "maglev_vpp_info",
-        "maglev_frontend_state", "maglev_frontend_table_info", "maglev_frontend_weight_error_ratio",
-        "maglev_frontend_pool_backend_weight", "maglev_as_draining_seconds", "maglev_backend_suppressed",
+        "maglev_frontend_state", "maglev_as_draining_seconds", "maglev_backend_suppressed",
         "maglev_backend_flap_penalty", "maglev_checker_isolation", "maglev_checker_isolation_held",
     ),
 }  # fmt: skip
+
+
+WEIGHT = Family(
+    "maglev_frontend_pool_backend_weight", "gauge", "effective weight of each pool member (what VPP is given)"
+)
+ERROR = Family(
+    "maglev_frontend_weight_error_ratio",
+    "gauge",
+    "the worst AS's |bucket share - weight share| in the VIP's new-flow table as VPP holds it",
+)
+DIGEST = Family(
+    "maglev_frontend_table_info", "gauge", "1, labelled with the digest of the VIP's new-flow table as VPP holds it"
+)
+
+
+class FrontendMetrics:
+    """The per-member weights and each VIP's table as VPP holds it, written a frontend at a
+    time: each frontend's desired state is computed as it comes, and /metrics lets the reactor
+    run between frontends (maglev/metrics.py)."""
+
+    names: tuple[str, ...] = (WEIGHT.name, ERROR.name, DIGEST.name)
+
+    def __init__(self, view: DataplaneView) -> None:
+        self.view = view
+
+    def scrape(self, wanted: Callable[[str], bool], openmetrics: bool) -> Iterator[str | None]:
+        s = self.view
+        families = [f for f in (WEIGHT, ERROR, DIGEST) if wanted(f.name)]
+        lines: dict[str, list[str]] = {f.name: [] for f in families}
+        weights, errors, digests = (lines.get(f.name) for f in (WEIGHT, ERROR, DIGEST))
+        for name in s.frontend_names():
+            vip = s.desired([name]).get(name)
+            if vip is None:
+                continue  # gone with a reload since the scrape began
+            frontend = label_value(name)
+            if weights is not None:
+                weights.extend(
+                    f'{WEIGHT.name}{{frontend="{frontend}",pool="{label_value(a.pool)}",'
+                    f'backend="{label_value(a.backend)}"}} {a.weight}\n'
+                    for a in vip.ases
+                )
+            if errors is not None or digests is not None:
+                table = s.table(name, vip)
+                if table is not None and errors is not None:
+                    errors.append(f'{ERROR.name}{{frontend="{frontend}"}} {number(table.error)}\n')
+                if table is not None and digests is not None:
+                    digests.append(
+                        f'{DIGEST.name}{{frontend="{frontend}",digest="{label_value(table.digest)}",'
+                        f'length="{table.length}"}} 1\n'
+                    )
+            yield None
+        yield from pieces(((f, lines[f.name]) for f in families), openmetrics)
 
 
 class VppCollector(Collector):
@@ -89,31 +142,6 @@ class VppCollector(Collector):
             yield packets
             yield route_packets
             yield route_bytes
-        weights = GaugeMetricFamily(
-            "maglev_frontend_pool_backend_weight",
-            "effective weight of each pool member (what VPP is given)",
-            labels=["frontend", "pool", "backend"],
-        )
-        error = GaugeMetricFamily(
-            "maglev_frontend_weight_error_ratio",
-            "the worst AS's |bucket share - weight share| in the VIP's new-flow table as VPP holds it",
-            labels=["frontend"],
-        )
-        digest = GaugeMetricFamily(
-            "maglev_frontend_table_info",
-            "1, labelled with the digest of the VIP's new-flow table as VPP holds it",
-            labels=["frontend", "digest", "length"],
-        )
-        for name, vip in s.desired().items():
-            for a in vip.ases:
-                weights.add_metric([name, a.pool, a.backend], a.weight)
-            table = s.table(name, vip)
-            if table is not None:
-                error.add_metric([name], table.error)
-                digest.add_metric([name, table.digest, str(table.length)], 1.0)
-        yield weights
-        yield error
-        yield digest
         state = GaugeMetricFamily(
             "maglev_frontend_state", "1 for the frontend's current state", labels=["frontend", "state"]
         )

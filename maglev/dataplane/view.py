@@ -87,6 +87,10 @@ class DataplaneView:
     def desired(self, frontends: Iterable[str] | None = None) -> dict[str, DesiredVip]:
         return self._model.desired(frontends)
 
+    def frontend_names(self) -> list[str]:
+        """Every configured frontend, in the config's order."""
+        return list(self._model.config.frontends)
+
     def backend_addresses(self) -> dict[str, str]:
         """Every configured backend's address, by name."""
         return {n: str(b.address) for n, b in self._model.config.backends.items()}

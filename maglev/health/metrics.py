@@ -1,84 +1,63 @@
 """Health metrics.
 
-Probe counts and durations are plain integers kept by each prober and turned
-into metric families at scrape time (no metric locks on the probe path);
-transitions are counted from the bus.
+Probe counts and durations are plain integers kept by each prober; transitions are
+counted from the bus. The per-backend families are written as text at scrape time by
+``HealthMetrics.scrape``, a backend at a time, so /metrics can let the reactor run
+between backends (a scrape of 10,000 backends writes 230,000 series).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..bus import EventBus
 from ..events import BackendTransition
+from .exposition import FAMILIES, TRANSITIONS, BackendFamilies
 from .lateness import LATENESS_BUCKETS
 from .probes import DURATION_BUCKETS
-from .state import State
 from .view import HealthView
 
 
 class HealthMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.transitions = Counter(
-            "maglev_backend_transitions", "backend state transitions", ["backend", "from", "to"], registry=registry
-        )
+    """maglev_probe_total, maglev_probe_duration_seconds, maglev_backend_state/_health/_enabled
+    and maglev_backend_transitions_total: per backend, written by ``scrape``."""
+
+    names = tuple(FAMILIES)
+
+    def __init__(self, health: HealthView) -> None:
+        self.health = health
+        # backend -> (from, to) -> transitions, since the start (as counters are)
+        self.transitions: dict[str, dict[tuple[str, str], int]] = {}
 
     def watch(self, bus: EventBus) -> None:
         bus.subscribe(BackendTransition, self._transition)
 
     def _transition(self, t: BackendTransition) -> None:
-        self.transitions.labels(t.backend, t.old, t.new).inc()
+        counts = self.transitions.setdefault(t.backend, {})
+        key = (t.old, t.new)
+        counts[key] = counts.get(key, 0) + 1
 
+    def scrape(self, wanted: Callable[[str], bool], openmetrics: bool) -> Iterator[str | None]:
+        """The wanted families' text in pieces, with None after each backend: where the
+        caller may let the reactor run before the next."""
+        out = BackendFamilies(DURATION_BUCKETS, wanted, openmetrics)
+        if any(name != TRANSITIONS for name in out.families):
+            for b in self.health:
+                out.add(b)
+                yield None
+        if TRANSITIONS in out.families:
+            for backend, counts in list(self.transitions.items()):
+                out.add_transitions(backend, counts)
+                yield None
+        yield from out.pieces()
 
-class HealthCollector(Collector):
-    """maglev_probe_total, maglev_probe_duration_seconds, maglev_backend_state/_health/_enabled:
-    per backend, so a scrape of 10,000 backends reads them all (seconds: docs/performance.md).
-    ``describe`` names them, so a scrape asking for other names (``?name[]=``) skips it."""
-
-    def __init__(self, health: HealthView) -> None:
-        self.health = health
-
-    def describe(self) -> Iterator[Metric]:
-        yield CounterMetricFamily("maglev_probe", "", labels=[])
-        yield HistogramMetricFamily("maglev_probe_duration_seconds", "", labels=[])
-        for name in ("maglev_backend_state", "maglev_backend_health", "maglev_backend_enabled"):
-            yield GaugeMetricFamily(name, "", labels=[])
-
-    def collect(self) -> Iterator[Metric]:
-        probes = CounterMetricFamily(
-            "maglev_probe", "probes by backend, type, result and code", labels=["backend", "type", "result", "code"]
-        )
-        duration = HistogramMetricFamily("maglev_probe_duration_seconds", "probe duration", labels=["backend", "type"])
-        state = GaugeMetricFamily(
-            "maglev_backend_state", "1 for the backend's current state", labels=["backend", "healthcheck", "state"]
-        )
-        counter = GaugeMetricFamily(
-            "maglev_backend_health", "HAProxy health counter (0..rise+fall-1)", labels=["backend"]
-        )
-        enabled = GaugeMetricFamily("maglev_backend_enabled", "1 when the backend is enabled", labels=["backend"])
-        bounds = [str(b) for b in DURATION_BUCKETS] + ["+Inf"]
-        for b in self.health:
-            name, kind = b.name, b.check_type
-            for (ok, code), n in b.results.items():
-                probes.add_metric([name, kind, "success" if ok else "failure", code], n)
-            cumulative, buckets = 0, []
-            for bound, n in zip(bounds, b.duration_counts, strict=True):
-                cumulative += n
-                buckets.append((bound, cumulative))
-            duration.add_metric([name, kind], buckets, b.duration_sum)
-            for s in State:
-                state.add_metric([name, b.healthcheck, s.value], 1.0 if b.state is s else 0.0)
-            counter.add_metric([name], b.counter)
-            enabled.add_metric([name], 1.0 if b.enabled else 0.0)
-        yield probes
-        yield duration
-        yield state
-        yield counter
-        yield enabled
+    def text(self, openmetrics: bool = False) -> str:
+        """Every family at once, a whole exposition (/metrics writes them a slice at a time)."""
+        text = "".join(piece for piece in self.scrape(lambda _: True, openmetrics) if piece is not None)
+        return text + "# EOF\n" if openmetrics else text
 
 
 class LatenessCollector(Collector):
