@@ -1,7 +1,7 @@
 """ConfigService: holds the running configuration and performs reloads.
 
 One path for every reload (SIGHUP, the ReloadConfig RPC, the web admin): read and
-check the file off the reactor thread; on any error log it, count it and keep
+check the file in a child process (``maglev.configworker``); on any error log it, count it and keep
 the running configuration untouched; otherwise make the new one current and
 hand it to each registered service's ``reconfigure(new)`` in registration
 order, each of which diffs old against new for its own slice (buildbot's
@@ -11,7 +11,11 @@ during a reload coalesce into exactly one more run.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import pickle
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +28,7 @@ from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
 
 from .bus import EventBus
-from .config import Config, ConfigError, diff_names, load_config_file
+from .config import Config, ConfigError, ErrorKind, Problem, diff_names
 from .dataplane.tables import fidelity_warnings
 from .events import ConfigLoaded, ConfigRejected, ReloadStarted
 from .log import Logger
@@ -49,26 +53,51 @@ class ReloadResult:
 Loader = Callable[[str], "Deferred[Config]"]
 
 
-def thread_loader(reactor: IReactorThreads) -> Loader:
-    """Read and check the file on a daemon thread of its own: a read that hangs (a stuck
-    network filesystem) then delays only the reloads, never the daemon's shutdown, which
-    the reactor's thread pool would wait for."""
+LOAD_TIMEOUT = 60.0
+"""Seconds a reload may spend reading and checking the file (a stuck network filesystem)."""
+
+
+class LoaderFailed(Exception):
+    """The child that reads the file failed in a way no configuration explains."""
+
+
+def process_loader(timeout: float = LOAD_TIMEOUT) -> Loader:
+    """Read and check the file in a child process (``maglev.configworker``): a parse of
+    10,000 backends on a thread of the daemon held the GIL from the reactor for seconds.
+    A read that hangs is killed after ``timeout`` and reported as a structural error;
+    the daemon's shutdown never waits for it."""
 
     def load(path: str) -> Deferred[Config]:
-        d: Deferred[Config] = Deferred()
-
-        def run() -> None:
-            try:
-                cfg = load_config_file(path)
-            except BaseException as e:  # handed to the reactor, never lost on this thread
-                reactor.callFromThread(d.errback, e)
-            else:
-                reactor.callFromThread(d.callback, cfg)
-
-        threading.Thread(target=run, name="config-load", daemon=True).start()
-        return d
+        return Deferred.fromFuture(asyncio.ensure_future(_load_in_child(path, timeout)))
 
     return load
+
+
+async def _load_in_child(path: str, timeout: float) -> Config:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}  # this maglev
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "maglev.configworker", path,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env, close_fds=True,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except (TimeoutError, asyncio.CancelledError) as e:
+        proc.kill()
+        await proc.wait()
+        if isinstance(e, asyncio.CancelledError):
+            raise
+        raise ConfigError(
+            ErrorKind.STRUCTURAL, [Problem("<file>", f"not read and checked within {timeout:g}s (a stuck filesystem?)")]
+        ) from None
+    if proc.returncode != 0 or not out:
+        last = (err.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+        raise LoaderFailed(f"the configuration loader exited with status {proc.returncode}: {last}")
+    answer = pickle.loads(out)  # from our own child, never from the outside
+    if answer[0] == "error":
+        raise ConfigError(answer[1], answer[2])
+    config: Config = answer[1]
+    return config
 
 
 class ConfigView:
@@ -91,7 +120,7 @@ class ConfigView:
         return self._svc.path
 
     def check(self) -> Deferred[Config]:
-        """Read and check the file on disk (in the thread pool); raises ConfigError, applies nothing."""
+        """Read and check the file on disk (in a child process); raises ConfigError, applies nothing."""
         return self._svc.load()
 
 
@@ -114,7 +143,7 @@ class ConfigService(Service):
         self.generation = 1
         self.bus = bus
         self._reactor = reactor
-        self._loader = loader or thread_loader(IReactorThreads(reactor))
+        self._loader = loader or process_loader()
         self._handle_sighup = handle_sighup
         self._wallclock = wallclock
         self._services: list[Reconfigurable] = []
@@ -193,6 +222,14 @@ class ConfigService(Service):
             )
             self.bus.publish(ConfigRejected(self._wallclock(), self.generation, self.path, e.kind.label, errors))
             return ReloadResult(False, self.generation, e.kind.label, errors)
+        except LoaderFailed as e:
+            self.log.error(
+                "configuration reload aborted without making any changes: cannot load {path}: {why}",
+                event="config-reload-failed",
+                path=self.path,
+                why=str(e),
+            )
+            return ReloadResult(False, self.generation, "structural", (f"cannot load {self.path}: {e}",))
         except Exception:
             self.log.failure(
                 "configuration reload aborted without making any changes: cannot load {path}", path=self.path

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
+import pytest_twisted
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from maglev.bus import EventBus
-from maglev.config import Config, ConfigError, ErrorKind, Problem, load_config
-from maglev.configservice import ConfigService, ReloadResult
+from maglev.config import Config, ConfigError, ErrorKind, Problem, load_config, load_config_file
+from maglev.configservice import ConfigService, ReloadResult, process_loader
 from maglev.events import ConfigLoaded, ConfigRejected
 from maglev.metrics import MaglevMetrics
 
@@ -138,3 +142,55 @@ class ConfigServiceTests(SynchronousTestCase):
         self.pending.pop().callback(load_config(config_text(True, SKEWED)))  # fitted: honoured, nothing to say
         self.successResultOf(d)
         self.assertEqual([e for e in seen if e.get("event") == "weights-not-honoured"], [])
+
+
+# --- the child process that reads and checks the file ---------------------------------
+SEMANTIC = MINIMAL.replace("192.0.2.11, healthcheck: http", "192.0.2.11, healthcheck: nope")
+STRUCTURAL = MINIMAL.replace("192.0.2.11", "not-an-address")
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_child_hands_back_the_config_the_daemon_would_have_read(tmp_path: Path) -> None:
+    path = tmp_path / "maglev.yaml"
+    path.write_text(MINIMAL)
+    cfg = await process_loader()(str(path))
+    assert cfg == load_config_file(str(path))
+    assert dict(cfg.backends) == dict(OLD.backends)  # the read-only maps came back as maps
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize(
+    "text", [SEMANTIC, STRUCTURAL, "maglev: [", None], ids=["semantic", "structural", "not-yaml", "missing"]
+)
+async def test_a_bad_file_is_the_same_error_from_the_child(tmp_path: Path, text: str | None) -> None:
+    path = tmp_path / "maglev.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError) as here:
+        load_config_file(str(path))
+    with pytest.raises(ConfigError) as there:
+        await process_loader()(str(path))
+    assert (there.value.kind, there.value.problems) == (here.value.kind, here.value.problems)
+    assert there.value.kind is (ErrorKind.SEMANTIC if text == SEMANTIC else ErrorKind.STRUCTURAL)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_that_takes_too_long_is_killed_and_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "maglev.yaml"
+    path.write_text(MINIMAL)
+    with pytest.raises(ConfigError) as e:
+        await process_loader(timeout=0.0)(str(path))  # a timeout of none: never done in time
+    assert e.value.kind is ErrorKind.STRUCTURAL and "not read and checked within 0s" in str(e.value)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_loader_that_fails_rejects_the_reload_and_says_why(tmp_path: Path, monkeypatch: Any) -> None:
+    from twisted.internet import reactor
+
+    path = tmp_path / "maglev.yaml"
+    path.write_text(MINIMAL)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits 1 and says nothing
+    svc = ConfigService(str(path), OLD, EventBus(), reactor)
+    result = await svc.reload()
+    assert not result.ok and result.kind == "structural" and svc.config is OLD and svc.generation == 1
+    assert result.errors == (f"cannot load {path}: the configuration loader exited with status 1: no output",)
