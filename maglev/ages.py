@@ -6,15 +6,14 @@ from __future__ import annotations
 
 
 def format_age(seconds: float) -> str:
-    s = int(seconds)
-    if s < 1:
-        return "now"
-    days, s = divmod(s, 86400)
-    hours, s = divmod(s, 3600)
-    minutes, s = divmod(s, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (s, "s")]
-    first = next(i for i, (n, _) in enumerate(parts) if n)
-    shown = parts[first : first + 2]
-    if len(shown) == 2 and shown[1][0] == 0:
-        shown = shown[:1]
-    return "".join(f"{n}{unit}" for n, unit in shown)
+    s = int(seconds)  # written out unit by unit: the web page formats two for each of its rows
+    if s < 60:
+        return f"{s}s" if s >= 1 else "now"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s}s" if s else f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m}m" if m else f"{h}h"
+    d, h = divmod(h, 24)
+    return f"{d}d{h}h" if h else f"{d}d"

@@ -33,6 +33,13 @@ from maglev.web.view import DaemonState, DaemonStatus, daemon_view, frontend_hea
         (3600 + 12 * 60 + 59, "1h12m"),
         (86400 + 16 * 3600 + 5, "1d16h"),
         (2 * 86400 + 30, "2d"),
+        (-3, "now"),
+        (59.9, "59s"),
+        (3599, "59m59s"),
+        (3600 + 59, "1h"),
+        (86399, "23h59m"),
+        (86400, "1d"),
+        (400 * 86400 + 23 * 3600 + 3599, "400d23h"),
     ],
 )
 def test_format_age(seconds: float, text: str) -> None:
@@ -285,6 +292,8 @@ ROWS = [
     ("down for an hour, in flight", {"state": "down", "downs": 3, "downtime": 3725.5, "in_flight": True}),
     ("no buckets known, no since", {"buckets": None, "since": 0.0, "weight": 0, "effective_weight": 0}),
     ("an IPv6 backend", {"address": "2001:db8::10", "name": "v6-a", "key": "v6/p/v6-a"}),
+    ("a hostile name, key, address and state", {"name": HOSTILE, "key": HOSTILE, "address": HOSTILE, "state": HOSTILE}),
+    ("texts for numbers", {"weight": "–", "effective_weight": "<1>", "downs": "'3'"}),
 ]
 
 
@@ -305,3 +314,12 @@ def test_backend_rows_are_what_the_template_wrote(what: str, changes: dict[str, 
     got = str(backend_rows([b, b], admin, at))
     assert got == want * 2, what
     assert "<script>" not in got and ("&lt;script&gt;" in got) == ("hostile" in what)
+
+
+@pytest.mark.parametrize("value", ["web0", HOSTILE, "&&<<>>''\"\"", "·❤️ ok", "", 0, 65536, -1, 0.25, "a&b"])
+def test_row_texts_are_escaped_as_markupsafe_escapes(value: Any) -> None:
+    from markupsafe import escape
+
+    from maglev.web.page import _esc
+
+    assert _esc(value) == str(escape(value))

@@ -125,29 +125,28 @@ def frontend_info(
     )  # fmt: skip
     active = dataplane.active_pool(fe.name)
     for i, pool in enumerate(fe.pools):
-        pi = pb.PoolInfo(name=pool.name, active=i == active)
+        pi = info.pools.add(name=pool.name, active=i == active)  # filled in place: no copies
+        add = pi.backends.add
         for m in pool.members:
             a = effective[(pool.name, m.backend)]
             key = (fe.name, pool.name, m.backend)
             overridden = key in overrides
             ramp = dataplane.slow_start(fe, pool, m.backend)
-            pi.backends.append(
-                pb.PoolBackendInfo(
-                    name=m.backend,
-                    weight=overrides.get(key, m.weight),
-                    effective_weight=a.weight,
-                    flush=a.flush,
-                    state=states.get(m.backend, "unknown"),
-                    address=str(a.address),
-                    buckets=buckets.get(str(a.address), -1),
-                    weight_override=overridden,
-                    weight_override_seconds_left=(weight_left(key) or 0.0) if overridden else 0.0,
-                    slow_start_elapsed=ramp[0] if ramp else 0,
-                    slow_start_duration=ramp[1] if ramp else 0.0,
-                    vpp_weight=desired.vpp_weight(a.weight) if table is None or table.weights else -1,
-                )  # fmt: skip
+            address = str(a.address)
+            add(
+                name=m.backend,
+                weight=overrides.get(key, m.weight),
+                effective_weight=a.weight,
+                flush=a.flush,
+                state=states.get(m.backend, "unknown"),
+                address=address,
+                buckets=buckets.get(address, -1),
+                weight_override=overridden,
+                weight_override_seconds_left=(weight_left(key) or 0.0) if overridden else 0.0,
+                slow_start_elapsed=ramp[0] if ramp else 0,
+                slow_start_duration=ramp[1] if ramp else 0.0,
+                vpp_weight=desired.vpp_weight(a.weight) if table is None or table.weights else -1,
             )
-        info.pools.append(pi)
     if table is not None:
         info.table.CopyFrom(table_info(table, desired.weight_scale))
     now = dataplane.seconds()
