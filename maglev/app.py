@@ -36,7 +36,7 @@ from .configservice import ConfigService
 from .dataplane.metrics import FrontendMetrics, VppCollector, VppMetrics
 from .dataplane.service import LbSync
 from .events import ConfigLoaded
-from .gcpolicy import freeze_long_lived
+from .gcpolicy import LongLivedObjects
 from .health.agent import AgentService
 from .health.metrics import HealthMetrics, LatenessCollector
 from .health.service import HealthService
@@ -106,7 +106,8 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
     log.info("open files limit {limit} (was {before})", event="open-files", limit=after, before=before)
     bus = EventBus()
     # After the start and after every reload, once that turn's work is done.
-    bus.subscribe(ConfigLoaded, lambda e: reactor.callLater(0, freeze_long_lived))
+    long_lived = LongLivedObjects()
+    bus.subscribe(ConfigLoaded, lambda e: reactor.callLater(0, long_lived.settle))
     metrics = MaglevMetrics()
     metrics.watch(bus)
     config = ConfigService(settings.config_path, settings.config, bus, reactor, handle_sighup=True)

@@ -171,6 +171,12 @@ class BackendProber:
         if inflight is not None:
             inflight.cancel()
 
+    def dispose(self) -> None:
+        """This prober is dropped for good (stopped, its probe closed, by now): let go of its
+        bound callbacks, which refer back to it, so refcounting frees it at once. Otherwise
+        only the full collection after a reload would (maglev/gcpolicy.py)."""
+        del self._on_result, self._on_landed, self._fire_cb
+
     def _fire(self) -> None:
         self._call = None
         self.state = ProberState.IDLE
@@ -364,6 +370,9 @@ class HealthService(Service):
             now=self.wallclock(),
         )
         prober = BackendProber(self, backend, hc, health)
+        gone = self.probers.get(backend.name)
+        if gone is not None:  # a removed backend added back: its old prober goes for good
+            gone.dispose()
         self.probers[backend.name] = prober
         self._states[backend.name] = health.state
         return prober

@@ -1,0 +1,59 @@
+"""The garbage collector after a reload: what a reload drops is freed by refcounting (no
+cycles left for a full collection to find), so the collection after a reload can walk
+only what the reload made; every tenth one is full anyway."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from maglev.gcpolicy import FULL_EVERY, LongLivedObjects
+
+from .helpers import source_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_reload_leaves_nothing_for_a_full_collection() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "test.gc_reload"],
+        cwd=ROOT,
+        env=source_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    reloads = [json.loads(line) for line in run.stdout.splitlines()]
+    assert reloads == [[], [], []], run.stdout  # renamed, renamed back, each check changed
+
+
+class Counted:
+    """What is asked of gc, for the policy alone."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def collect(self) -> int:
+        self.calls.append("collect")
+        return 0
+
+    def unfreeze(self) -> None:
+        self.calls.append("unfreeze")
+
+    def freeze(self) -> None:
+        self.calls.append("freeze")
+
+
+def test_the_start_and_every_tenth_reload_collect_everything_the_others_what_is_new() -> None:
+    counted = Counted()
+    policy = LongLivedObjects(counted)  # type: ignore[arg-type]
+    seen = []
+    for _ in range(1 + 2 * FULL_EVERY):  # the start, then twenty reloads
+        counted.calls.clear()
+        full = policy.settle()
+        assert counted.calls == (["unfreeze", "collect", "freeze"] if full else ["collect", "freeze"])
+        seen.append(full)
+    assert [i for i, full in enumerate(seen) if full] == [0, FULL_EVERY, 2 * FULL_EVERY]
