@@ -1,9 +1,9 @@
 """ConfigService: holds the running configuration and performs reloads.
 
 One path for every reload (SIGHUP, the ReloadConfig RPC, the web admin): read and
-check the file in a child process (``maglev.configworker``); on any error log it, count it and keep
-the running configuration untouched; otherwise make the new one current and
-hand it to each registered service's ``reconfigure(new)`` in registration
+check the file in a child process (``maglev.configworker``); on any error log it,
+count it and keep the running configuration untouched; otherwise make the new one
+current and hand it to each registered service's ``reconfigure(new)`` in registration
 order, each of which diffs old against new for its own slice (buildbot's
 reconfigService, made smaller). Reloads are serialised: requests arriving
 during a reload coalesce into exactly one more run.
@@ -12,6 +12,7 @@ during a reload coalesce into exactly one more run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import signal
@@ -83,8 +84,10 @@ async def _load_in_child(path: str, timeout: float) -> Config:
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except (TimeoutError, asyncio.CancelledError) as e:
-        proc.kill()
-        await proc.wait()
+        # Not waited for: a read stuck in the kernel ends the child only when it returns.
+        # asyncio reaps it then.
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
         if isinstance(e, asyncio.CancelledError):
             raise
         raise ConfigError(
