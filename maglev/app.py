@@ -35,7 +35,6 @@ from .bus import EventBus
 from .configservice import ConfigService
 from .dataplane.metrics import FrontendMetrics, VppCollector, VppMetrics
 from .dataplane.service import LbSync
-from .events import ConfigLoaded
 from .gcpolicy import LongLivedObjects
 from .health.agent import AgentService
 from .health.metrics import HealthMetrics, LatenessCollector
@@ -105,9 +104,7 @@ def build_service(settings: Settings, reactor: Reactor | None = None) -> IServic
     before, after = raise_open_files()
     log.info("open files limit {limit} (was {before})", event="open-files", limit=after, before=before)
     bus = EventBus()
-    # After the start and after every reload, once that turn's work is done.
-    long_lived = LongLivedObjects()
-    bus.subscribe(ConfigLoaded, lambda e: reactor.callLater(0, long_lived.settle))
+    LongLivedObjects().watch(bus, reactor)
     metrics = MaglevMetrics()
     metrics.watch(bus)
     config = ConfigService(settings.config_path, settings.config, bus, reactor, handle_sighup=True)

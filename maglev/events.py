@@ -101,6 +101,7 @@ class LbSynced(Event):
     frontends: tuple[str, ...]
     changes: int
     errors: tuple[str, ...]
+    complete: bool = False  # a full sync after the warm-up: every VIP of the config written
 
 
 @dataclass(frozen=True)

@@ -57,3 +57,32 @@ def test_the_start_and_every_tenth_reload_collect_everything_the_others_what_is_
         assert counted.calls == (["unfreeze", "collect", "freeze"] if full else ["collect", "freeze"])
         seen.append(full)
     assert [i for i, full in enumerate(seen) if full] == [0, FULL_EVERY, 2 * FULL_EVERY]
+
+
+def test_it_settles_after_each_configuration_and_once_after_the_first_complete_sync() -> None:
+    from twisted.internet.task import Clock
+
+    from maglev.bus import EventBus
+    from maglev.events import ConfigLoaded, LbSynced
+
+    counted, bus, clock = Counted(), EventBus(), Clock()
+    policy = LongLivedObjects(counted)  # type: ignore[arg-type]
+    policy.watch(bus, clock)
+
+    def settles() -> int:
+        clock.advance(0)  # once that turn's work is done
+        n = counted.calls.count("freeze")
+        counted.calls.clear()
+        return n
+
+    loaded = ConfigLoaded(0.0, 1, "/x", 1, 1, 1)
+    bus.publish(loaded)
+    assert counted.calls == [] and settles() == 1  # not in the publisher's turn
+    bus.publish(LbSynced(0.0, "all", ("web",), 3, (), complete=False))  # a warm-up's partial sync
+    assert settles() == 0
+    bus.publish(LbSynced(0.0, "all", ("web",), 3, (), complete=True))
+    assert settles() == 1
+    bus.publish(LbSynced(0.0, "all", ("web",), 0, (), complete=True))  # the periodic ones after it
+    assert settles() == 0
+    bus.publish(loaded)  # a reload
+    assert settles() == 1

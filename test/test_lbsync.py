@@ -602,13 +602,17 @@ async def test_warmup_releases_each_vip_when_known_and_everything_at_max_delay(e
     states = {"a": "unknown", "b": "unknown", "c": "unknown", "v6a": "up", "v6b": "up"}
     h = Harness(emu.api_socket, str(emu.stats_socket), load_config(warm), states)
     first = wait_for(h.bus, LbSynced, lambda e: e.frontends == ("web6",))
+    synced: list[LbSynced] = []
+    h.bus.subscribe(LbSynced, synced.append)
     h.lbsync.startService()
     try:
         await first  # web6's backends are known: released after the min delay
         assert WEB not in programmed(emu), "web still has unknown backends: held back"
-        await wait_for(h.bus, LbSynced, lambda e: e.scope == "all" and "web" in e.frontends, timeout=5)
+        last = await wait_for(h.bus, LbSynced, lambda e: e.scope == "all" and "web" in e.frontends, timeout=5)
         assert WEB in programmed(emu), "everything is synced at startup-max-delay"
         assert h.lbsync.model.warm
+        # Only the sync after the warm-up is complete (gcpolicy settles once after it).
+        assert last.complete and [e.complete for e in synced[:-1]] == [False] * (len(synced) - 1)
     finally:
         await h.stop()
 

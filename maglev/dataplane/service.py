@@ -62,6 +62,11 @@ class _Request:
         return not self.full and not self.frontends
 
 
+def synced(now: float, result: SyncResult, changes: int, complete: bool) -> LbSynced:
+    """The event a finished sync publishes (``complete``: a full one after the warm-up)."""
+    return LbSynced(now, result.scope, result.frontends, changes, tuple(result.errors), complete)
+
+
 class LbSync(Service):
     log = Logger()
 
@@ -279,7 +284,7 @@ class LbSync(Service):
         self.observed.update(result.observed)
         self.safety.found(self.model.note_observed(result.observed, self.reactor.seconds(), job.desired))
         changes = tell(result, self.sync_counter, self.reactor)
-        self.bus.publish(LbSynced(self.wallclock(), result.scope, result.frontends, changes, tuple(result.errors)))
+        self.bus.publish(synced(self.wallclock(), result, changes, job.full))
         for w in request.waiters:
             w.callback(result)
         if result.io_error is not None:
