@@ -315,11 +315,12 @@ def measure(n: int, kind: str, duration: float, warmup: float, netns: str | None
         svc.stopService()
         reactor.stop()
 
-    from maglev.gcpolicy import freeze_long_lived
+    from maglev.gcpolicy import LongLivedObjects
 
+    long_lived = LongLivedObjects()
     reactor.callWhenRunning(svc.startService)
-    reactor.callWhenRunning(freeze_long_lived)  # as maglevd does once its services are up
-    reactor.callLater(warmup * 0.8, freeze_long_lived)  # and once the first transitions are done
+    reactor.callWhenRunning(long_lived.settle)  # as maglevd does once its services are up (full)
+    reactor.callLater(warmup * 0.8, long_lived.settle)  # and once the first transitions are done
     reactor.callLater(warmup, start_measuring)
     reactor.callLater(warmup + duration, stop_measuring)
     reactor.run()

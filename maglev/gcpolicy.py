@@ -67,8 +67,3 @@ class LongLivedObjects:
         g.freeze()
         log.debug("froze the long-lived objects", event="gc-freeze", full=full)
         return full
-
-
-def freeze_long_lived() -> None:
-    """A full collection, then everything frozen (benches that have no reloads)."""
-    LongLivedObjects().settle()

@@ -197,9 +197,11 @@ class _Index(Resource):
         return b"vpp-maglev: metrics are at /metrics\n"
 
 
-def metrics_site(registry: CollectorRegistry, paged: Sequence[PagedFamilies], reactor: Reactor) -> Site:
+def metrics_site(
+    registry: CollectorRegistry, paged: Sequence[PagedFamilies], reactor: Reactor, slice_seconds: float = SCRAPE_SLICE
+) -> Site:
     root = Resource()
-    root.putChild(b"metrics", MetricsResource(registry, paged, reactor=reactor))
+    root.putChild(b"metrics", MetricsResource(registry, paged, reactor=reactor, slice_seconds=slice_seconds))
     root.putChild(b"", _Index())
     site = Site(root)
     site.displayTracebacks = False

@@ -67,8 +67,7 @@ class Served:
     def __init__(self, steps: Steps, slice_seconds: float) -> None:
         self.metrics = MaglevMetrics()
         self.metrics.paged.append(steps)
-        site = metrics_site(self.metrics.registry, self.metrics.paged, reactor)
-        site.resource.children[b"metrics"].slice_seconds = slice_seconds
+        site = metrics_site(self.metrics.registry, self.metrics.paged, reactor, slice_seconds)
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.url = f"http://127.0.0.1:{self.port.getHost().port}/metrics"
 
