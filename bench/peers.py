@@ -291,6 +291,26 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return user / TICK, system / TICK
 
 
+SWITCHES = ("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")
+
+
+def switches(pid: int) -> int:
+    """Context switches (voluntary and not) of every thread of the process tree: its wake-ups."""
+    total = 0
+    for p in tree(pid):
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                text = Path(f"/proc/{p}/task/{t}/status").read_text()
+            except OSError:
+                continue
+            total += sum(int(line.split()[1]) for line in text.splitlines() if line.startswith(SWITCHES))
+    return total
+
+
 def rss_mib(pid: int) -> float:
     total = 0
     for p in tree(pid):
@@ -544,9 +564,11 @@ def cost(name: str, n: int, kind: str, duration: float, warmup: float) -> dict[s
                 return {"checker": name, "backends": n, "type": kind, "skipped": why}
             assert checker.proc is not None
             pid = checker.proc.pid
-            (u0, s0), p0, h0, t0 = cpu_times(pid), backends.ask("counts"), backends.ask("tls"), time.monotonic()
+            (u0, s0), w0, t0 = cpu_times(pid), switches(pid), time.monotonic()
+            p0, h0 = backends.ask("counts"), backends.ask("tls")
             time.sleep(duration)
-            (u1, s1), p1, h1, t1 = cpu_times(pid), backends.ask("counts"), backends.ask("tls"), time.monotonic()
+            (u1, s1), w1, t1 = cpu_times(pid), switches(pid), time.monotonic()
+            p1, h1 = backends.ask("counts"), backends.ask("tls")
             c0, c1 = u0 + s0, u1 + s1
             probes = p1 - p0
             if not probes:
@@ -560,6 +582,7 @@ def cost(name: str, n: int, kind: str, duration: float, warmup: float) -> dict[s
                 "cpu_share": round((c1 - c0) / (t1 - t0), 3),
                 "sys_share": round((s1 - s0) / (t1 - t0), 3),
                 "rss_mib": round(rss_mib(pid), 1),
+                "switches_per_probe": round((w1 - w0) / probes, 2),
                 **({"resumed_share": round((h1[1] - h0[1]) / max(1, h1[0] - h0[0]), 3)} if kind in TLS_KINDS else {}),
             }  # fmt: skip
         finally:
@@ -692,7 +715,8 @@ def main() -> None:
                     print(
                         f"{n:>5} {kind:<4} {c:<10} {r['probes_per_s']:>8.1f} probes/s  "
                         f"{r['cpu_s_per_1000']:.4f} CPU s/1000 ({r['us_per_probe']:.1f} µs/probe)  "
-                        f"{r['cpu_share']:.3f} core ({r['sys_share']:.3f} sys)  RSS {r['rss_mib']:.0f} MiB{resumed}",
+                        f"{r['cpu_share']:.3f} core ({r['sys_share']:.3f} sys)  RSS {r['rss_mib']:.0f} MiB  "
+                        f"{r['switches_per_probe']:.2f} switches/probe{resumed}",
                         flush=True,
                     )
                 for peer, ratio in ratios(row).items():

@@ -25,6 +25,7 @@ one go, they held the reactor for seconds, and the API could not answer.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import math
@@ -34,6 +35,7 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from .log import Logger
+from .reactor import event_loop_of
 
 TimerId = int
 TURN = 256  # timers one reactor turn fires at most
@@ -41,13 +43,22 @@ TURN = 256  # timers one reactor turn fires at most
 
 class Alarm:
     """One reactor timer that is only ever brought forward: the wake-up behind a queue of
-    timers (TimerQueue here, the connect-check engine's heap in health/probes/connect.py)."""
+    timers (TimerQueue here, the connect-check engine's heap in health/probes/connect.py).
+
+    On the asyncio reactor it is an asyncio timer on the reactor's loop, not a DelayedCall
+    (``event_loop_of``: the cost of a wake-up); on any other clock, a test's ``Clock``
+    included, it is the clock's callLater. Either way it rings at the clock's ``when``, and
+    what ``ring`` raises is logged, not lost.
+    """
+
+    log = Logger()
 
     def __init__(self, clock: IReactorTime, ring: Callable[[], object]) -> None:
         self.clock = clock
         self.ring = ring
         self.when = math.inf
-        self._call: IDelayedCall | None = None
+        self._loop = event_loop_of(clock)
+        self._call: IDelayedCall | asyncio.TimerHandle | None = None
 
     def at(self, when: float) -> None:
         """Ring at ``when`` unless already set to ring sooner."""
@@ -55,18 +66,29 @@ class Alarm:
             return
         self.cancel()
         self.when = when
-        self._call = self.clock.callLater(max(when - self.clock.seconds(), 0.0), self._rang)
+        delay = max(when - self.clock.seconds(), 0.0)
+        if self._loop is not None:
+            self._call = self._loop.call_later(delay, self._rang)
+        else:
+            self._call = self.clock.callLater(delay, self._rang)
 
     def _rang(self) -> None:
         self._call = None
         self.when = math.inf
-        self.ring()
+        try:
+            self.ring()
+        except Exception:
+            self.log.failure(
+                "timer callback {ring} failed", event="timer-failed", ring=getattr(self.ring, "__qualname__", "?")
+            )
 
     def cancel(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
+        call, self._call = self._call, None
         self.when = math.inf
+        if isinstance(call, asyncio.TimerHandle):
+            call.cancel()
+        elif call is not None and call.active():
+            call.cancel()
 
 
 class TimerQueue:

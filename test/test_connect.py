@@ -621,3 +621,38 @@ def test_answers_are_handed_over_a_turn_at_a_time(listener: socket.socket, monke
     finally:
         eng.close()
     assert not r.getDelayedCalls() or not any(c.active() for c in r.getDelayedCalls())
+
+
+@pytest_twisted.ensureDeferred
+async def test_on_the_asyncio_reactor_the_engine_reads_from_the_loop_and_a_failing_read_closes_it_loudly(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twisted.logger import ILogObserver, globalLogPublisher
+
+    from maglev.health.probes import connect
+
+    r = reactor()
+    readers = len(r.getReaders())
+    eng = connect.ConnectEngine(r, DURATION_BUCKETS, 0.0)
+    seen: list[dict[str, Any]] = []
+    observer: ILogObserver = seen.append  # type: ignore[assignment]
+    globalLogPublisher.addObserver(observer)
+    try:
+        got: list[str] = []
+        first = ConnectCheck(eng, "127.0.0.1", port(listener), 2.0, None, None, name="first")
+        first.start(lambda result: got.append(result.code))
+        assert len(r.getReaders()) == readers  # the loop's reader, not one the reactor tracks
+        await until(lambda: got == ["L4OK"])
+
+        def broken() -> None:
+            raise OSError("epoll went away")
+
+        monkeypatch.setattr(eng, "doRead", broken)
+        second = ConnectCheck(eng, "127.0.0.1", port(listener), 2.0, None, None, name="second")
+        second.start(lambda result: got.append(result.code))
+        await until(lambda: eng.fileno() == -1)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        eng.close()
+    assert [e["log_failure"].value.args for e in seen if e.get("event") == "reader-failed"] == [("epoll went away",)]
+    assert got == ["L4OK"]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest_twisted
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -158,3 +164,74 @@ class AlarmTests(SynchronousTestCase):
         alarm.cancel()
         clock.advance(10)
         self.assertEqual((rang, clock.getDelayedCalls()), ([3.0], []))
+
+
+# --- on the asyncio reactor: the loop's own timers, not DelayedCalls -----------------------
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+@pytest_twisted.ensureDeferred
+async def test_on_the_asyncio_reactor_an_alarm_is_a_loop_timer_and_a_cancelled_one_stays_silent() -> None:
+    r = _reactor()
+    before = len(r.getDelayedCalls())
+    rang: list[str] = []
+    later: Deferred[None] = Deferred()
+    cancelled = Alarm(r, lambda: rang.append("cancelled"))
+    kept = Alarm(r, lambda: rang.append("kept"))
+    last = Alarm(r, lambda: later.callback(None))
+    now = r.seconds()
+    cancelled.at(now + 0.01)
+    kept.at(now + 0.02)
+    last.at(now + 0.05)
+    # None of them is a DelayedCall of the reactor's: each went to the loop directly.
+    assert len(r.getDelayedCalls()) == before
+    cancelled.cancel()
+    await later.addTimeout(5, r)
+    # The last one rang after both others were due: the cancelled one would have rung by now.
+    assert rang == ["kept"]
+    assert r.seconds() >= now + 0.05
+    assert (cancelled.when, kept.when, last.when) == (math.inf, math.inf, math.inf)
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_an_alarms_callback_raises_is_logged_and_the_alarm_can_ring_again() -> None:
+    from twisted.logger import ILogObserver, globalLogPublisher
+
+    r = _reactor()
+    seen: list[dict[str, Any]] = []
+    observer: ILogObserver = seen.append  # type: ignore[assignment]
+    globalLogPublisher.addObserver(observer)
+    rang: Deferred[None] = Deferred()
+    calls = [0]
+
+    def ring() -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise ValueError("broken callback")
+        rang.callback(None)
+
+    try:
+        alarm = Alarm(r, ring)
+        alarm.at(r.seconds())
+        await until(lambda: calls[0] == 1)
+        alarm.at(r.seconds())  # it rang (and failed): it can be set again
+        await rang.addTimeout(5, r)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    failed = [e for e in seen if e.get("event") == "timer-failed"]
+    assert len(failed) == 1
+    assert "ring" in failed[0]["ring"] and failed[0]["log_failure"].check(ValueError)
+    assert calls[0] == 2
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    from twisted.internet.task import deferLater
+
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await deferLater(_reactor(), 0.01, lambda: None)
+    raise AssertionError(f"not true within {timeout} s")

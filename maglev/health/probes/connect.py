@@ -36,6 +36,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...log import Logger
+from ...reactor import watch_reader
 from ...timers import Alarm
 from ..lateness import LATENESS_BUCKETS
 from ..netns import Netns, NetnsError
@@ -127,7 +128,7 @@ class ConnectEngine:
         self._busy: dict[int, ConnectCheck] = {}  # probes in flight or on autopilot
         self._netns = NetnsWatch()
         self._alarm = Alarm(reactor, self._tick)
-        self._reading = False
+        self._unwatch: Callable[[], None] | None = None
         self._closed = False
         # Answered in C, not yet handed over: at most ANSWERS_PER_TURN a reactor turn, so
         # 10,000 first answers at start (each a transition) leave the API its turns.
@@ -238,9 +239,8 @@ class ConnectEngine:
     def _watch(self) -> None:
         if self._closed:
             raise RuntimeError("the connect-check engine is closed")
-        if not self._reading:
-            self.reactor.addReader(self)
-            self._reading = True
+        if self._unwatch is None:
+            self._unwatch = watch_reader(self.reactor, self, self.log)
 
     def _arm(self) -> None:
         wake = self._c.next_wake()
@@ -294,9 +294,9 @@ class ConnectEngine:
     def close(self) -> None:
         if self._closed:
             return
-        if self._reading:
-            self.reactor.removeReader(self)
-            self._reading = False
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         self._alarm.cancel()
         if self._more is not None and self._more.active():
             self._more.cancel()

@@ -16,6 +16,7 @@ import os
 import random
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...log import Logger
+from ...reactor import watch_reader
 from ...timers import TimerId, TimerQueue
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
@@ -103,6 +105,7 @@ class Pinger:
         self._seq = random.randrange(0, 0xFFFF)
         self._pending: dict[int, _Pending] = {}
         self._sock: socket.socket | None = None
+        self._unwatch: Callable[[], None] | None = None
         self.raw = True
         self.error: str | None = None
         af = socket.AF_INET6 if family == 6 else socket.AF_INET
@@ -134,7 +137,7 @@ class Pinger:
             self._sock.close()
             self._sock = None
         if self._sock is not None:
-            reactor.addReader(self)
+            self._unwatch = watch_reader(reactor, self, self.log)
 
     # --- sending ----------------------------------------------------------------------
     def ping(self, address: str, timeout: float, payload_size: int = 56) -> Deferred[ProbeResult]:
@@ -253,8 +256,10 @@ class Pinger:
             )
 
     def close(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         if self._sock is not None:
-            self.reactor.removeReader(self)
             self._sock.close()
             self._sock = None
         for pending in list(self._pending.values()):

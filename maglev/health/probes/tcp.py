@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...log import Logger
+from ...reactor import watch_reader
 from ...timers import TimerId, TimerQueue
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
@@ -338,6 +339,7 @@ class TcpMux:
         self.clock = reactor
         self.timers = timers
         self._ep: select.epoll | None = None
+        self._unwatch: Callable[[], None] | None = None
         self._attempts: dict[int, TcpAttempt] = {}  # fd -> the attempt using it
         self._registered: set[int] = set()  # fds in the epoll set
         self._idle: dict[PoolKey, list[socket.socket]] = {}
@@ -413,7 +415,7 @@ class TcpMux:
         ep = self._ep
         if ep is None:
             ep = self._ep = select.epoll()
-            self.reactor.addReader(self)
+            self._unwatch = watch_reader(self.reactor, self, self.log)
         if attempt.fd in self._registered:
             ep.modify(attempt.fd, events)
         else:
@@ -494,8 +496,10 @@ class TcpMux:
         for idle in self._idle.values():
             self._close_all(idle)
         self._idle.clear()
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         if self._ep is not None:
-            self.reactor.removeReader(self)
             self._ep.close()
             self._ep = None
         self._registered.clear()
