@@ -30,7 +30,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -85,9 +85,11 @@ class Alarm:
     def cancel(self) -> None:
         call, self._call = self._call, None
         self.when = math.inf
-        if isinstance(call, asyncio.TimerHandle):
+        if call is None:
+            return
+        if self._loop is not None:  # the loop's handle (any loop's: uvloop's is no asyncio.TimerHandle)
             call.cancel()
-        elif call is not None and call.active():
+        elif cast("IDelayedCall", call).active():
             call.cancel()
 
 
