@@ -34,6 +34,8 @@ FULL_EVERY = 10
 
 
 class LongLivedObjects:
+    """When to collect and freeze what survives, and whether that collection is full."""
+
     def __init__(self, collector: ModuleType = gc) -> None:
         self._gc = collector
         self._settled = 0  # since the last full collection
@@ -56,8 +58,8 @@ class LongLivedObjects:
         bus.subscribe(LbSynced, synced)
 
     def settle(self) -> bool:
-        """Collect, then move every surviving object to the permanent generation (at start
-        and after each reload); whether the collection was full."""
+        """Collect, then move every surviving object to the permanent generation; whether
+        the collection was full (the first, then every FULL_EVERY-th)."""
         g = self._gc
         full = self._settled % FULL_EVERY == 0
         self._settled += 1

@@ -230,3 +230,16 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """On the running reactor: wait for ``condition()`` to hold, looking after every 10 ms
+    of reactor time (at most ``timeout``)."""
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError(f"not true within {timeout} s: {condition}")

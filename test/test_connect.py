@@ -21,6 +21,7 @@ from maglev.health.probes import DURATION_BUCKETS, _connect
 from maglev.health.probes.connect import ConnectCheck, result_of
 from maglev.health.state import ProbeResult
 
+from .helpers import until
 from .servers import BlackHole, refused_port
 
 LOOPBACK = socket.inet_aton("127.0.0.1")
@@ -406,17 +407,6 @@ def reactor() -> Any:
     from twisted.internet import reactor as r
 
     return r
-
-
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    """Wait for ``condition()`` to hold, looking after every 10 ms of reactor time (at most ``timeout``)."""
-    from twisted.internet.task import deferLater
-
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await deferLater(reactor(), 0.01, lambda: None)
-    raise AssertionError(f"not true within {timeout} s: {condition}")
 
 
 def transition(bus: Any, new: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import pytest_twisted
@@ -12,6 +11,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from maglev.timers import Alarm, TimerQueue
+
+from .helpers import until
 
 
 def reactor_turn(clock: Clock) -> None:
@@ -225,13 +226,3 @@ async def test_what_an_alarms_callback_raises_is_logged_and_the_alarm_can_ring_a
     assert len(failed) == 1
     assert "ring" in failed[0]["ring"] and failed[0]["log_failure"].check(ValueError)
     assert calls[0] == 2
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    from twisted.internet.task import deferLater
-
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await deferLater(_reactor(), 0.01, lambda: None)
-    raise AssertionError(f"not true within {timeout} s")
