@@ -180,7 +180,12 @@ def test_no_server_resets_the_connection(emu: tuple[Emulator, FakeClock], c: Any
     e, _ = emu
     add_vip(c, port, {})
     assert served(e) == [f"{VIP_ADDRESS}:{port}"]
-    s, name = connect(port)
+    try:
+        s, name = connect(port)
+    except ConnectionResetError:
+        # The reset came before connect() had looked at the finished handshake (a connect
+        # with a timeout reads SO_ERROR after polling): reset all the same.
+        return
     with s:
         assert name == ""
 
