@@ -27,10 +27,13 @@ from maglev.bus import EventBus
 from maglev.config import Config, load_config
 from maglev.configservice import ConfigService
 from maglev.dataplane.service import LbSync
-from maglev.health.service import HealthService
+from maglev.health.service import HealthService, ProberState
 from maglev.health.state import ProbeResult, Transition
-from maglev.health.view import BackendStatus
+from maglev.health.view import BackendReading, BackendStatus
 from maglev.states import BackendState
+
+from .test_health_service import CONFIG as HEALTH_CONFIG
+from .test_health_service import FAIL, OK, PilotFactory, ScriptedProbes
 
 reactor: Any = _reactor
 BACKENDS = LIST_CHUNK * 2 + 50  # three batches, the last one short
@@ -210,3 +213,106 @@ def test_a_reload_drops_every_cached_backend() -> None:
 def test_a_local_stub_has_only_the_apis_methods() -> None:
     servicer: Any = object()
     assert not hasattr(LocalStub(servicer), "NoSuchMethod")
+
+
+# --- whole messages by a reading's mark: a backend's life on a fake clock ------------------
+
+Step = tuple[str, Callable[[Any], object], bool]  # what, the change, whether a message shows it
+PYTHON_PROBES: list[Step] = [
+    ("a probe in flight", lambda life: life.next_probe(), True),
+    ("time passes, the probe not answered yet", lambda life: life.clock.advance(0.2), False),
+    ("answered: unknown to up", lambda life: life.probes.answer("web0", OK), True),
+    ("waiting for the next probe", lambda life: life.clock.advance(0.3), False),
+    ("the next probe flies", lambda life: life.next_probe(), True),
+    ("answered: a full counter", lambda life: life.probes.answer("web0", OK), True),
+    ("the next one fails", lambda life: (life.next_probe(), life.probes.answer("web0", FAIL)), True),
+    ("more of them: down", lambda life: life.fail_until_down(), True),
+    ("down a while: only the downtime moves", lambda life: life.clock.advance(0.5), False),
+    ("disabled", lambda life: life.svc.disable("web0"), True),
+    ("enabled", lambda life: life.svc.enable("web0"), True),
+    ("paused", lambda life: life.svc.pause("web0"), True),
+]
+
+
+class Life:
+    """One backend's prober on a fake clock, read as ListBackends reads it."""
+
+    def __init__(self, factory: Any) -> None:
+        self.clock = Clock()
+        self.probes = factory
+        self.cfg = load_config(HEALTH_CONFIG)
+        self.svc = HealthService(
+            self.cfg, EventBus(), self.clock, factory=lambda netns: factory, rand=lambda: 0.5,
+            wallclock=self.clock.seconds, timer_resolution=0.0, start_resolution=0.0,
+        )  # fmt: skip
+        self.svc.startService()
+        self.wire = BackendWire()
+
+    def next_probe(self) -> None:
+        for _ in range(100):
+            if self.probes.in_flight("web0"):
+                return
+            self.clock.advance(0.1)
+        raise AssertionError("no probe in 10 s")
+
+    def fail_until_down(self) -> None:
+        while self.svc.probers["web0"].health.state is not BackendState.DOWN:
+            self.next_probe()
+            self.probes.answer("web0", FAIL)
+
+    def read(self) -> tuple[Any, pb.BackendInfo, pb.BackendInfo]:
+        """(the reading's mark, the message from the wire, the message built afresh)."""
+        (r,) = [r for r in self.svc.view.readings() if r.name == "web0"]
+        part = pb.ListBackendsResponse()
+        self.wire.add(part.backends, r, self.cfg, 1)
+        fresh = pb.BackendInfo()
+        fill_backend(fresh, r.status(), self.cfg)
+        return r.mark, part.backends[0], fresh
+
+
+def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The backends whose status a read built (the others came from the wire's cache)."""
+    names: list[str] = []
+    status = BackendReading.status
+
+    def counted(r: BackendReading) -> BackendStatus:
+        names.append(r.name)
+        return status(r)
+
+    monkeypatch.setattr(BackendReading, "status", counted)
+    return names
+
+
+def test_a_readings_mark_follows_every_change_a_message_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    life = Life(ScriptedProbes())
+    mark, got, fresh = life.read()
+    assert got == fresh
+    statuses = built(monkeypatch)
+    for what, change, shows in PYTHON_PROBES:
+        change(life)
+        del statuses[:]
+        new, got, fresh = life.read()
+        assert got == fresh, what  # the downtime of the moment, whether cached or built
+        assert (new != mark) == shows, what
+        assert statuses == (["web0", "web0"] if shows else ["web0"]), what  # the wire's own, then fresh()'s
+        mark = new
+    assert got.downtime_seconds > 0 and got.state == "paused"
+    life.svc.stopService()
+
+
+def test_the_autopilots_counts_change_the_mark() -> None:
+    factory = PilotFactory()
+    life = Life(factory)
+    p = life.svc.probers["web0"]
+    while p.state is not ProberState.AUTOPILOT:
+        life.clock.advance(p.intervals.fast)
+    mark, got, fresh = life.read()
+    assert (got, life.read()[0]) == (fresh, mark), "nothing counted: the same"
+    factory.pilots["web0"].count(40, life.clock.seconds())
+    new, got, fresh = life.read()
+    assert new != mark and got == fresh and got.checks == fresh.checks
+    assert got.last_probe.detail == "connected (autopilot)"
+    factory.pilots["web0"].land(FAIL, life.clock.seconds())
+    landed, got, fresh = life.read()
+    assert landed != new and got == fresh and got.failed_checks == 1
+    life.svc.stopService()

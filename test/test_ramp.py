@@ -59,3 +59,29 @@ def test_the_model_ramps_each_member_by_its_own_slow_start() -> None:
     weights = {(x.pool, x.backend): x.weight for x in m.desired()["web"].ases}
     assert weights[("p", "a")] == 40, "frontend's 30 s: 12/30 of 100"
     assert weights[("p", "b")] == 50, "its own 10 s are over at 12 s"
+
+
+def test_the_api_shows_each_member_in_its_slow_start_and_its_timed_weight() -> None:
+    from types import MappingProxyType
+
+    from twisted.internet import reactor
+
+    from maglev.api.convert import frontend_info
+    from maglev.bus import EventBus
+    from maglev.dataplane.service import LbSync
+
+    cfg = load_config(CONFIG)
+    states = {"a": "up", "b": "up", "c": "down"}
+    sync = LbSync(cfg, EventBus(), reactor, MappingProxyType(states), api_addr="", stats_addr="", api_dir=None)
+    m = sync.model
+    m.start_warmup(0.0)
+    m.ramps.transition("a", "down", "up", 100.0, warm=m.warm)
+    m.ramps.tick(112.0, m.longest_slow_start)
+    m.set_weight("web", "p", "b", 20, flush=False)
+    fe = cfg.frontends["web"]
+    info = frontend_info(fe, m.desired()["web"], sync.view, states, lambda key: 42.5 if key[2] == "b" else None)
+    a, b = info.pools[0].backends
+    (c,) = info.pools[1].backends
+    assert (a.slow_start_elapsed, a.slow_start_duration, a.effective_weight, a.weight_override) == (12, 30.0, 40, False)
+    assert (b.weight, b.weight_override, b.weight_override_seconds_left, b.slow_start_duration) == (20, True, 42.5, 0)
+    assert (c.state, c.address, c.effective_weight, c.slow_start_elapsed) == ("down", "192.0.2.3", 0, 0)

@@ -323,3 +323,61 @@ def test_row_texts_are_escaped_as_markupsafe_escapes(value: Any) -> None:
     from maglev.web.page import _esc
 
     assert _esc(value) == str(escape(value))
+
+
+def test_a_view_memo_rebuilds_only_the_backends_whose_messages_changed() -> None:
+    from maglev.web.view import ViewMemo
+
+    memo = ViewMemo()
+    status, state = stats_state()
+    first = daemon_view(status, state, memo=memo)
+    assert first == daemon_view(status, state)
+    _, again = stats_state()  # a new read: new messages, the same bytes
+    again.backends["web0"].checks = 51  # probed since
+    again.backends["web1"].downtime_seconds = 80.0  # down: only its downtime moved
+    second = daemon_view(status, again, memo=memo)
+    assert second == daemon_view(status, again), "as built afresh"
+    (b0, b1), (c0, c1) = (v["frontends"][0]["pools"][0]["backends"] for v in (first, second))
+    assert c0 is not b0 and c0["checks"] == 51
+    assert c1 is b1 and c1["downtime"] == 80.0, "kept, with the downtime of the latest read"
+    assert again.backends["web1"].downtime_seconds == 80.0, "the message is left as it was"
+    _, fewer = stats_state()
+    del fewer.frontends[0].pools[0].backends[1]
+    daemon_view(status, fewer, memo=memo)
+    assert len(memo) == 1, "only what the latest read used is kept"
+
+
+def test_a_row_memo_writes_the_rows_as_the_clock_and_the_downtime_move() -> None:
+    from maglev.web.page import RowMemo, backend_rows
+
+    memo = RowMemo()
+    down = {**ROW, "name": "web1", "key": "web/primary/web1", "state": "down", "downtime": 75.5, "since": 999_900.0}
+    rows = [dict(ROW), down]
+    for at, admin in [(1_000_000.0, False), (1_000_100.0, True), (1_003_600.0, False)]:
+        assert str(backend_rows(rows, admin, at, memo)) == str(backend_rows(rows, admin, at)), (at, admin)
+        memo.rotate()
+    down["downtime"] = 3725.0  # as the ViewMemo sets it in the dict it keeps
+    got = str(backend_rows(rows, False, 1_003_601.0, memo))
+    assert got == str(backend_rows(rows, False, 1_003_601.0)) and '"downtime">1h2m<' in got
+    memo.rotate()
+    rows[0]["state"] = "changed in place"  # views are never changed but for the downtime: the row is kept
+    assert "changed in place" not in str(backend_rows(rows, False, 1_003_601.0, memo))
+    memo.rotate()
+    backend_rows(rows[:1], False, 1.0, memo)
+    memo.rotate()
+    assert len(memo) == 1, "only the rows the latest render wrote are kept"
+
+
+def test_the_page_with_its_memos_is_the_page_without() -> None:
+    from maglev.web.page import RowMemo, render_page
+    from maglev.web.view import ViewMemo, status_view
+
+    views, rows = ViewMemo(), RowMemo()
+    for downtime in (75.5, 75.5, 200.0):
+        status, state = stats_state()
+        state.backends["web1"].downtime_seconds = downtime
+        plain = render_page([status_view(status)], daemon_view(status, state), True, "t", set(), now=1000.0)
+        memo = render_page(
+            [status_view(status)], daemon_view(status, state, memo=views), True, "t", set(), now=1000.0, memo=rows
+        )
+        assert memo == plain and len(rows) == 2

@@ -6,17 +6,23 @@ read from VPP) to protobuf messages; the servicer only finds the values and answ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..config import Config, DnsParams, ExecParams, Frontend, GrpcParams, HttpParams, IcmpParams, TcpParams
+from ..config.model import IPAddress
 from ..dataplane.desired import PROTOCOL_NAMES, DesiredVip, VipKey
 from ..dataplane.plan import LbConf, ObservedVip
 from ..dataplane.tables import VipTable
 from ..dataplane.view import DataplaneView
-from ..health.view import BackendStatus
+from ..health.view import BackendReading, BackendStatus
 from ..lbtable import ip46
 from ..overrideservice import OverrideService
 from .gen.maglev.v1 import maglev_pb2 as pb
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 
 def _d(seconds: float | None) -> float:
@@ -28,6 +34,7 @@ def fill_backend(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
     steady part serialized: ``BackendWire``)."""
     _fill_steady(info, h, cfg)
     _fill_counts(info, h)
+    info.downtime_seconds = h.downtime
 
 
 def _fill_steady(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
@@ -46,33 +53,61 @@ def _fill_steady(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
 
 
 def _fill_counts(info: pb.BackendInfo, h: BackendStatus) -> None:
-    """What every probe changes."""
+    """What every probe changes (but the downtime, which the clock does)."""
     info.counter = h.counter
     info.probe_in_flight = h.in_flight
     if h.last_result is not None:
         r, lp = h.last_result, info.last_probe
         lp.ok, lp.code, lp.detail, lp.duration, lp.time = r.ok, r.code, r.detail, r.duration, _d(h.last_result_time)
-    info.checks, info.failed_checks, info.downs, info.downtime_seconds = h.checks, h.failed_checks, h.downs, h.downtime
+    info.checks, info.failed_checks, info.downs = h.checks, h.failed_checks, h.downs
 
 
 class BackendWire:
-    """ListBackends' cache of each backend's steady part (name, address, check, state,
-    transitions, frontends), serialized once and merged into its message on every call;
-    only what each probe changes is set afresh. Building the transitions and frontends was
-    three quarters of a backend's cost, and a backend on autopilot changes its counts with
-    every probe, so caching whole messages would not help.
+    """ListBackends' cache of each backend's message, serialized, in two layers.
+
+    - **The whole message** but its downtime, by the backend's reading's mark: a backend
+      that was not probed, did not move and was not acted on since the last read costs a
+      merge of those bytes. Most backends checked every few seconds are found so.
+    - **The steady part** (name, address, check, state, transitions, frontends), for a
+      backend whose counts changed: building the transitions and frontends was three
+      quarters of a backend's cost, and a backend on autopilot changes its counts with
+      every probe.
 
     Dropped whole on a new configuration generation (frontends and backends change only
-    then); refreshed for one backend when its steady fields differ."""
+    then); refreshed for one backend when its fields differ."""
 
     def __init__(self) -> None:
         self._generation = -1
         self._steady: dict[str, tuple[tuple[object, ...], bytes]] = {}
+        self._whole: dict[str, tuple[tuple[object, ...], bytes]] = {}
+
+    def _at(self, generation: int) -> None:
+        if generation != self._generation:
+            self._steady, self._whole, self._generation = {}, {}, generation
+
+    def add(
+        self, infos: RepeatedCompositeFieldContainer[pb.BackendInfo], r: BackendReading, cfg: Config, generation: int
+    ) -> pb.BackendInfo:
+        """A new message in ``infos`` (a repeated BackendInfo field), the same as ``fill_backend``
+        of the reading's status."""
+        self._at(generation)
+        info: pb.BackendInfo = infos.add()
+        held = self._whole.get(r.name)
+        if held is not None and held[0] == r.mark:
+            info.MergeFromString(held[1])
+        else:
+            self._fill(info, r.status(), cfg)
+            self._whole[r.name] = (r.mark, info.SerializeToString())
+        info.downtime_seconds = r.downtime
+        return info
 
     def fill(self, info: pb.BackendInfo, h: BackendStatus, cfg: Config, generation: int) -> None:
         """The same message as ``fill_backend``; ``generation``: the one ``cfg`` belongs to."""
-        if generation != self._generation:
-            self._steady, self._generation = {}, generation
+        self._at(generation)
+        self._fill(info, h, cfg)
+        info.downtime_seconds = h.downtime
+
+    def _fill(self, info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
         # The history is the health's own tuple, so comparing it is an identity check.
         key = (h.address, h.healthcheck, h.enabled, h.state, h.rise, h.fall, h.since, h.history)
         held = self._steady.get(h.name)
@@ -106,6 +141,13 @@ def fill_lifetimes(infos: Iterable[pb.BackendInfo], overrides: OverrideService, 
                 info.suppressed, info.flap_penalty, info.reuse_in_seconds = flap
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def address_text(address: IPAddress) -> str:
+    """``str(address)``, remembered: ListFrontends writes every member's address, and an
+    address object formats itself in Python."""
+    return str(address)
+
+
 def frontend_info(
     fe: Frontend,
     desired: DesiredVip,
@@ -124,16 +166,16 @@ def frontend_info(
         state=dataplane.frontend_state(fe.name).value, state_detail=dataplane.frontend_detail(fe.name),
     )  # fmt: skip
     active = dataplane.active_pool(fe.name)
+    ramping = dataplane.ramping()
+    scaled = table is None or table.weights
     for i, pool in enumerate(fe.pools):
         pi = info.pools.add(name=pool.name, active=i == active)  # filled in place: no copies
         add = pi.backends.add
         for m in pool.members:
             a = effective[(pool.name, m.backend)]
             key = (fe.name, pool.name, m.backend)
-            overridden = key in overrides
-            ramp = dataplane.slow_start(fe, pool, m.backend)
-            address = str(a.address)
-            add(
+            address = address_text(a.address)
+            mi = add(
                 name=m.backend,
                 weight=overrides.get(key, m.weight),
                 effective_weight=a.weight,
@@ -141,12 +183,16 @@ def frontend_info(
                 state=states.get(m.backend, "unknown"),
                 address=address,
                 buckets=buckets.get(address, -1),
-                weight_override=overridden,
-                weight_override_seconds_left=(weight_left(key) or 0.0) if overridden else 0.0,
-                slow_start_elapsed=ramp[0] if ramp else 0,
-                slow_start_duration=ramp[1] if ramp else 0.0,
-                vpp_weight=desired.vpp_weight(a.weight) if table is None or table.weights else -1,
+                vpp_weight=desired.vpp_weight(a.weight) if scaled else -1,
             )
+            # Set only where they apply: the fewer fields a member is built with, the faster.
+            if key in overrides:
+                mi.weight_override = True
+                mi.weight_override_seconds_left = weight_left(key) or 0.0
+            if m.backend in ramping:
+                ramp = dataplane.slow_start(fe, pool, m.backend)
+                if ramp:
+                    mi.slow_start_elapsed, mi.slow_start_duration = ramp
     if table is not None:
         info.table.CopyFrom(table_info(table, desired.weight_scale))
     now = dataplane.seconds()

@@ -141,17 +141,16 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
         except PageError as e:
             code = {"invalid": grpc.StatusCode.INVALID_ARGUMENT, "not-found": grpc.StatusCode.NOT_FOUND}
             return await self._abort(context, code.get(e.kind, grpc.StatusCode.ABORTED), str(e))
-        everyone = len(names) == len(self.backends)  # no page, no filter: in the checker's order, at once
-        statuses = self.backends if everyone else self.backends.some(names)  # else only the page's
+        everyone = len(names) == len(self.backends)  # no page, no filter: in the checker's order
+        readings = self.backends.readings(None if everyone else names)  # else only the page's
         # Serialized a batch at a time (a repeated field's parts concatenate into one message),
         # with the loop let run between batches: no piece of a long list holds the probes.
         parts = [pb.ListBackendsResponse(next_page_token=token, total=total).SerializeToString()]
         wire, generation = self.wire, self.configs.generation
-        for batch in in_batches(statuses):
+        for batch in in_batches(readings):
             part = pb.ListBackendsResponse()
-            add = part.backends.add
-            for status in batch:
-                wire.fill(add(), status, cfg, generation)
+            for reading in batch:
+                wire.add(part.backends, reading, cfg, generation)
             fill_lifetimes(part.backends, self.overrides, self.dataplane)
             parts.append(part.SerializeToString())
             await asyncio.sleep(0)

@@ -9,6 +9,7 @@ thread, never its own cache). The gRPC API, the web UI and the metrics read only
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from ..config import Frontend, Pool
@@ -109,6 +110,10 @@ class DataplaneView:
 
     def draining_vips(self) -> list[DrainingVip]:
         return list(self._model.drains.vips.values())
+
+    def ramping(self) -> Mapping[str, int]:
+        """The backends in their slow start (whole seconds into it): what ``slow_start`` may find."""
+        return MappingProxyType(self._model.ramps.elapsed)
 
     def slow_start(self, frontend: Frontend, pool: Pool, backend: str) -> tuple[int, float] | None:
         """(whole seconds into it, its length) for a pool member in its slow start, else None."""

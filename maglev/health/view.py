@@ -45,6 +45,26 @@ class BackendStatus(NamedTuple):
     failed_checks: int
 
 
+class BackendReading:
+    """One backend as a read finds it, cheap when nothing about it changed.
+
+    ``mark`` is equal for two readings of a backend when what an API message shows of it
+    is, but for ``downtime``, which moves with the clock while it is down (its
+    configuration aside: a reload is a new generation). ``status()`` is the full status,
+    built only when asked for: a read that finds most backends as it last saw them
+    builds none for them.
+    """
+
+    __slots__ = ("name", "mark", "downtime", "_prober", "_now")
+
+    def __init__(self, name: str, mark: tuple[object, ...], downtime: float, prober: BackendProber, now: float) -> None:
+        self.name, self.mark, self.downtime = name, mark, downtime
+        self._prober, self._now = prober, now
+
+    def status(self) -> BackendStatus:
+        return status_of(self._prober, self._now)
+
+
 class HealthView:
     def __init__(self, svc: HealthService, states: Mapping[str, BackendState]) -> None:
         self._svc = svc
@@ -60,6 +80,23 @@ class HealthView:
             p.sync()
             yield status_of(p, now)
 
+    def readings(self, names: list[str] | None = None) -> Iterator[BackendReading]:
+        """Every backend in the order of ``__iter__``, or these (a page; raises NoSuchBackend),
+        as BackendReadings."""
+        now = self._svc.wallclock()
+        probers = self._svc.probers
+        for p in list(probers.values()) if names is None else [self._svc.prober(n) for n in names]:
+            if names is None:
+                p.sync()  # a page's were, by prober()
+            h = p.health
+            # Every field of status_of that an API message shows, by value or by identity
+            # (the history and the last result are replaced, never changed in place).
+            mark = (
+                h.state, h.enabled, h.counter, h.since, h.history, h.last_result, h.last_result_time, h.downs,
+                p.in_flight, p.checks, p.failed_checks, p.address, p.hc,
+            )  # fmt: skip
+            yield BackendReading(p.backend.name, mark, h.downtime(now), p, now)
+
     def __len__(self) -> int:
         return len(self._svc.probers)
 
@@ -71,15 +108,6 @@ class HealthView:
     def names(self) -> list[str]:
         """Every backend, in the order the checker holds them (the order of ListBackends)."""
         return list(self._svc.probers)
-
-    def some(self, names: list[str]) -> list[BackendStatus]:
-        """These backends only (a page): the others cost nothing. Raises NoSuchBackend."""
-        out = []
-        prober = self._svc.prober  # brings each one up to date (its autopilot's counts)
-        now = self._svc.wallclock()
-        for name in names:
-            out.append(status_of(prober(name), now))
-        return out
 
 
 def status_of(p: BackendProber, now: float | None = None) -> BackendStatus:
@@ -94,4 +122,4 @@ def status_of(p: BackendProber, now: float | None = None) -> BackendStatus:
     )  # fmt: skip
 
 
-__all__ = ["BackendStatus", "HealthView"]
+__all__ = ["BackendReading", "BackendStatus", "HealthView"]

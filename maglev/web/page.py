@@ -93,30 +93,75 @@ def _esc(value: Any) -> str:
     return text
 
 
-def backend_rows(backends: list[dict[str, Any]], admin: bool, at: float) -> Markup:
+_PICK = '<td><input type="checkbox" class="pick" aria-label="select {}"></td>'
+_MENU = '<td class="actions"><button type="button" data-op="menu" title="actions">⋮</button></td>'
+
+# A row but for what the admin view adds and what moves with the clock (the age and the
+# downtime): the <tr>, the escaped name (for the admin's checkbox), the cells up to the age,
+# those between it and the downtime, those after it.
+RowParts = tuple[str, str, str, str, str]
+
+
+def _row_parts(b: dict[str, Any]) -> RowParts:
+    name = _esc(b["name"])
+    note = f" ({_esc(b['note'])})" if b["note"] else ""
+    state = _esc(b["state"])
+    head = (
+        f'<td class="be-name">{name}</td><td class="be-addr">{_esc(b["address"])}</td>'
+        f'<td data-f="state" class="state-{state}">{state}{note}</td>'
+        f'<td data-f="weight">{_esc(b["weight"])}</td>'
+        f'<td data-f="effective_weight">{_esc(b["effective_weight"])}</td>'
+        f'<td data-f="buckets">{_esc(num(b["buckets"]))}</td>'
+        f'<td class="age" data-f="since" data-since="{b["since"]:.3f}">'
+    )
+    mid = (
+        f'</td><td data-f="probe" class="probe">{_esc(probe_text(b))}</td>'
+        f'<td data-f="checks">{checks_text(b)}</td><td data-f="downs">{_esc(b["downs"])}</td>'
+        '<td data-f="downtime">'
+    )
+    tail = f'</td><td data-f="heartbeat" class="heartbeat">{_HEART[bool(b["in_flight"])]}</td>'
+    return f'      <tr data-key="{_esc(b["key"])}" data-backend="{name}">', name, head, mid, tail
+
+
+class RowMemo:
+    """Each backend row's parts, kept from one render to the next by the backend's view.
+
+    A ViewMemo hands over the same dict while a backend's messages are unchanged, so a page
+    of 2,000 rows re-renders only the rows whose backend changed, and in every row the age
+    and the downtime (which the ViewMemo sets afresh in the dict). Keyed
+    by the dict's identity with the dict held, so no identity is reused while its entry
+    lives; each render keeps only the rows it wrote.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[dict[str, Any], RowParts]] = {}
+        self._used: dict[int, tuple[dict[str, Any], RowParts]] = {}
+
+    def parts(self, b: dict[str, Any]) -> RowParts:
+        entry = self._used.get(id(b)) or self._kept.get(id(b))
+        if entry is None or entry[0] is not b:
+            entry = (b, _row_parts(b))
+        self._used[id(b)] = entry
+        return entry[1]
+
+    def rotate(self) -> None:
+        """A render is done: what it did not write is dropped."""
+        self._kept, self._used = self._used, {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+def backend_rows(backends: list[dict[str, Any]], admin: bool, at: float, memo: RowMemo | None = None) -> Markup:
     """A pool's ``<tr>`` rows, as the template's cells would be (the script finds cells by
     ``data-f``); every text from a backend or its probes is escaped."""
-    pick = '<td><input type="checkbox" class="pick" aria-label="select {}"></td>'
-    menu = '<td class="actions"><button type="button" data-op="menu" title="actions">⋮</button></td>' if admin else ""
+    menu = _MENU + "</tr>" if admin else "</tr>"
     out = []
     for b in backends:
-        name = _esc(b["name"])
-        note = f" ({_esc(b['note'])})" if b["note"] else ""
-        state = _esc(b["state"])
+        tr, name, head, mid, tail = memo.parts(b) if memo is not None else _row_parts(b)
         since = b["since"]
-        out.append(
-            f'      <tr data-key="{_esc(b["key"])}" data-backend="{name}">{pick.format(name) if admin else ""}'
-            f'<td class="be-name">{name}</td><td class="be-addr">{_esc(b["address"])}</td>'
-            f'<td data-f="state" class="state-{state}">{state}{note}</td>'
-            f'<td data-f="weight">{_esc(b["weight"])}</td>'
-            f'<td data-f="effective_weight">{_esc(b["effective_weight"])}</td>'
-            f'<td data-f="buckets">{_esc(num(b["buckets"]))}</td>'
-            f'<td class="age" data-f="since" data-since="{since:.3f}">{format_age(at - since) if since else "–"}</td>'
-            f'<td data-f="probe" class="probe">{_esc(probe_text(b))}</td>'
-            f'<td data-f="checks">{checks_text(b)}</td><td data-f="downs">{_esc(b["downs"])}</td>'
-            f'<td data-f="downtime">{duration(b["downtime"])}</td>'
-            f'<td data-f="heartbeat" class="heartbeat">{_HEART[bool(b["in_flight"])]}</td>{menu}</tr>'
-        )
+        age = format_age(at - since) if since else "–"
+        out.append(f"{tr}{_PICK.format(name) if admin else ''}{head}{age}{mid}{duration(b['downtime'])}{tail}{menu}")
     return Markup("".join(out))
 
 
@@ -127,17 +172,19 @@ def render_page(
     csrf: str,
     closed: set[str],
     now: float | None = None,
+    memo: RowMemo | None = None,
 ) -> str:
-    """The page for ``selected`` (a daemon_view), with a tab per entry of ``daemons``."""
+    """The page for ``selected`` (a daemon_view), with a tab per entry of ``daemons``;
+    ``memo``: the rows of this daemon's last render (kept for the next one)."""
     at = time.time() if now is None else now
 
     def age(since: float | None) -> str:
         return format_age(at - since) if since else "–"
 
     def rows(backends: list[dict[str, Any]]) -> Markup:
-        return backend_rows(backends, admin, at)
+        return backend_rows(backends, admin, at, memo)
 
-    return (
+    page = (
         environment()
         .get_template("page.html")
         .render(
@@ -156,6 +203,9 @@ def render_page(
             NO_COUNTERS=NO_COUNTERS,
         )
     )
+    if memo is not None:
+        memo.rotate()
+    return page
 
 
 def web_version() -> dict[str, str]:

@@ -11,9 +11,9 @@ from typing import Any
 
 from ..log import Logger
 from .consistency import VipConsistency, compare
-from .page import render_page
+from .page import RowMemo, render_page
 from .source import DaemonSource
-from .view import DaemonState, DaemonStatus, daemon_view, status_view
+from .view import DaemonState, DaemonStatus, ViewMemo, daemon_view, status_view
 
 PAGE_CACHE = 16
 
@@ -35,6 +35,15 @@ class Views:
         self._agreement: tuple[tuple[Any, ...], dict[str, VipConsistency]] = ((), {})
         # Rendered pages by what they show: 50 browsers polling one daemon cost one render per state.
         self._pages: dict[tuple[Any, ...], bytes] = {}
+        # Per daemon, its backends' views and rows from the last read and render: a fresh read
+        # rebuilds only the backends that changed.
+        self._memos: dict[str, tuple[ViewMemo, RowMemo]] = {}
+
+    def _memo(self, name: str) -> tuple[ViewMemo, RowMemo]:
+        memo = self._memos.get(name)
+        if memo is None:
+            memo = self._memos[name] = (ViewMemo(), RowMemo())
+        return memo
 
     def _states(self) -> tuple[DaemonState | None, ...]:
         return tuple(s.cached for s in self.sources.values())
@@ -53,7 +62,7 @@ class Views:
         cached = self._views.get(source.name)
         if cached is not None and _same(cached[0], key):
             return cached[1]
-        view = daemon_view(source.status, state, self.consistency())
+        view = daemon_view(source.status, state, self.consistency(), self._memo(source.name)[0])
         self._serial += 1
         self._views[source.name] = (key, view, self._serial)
         return view
@@ -64,7 +73,7 @@ class Views:
             started = time.perf_counter()
             try:
                 view = await self.of(source)
-                render_page([status_view(source.status)], view, False, "", set())
+                render_page([status_view(source.status)], view, False, "", set(), memo=self._memo(source.name)[1])
             except Exception as e:
                 self.log.info("web warm-up of {maglevd} failed: {error}", maglevd=source.name, error=str(e))
                 continue
@@ -78,7 +87,7 @@ class Views:
         page = self._pages.get(key)
         if page is None:
             daemons = [status_view(s.status) for s in self.sources.values()]
-            page = render_page(daemons, selected, admin, csrf, closed).encode()
+            page = render_page(daemons, selected, admin, csrf, closed, memo=self._memo(scope)[1]).encode()
             if len(self._pages) >= PAGE_CACHE:
                 self._pages.clear()
             self._pages[key] = page
