@@ -122,3 +122,22 @@ def test_a_reload_takes_back_what_gone_agents_said() -> None:
     r.set("gone", "agent", Report("maint"))
     r.reconfigured(load_config(CONFIG))
     assert r.effective == {"a": Report("drain")}, "b has no agent in the config, gone is not in it"
+
+
+def test_the_api_names_the_pool_the_dataplane_fails_over_to_for_the_backends_word() -> None:
+    from types import MappingProxyType
+
+    from twisted.internet import reactor
+
+    from maglev.api.convert import frontend_info
+    from maglev.bus import EventBus
+    from maglev.dataplane.service import LbSync
+
+    cfg = load_config(CONFIG)
+    states = {"a": "up", "b": "down", "c": "up"}
+    sync = LbSync(cfg, EventBus(), reactor, MappingProxyType(states), api_addr="", stats_addr="", api_dir=None)
+    sync.model.reports.set("a", "agent", Report("drain"))  # pool p: a drains, b is down
+    desired = sync.model.desired()["web"]
+    assert {a.address: a.weight for a in desired.ases} == {A: 0, B: 0, C: 100}
+    info = frontend_info(cfg.frontends["web"], desired, sync.view, states)
+    assert [(p.name, p.active) for p in info.pools] == [("p", False), ("spare", True)]

@@ -67,7 +67,8 @@ class BackendWire:
 
     - **The whole message** but its downtime, by the backend's reading's mark: a backend
       that was not probed, did not move and was not acted on since the last read costs a
-      merge of those bytes. Most backends checked every few seconds are found so.
+      merge of those bytes. Most backends checked less often than they are read are
+      found so; the bytes are kept from the second read that finds a backend unchanged.
     - **The steady part** (name, address, check, state, transitions, frontends), for a
       backend whose counts changed: building the transitions and frontends was three
       quarters of a backend's cost, and a backend on autopilot changes its counts with
@@ -79,7 +80,7 @@ class BackendWire:
     def __init__(self) -> None:
         self._generation = -1
         self._steady: dict[str, tuple[tuple[object, ...], bytes]] = {}
-        self._whole: dict[str, tuple[tuple[object, ...], bytes]] = {}
+        self._whole: dict[str, tuple[tuple[object, ...], bytes | None]] = {}
 
     def _at(self, generation: int) -> None:
         if generation != self._generation:
@@ -93,11 +94,14 @@ class BackendWire:
         self._at(generation)
         info: pb.BackendInfo = infos.add()
         held = self._whole.get(r.name)
-        if held is not None and held[0] == r.mark:
+        if held is not None and held[0] == r.mark and held[1] is not None:
             info.MergeFromString(held[1])
         else:
             self._fill(info, r.status(), cfg)
-            self._whole[r.name] = (r.mark, info.SerializeToString())
+            # Kept whole once a read finds the backend as the last one did: one probed
+            # between every two reads would cost a serialization each time for nothing.
+            again = held is not None and held[0] == r.mark
+            self._whole[r.name] = (r.mark, info.SerializeToString() if again else None)
         info.downtime_seconds = r.downtime
         return info
 
@@ -148,23 +152,37 @@ def address_text(address: IPAddress) -> str:
     return str(address)
 
 
+WeightLeft = Callable[[tuple[str, str, str]], float | None]
+
+
 def frontend_info(
     fe: Frontend,
     desired: DesiredVip,
     dataplane: DataplaneView,
     states: Mapping[str, str],
-    weight_left: Callable[[tuple[str, str, str]], float | None] = lambda key: None,
+    weight_left: WeightLeft = lambda key: None,
 ) -> pb.FrontendInfo:
+    info = pb.FrontendInfo()
+    fill_frontend(info, fe, desired, dataplane, states, weight_left)
+    return info
+
+
+def fill_frontend(
+    info: pb.FrontendInfo,
+    fe: Frontend,
+    desired: DesiredVip,
+    dataplane: DataplaneView,
+    states: Mapping[str, str],
+    weight_left: WeightLeft,
+) -> None:
     effective = {(a.pool, a.backend): a for a in desired.ases}
     table = dataplane.table(fe.name, desired)
     buckets = _buckets(dataplane.observed(desired.key), table)
     overrides = dataplane.overrides
-    info = pb.FrontendInfo(
-        name=fe.name, address=str(fe.address), protocol=fe.protocol.value, port=fe.port, encap=desired.encap.value,
-        src_ip_sticky=fe.src_ip_sticky, flush_on_down=fe.flush_on_down,
-        new_flows_table_length=fe.new_flows_table_length, description=fe.description,
-        state=dataplane.frontend_state(fe.name).value, state_detail=dataplane.frontend_detail(fe.name),
-    )  # fmt: skip
+    info.name, info.address, info.protocol, info.port = fe.name, str(fe.address), fe.protocol.value, fe.port
+    info.encap, info.src_ip_sticky, info.flush_on_down = desired.encap.value, fe.src_ip_sticky, fe.flush_on_down
+    info.new_flows_table_length, info.description = fe.new_flows_table_length, fe.description
+    info.state, info.state_detail = dataplane.frontend_state(fe.name).value, dataplane.frontend_detail(fe.name)
     active = dataplane.active_pool(fe.name)
     ramping = dataplane.ramping()
     scaled = table is None or table.weights
@@ -200,7 +218,65 @@ def frontend_info(
         info.draining.append(
             pb.DrainingAs(address=str(d.address), backend=d.backend, pool=d.pool, seconds_left=d.left(now), why=d.why)
         )
-    return info
+
+
+def frontend_mark(
+    fe: Frontend, desired: DesiredVip, dataplane: DataplaneView, states: Mapping[str, str]
+) -> tuple[object, ...] | None:
+    """Everything ``fill_frontend`` reads, compared by value or identity (what VPP said is
+    replaced, never changed, after a sync); None where what it writes moves with the clock:
+    a member's operator weight (its time left), a slow start, a drain."""
+    members = [m.backend for pool in fe.pools for m in pool.members]
+    overrides, ramping = dataplane.overrides, dataplane.ramping()
+    if overrides and any(k[0] == fe.name for k in overrides):
+        return None
+    if ramping and any(b in ramping for b in members):
+        return None
+    if dataplane.draining(fe.name):
+        return None
+    return (
+        desired, dataplane.observed(desired.key), dataplane.info, tuple(states.get(b) for b in members),
+        dataplane.active_pool(fe.name), dataplane.frontend_state(fe.name), dataplane.frontend_detail(fe.name),
+    )  # fmt: skip
+
+
+class FrontendWire:
+    """ListFrontends' cache of each frontend's message, serialized, by its ``frontend_mark``:
+    a frontend none of whose inputs changed since the last read costs a merge of bytes (a
+    read of 100 frontends of 20 built them in 8 ms). Dropped whole on a new configuration
+    generation."""
+
+    def __init__(self) -> None:
+        self._generation = -1
+        self._held: dict[str, tuple[tuple[object, ...], bytes]] = {}
+
+    def add(
+        self,
+        infos: RepeatedCompositeFieldContainer[pb.FrontendInfo],
+        fe: Frontend,
+        desired: DesiredVip,
+        dataplane: DataplaneView,
+        states: Mapping[str, str],
+        weight_left: WeightLeft,
+        generation: int,
+    ) -> None:
+        """A new message in ``infos``, the same as ``frontend_info``."""
+        if generation != self._generation:
+            self._held, self._generation = {}, generation
+        mark = frontend_mark(fe, desired, dataplane, states)
+        held = self._held.get(fe.name)
+        info = infos.add()
+        if mark is not None and held is not None and held[0] == mark:
+            info.MergeFromString(held[1])
+            return
+        fill_frontend(info, fe, desired, dataplane, states, weight_left)
+        if mark is None:
+            self._held.pop(fe.name, None)
+        else:
+            self._held[fe.name] = (mark, info.SerializeToString())
+
+    def __len__(self) -> int:
+        return len(self._held)
 
 
 def draining_vips(dataplane: DataplaneView) -> list[pb.DrainingVip]:

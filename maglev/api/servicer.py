@@ -24,7 +24,15 @@ from ..health.state import OperatorError
 from ..log import Logger
 from ..overrideservice import DurationError, OverrideService
 from ..version import commit
-from .convert import BackendWire, draining_vips, fill_backend, fill_lifetimes, frontend_info, healthcheck_info
+from .convert import (
+    BackendWire,
+    FrontendWire,
+    draining_vips,
+    fill_backend,
+    fill_lifetimes,
+    frontend_info,
+    healthcheck_info,
+)
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from .paging import PageError, page
@@ -77,6 +85,7 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
         self.streams = EventStreams(bus, self._frontend_states, reactor_thread)
         self.subscribers = self.streams.subscribers
         self.wire = BackendWire()
+        self.fronts = FrontendWire()  # ListFrontends' cache of each frontend
 
     # --- helpers --------------------------------------------------------------------
     @property
@@ -117,11 +126,12 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
     async def ListFrontends(
         self, request: pb.ListFrontendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListFrontendsResponse:
-        desired = self.dataplane.desired()
-        return pb.ListFrontendsResponse(
-            frontends=[self.frontend_info(fe, desired) for fe in self.cfg.frontends.values()],
-            draining_vips=draining_vips(self.dataplane),
-        )
+        desired, generation = self.dataplane.desired(), self.configs.generation
+        out = pb.ListFrontendsResponse(draining_vips=draining_vips(self.dataplane))
+        dataplane, states, left = self.dataplane, self.backends.states, self.overrides.weight_seconds_left
+        for fe in self.cfg.frontends.values():
+            self.fronts.add(out.frontends, fe, desired[fe.name], dataplane, states, left, generation)
+        return out
 
     async def GetFrontend(self, request: pb.GetFrontendRequest, context: grpc.aio.ServicerContext) -> pb.FrontendInfo:
         fe = self.cfg.frontends.get(request.name)

@@ -101,8 +101,10 @@ class DataplaneView:
         return self._model.vip_names()
 
     def active_pool(self, frontend: str) -> int:
+        """The pool VPP is given weights from, as the desired VIP picks it (the backends'
+        own word included: a pool whose backends all say drain is passed over)."""
         m = self._model
-        return active_pool(m.config.frontends[frontend], m.states, m.overrides, m.flaps.suppressed)
+        return active_pool(m.config.frontends[frontend], m.states, m.overrides, m.flaps.suppressed, m.reports.effective)
 
     def draining(self, frontend: str) -> list[DrainingAS]:
         """The frontend's ASes in their drain, by address."""

@@ -16,6 +16,13 @@ from .state import ProbeResult, Transition
 if TYPE_CHECKING:
     from .service import BackendProber, HealthService
 
+# A BackendReading's mark: checks answered, the last result's time and the result, in
+# flight, state, enabled, counter, since, history, downs, failed checks (the ones that move
+# most often first: two marks that differ usually do at once).
+Mark = tuple[
+    int, float | None, ProbeResult | None, bool, BackendState, bool, int, float, tuple[Transition, ...], int, int
+]
+
 
 class BackendStatus(NamedTuple):
     """One backend as its health checker sees it now (a value: later changes do not show)."""
@@ -49,20 +56,28 @@ class BackendReading:
     """One backend as a read finds it, cheap when nothing about it changed.
 
     ``mark`` is equal for two readings of a backend when what an API message shows of it
-    is, but for ``downtime``, which moves with the clock while it is down (its
-    configuration aside: a reload is a new generation). ``status()`` is the full status,
+    is, but for ``downtime``, which moves with the clock while it is down, and what its
+    configuration says (address, check, rise and fall change only with a reload: a new
+    generation, for which a reader keeps nothing). ``status()`` is the full status,
     built only when asked for: a read that finds most backends as it last saw them
     builds none for them.
     """
 
     __slots__ = ("name", "mark", "downtime", "_prober", "_now")
 
-    def __init__(self, name: str, mark: tuple[object, ...], downtime: float, prober: BackendProber, now: float) -> None:
+    def __init__(self, name: str, mark: Mark, downtime: float, prober: BackendProber, now: float) -> None:
         self.name, self.mark, self.downtime = name, mark, downtime
         self._prober, self._now = prober, now
 
     def status(self) -> BackendStatus:
-        return status_of(self._prober, self._now)
+        """``status_of`` the prober, from what the mark already read."""
+        p, h = self._prober, self._prober.health
+        checks, last_time, last, in_flight, state, enabled, counter, since, history, downs, failed = self.mark
+        return BackendStatus(
+            self.name, p.address, p.hc.name, p.check_type, enabled, state, counter, h.rise, h.fall, since, in_flight,
+            last, last_time, history, dict(p.results), tuple(p.duration_counts), p.duration_sum, p.probes_sent,
+            p.lateness, downs, self.downtime, checks, failed,
+        )  # fmt: skip
 
 
 class HealthView:
@@ -84,18 +99,19 @@ class HealthView:
         """Every backend in the order of ``__iter__``, or these (a page; raises NoSuchBackend),
         as BackendReadings."""
         now = self._svc.wallclock()
-        probers = self._svc.probers
+        probers, reading = self._svc.probers, BackendReading
         for p in list(probers.values()) if names is None else [self._svc.prober(n) for n in names]:
             if names is None:
                 p.sync()  # a page's were, by prober()
             h = p.health
             # Every field of status_of that an API message shows, by value or by identity
-            # (the history and the last result are replaced, never changed in place).
-            mark = (
-                h.state, h.enabled, h.counter, h.since, h.history, h.last_result, h.last_result_time, h.downs,
-                p.in_flight, p.checks, p.failed_checks, p.address, p.hc,
+            # (the history and the last result are replaced, never changed in place), but
+            # those of the configuration (address, check, rise and fall: a reload).
+            mark: Mark = (
+                p.checks, h.last_result_time, h.last_result, p.in_flight, h.state, h.enabled, h.counter, h.since,
+                h.history, h.downs, p.failed_checks,
             )  # fmt: skip
-            yield BackendReading(p.backend.name, mark, h.downtime(now), p, now)
+            yield reading(p.backend.name, mark, h.downtime(now), p, now)
 
     def __len__(self) -> int:
         return len(self._svc.probers)
