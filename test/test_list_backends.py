@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -184,17 +184,31 @@ CHANGES: list[tuple[str, Callable[[BackendStatus], BackendStatus], int]] = [
 ]
 
 
+class Given(BackendReading):
+    """A reading of a given status that no read finds unchanged: the wire builds its message
+    (the steady part from its cache)."""
+
+    def __init__(self, status: BackendStatus) -> None:
+        super().__init__(status.name, cast(Any, (object(),)), status.downtime, cast(Any, None), 0.0)
+        self._status = status
+
+    def status(self) -> BackendStatus:
+        return self._status
+
+
+def built_by(wire: BackendWire, s: BackendStatus, cfg: Config, generation: int) -> pb.BackendInfo:
+    return wire.add(pb.ListBackendsResponse().backends, Given(s), cfg, generation)
+
+
 @pytest.mark.parametrize(("what", "change", "generation"), CHANGES, ids=[c[0] for c in CHANGES])
 def test_the_cached_steady_part_follows_every_change(
     what: str, change: Callable[[BackendStatus], BackendStatus], generation: int
 ) -> None:
     configs = {1: configured(5), 2: configured(2)}  # b7 is in f3 of five, then in f1 of two
     wire = BackendWire()
-    first = pb.BackendInfo()
-    wire.fill(first, status(), configs[1], 1)  # cached now
+    first = built_by(wire, status(), configs[1], 1)  # cached now
     changed = change(status())
-    got, fresh = pb.BackendInfo(), pb.BackendInfo()
-    wire.fill(got, changed, configs[generation], generation)
+    got, fresh = built_by(wire, changed, configs[generation], generation), pb.BackendInfo()
     fill_backend(fresh, changed, configs[generation])
     assert got == fresh, what
     assert got != first  # each change shows
@@ -204,9 +218,9 @@ def test_the_cached_steady_part_follows_every_change(
 def test_a_reload_drops_every_cached_backend() -> None:
     wire = BackendWire()
     for i in range(3):
-        wire.fill(pb.BackendInfo(), status(name=f"b{i}"), configured(5), 1)
+        built_by(wire, status(name=f"b{i}"), configured(5), 1)
     assert len(wire) == 3
-    wire.fill(pb.BackendInfo(), status(name="b0"), configured(5), 2)
+    built_by(wire, status(name="b0"), configured(5), 2)
     assert len(wire) == 1  # the others may be gone from the new configuration
 
 

@@ -105,12 +105,6 @@ class BackendWire:
         info.downtime_seconds = r.downtime
         return info
 
-    def fill(self, info: pb.BackendInfo, h: BackendStatus, cfg: Config, generation: int) -> None:
-        """The same message as ``fill_backend``; ``generation``: the one ``cfg`` belongs to."""
-        self._at(generation)
-        self._fill(info, h, cfg)
-        info.downtime_seconds = h.downtime
-
     def _fill(self, info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
         # The history is the health's own tuple, so comparing it is an identity check.
         key = (h.address, h.healthcheck, h.enabled, h.state, h.rise, h.fall, h.since, h.history)

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from ..ages import format_age
+from .view import LastUse
 
 
 def templates_dir() -> Path:
@@ -123,33 +124,22 @@ def _row_parts(b: dict[str, Any]) -> RowParts:
     return f'      <tr data-key="{_esc(b["key"])}" data-backend="{name}">', name, head, mid, tail
 
 
-class RowMemo:
+class RowMemo(LastUse[int, tuple[dict[str, Any], RowParts]]):
     """Each backend row's parts, kept from one render to the next by the backend's view.
 
     A ViewMemo hands over the same dict while a backend's messages are unchanged, so a page
     of 2,000 rows re-renders only the rows whose backend changed, and in every row the age
-    and the downtime (which the ViewMemo sets afresh in the dict). Keyed
-    by the dict's identity with the dict held, so no identity is reused while its entry
-    lives; each render keeps only the rows it wrote.
+    and the downtime (which the ViewMemo sets afresh in the dict). Keyed by the dict's
+    identity with the dict held, so no identity is reused while its entry lives; each render
+    keeps only the rows it wrote (``rotate``, by ``render_page``).
     """
 
-    def __init__(self) -> None:
-        self._kept: dict[int, tuple[dict[str, Any], RowParts]] = {}
-        self._used: dict[int, tuple[dict[str, Any], RowParts]] = {}
-
     def parts(self, b: dict[str, Any]) -> RowParts:
-        entry = self._used.get(id(b)) or self._kept.get(id(b))
-        if entry is None or entry[0] is not b:
+        entry = self.get(id(b))  # the dict is held with its parts: no other has its id
+        if entry is None:
             entry = (b, _row_parts(b))
-        self._used[id(b)] = entry
+        self.use(id(b), entry)
         return entry[1]
-
-    def rotate(self) -> None:
-        """A render is done: what it did not write is dropped."""
-        self._kept, self._used = self._used, {}
-
-    def __len__(self) -> int:
-        return len(self._kept)
 
 
 def backend_rows(backends: list[dict[str, Any]], admin: bool, at: float, memo: RowMemo | None = None) -> Markup:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..api.gen.maglev.v1 import maglev_pb2 as pb
 from .consistency import VipConsistency, vip_of
@@ -125,10 +125,36 @@ def backend_view(fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.Bac
     return out
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LastUse(Generic[K, V]):
+    """Values by key, kept from one pass (a read, a render) to the next: what the last pass
+    used and what this one has used so far. ``rotate`` ends a pass and drops what it did not use."""
+
+    def __init__(self) -> None:
+        self._kept: dict[K, V] = {}
+        self._used: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        value = self._used.get(key)
+        return value if value is not None else self._kept.get(key)
+
+    def use(self, key: K, value: V) -> None:
+        self._used[key] = value
+
+    def rotate(self) -> None:
+        self._kept, self._used = self._used, {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 BackendKey = tuple[str, str, bytes, bytes | None]
 
 
-class ViewMemo:
+class ViewMemo(LastUse[BackendKey, dict[str, Any]]):
     """Each backend's view, kept from one read of a daemon to the next while its two messages
     are the same byte for byte, but for the downtime.
 
@@ -137,12 +163,8 @@ class ViewMemo:
     probed, when its state moves and when an operator acts. Only its downtime moves with the
     clock while it is down: that is set afresh in the kept view, which is the latest read's.
     An unchanged backend keeps the same dict, by which the page's RowMemo keeps its row. Each
-    read keeps only what it used.
+    read keeps only what it used (``rotate``, by ``daemon_view``).
     """
-
-    def __init__(self) -> None:
-        self._kept: dict[BackendKey, dict[str, Any]] = {}
-        self._used: dict[BackendKey, dict[str, Any]] = {}
 
     def backend(self, fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.BackendInfo | None) -> dict[str, Any]:
         if info is None:
@@ -152,20 +174,13 @@ class ViewMemo:
             info.downtime_seconds = 0.0  # out of the key, and back at once
             key = (fe, pool.name, b.SerializeToString(), info.SerializeToString())
             info.downtime_seconds = downtime
-        view = self._used.get(key) or self._kept.get(key)
+        view = self.get(key)
         if view is None:
             view = backend_view(fe, pool, b, info)
         elif info is not None:
             view["downtime"] = info.downtime_seconds
-        self._used[key] = view
+        self.use(key, view)
         return view
-
-    def rotate(self) -> None:
-        """A read is done: what it did not use is dropped."""
-        self._kept, self._used = self._used, {}
-
-    def __len__(self) -> int:
-        return len(self._kept)
 
 
 def table_view(fe: pb.FrontendInfo) -> dict[str, Any] | None:
