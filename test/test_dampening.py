@@ -93,9 +93,14 @@ def test_a_reload_changes_who_is_dampened() -> None:
     swapped = CONFIG.replace("healthcheck: h, dampening: true}", "healthcheck: h}").replace(
         "192.0.2.2, healthcheck: h}", "192.0.2.2, healthcheck: h, dampening: true}"
     )
-    m.reconfigure(load_config(swapped), clock.seconds())
-    d.reconfigured()
+    reloaded = m.reconfigure(load_config(swapped), clock.seconds())
+    assert {x.backend: x.weight for x in reloaded.desired["web"].ases} == {"a": 0, "b": 100}, "still suppressed"
+    before = len(synced)
+    assert d.reconfigured() is True, "what the reload's VIPs said no longer holds: LbSync computes them again"
+    assert synced[before:] == [["web"]], "its VIP synced"
     assert m.flaps.suppressed == frozenset(), "a is no longer dampened: let go at once"
+    assert {x.backend: x.weight for x in m.desired(["web"])["web"].ases} == {"a": 100, "b": 0}
+    assert d.reconfigured() is False, "nothing more to let go"
     flaps("b")
     assert m.flaps.suppressed == {"b"} and synced[-1] == ["web"], "b is, from the reload on"
     clock.advance(200)

@@ -203,3 +203,18 @@ def test_a_vip_job_reuses_fresh_vips_and_computes_the_rest() -> None:
     gone = m.job(False, ["nope", "web"], {}, {})
     assert [d.frontend for d in gone.desired] == ["web"], "a frontend a reload removed is skipped"
     assert job.flush == {"web": set()}
+
+
+def test_a_full_job_reuses_fresh_vips_only_when_they_hold_every_frontend() -> None:
+    m, live = model({"a": "up", "b": "up", "c": "up"})
+    m.end_warmup()
+    reloaded = m.reconfigure(load_config(CONFIG.replace("b: {}}", "b: {weight: 40}}")), 0.0)
+    assert reloaded.desired == m.desired(), "the reload's VIPs are the moment's"
+    assert {a.backend: a.weight for a in reloaded.desired["web"].ases} == {"a": 100, "b": 40}
+    live["a"] = "down"  # after the reload: not seen by a job that reuses its VIPs
+    reused = m.job(True, [], {}, reloaded.desired)
+    assert {d.frontend: d for d in reused.desired} == reloaded.desired
+    partial = m.job(True, [], {}, {"web": reloaded.desired["web"]})
+    web = next(d for d in partial.desired if d.frontend == "web")
+    assert web is not reloaded.desired["web"], "a part of them: every VIP computed again"
+    assert {a.backend: a.weight for a in web.ases}["a"] == 0

@@ -53,9 +53,15 @@ class Dampener(TransitionFollower):
             self.sync(self.model.config.frontends_using(t.backend))
         self._schedule()
 
-    def reconfigured(self) -> None:
-        """The config changed: backends no longer dampened are let go at once."""
-        self._reuse()
+    def reconfigured(self) -> bool:
+        """The config changed: backends no longer dampened are let go at once; whether any
+        suppression ended (what the dataplane wants changed)."""
+        freed = self.model.flaps.undampened(self.settings())
+        for backend in freed:
+            self.log.info("backend {backend} no longer dampened: let go", event="flap-reused", backend=backend)
+        if freed:
+            self.sync(self.frontends_of(freed))
+        return self._reuse() or bool(freed)
 
     def _schedule(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -65,7 +71,7 @@ class Dampener(TransitionFollower):
         if when is not None:
             self._timer = self.clock.callLater(max(0.0, when - self.clock.seconds()), self._reuse)
 
-    def _reuse(self) -> None:
+    def _reuse(self) -> bool:
         self._timer = None
         lifted = self.model.flaps.reuse(self.clock.seconds(), self.settings())
         for backend in lifted:
@@ -73,3 +79,4 @@ class Dampener(TransitionFollower):
         if lifted:
             self.sync(self.frontends_of(lifted))
         self._schedule()
+        return bool(lifted)

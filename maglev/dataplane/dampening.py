@@ -77,6 +77,14 @@ class Flaps:
                 del self.merits[backend]
         return lifted
 
+    def undampened(self, settings: dict[str, Dampening]) -> list[str]:
+        """Forget the figures of backends no longer dampened (a reload); those it suppressed, now free."""
+        freed = []
+        for backend in [b for b in self.merits if b not in settings]:
+            if self.merits.pop(backend).suppressed:
+                freed.append(backend)
+        return freed
+
     def next_reuse(self, settings: dict[str, Dampening]) -> float | None:
         times = [t for b in self.suppressed if b in settings if (t := self.reuse_at(b, settings[b])) is not None]
         return min(times) if times else None

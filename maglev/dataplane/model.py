@@ -16,6 +16,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import NamedTuple
 
 from ..config import AllDown, Config
 from ..states import FrontendState
@@ -79,6 +80,14 @@ def lb_conf(cfg: Config) -> LbConf:
         lb.sticky_buckets_per_core,
         int(lb.flow_timeout),
     )
+
+
+class Reloaded(NamedTuple):
+    """What a reload did to the model: the frontends the connected VPP newly cannot hold,
+    with why, and every VIP the new config wants at that moment."""
+
+    unsupported: list[tuple[str, str]]
+    desired: dict[str, DesiredVip]
 
 
 class DataplaneModel:
@@ -167,8 +176,8 @@ class DataplaneModel:
         """The sync to run now for a (merged) request; ``fresh``: VIPs just computed, reused.
 
         During the warm-up only released VIPs are written, and a full sync removes nothing."""
-        if full:
-            desired = self.desired()
+        if full:  # ``fresh`` counts only when it holds every frontend (Reloaded.desired)
+            desired = dict(fresh) if fresh.keys() >= self.config.frontends.keys() else self.desired()
         else:
             names = sorted(set(frontends))  # a fixed order, whatever the request's (not a pass over all)
             computed = self.desired(n for n in names if n not in fresh)
@@ -216,12 +225,12 @@ class DataplaneModel:
         self.fixed_handlers = fixed_handlers
         return self._check_support()
 
-    def _check_support(self) -> list[tuple[str, str]]:
+    def _check_support(self, desired: Mapping[str, DesiredVip] | None = None) -> list[tuple[str, str]]:
         if self.fixed_handlers is None:
             return []
         before = dict(self._unsupported)
         self._unsupported.clear()
-        for name, vip in self.desired().items():
+        for name, vip in (self.desired() if desired is None else desired).items():
             why = unsupported(vip, self.fixed_handlers)
             if why is not None:
                 self._unsupported[name] = why
@@ -245,16 +254,17 @@ class DataplaneModel:
         return {frontend: {self.config.backends[backend].address}} if flush else None
 
     # --- reload ---------------------------------------------------------------------------
-    def reconfigure(self, new: Config, now: float) -> list[tuple[str, str]]:
-        """Take the new config: overrides and states of frontends that are gone are dropped, and
-        what it no longer wants starts draining (``self.drains``); the frontends the connected
-        VPP newly cannot hold, with why."""
+    def reconfigure(self, new: Config, now: float) -> Reloaded:
+        """Take the new config: overrides and states of gone frontends are dropped, what it no
+        longer wants starts draining (``self.drains``). Returns what VPP newly cannot hold and
+        the VIPs it wants now, to reuse while nothing else changes (10k backends: 20-70 ms)."""
         old_cfg, old = self.config, self.desired()
         self.config = new
         self.reports.reconfigured(new)
+        desired = self.desired()  # the new drains change none of it: merge() reads only what is removing
         self.reload_drains = self.drains.on_reload(
             old,
-            self.desired(),
+            desired,
             now,
             {n: fe.drain_for(old_cfg.lb) for n, fe in old_cfg.frontends.items()},
             {n: fe.drain_for(new.lb) for n, fe in new.frontends.items()},
@@ -263,7 +273,7 @@ class DataplaneModel:
             del self._overrides[key]
         for name in [n for n in self._frontend_states if n not in new.frontends]:
             del self._frontend_states[name]
-        return self._check_support()
+        return Reloaded(self._check_support(desired), desired)
 
     # --- drains -------------------------------------------------------------------------
     def note_observed(

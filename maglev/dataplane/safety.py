@@ -43,9 +43,11 @@ class SafeChanges:
         self.dampener.stop()
         self.isolation.stop()
 
-    def reloaded(self, started: list[DrainingAS | DrainingVip], ended: list[str]) -> None:
+    def reloaded(self, started: list[DrainingAS | DrainingVip], ended: list[str]) -> bool:
+        """A reload's drains, and its dampening settings; whether that changed what the
+        dataplane wants (a suppression lifted)."""
         self.drainer.reloaded(started, ended)
-        self.dampener.reconfigured()
+        return self.dampener.reconfigured()
 
     def found(self, drains: list[DrainingAS]) -> None:
         """After a sync: ASes found in VPP that no frontend wants, now draining."""

@@ -67,6 +67,12 @@ def synced(now: float, result: SyncResult, changes: int, complete: bool) -> LbSy
     return LbSynced(now, result.scope, result.frontends, changes, tuple(result.errors), complete)
 
 
+def answer(waiters: list[Deferred[SyncResult]], result: SyncResult) -> None:
+    """Fire every request a run covered with its result (never an error: the result says)."""
+    for w in waiters:
+        w.callback(result)
+
+
 class LbSync(Service):
     log = Logger()
 
@@ -164,10 +170,10 @@ class LbSync(Service):
         self._counters = every(self.reactor, COUNTERS_EVERY, self.read_counters, "VPP counters", self.log)
         self._sync_later(full=True)
 
-    def _unsupported(self, newly: list[tuple[str, str]]) -> None:
+    def _unsupported(self, newly: list[tuple[str, str]], desired: Mapping[str, DesiredVip] | None = None) -> None:
         """Frontends the connected VPP cannot hold: said once, then left out of every sync."""
         tell_unsupported(newly)
-        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states())
+        tell_frontends(self.bus, self.wallclock(), self.model.update_frontend_states(desired=desired))
 
     def _lost(self) -> None:
         self.counters, self.observed = {}, {}
@@ -202,12 +208,14 @@ class LbSync(Service):
 
     def reconfigure(self, new: Config) -> None:
         old = self.config
-        self._unsupported(self.model.reconfigure(new, self.reactor.seconds()))
-        self.safety.reloaded(*self.model.reload_drains)
+        done = self.model.reconfigure(new, self.reactor.seconds())
+        self._unsupported(done.unsupported, done.desired)
+        lifted = self.safety.reloaded(*self.model.reload_drains)
         if self._periodic is not None and old.lb.sync_interval != new.lb.sync_interval and self._periodic.running:
             self._periodic.stop()
             self._periodic = every(self.reactor, new.lb.sync_interval, self._full_sync, "periodic sync", self.log)
-        self._sync_later(full=True)
+        if self.enabled:  # the reload's VIPs, unless a suppression it lifted changed them
+            self.request_sync(full=True, fresh=None if lifted else done.desired)
 
     # --- warm-up (model.py decides) ------------------------------------------------------
     def _release(self) -> None:
@@ -285,8 +293,7 @@ class LbSync(Service):
         self.safety.found(self.model.note_observed(result.observed, self.reactor.seconds(), job.desired))
         changes = tell(result, self.sync_counter, self.reactor)
         self.bus.publish(synced(self.wallclock(), result, changes, job.full))
-        for w in request.waiters:
-            w.callback(result)
+        answer(request.waiters, result)
         if result.io_error is not None:
             self.link.lost(result.io_error)
             self._pending.merge(True, (), None)  # the next connection starts with a full sync anyway
@@ -297,8 +304,7 @@ class LbSync(Service):
         self._running = False
         self.log.failure("LB sync failed", failure)
         result = SyncResult(scope, (), errors=[f"internal error: {failure.getErrorMessage()}"])
-        for w in request.waiters:
-            w.callback(result)
+        answer(request.waiters, result)
         self._next()
 
     # --- reads of VPP -----------------------------------------------------------------------------
