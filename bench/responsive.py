@@ -80,6 +80,13 @@ def summary(label: str, calls: list[tuple[float, float | None]]) -> str:
     )
 
 
+def slow(label: str, calls: list[tuple[float, float | None]], over: float = 0.1) -> str:
+    """When each slow answer was asked (seconds from the phase's start) and how long it took:
+    which part of a phase stalls the reactor."""
+    late = [f"+{at:.2f} s: {took * 1000:.0f} ms" for at, took in calls if took is not None and took > over]
+    return f"{label}: {', '.join(late) if late else 'none'}"
+
+
 def one_more_vip(text: str, backends: int) -> str:
     return text + (
         "    extra:\n      address: 198.19.255.1\n      protocol: tcp\n      port: 443\n"
@@ -136,6 +143,7 @@ def main() -> None:
                 print(summary(f"ReloadConfig took {(reloaded - quiet) * 1000:.0f} ms; during it",
                               poller.between(quiet, reloaded)))  # fmt: skip
                 print(summary(f"after the reload ({args.after:.0f} s)", poller.between(reloaded, end)))
+                print(slow("answers over 100 ms from the reload on", poller.between(quiet, end)))
             finally:
                 if poller is not None:
                     poller.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import pickle
 import signal
@@ -96,11 +97,20 @@ async def _load_in_child(path: str, timeout: float) -> Config:
     if proc.returncode != 0 or not out:
         last = (err.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
         raise LoaderFailed(f"the configuration loader exited with status {proc.returncode}: {last}")
-    answer = pickle.loads(out)  # from our own child, never from the outside
+    answer = await unpickle_parts(out)  # from our own child, never from the outside
     if answer[0] == "error":
         raise ConfigError(answer[1], answer[2])
     config: Config = answer[1]
     return config
+
+
+async def unpickle_parts(out: bytes) -> tuple[Any, ...]:
+    """The child's answer (``maglev.configworker``): its parts one reactor turn each, so
+    probes and the API go on between them; the last pickle, which refers to them."""
+    unpickler = pickle.Unpickler(io.BytesIO(out))
+    while (answer := unpickler.load())[0] == "part":
+        await asyncio.sleep(0)
+    return tuple(answer)
 
 
 class ConfigView:

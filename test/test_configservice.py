@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from maglev.bus import EventBus
 from maglev.config import Config, ConfigError, ErrorKind, Problem, load_config, load_config_file
-from maglev.configservice import ConfigService, ReloadResult, process_loader
+from maglev.configservice import ConfigService, ReloadResult, process_loader, unpickle_parts
+from maglev.configworker import PART, parts
 from maglev.events import ConfigLoaded, ConfigRejected
 from maglev.metrics import MaglevMetrics
 
@@ -156,6 +160,53 @@ async def test_the_child_hands_back_the_config_the_daemon_would_have_read(tmp_pa
     cfg = await process_loader()(str(path))
     assert cfg == load_config_file(str(path))
     assert dict(cfg.backends) == dict(OLD.backends)  # the read-only maps came back as maps
+
+
+def many_backends(n: int) -> str:
+    lines = ["maglev:", "  vpp:", "    lb: {ipv4-src-address: 192.0.2.254}", "  healthchecks:",
+             "    tcp: {type: tcp, port: 80}", "  backends:"]  # fmt: skip
+    lines += [f"    b{i}: {{address: 10.1.{i // 250}.{i % 250 + 1}, healthcheck: tcp}}" for i in range(n)]
+    members = ", ".join(f"b{i}: {{}}" for i in range(n))
+    lines += ["  frontends:", "    web:", "      address: 198.51.100.1", "      protocol: tcp", "      port: 80",
+              "      new-flows-table-length: 4096"]  # fmt: skip
+    lines.append(f"      pools: [{{name: primary, backends: {{{members}}}}}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_config_comes_back_whole_over_several_parts(tmp_path: Path) -> None:
+    path = tmp_path / "maglev.yaml"
+    path.write_text(many_backends(1201))
+    here = load_config_file(str(path))
+    assert [len(p) for p in parts(here)] == [PART, PART, 201, 1]  # the backends, then the frontend
+    cfg = await process_loader()(str(path))
+    assert cfg == here and len(cfg.backends) == 1201
+    assert cfg.frontends["web"].pools[0].members[1200].backend == "b1200"
+    assert list(cfg.backends) == list(here.backends)  # in the file's order, as the daemon reads it
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_parts_are_taken_one_reactor_turn_at_a_time() -> None:
+    from twisted.internet import reactor
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf)
+    shared = ["a backend"]
+    for i in range(3):
+        pickler.dump(("part", [shared] if i == 0 else [i]))
+    pickler.dump(("config", {"b0": shared}))
+    turns: list[int] = []
+
+    def count() -> None:
+        turns.append(1)
+        if len(turns) < 100:
+            reactor.callLater(0, count)
+
+    reactor.callLater(0, count)
+    kind, cfg = await Deferred.fromFuture(asyncio.ensure_future(unpickle_parts(buf.getvalue())))  # as the daemon
+    got = len(turns)
+    assert kind == "config" and cfg == {"b0": ["a backend"]}
+    assert got >= 2  # other work ran between the parts (taken in one go: none at all)
 
 
 @pytest_twisted.ensureDeferred

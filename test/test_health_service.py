@@ -286,6 +286,17 @@ class HealthServiceTests(SynchronousTestCase):
         self.assertEqual(self.svc.probers["web0"].health.counter, 2)
         self.assertIn(("web0", "up", "unknown"), self.moves())
 
+    def test_reloads_compare_each_backend_with_the_check_it_runs_now(self) -> None:
+        self.settle()
+        same = changed(CONFIG, "b:\n      address: 198.51.100.2", "b:\n      address: 198.51.100.3")
+        self.svc.reconfigure(same)  # both backends keep the check of the start
+        self.svc.reconfigure(changed(CONFIG, "b:\n      address: 198.51.100.2", "b:\n      address: 198.51.100.4"))
+        self.assertEqual(self.probes.probes_closed, [], "an equal check is the same check")
+        self.svc.reconfigure(changed(CONFIG, "rise: 2, fall: 3", "rise: 3, fall: 3"))  # shared: one compare, both
+        self.assertEqual(sorted(self.probes.probes_closed), ["web0", "web1"])
+        self.svc.reconfigure(changed(CONFIG, "rise: 2, fall: 3", "rise: 3, fall: 3"))  # now what they run
+        self.assertEqual(sorted(self.probes.probes_closed), ["web0", "web1"], "nothing restarts twice")
+
     def test_reload_removed_and_new_backends(self) -> None:
         self.settle()
         new = CONFIG.replace(

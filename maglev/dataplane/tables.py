@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .. import lbtable
 from ..config import Config, Frontend
@@ -76,16 +77,24 @@ class FidelityWarning:
 def fidelity_warnings(cfg: Config) -> list[FidelityWarning]:
     """Pools whose configured weights VPP's table cannot honour within 1 point, as programmed."""
     out = []
+    scales = scales_of(cfg)
     for name, fe in cfg.frontends.items():
         length = fe.new_flows_table_length
         if length <= 0 or length & (length - 1):
             continue
         for i, pool in enumerate(fe.pools):
-            entries = pool_entries(fe, cfg, i)
-            err = programmed_error(entries, length, weight_scale(fe, cfg, i))
+            err, honouring = _pool_fidelity(pool_entries(fe, cfg, i), length, scales[name, i], fe.fit_weights)
             if err > lbtable.WARN_ERROR:
-                out.append(FidelityWarning(name, pool.name, length, err, _honouring(fe, entries, length)))
+                out.append(FidelityWarning(name, pool.name, length, err, honouring))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _pool_fidelity(entries: tuple[lbtable.Entry, ...], length: int, scale: int, fit: bool) -> tuple[float, int | None]:
+    """A pool's error as programmed and the length that would honour it; kept by content,
+    since a reload checks every pool again and most are as they were (10,000 backends: 0.1 s)."""
+    err = programmed_error(entries, length, scale)
+    return err, (_honouring(fit, entries, length) if err > lbtable.WARN_ERROR else None)
 
 
 def programmed_error(entries: tuple[lbtable.Entry, ...], length: int, scale: int) -> float:
@@ -93,10 +102,10 @@ def programmed_error(entries: tuple[lbtable.Entry, ...], length: int, scale: int
     return lbtable.share_error([w for _, w in entries], lbtable.bucket_counts(programmed, length))
 
 
-def _honouring(fe: Frontend, entries: tuple[lbtable.Entry, ...], length: int) -> int | None:
+def _honouring(fit: bool, entries: tuple[lbtable.Entry, ...], length: int) -> int | None:
     n = length * 2
     while n <= MAX_TABLE_LENGTH:
-        scale = lbtable.fit_scale(entries, n) if fe.fit_weights else 100
+        scale = lbtable.fit_scale(entries, n) if fit else 100
         if programmed_error(entries, n, scale) <= lbtable.WARN_ERROR:
             return n
         n *= 2
