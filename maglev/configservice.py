@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
+from twisted.internet.task import deferLater
 
 from .bus import EventBus
 from .config import Config, ConfigError, ErrorKind, Problem, diff_names
@@ -56,6 +57,7 @@ Loader = Callable[[str], "Deferred[Config]"]
 
 
 LOAD_TIMEOUT = 60.0
+DIFF_PART = 2_000  # names a reload compares a reactor turn, for its log line (about 5 ms)
 """Seconds a reload may spend reading and checking the file (a stuck network filesystem)."""
 
 
@@ -249,16 +251,10 @@ class ConfigService(Service):
             )
             return ReloadResult(False, self.generation, "structural", (f"cannot load {self.path}",))
 
-        old, self.config = self.config, new
+        changes = await self._changes(self.config, new)
+        # Applied in one reactor turn (no service's reconfigure waits): all see it at once.
+        self.config = new
         self.generation += 1
-        changes = {
-            section: {
-                k: list(v)
-                for k, v in vars(diff_names(getattr(old, section), getattr(new, section))).items()
-                if v and k != "unchanged"
-            }
-            for section in ("frontends", "backends", "healthchecks")
-        }
         failed: list[str] = []
         for svc in self._services:
             try:
@@ -286,6 +282,22 @@ class ConfigService(Service):
             changes={section: diff for section, diff in changes.items() if diff},
         )
         return ReloadResult(True, self.generation)
+
+    async def _changes(self, old: Config, new: Config) -> dict[str, dict[str, list[str]]]:
+        """What a reload changes, for its log line: worked out before anything is applied, a
+        part of each section a reactor turn (10,000 backends: 25-35 ms in all)."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for section in ("frontends", "backends", "healthchecks"):
+            before, after = getattr(old, section), getattr(new, section)
+            found: dict[str, list[str]] = {}
+            for start in range(0, max(len(after), 1), DIFF_PART):
+                if start:
+                    await deferLater(self._reactor, 0, lambda: None)
+                for k, v in vars(diff_names(before, after, slice(start, start + DIFF_PART))).items():
+                    if v and k != "unchanged":
+                        found.setdefault(k, []).extend(v)
+            out[section] = found
+        return out
 
     def _warn_fidelity(self) -> None:
         """Pools whose weights VPP's table cannot honour (docs/dataplane.md, weight fidelity)."""

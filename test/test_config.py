@@ -553,6 +553,9 @@ def test_diff_names() -> None:
     d = diff_names(old.backends, new.backends)
     assert (d.added, d.removed, d.changed, d.unchanged) == (("web2",), (), ("web1",), ("web0",))
     assert diff_names(new.backends, old.backends).removed == ("web2",)
+    first, second = (diff_names(new.backends, old.backends, slice(i, i + 1)) for i in (0, 1))  # a part each
+    assert (first.removed, first.unchanged, first.changed) == (("web2",), ("web0",), ())  # removed: with the first
+    assert (second.removed, second.unchanged, second.changed) == ((), (), ("web1",))
     assert old.frontends_using("web1") == ("web",) and new.frontends_using("web1") == ()
     assert new.healthcheck_of("web2").name == "http"
 

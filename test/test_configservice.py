@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from maglev.bus import EventBus
 from maglev.config import Config, ConfigError, ErrorKind, Problem, load_config, load_config_file
-from maglev.configservice import ConfigService, ReloadResult, process_loader, unpickle_parts
+from maglev.configservice import DIFF_PART, ConfigService, ReloadResult, process_loader, unpickle_parts
 from maglev.configworker import PART, parts
 from maglev.events import ConfigLoaded, ConfigRejected
 from maglev.metrics import MaglevMetrics
@@ -146,6 +146,32 @@ class ConfigServiceTests(SynchronousTestCase):
         self.pending.pop().callback(load_config(config_text(True, SKEWED)))  # fitted: honoured, nothing to say
         self.successResultOf(d)
         self.assertEqual([e for e in seen if e.get("event") == "weights-not-honoured"], [])
+
+
+def test_a_long_section_is_compared_a_part_a_turn_before_anything_is_applied() -> None:
+    from twisted.logger import ILogObserver, globalLogPublisher
+
+    old = load_config(many_backends(DIFF_PART + 1))
+    new = load_config(many_backends(DIFF_PART + 2))
+    clock, loading = Clock(), Deferred[Config]()
+    svc = ConfigService("/etc/maglev.yaml", old, EventBus(), clock, loader=lambda path: loading, wallclock=lambda: 1e9)
+    health = Recorder("health")
+    svc.add_reconfigurable(health)
+    svc.startService()
+    seen: list[dict[str, Any]] = []
+    observer: ILogObserver = seen.append  # type: ignore[assignment]
+    globalLogPublisher.addObserver(observer)
+    try:
+        results: list[ReloadResult] = []
+        svc.reload().addCallback(results.append)
+        loading.callback(new)
+        assert health.seen == [] and svc.config is old and results == []  # the backends' second part waits
+        clock.advance(0)
+        assert health.seen == [new] and svc.config is new and results == [ReloadResult(True, 2)]
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    [done] = [e for e in seen if e.get("event") == "config-reload"]
+    assert done["changes"] == {"backends": {"added": [f"b{DIFF_PART + 1}"]}, "frontends": {"changed": ["web"]}}
 
 
 # --- the child process that reads and checks the file ---------------------------------

@@ -305,14 +305,18 @@ class NameDiff:
     unchanged: tuple[str, ...]
 
 
-def diff_names(old: Mapping[str, object], new: Mapping[str, object]) -> NameDiff:
+def diff_names(old: Mapping[str, object], new: Mapping[str, object], part: slice | None = None) -> NameDiff:
+    """``part``: only that slice of ``new``'s names, and the names ``old`` alone has with the
+    first part (a long section compared a part at a time: 10,000 backends take 25 ms)."""
     added: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
-    for n, v in new.items():  # each compared once (10,000 backends: 25 ms a pass)
+    names = list(new) if part is None else list(new)[part]
+    for n in names:  # each compared once
         if n not in old:
             added.append(n)
         else:
-            (unchanged if old[n] == v else changed).append(n)
-    removed = tuple(n for n in old if n not in new)
+            (unchanged if old[n] == new[n] else changed).append(n)
+    first = part is None or (part.start or 0) == 0
+    removed = tuple(n for n in old if n not in new) if first else ()
     return NameDiff(added=tuple(added), removed=removed, changed=tuple(changed), unchanged=tuple(unchanged))
