@@ -29,10 +29,11 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
 
 from .bus import EventBus
 from .config import Config, ConfigError, ErrorKind, Problem, diff_names
-from .dataplane.tables import fidelity_warnings
+from .dataplane.tables import FidelityWarning, fidelity_warnings
 from .events import ConfigLoaded, ConfigRejected, ReloadStarted
 from .log import Logger
 
@@ -57,8 +58,9 @@ Loader = Callable[[str], "Deferred[Config]"]
 
 
 LOAD_TIMEOUT = 60.0
-DIFF_PART = 2_000  # names a reload compares a reactor turn, for its log line (about 5 ms)
 """Seconds a reload may spend reading and checking the file (a stuck network filesystem)."""
+DIFF_PART = 2_000
+"""Names a reload compares a reactor turn, for its log line (about 5 ms)."""
 
 
 class LoaderFailed(Exception):
@@ -218,7 +220,15 @@ class ConfigService(Service):
             else:
                 self._running_reload = False
 
-        ensureDeferred(self._reload_once()).addCallback(finished)
+        def crashed(failure: Failure) -> ReloadResult:
+            # A fault of ours, not of the file: said, and the next reload still runs.
+            self.log.failure(
+                "configuration reload failed: {path}", failure, path=self.path, event="config-reload-failed"
+            )
+            errors = (f"internal error: {failure.getErrorMessage()}; see the log",)
+            return ReloadResult(False, self.generation, "apply", errors)
+
+        ensureDeferred(self._reload_once()).addErrback(crashed).addCallback(finished)
 
     async def _reload_once(self) -> ReloadResult:
         clock: IReactorTime = self._reactor
@@ -252,7 +262,9 @@ class ConfigService(Service):
             return ReloadResult(False, self.generation, "structural", (f"cannot load {self.path}",))
 
         changes = await self._changes(self.config, new)
+        warnings = fidelity_warnings(new)  # out of the apply's turn; it works out the weight scales too
         # Applied in one reactor turn (no service's reconfigure waits): all see it at once.
+        applying = time.perf_counter()  # the turn's own length, whatever the reactor's clock
         self.config = new
         self.generation += 1
         failed: list[str] = []
@@ -263,7 +275,8 @@ class ConfigService(Service):
                 self.log.failure("service {service} failed to apply the configuration", service=svc.name)
                 failed.append(f"{svc.name}: failed to apply, see the log")
         self._publish_loaded()
-        self._warn_fidelity()
+        self._warn_fidelity(warnings)
+        applied = time.perf_counter() - applying
         elapsed = clock.seconds() - started
         if failed:
             self.log.error(
@@ -279,6 +292,7 @@ class ConfigService(Service):
             generation=self.generation,
             path=self.path,
             elapsed=elapsed,
+            apply_seconds=round(applied, 6),
             changes={section: diff for section, diff in changes.items() if diff},
         )
         return ReloadResult(True, self.generation)
@@ -299,9 +313,9 @@ class ConfigService(Service):
             out[section] = found
         return out
 
-    def _warn_fidelity(self) -> None:
+    def _warn_fidelity(self, warnings: list[FidelityWarning] | None = None) -> None:
         """Pools whose weights VPP's table cannot honour (docs/dataplane.md, weight fidelity)."""
-        for w in fidelity_warnings(self.config):
+        for w in fidelity_warnings(self.config) if warnings is None else warnings:
             self.log.warn(
                 "{warning}", event="weights-not-honoured", warning=str(w), frontend=w.frontend, pool=w.pool,
                 error=w.error, honouring_length=w.honouring_length,

@@ -19,6 +19,7 @@ from maglev.bus import EventBus
 from maglev.config import Config, ConfigError, ErrorKind, Problem, load_config, load_config_file
 from maglev.configservice import DIFF_PART, ConfigService, ReloadResult, process_loader, unpickle_parts
 from maglev.configworker import PART, parts
+from maglev.dataplane.tables import fidelity_warnings
 from maglev.events import ConfigLoaded, ConfigRejected
 from maglev.metrics import MaglevMetrics
 
@@ -110,6 +111,26 @@ class ConfigServiceTests(SynchronousTestCase):
         self.assertEqual((result.ok, result.kind), (False, "apply"))
         self.assertEqual(after.seen, [NEW])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_a_fault_of_ours_before_the_apply_changes_nothing_and_the_next_reload_runs(self) -> None:
+        import maglev.configservice
+
+        def broken(cfg: Config) -> list[Any]:
+            raise RuntimeError("a bug")
+
+        self.patch(maglev.configservice, "fidelity_warnings", broken)
+        d = self.svc.reload()
+        self.pending.pop().callback(NEW)
+        result = self.successResultOf(d)
+        self.patch(maglev.configservice, "fidelity_warnings", fidelity_warnings)
+        self.assertEqual(result, ReloadResult(False, 1, "apply", ("internal error: a bug; see the log",)))
+        self.assertIs(self.svc.config, OLD)
+        self.assertEqual((self.a.seen, self.b.seen), ([], []))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        d = self.svc.reload()  # not wedged
+        self.pending.pop().callback(NEW)
+        self.assertEqual(self.successResultOf(d), ReloadResult(True, 2))
+        self.assertEqual(self.a.seen, [NEW])
 
     def test_metrics_follow_reloads(self) -> None:
         m = MaglevMetrics()

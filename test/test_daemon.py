@@ -144,6 +144,7 @@ def test_daemon_lifecycle(tmp_path: Path) -> None:
         reloaded = d.event("config-reload")
         assert reloaded["generation"] == 2
         assert reloaded["changes"] == {"backends": {"added": ["web2"]}}, "the reload line says what changed"
+        assert 0 < reloaded["apply_seconds"] <= reloaded["elapsed"] + 0.001, "the apply's turn, within the reload"
         text = fetch(url)
         assert metric(text, "maglev_config_generation") == 2
         assert metric(text, 'maglev_config_objects{kind="backends"}') == 3

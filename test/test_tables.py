@@ -107,6 +107,15 @@ def test_fidelity_warnings_name_the_pool_and_a_length_that_would_do() -> None:
     assert fidelity_warnings(load_config(config_text(False, [100, 100]))) == []
 
 
+def test_a_kept_verdict_serves_only_the_same_pool_at_the_same_length() -> None:
+    skewed = load_config(config_text(False, SKEWED))
+    assert len(fidelity_warnings(skewed)) == 1
+    assert len(fidelity_warnings(load_config(config_text(False, SKEWED)))) == 1  # a new copy: the kept verdict
+    assert fidelity_warnings(load_config(config_text(False, SKEWED, length=2048))) == []  # longer: honoured
+    assert len(fidelity_warnings(skewed)) == 1  # and back
+    assert fidelity_warnings(load_config(config_text(False, [100] * 10 + [99] * 10))) == []  # other weights
+
+
 def test_weight_scale_comes_from_the_config_alone() -> None:
     cfg = load_config(config_text(True, SKEWED))
     fe = cfg.frontends["big"]

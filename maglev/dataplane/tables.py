@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .. import lbtable
 from ..config import Config, Frontend
@@ -74,25 +73,39 @@ class FidelityWarning:
         )
 
 
+Verdict = tuple[float, "int | None"]  # a pool's error as programmed, the length that would honour it
+_verdicts: dict[ScaleKey, tuple[int, Verdict]] = {}  # the last config's, by the hash of what they came from
+
+
 def fidelity_warnings(cfg: Config) -> list[FidelityWarning]:
-    """Pools whose configured weights VPP's table cannot honour within 1 point, as programmed."""
+    """Pools whose configured weights VPP's table cannot honour within 1 point, as programmed.
+
+    A reload checks every pool again and most are as they were (10,000 backends: 0.1 s),
+    so each pool's verdict is kept, by the hash of its entries, length, scale and fit: a
+    collision would cost a stale warning, and only the hash is held, not the entries."""
     out = []
     scales = scales_of(cfg)
+    kept: dict[ScaleKey, tuple[int, Verdict]] = {}
     for name, fe in cfg.frontends.items():
         length = fe.new_flows_table_length
         if length <= 0 or length & (length - 1):
             continue
         for i, pool in enumerate(fe.pools):
-            err, honouring = _pool_fidelity(pool_entries(fe, cfg, i), length, scales[name, i], fe.fit_weights)
+            entries, scale = pool_entries(fe, cfg, i), scales[name, i]
+            mark = hash((entries, length, scale, fe.fit_weights))
+            was = _verdicts.get((name, i))
+            err, honouring = (
+                was[1] if was and was[0] == mark else _pool_fidelity(entries, length, scale, fe.fit_weights)
+            )
+            kept[name, i] = (mark, (err, honouring))
             if err > lbtable.WARN_ERROR:
                 out.append(FidelityWarning(name, pool.name, length, err, honouring))
+    _verdicts.clear()
+    _verdicts.update(kept)
     return out
 
 
-@lru_cache(maxsize=4096)
-def _pool_fidelity(entries: tuple[lbtable.Entry, ...], length: int, scale: int, fit: bool) -> tuple[float, int | None]:
-    """A pool's error as programmed and the length that would honour it; kept by content,
-    since a reload checks every pool again and most are as they were (10,000 backends: 0.1 s)."""
+def _pool_fidelity(entries: tuple[lbtable.Entry, ...], length: int, scale: int, fit: bool) -> Verdict:
     err = programmed_error(entries, length, scale)
     return err, (_honouring(fit, entries, length) if err > lbtable.WARN_ERROR else None)
 

@@ -477,13 +477,15 @@ class HealthService(Service):
         # probers of one check share it (10,000 backends: 20-30 ms a reload). Keyed by id:
         # every check a prober holds was made before this loop, so no two of them share one.
         differs: dict[tuple[int, str], bool] = {}
+        resized = old.healthchecker.transition_history != new.healthchecker.transition_history
         for name, backend in new.backends.items():
             p_or_none = self.probers.get(name)
             if p_or_none is None or p_or_none.health.state is State.REMOVED:
                 self._start(self._add(backend, new))
                 continue
             p = p_or_none
-            p.health.resize_history(new.healthchecker.transition_history)
+            if resized:
+                p.health.resize_history(new.healthchecker.transition_history)
             hc = new.healthchecks[backend.healthcheck]
             old_backend = old.backends.get(name)
             moved = backend.address != p.backend.address
