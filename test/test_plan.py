@@ -28,6 +28,7 @@ from maglev.dataplane.plan import (
 
 A = ipaddress.ip_address("192.0.2.10")
 B = ipaddress.ip_address("192.0.2.11")
+C = ipaddress.ip_address("192.0.2.9")
 KEY = VipKey(ipaddress.ip_address("198.51.100.1"), 6, 80)
 
 
@@ -108,6 +109,14 @@ def kinds(ops: Sequence[object]) -> list[tuple[object, ...]]:
             [("del-as", "192.0.2.11", True)],
         ),
         (vip((A, 100, False)), seen((A, None, True), (B, None, True)), False, {}, [("del-as", "192.0.2.11", False)]),
+        # several ASes the VIP does not want: in address order, whatever order VPP listed them in
+        (
+            vip((A, 100, False), drain=False),
+            seen((B, 9, True), (A, 100, True), (C, 9, True)),
+            True,
+            {},
+            [("del-as", "192.0.2.9", True), ("del-as", "192.0.2.11", True)],
+        ),
         # no weights: down with flush-on-down is a removal with flush; back up is an add
         (vip((A, 0, True)), seen((A, None, True)), False, {}, [("del-as", "192.0.2.10", True)]),
         (vip((A, 100, False)), seen((A, None, False)), False, {}, [("add-as", "192.0.2.10", 100)]),
@@ -141,6 +150,11 @@ def test_full_plan_removes_strangers_vip_plan_does_not() -> None:
 def test_explicit_flush_and_encap_change() -> None:
     ops, _ = plan([vip((A, 80, False))], {KEY: seen((A, 100, True))}, True, {}, False, {"web": [A]})
     assert kinds(ops) == [("weight", "192.0.2.10", 80, True)]
+    ops, _ = plan([vip((A, 100, False), (B, 100, False))], {KEY: seen((A, 100, True), (B, 100, True))}, True, {}, False,
+                  {"web": [B]})  # fmt: skip
+    assert kinds(ops) == [("weight", "192.0.2.11", 100, True)]  # the same weight, flushed: only the one asked
+    ops, _ = plan([vip((A, 100, False))], {KEY: seen((A, None, True))}, False, {}, False, {"web": [A]})
+    assert kinds(ops) == [("del-as", "192.0.2.10", True), ("add-as", "192.0.2.10", 100)]  # no weights: out and in
     ops, recreated = plan([vip((A, 100, False), encap=Encap.GRE6)], {KEY: seen((A, 100, True))}, True, {}, False)
     assert recreated == {"web": "encap gre4 -> gre6"}
 
