@@ -19,7 +19,6 @@ from maglev.bus import EventBus
 from maglev.config import Config, ConfigError, ErrorKind, Problem, load_config, load_config_file
 from maglev.configservice import DIFF_PART, ConfigService, ReloadResult, process_loader, unpickle_parts
 from maglev.configworker import PART, parts
-from maglev.dataplane.tables import fidelity_warnings
 from maglev.events import ConfigLoaded, ConfigRejected
 from maglev.metrics import MaglevMetrics
 
@@ -118,11 +117,11 @@ class ConfigServiceTests(SynchronousTestCase):
         def broken(cfg: Config) -> list[Any]:
             raise RuntimeError("a bug")
 
-        self.patch(maglev.configservice, "fidelity_warnings", broken)
+        restore = self.patch(maglev.configservice, "fidelity_warnings", broken)
         d = self.svc.reload()
         self.pending.pop().callback(NEW)
         result = self.successResultOf(d)
-        self.patch(maglev.configservice, "fidelity_warnings", fidelity_warnings)
+        restore.restore()
         self.assertEqual(result, ReloadResult(False, 1, "apply", ("internal error: a bug; see the log",)))
         self.assertIs(self.svc.config, OLD)
         self.assertEqual((self.a.seen, self.b.seen), ([], []))
@@ -241,17 +240,18 @@ async def test_the_parts_are_taken_one_reactor_turn_at_a_time() -> None:
     shared = ["a backend"]
     for i in range(3):
         pickler.dump(("part", [shared] if i == 0 else [i]))
-    pickler.dump(("config", {"b0": shared}))
+    pickler.dump(("config", {"b0": shared}))  # refers to the first part's object: the memo is shared
     turns: list[int] = []
+    done = False
 
-    def count() -> None:
+    def count() -> None:  # one a reactor turn until the parts are in
         turns.append(1)
-        if len(turns) < 100:
+        if not done:
             reactor.callLater(0, count)
 
     reactor.callLater(0, count)
     kind, cfg = await Deferred.fromFuture(asyncio.ensure_future(unpickle_parts(buf.getvalue())))  # as the daemon
-    got = len(turns)
+    done, got = True, len(turns)
     assert kind == "config" and cfg == {"b0": ["a backend"]}
     assert got >= 2  # other work ran between the parts (taken in one go: none at all)
 
