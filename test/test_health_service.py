@@ -432,6 +432,7 @@ class ScriptedPilot:
         self.last_base = 0.0
         self.last_late = 0.0
         self.cancelled = 0
+        self.asked = 0  # stats() calls
 
     @property
     def pilot(self) -> ScriptedPilot:
@@ -454,6 +455,7 @@ class ScriptedPilot:
         self.pending = AutopilotStats(passes, passes, hits, 0.001 * passes, 0.001, when, 0.0, None, 0)
 
     def stats(self) -> AutopilotStats:
+        self.asked += 1
         s, self.pending = self.pending, AutopilotStats(0, 0, (), 0.0, 0.0, 0.0, 0.0, None, 0)
         return s
 
@@ -540,6 +542,26 @@ class AutopilotTests(SynchronousTestCase):
             list(self.svc.view)
         self.assertEqual(len(self.published), before, "reads never publish")
         self.assertIs(self.svc.probers["web0"].state, ProberState.AUTOPILOT, "reads do not land the pilot")
+
+    def test_every_way_off_the_autopilot_keeps_its_counts_and_off_it_nothing_asks(self) -> None:
+        self.fly("web0")
+        for name, off in (("web0", lambda: self.svc.pause("web0")), ("web1", None)):
+            pilot = self.factory.pilots[name]
+            self.assertIs(self.svc.probers[name].state, ProberState.AUTOPILOT)
+            sent = self.svc.probers[name].probes_sent
+            pilot.count(25, self.clock.seconds())
+            if off is None:
+                pilot.land(FAIL, self.clock.seconds())
+            else:
+                off()
+            p = self.svc.probers[name]
+            self.assertIsNot(p.state, ProberState.AUTOPILOT)
+            self.assertEqual(p.probes_sent, sent + 25, name)
+            asked = pilot.asked
+            for _ in range(3):
+                list(self.svc.view.readings())
+                self.svc.view.backend(name)
+            self.assertEqual(pilot.asked, asked, f"{name}: off the autopilot, a read asks the engine nothing")
 
     def test_pausing_a_flying_backend_cancels_the_pilot(self) -> None:
         pilot = self.fly("web1")

@@ -17,12 +17,13 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from maglev.addresses import TcpAddress
-from maglev.api.convert import BackendWire, fill_backend
+from maglev.api.convert import _BACKENDS_TAG, BackendWire, fill_backend
 from maglev.api.gen.maglev.v1 import maglev_pb2 as pb
 from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
 from maglev.api.local import LocalStub
 from maglev.api.service import GrpcService
 from maglev.api.servicer import LIST_CHUNK, MaglevServicer
+from maglev.api.wire import varint
 from maglev.bus import EventBus
 from maglev.config import Config, load_config
 from maglev.configservice import ConfigService
@@ -124,6 +125,22 @@ async def test_a_page_and_a_filter_over_a_channel(daemon: Daemon_) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_operators_override_shows_in_the_list_as_in_get_backend(daemon: Daemon_) -> None:
+    daemon.servicer.overrides.disable("b7", 600.0)  # one override: every backend's fields get asked
+    r = await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(), timeout=10))
+    b7 = r.backends[7]
+    assert (b7.name, b7.state, b7.override) == ("b7", "disabled", True) and 0 < b7.override_seconds_left <= 600
+    for i in (0, 7, BACKENDS - 1):
+        alone = await awaited(daemon.stub.GetBackend(pb.GetBackendRequest(name=f"b{i}"), timeout=10))
+        listed = pb.BackendInfo()
+        listed.CopyFrom(r.backends[i])
+        assert abs(listed.override_seconds_left - alone.override_seconds_left) < 5  # a moment later
+        listed.override_seconds_left = alone.override_seconds_left
+        assert listed == alone
+    assert not r.backends[0].override
+
+
+@pytest_twisted.ensureDeferred
 async def test_bad_requests_are_still_refused(daemon: Daemon_) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await awaited(daemon.stub.ListBackends(pb.ListBackendsRequest(frontend="nope"), timeout=10))
@@ -196,8 +213,13 @@ class Given(BackendReading):
         return self._status
 
 
+def parsed(part: bytes) -> pb.BackendInfo:
+    (info,) = pb.ListBackendsResponse.FromString(part).backends
+    return cast(pb.BackendInfo, info)
+
+
 def built_by(wire: BackendWire, s: BackendStatus, cfg: Config, generation: int) -> pb.BackendInfo:
-    return wire.add(pb.ListBackendsResponse().backends, Given(s), cfg, generation)
+    return parsed(wire.part([Given(s)], cfg, generation, None))
 
 
 @pytest.mark.parametrize(("what", "change", "generation"), CHANGES, ids=[c[0] for c in CHANGES])
@@ -213,6 +235,13 @@ def test_the_cached_steady_part_follows_every_change(
     assert got == fresh, what
     assert got != first  # each change shows
     assert list(got.frontends) == ["f3" if generation == 1 else "f1"]
+
+
+@pytest.mark.parametrize("length", [0, 1, 127, 128, 300, 16_383, 16_384, 2_097_152])
+def test_a_cached_message_framed_by_length_parses_as_itself(length: int) -> None:
+    body = pb.BackendInfo(name="n" * length).SerializeToString()
+    framed = _BACKENDS_TAG + varint(len(body)) + body
+    assert framed == pb.ListBackendsResponse(backends=[pb.BackendInfo(name="n" * length)]).SerializeToString()
 
 
 def test_a_reload_drops_every_cached_backend() -> None:
@@ -282,11 +311,10 @@ class Life:
         (r,) = [r for r in self.svc.view.readings() if r.name == "web0"]
         status = STATUS(r)  # not counted by built()
         assert status == status_of(self.svc.probers["web0"], self.clock.seconds())
-        part = pb.ListBackendsResponse()
-        self.wire.add(part.backends, r, self.cfg, 1)
+        got = parsed(self.wire.part([r], self.cfg, 1, None))
         fresh = pb.BackendInfo()
         fill_backend(fresh, status, self.cfg)
-        return r.mark, part.backends[0], fresh
+        return r.mark, got, fresh
 
 
 def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -314,7 +342,7 @@ def test_a_readings_mark_follows_every_change_a_message_shows(monkeypatch: pytes
         assert (new != mark) == shows, what
         assert statuses == (["web0"] if shows else []), what  # built for a change, else the bytes kept
         mark = new
-        for _ in range(2):  # kept from the second read that finds it unchanged, then merged
+        for _ in range(2):  # the bytes kept by the mark, framed with the downtime of the moment
             del statuses[:]
             again, got, fresh = life.read()
             assert (again, got) == (mark, fresh), what

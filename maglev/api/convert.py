@@ -7,6 +7,7 @@ read from VPP) to protobuf messages; the servicer only finds the values and answ
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from ..health.view import BackendReading, BackendStatus
 from ..lbtable import ip46
 from ..overrideservice import OverrideService
 from .gen.maglev.v1 import maglev_pb2 as pb
+from .wire import varint
 
 if TYPE_CHECKING:
     from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
@@ -62,13 +64,21 @@ def _fill_counts(info: pb.BackendInfo, h: BackendStatus) -> None:
     info.checks, info.failed_checks, info.downs = h.checks, h.failed_checks, h.downs
 
 
+# A repeated message field is on the wire one (tag, length, bytes) per element, and a
+# message's fields may come in any order (of a scalar, the last one wins): a cached
+# message with a field appended parses as that message with the field set. The tags are
+# the library's, read off its own serialization.
+_BACKENDS_TAG = pb.ListBackendsResponse(backends=[pb.BackendInfo()]).SerializeToString()[:-1]
+_DOWNTIME_TAG = pb.BackendInfo(downtime_seconds=1.0).SerializeToString()[:-8]
+_DOUBLE = struct.Struct("<d").pack
+
+
 class BackendWire:
     """ListBackends' cache of each backend's message, serialized, in two layers.
 
-    - **The whole message** but its downtime, by the backend's reading's mark: a backend
-      that was not probed, did not move and was not acted on since the last read costs a
-      merge of those bytes. Most backends checked less often than they are read are
-      found so; the bytes are kept from the second read that finds a backend unchanged.
+    - **The whole message** but its downtime and what overrides and flap dampening say, by
+      the backend's reading's mark: a backend that was not probed, did not move and was not
+      acted on since the last read costs its cached bytes, framed, and no message object.
     - **The steady part** (name, address, check, state, transitions, frontends), for a
       backend whose counts changed: building the transitions and frontends was three
       quarters of a backend's cost, and a backend on autopilot changes its counts with
@@ -80,30 +90,35 @@ class BackendWire:
     def __init__(self) -> None:
         self._generation = -1
         self._steady: dict[str, tuple[tuple[object, ...], bytes]] = {}
-        self._whole: dict[str, tuple[tuple[object, ...], bytes | None]] = {}
+        self._whole: dict[str, tuple[tuple[object, ...], bytes]] = {}
 
     def _at(self, generation: int) -> None:
         if generation != self._generation:
             self._steady, self._whole, self._generation = {}, {}, generation
 
-    def add(
-        self, infos: RepeatedCompositeFieldContainer[pb.BackendInfo], r: BackendReading, cfg: Config, generation: int
-    ) -> pb.BackendInfo:
-        """A new message in ``infos`` (a repeated BackendInfo field), the same as ``fill_backend``
-        of the reading's status."""
+    def part(
+        self, readings: Iterable[BackendReading], cfg: Config, generation: int, lifetimes: Callable[[str], bytes] | None
+    ) -> bytes:
+        """These backends as the ``backends`` of a serialized ListBackendsResponse (parts
+        concatenate into one message), each the same as ``fill_backend`` of its reading's
+        status with ``fill_lifetimes`` (``lifetimes``: that, as serialized fields)."""
         self._at(generation)
-        info: pb.BackendInfo = infos.add()
-        held = self._whole.get(r.name)
-        if held is not None and held[0] == r.mark and held[1] is not None:
-            info.MergeFromString(held[1])
-        else:
-            self._fill(info, r.status(), cfg)
-            # Kept whole once a read finds the backend as the last one did: one probed
-            # between every two reads would cost a serialization each time for nothing.
-            again = held is not None and held[0] == r.mark
-            self._whole[r.name] = (r.mark, info.SerializeToString() if again else None)
-        info.downtime_seconds = r.downtime
-        return info
+        whole, tag, downtime_tag, double = self._whole, _BACKENDS_TAG, _DOWNTIME_TAG, _DOUBLE
+        out: list[bytes] = []
+        for r in readings:
+            held = whole.get(r.name)
+            if held is not None and held[0] == r.mark:
+                body = held[1]
+            else:
+                info = pb.BackendInfo()
+                self._fill(info, r.status(), cfg)
+                body = info.SerializeToString()
+                whole[r.name] = (r.mark, body)
+            tail = downtime_tag + double(r.downtime) if r.downtime else b""
+            if lifetimes is not None:
+                tail += lifetimes(r.name)
+            out.extend((tag, varint(len(body) + len(tail)), body, tail))
+        return b"".join(out)
 
     def _fill(self, info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
         # The history is the health's own tuple, so comparing it is an identity check.
@@ -118,6 +133,22 @@ class BackendWire:
 
     def __len__(self) -> int:
         return len(self._steady)
+
+
+def lifetimes_of(overrides: OverrideService, dataplane: DataplaneView) -> Callable[[str], bytes] | None:
+    """``fill_lifetimes`` of one backend as its serialized fields, for ``BackendWire.part``;
+    None when nothing says anything of any backend (the common case, then free)."""
+    if not (overrides.any_backend or dataplane.reports.effective or dataplane.flapping):
+        return None
+
+    def of(name: str) -> bytes:
+        info = pb.BackendInfo(name=name)
+        fill_lifetimes([info], overrides, dataplane)
+        info.ClearField("name")  # the cached part has it
+        fields: bytes = info.SerializeToString()
+        return fields
+
+    return of
 
 
 def fill_lifetimes(infos: Iterable[pb.BackendInfo], overrides: OverrideService, dataplane: DataplaneView) -> None:

@@ -32,6 +32,7 @@ from .convert import (
     fill_lifetimes,
     frontend_info,
     healthcheck_info,
+    lifetimes_of,
 )
 from .gen.maglev.v1 import maglev_pb2 as pb
 from .gen.maglev.v1 import maglev_pb2_grpc as pb_grpc
@@ -158,11 +159,7 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
         parts = [pb.ListBackendsResponse(next_page_token=token, total=total).SerializeToString()]
         wire, generation = self.wire, self.configs.generation
         for batch in in_batches(readings):
-            part = pb.ListBackendsResponse()
-            for reading in batch:
-                wire.add(part.backends, reading, cfg, generation)
-            fill_lifetimes(part.backends, self.overrides, self.dataplane)
-            parts.append(part.SerializeToString())
+            parts.append(wire.part(batch, cfg, generation, lifetimes_of(self.overrides, self.dataplane)))
             await asyncio.sleep(0)
         return b"".join(parts)
 

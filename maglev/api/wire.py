@@ -28,6 +28,19 @@ _MAKERS = {
 }
 
 
+def varint(n: int) -> bytes:
+    """``n`` (>= 0) as a protobuf varint: the length before a length-delimited field's bytes.
+    The library has no public encoder; a cached message's framing needs only this."""
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def serialized(answer: Message | bytes) -> bytes:
     return answer if isinstance(answer, bytes) else answer.SerializeToString()
 

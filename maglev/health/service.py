@@ -254,9 +254,11 @@ class BackendProber:
     def sync(self) -> None:
         """Fold in what the autopilot counted: probes, durations, the last result.
 
-        Safe from any read (a gRPC call, a scrape): it never changes a state nor publishes."""
+        Safe from any read (a gRPC call, a scrape): it never changes a state nor publishes.
+        Only the autopilot counts, and it is folded in before every way off it (``stop``,
+        ``_landed``): a backend not on it has nothing to fold, and the engine is not asked."""
         pilot = self._pilot
-        if pilot is None:
+        if pilot is None or self.state is not ProberState.AUTOPILOT:
             return
         s = pilot.stats()
         if s.sent:
