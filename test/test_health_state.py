@@ -69,7 +69,8 @@ NOW = 100.0
 
 def backend(state: State, enabled: bool = True) -> BackendHealth:
     b = BackendHealth("web0", 2, 3)
-    b.state, b.enabled = state, enabled
+    b._enter(state)  # as a transition does, without one
+    b.enabled = enabled
     b.counter = {State.UP: 4, State.DOWN: 0}.get(state, 1)
     return b
 

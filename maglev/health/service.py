@@ -69,6 +69,10 @@ class ProberState(Enum):
     AUTOPILOT = "autopilot"  # the pilot probes a steadily up backend by itself
 
 
+# For what every read of every backend asks: an Enum's member is slow to look up.
+_PROBING, _AUTOPILOT = ProberState.PROBING, ProberState.AUTOPILOT
+
+
 class NoSuchBackend(KeyError):
     def __str__(self) -> str:
         return f"no such backend {self.args[0]!r}"
@@ -120,9 +124,10 @@ class BackendProber:
 
     @property
     def in_flight(self) -> bool:
-        if self.state is ProberState.AUTOPILOT and self._pilot is not None:
+        state = self.state
+        if state is _AUTOPILOT and self._pilot is not None:
             return self._pilot.in_flight()
-        return self.state is ProberState.PROBING
+        return state is _PROBING
 
     @property
     def autopilot(self) -> bool:
@@ -258,7 +263,7 @@ class BackendProber:
         Only the autopilot counts, and it is folded in before every way off it (``stop``,
         ``_landed``): a backend not on it has nothing to fold, and the engine is not asked."""
         pilot = self._pilot
-        if pilot is None or self.state is not ProberState.AUTOPILOT:
+        if pilot is None or self.state is not _AUTOPILOT:
             return
         s = pilot.stats()
         if s.sent:

@@ -21,6 +21,7 @@ from typing import NamedTuple
 from ..states import BackendState
 
 State = BackendState  # the one enum, under the name this module's users know
+_DOWN = State.DOWN  # read for every backend at every read: an Enum's member is slow to look up
 
 
 class OperatorError(Exception):
@@ -59,7 +60,7 @@ class BackendHealth:
     # One per backend, 100,000 of them: no __dict__ (docs/performance.md).
     __slots__ = (
         "name", "rise", "fall", "history", "history_size", "enabled", "last_result", "last_result_time",
-        "since", "max_counter", "downs", "down_total", "_state", "probing", "counter",
+        "since", "max_counter", "downs", "down_total", "state", "probing", "counter",
     )  # fmt: skip
 
     def __init__(
@@ -87,21 +88,19 @@ class BackendHealth:
         # before the current state (downtime() adds the current period while down)
         self.downs = 0
         self.down_total = 0.0
+        self.state: State
+        self.probing: bool
         if enabled:
-            self.state = State.UNKNOWN
+            self._enter(State.UNKNOWN)
             self.counter = rise - 1
         else:
-            self.state = State.DISABLED
+            self._enter(State.DISABLED)
             self.counter = 0
 
-    @property
-    def state(self) -> State:
-        return self._state
-
-    @state.setter
-    def state(self, state: State) -> None:
-        self._state = state
-        # Kept beside the state: read for every probe, and an Enum property is slow to call.
+    def _enter(self, state: State) -> None:
+        # Plain attributes, set together: both are read for every probe and every read of
+        # every backend, and a property (or an Enum's) is slow to call.
+        self.state = state
         self.probing = state.probing
 
     # --- probes ---------------------------------------------------------------------
@@ -111,7 +110,7 @@ class BackendHealth:
             return None
         self.last_result = result
         self.last_result_time = now
-        state = self._state
+        state = self.state
         if result.ok:
             # as HAProxy: reaching rise means healthy now, with full credit
             self.counter = self.max_counter if self.counter + 1 >= self.rise else self.counter + 1
@@ -139,13 +138,13 @@ class BackendHealth:
     @property
     def fully_up(self) -> bool:
         """Up with a full counter: a passing probe changes nothing."""
-        return self._state is State.UP and self.counter == self.max_counter
+        return self.state is State.UP and self.counter == self.max_counter
 
     def next_interval(self, intervals: Intervals, rand: Callable[[], float]) -> float:
         """Fast while unknown or between the bounds, normal when fully up, slow when fully down; ±10%."""
         if self.fully_up:
             base = intervals.normal
-        elif self._state is State.DOWN and self.counter == 0:
+        elif self.state is State.DOWN and self.counter == 0:
             base = intervals.down
         else:
             base = intervals.fast
@@ -213,16 +212,17 @@ class BackendHealth:
 
     def downtime(self, now: float) -> float:
         """Seconds spent down so far, the current period included."""
-        current = max(now - self.since, 0.0) if self._state is State.DOWN else 0.0
-        return self.down_total + current
+        if self.state is _DOWN:
+            return self.down_total + max(now - self.since, 0.0)
+        return self.down_total
 
     def _go(self, new: State, now: float, code: str, detail: str) -> Transition:
         t = Transition(self.state, new, now, code, detail, self.counter)
-        if self._state is State.DOWN:
+        if self.state is State.DOWN:
             self.down_total += max(now - self.since, 0.0)
-        elif self._state is State.UP and new is State.DOWN:
+        elif self.state is State.UP and new is State.DOWN:
             self.downs += 1
-        self.state = new
+        self._enter(new)
         self.since = now
         size = self.history_size
         self.history = (*self.history, t)[-size:] if size else ()
