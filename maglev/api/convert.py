@@ -110,9 +110,7 @@ class BackendWire:
             if held is not None and held[0] == r.mark:
                 body = held[1]
             else:
-                info = pb.BackendInfo()
-                self._fill(info, r.status(), cfg)
-                body = info.SerializeToString()
+                body = self._built(r.status(), cfg)
                 whole[r.name] = (r.mark, body)
             tail = downtime_tag + double(r.downtime) if r.downtime else b""
             if lifetimes is not None:
@@ -120,7 +118,9 @@ class BackendWire:
             out.extend((tag, varint(len(body) + len(tail)), body, tail))
         return b"".join(out)
 
-    def _fill(self, info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
+    def _built(self, h: BackendStatus, cfg: Config) -> bytes:
+        """The backend's message but its downtime, serialized: the steady part's bytes, kept,
+        and the counts' (the two have no field in common, so they concatenate)."""
         # The history is the health's own tuple, so comparing it is an identity check.
         key = (h.address, h.healthcheck, h.enabled, h.state, h.rise, h.fall, h.since, h.history)
         held = self._steady.get(h.name)
@@ -128,8 +128,10 @@ class BackendWire:
             steady = pb.BackendInfo()
             _fill_steady(steady, h, cfg)
             held = self._steady[h.name] = (key, steady.SerializeToString())
-        info.MergeFromString(held[1])
-        _fill_counts(info, h)
+        counts = pb.BackendInfo()
+        _fill_counts(counts, h)
+        body: bytes = held[1] + counts.SerializeToString()
+        return body
 
     def __len__(self) -> int:
         return len(self._steady)

@@ -33,6 +33,8 @@ def varint(n: int) -> bytes:
     The library has no public encoder; a cached message's framing needs only this."""
     if n < 0x80:
         return bytes((n,))
+    if n < 0x4000:  # a backend's message: most are 128 bytes to 16 KiB
+        return bytes((n & 0x7F | 0x80, n >> 7))
     out = bytearray()
     while n >= 0x80:
         out.append(n & 0x7F | 0x80)
