@@ -7,7 +7,6 @@ socket's answer on the engine's epoll fd (bounded), never by sleeping.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from maglev.health.probes.connect import ConnectCheck, result_of
 from maglev.health.state import ProbeResult
 
 from .helpers import until
-from .servers import BlackHole, refused_port
+from .servers import BlackHole, connecting_to, refused_port
 
 LOOPBACK = socket.inet_aton("127.0.0.1")
 T0 = 1000.0
@@ -72,10 +71,6 @@ def answered(e: _connect.ConnectChecks, now: float) -> list[Any]:
     ready, _, _ = select.select([e.fileno()], [], [], 2.0)
     assert ready, "no socket became ready within 2 s"
     return e.poll(now) or []
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def test_one_probe_reports_connected_refused_and_timeout(e: _connect.ConnectChecks, listener: socket.socket) -> None:
@@ -227,11 +222,12 @@ def test_cancel_closes_the_socket_and_stale_events_are_ignored(
 ) -> None:
     hole = BlackHole()
     try:
+        fillers = connecting_to(hole.port)
         tid = target(e, hole.port, 5.0)
         e.start(tid, T0)
-        before = open_fds()
+        assert len(connecting_to(hole.port) - fillers) == 1, "the probe's own socket, connecting"
         e.cancel(tid)
-        assert open_fds() == before - 1
+        assert connecting_to(hole.port) == fillers, "the probe's socket is closed, nothing else"
         assert e.tick(T0 + 10.0) is None  # its timeout is gone too
         # a removed id is reused for a new target; the old one's events never reach it
         e.remove(tid)
