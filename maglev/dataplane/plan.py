@@ -171,14 +171,15 @@ def plan_vip(
     for a in d.ases:
         current = o.ases.get(a.address)
         in_use = current is not None and current.used
+        asked = bool(flush_now) and a.address in flush_now  # a flush the operator asked for
         if weights:
             w = d.vpp_weight(a.weight)
             if not in_use:
                 ops.append(AddAS(d.key, a.address, w, False, d.frontend))
             elif current is not None and current.weight != w:
-                flush = (a.flush and w == 0) or bool(flush_now and a.address in flush_now)
+                flush = (a.flush and w == 0) or asked
                 ops.append(SetWeight(d.key, a.address, w, flush, d.frontend))
-            elif flush_now and a.address in flush_now:
+            elif asked:
                 ops.append(SetWeight(d.key, a.address, w, True, d.frontend))
             elif a.weight == 0 and a.flush and applied.get((d.key, a.address)) != (0, True):
                 # Flush whenever requested, not only on the weight edge: a backend drained by
@@ -188,7 +189,7 @@ def plan_vip(
             ops.append(AddAS(d.key, a.address, 100, False, d.frontend))
         elif a.weight == 0 and in_use:
             ops.append(DelAS(d.key, a.address, a.flush, d.frontend))
-        elif in_use and flush_now and a.address in flush_now:
+        elif in_use and asked:
             ops.append(DelAS(d.key, a.address, True, d.frontend))
             ops.append(AddAS(d.key, a.address, 100, False, d.frontend))
     for extra in by_address(a for a in o.ases.values() if a.used and a.address not in wanted):  # few, sorted

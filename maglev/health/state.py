@@ -21,7 +21,8 @@ from typing import NamedTuple
 from ..states import BackendState
 
 State = BackendState  # the one enum, under the name this module's users know
-_DOWN = State.DOWN  # read for every backend at every read: an Enum's member is slow to look up
+# Compared at every probe and every read of every backend: an Enum's member is slow to look up.
+_UP, _DOWN, _UNKNOWN = State.UP, State.DOWN, State.UNKNOWN
 
 
 class OperatorError(Exception):
@@ -114,13 +115,13 @@ class BackendHealth:
         if result.ok:
             # as HAProxy: reaching rise means healthy now, with full credit
             self.counter = self.max_counter if self.counter + 1 >= self.rise else self.counter + 1
-        elif self.counter > self.rise and state is State.UP:
+        elif self.counter > self.rise and state is _UP:
             self.counter -= 1
         else:
             self.counter = 0  # as HAProxy: a failure at or below rise means down
-        if state is State.UNKNOWN and not result.ok:
-            return self._go(State.DOWN, now, result.code, result.detail)
-        new = State.UP if self.counter >= self.rise else State.DOWN
+        if state is _UNKNOWN and not result.ok:
+            return self._go(_DOWN, now, result.code, result.detail)
+        new = _UP if self.counter >= self.rise else _DOWN
         if new is not state:
             return self._go(new, now, result.code, result.detail)
         return None
@@ -138,13 +139,13 @@ class BackendHealth:
     @property
     def fully_up(self) -> bool:
         """Up with a full counter: a passing probe changes nothing."""
-        return self.state is State.UP and self.counter == self.max_counter
+        return self.state is _UP and self.counter == self.max_counter
 
     def next_interval(self, intervals: Intervals, rand: Callable[[], float]) -> float:
         """Fast while unknown or between the bounds, normal when fully up, slow when fully down; ±10%."""
         if self.fully_up:
             base = intervals.normal
-        elif self.state is State.DOWN and self.counter == 0:
+        elif self.state is _DOWN and self.counter == 0:
             base = intervals.down
         else:
             base = intervals.fast
@@ -206,7 +207,7 @@ class BackendHealth:
 
     def _enter_unknown(self, now: float, code: str, detail: str) -> Transition | None:
         self.counter = self.rise - 1
-        if self.state is State.UNKNOWN:
+        if self.state is _UNKNOWN:
             return None
         return self._go(State.UNKNOWN, now, code, detail)
 
@@ -218,9 +219,9 @@ class BackendHealth:
 
     def _go(self, new: State, now: float, code: str, detail: str) -> Transition:
         t = Transition(self.state, new, now, code, detail, self.counter)
-        if self.state is State.DOWN:
+        if self.state is _DOWN:
             self.down_total += max(now - self.since, 0.0)
-        elif self.state is State.UP and new is State.DOWN:
+        elif self.state is _UP and new is _DOWN:
             self.downs += 1
         self._enter(new)
         self.since = now
