@@ -28,7 +28,7 @@ from maglev.bus import EventBus
 from maglev.config import Config, load_config
 from maglev.configservice import ConfigService
 from maglev.dataplane.service import LbSync
-from maglev.health.service import HealthService, ProberState
+from maglev.health.service import HealthService, NoSuchBackend, ProberState
 from maglev.health.state import ProbeResult, Transition
 from maglev.health.view import BackendReading, BackendStatus, status_of
 from maglev.states import BackendState
@@ -205,12 +205,16 @@ class Given(BackendReading):
     """A reading of a given status that no read finds unchanged: the wire builds its message
     (the steady part from its cache)."""
 
-    def __init__(self, status: BackendStatus) -> None:
-        super().__init__(status.name, cast(Any, (object(),)), status.downtime, cast(Any, None), 0.0)
-        self._status = status
+    given: BackendStatus
 
     def status(self) -> BackendStatus:
-        return self._status
+        return self.given
+
+
+def given(status: BackendStatus) -> Given:
+    reading = Given(status.name, cast(Any, (object(),)), status.downtime, cast(Any, None))
+    reading.given = status
+    return reading
 
 
 def parsed(part: bytes) -> pb.BackendInfo:
@@ -219,7 +223,7 @@ def parsed(part: bytes) -> pb.BackendInfo:
 
 
 def built_by(wire: BackendWire, s: BackendStatus, cfg: Config, generation: int) -> pb.BackendInfo:
-    return parsed(wire.part([Given(s)], cfg, generation, None))
+    return parsed(wire.part([given(s)], cfg, generation, None))
 
 
 @pytest.mark.parametrize(("what", "change", "generation"), CHANGES, ids=[c[0] for c in CHANGES])
@@ -251,6 +255,26 @@ def test_a_reload_drops_every_cached_backend() -> None:
     assert len(wire) == 3
     built_by(wire, status(name="b0"), configured(5), 2)
     assert len(wire) == 1  # the others may be gone from the new configuration
+
+
+def test_readings_come_a_batch_at_a_time_each_read_as_it_is_asked_for() -> None:
+    svc = HealthService(load_config(config_text()), EventBus(), Clock())
+    batches = svc.view.readings(None, 7)
+    first = next(batches)
+    svc.disable("b7")  # between two batches, as the reactor may
+    rest = list(batches)
+    assert [len(b) for b in [first, *rest]] == [7] * (BACKENDS // 7) + [BACKENDS % 7]
+    assert [r.name for b in [first, *rest] for r in b] == svc.view.names()  # the checker's order
+    assert rest[0][0].name == "b7" and rest[0][0].status().state is BackendState.DISABLED
+    assert first[0].status().state is BackendState.UNKNOWN
+
+
+def test_a_page_naming_a_backend_that_is_gone_is_refused_at_the_call() -> None:
+    svc = HealthService(load_config(config_text()), EventBus(), Clock())
+    with pytest.raises(NoSuchBackend):
+        svc.view.readings(["b0", "gone"])  # before any batch is asked for
+    (only,) = list(svc.view.readings(["b3", "b1"], 7))
+    assert [r.name for r in only] == ["b3", "b1"]
 
 
 def test_a_local_stub_has_only_the_apis_methods() -> None:
@@ -308,7 +332,7 @@ class Life:
 
     def read(self) -> tuple[Any, pb.BackendInfo, pb.BackendInfo]:
         """(the reading's mark, the message from the wire, the message built afresh)."""
-        (r,) = [r for r in self.svc.view.readings() if r.name == "web0"]
+        (r,) = [r for batch in self.svc.view.readings() for r in batch if r.name == "web0"]
         status = STATUS(r)  # not counted by built()
         assert status == status_of(self.svc.probers["web0"], self.clock.seconds())
         got = parsed(self.wire.part([r], self.cfg, 1, None))
@@ -367,3 +391,45 @@ def test_the_autopilots_counts_change_the_mark() -> None:
     landed, got, fresh = life.read()
     assert landed != new and got == fresh and got.failed_checks == 1
     life.svc.stopService()
+
+
+# --- the whole list, kept by position ----------------------------------------------------
+
+
+def listed(wire: BackendWire, svc: HealthService, cfg: Config, shift: int = 0) -> list[pb.BackendInfo]:
+    """The whole list as ListBackends builds it (``shift``: each batch told the wrong place)."""
+    parts, at = [], 0
+    for batch in svc.view.readings(None, 7):
+        parts.append(wire.part(batch, cfg, 1, None, at + shift))
+        at += len(batch)
+    return list(pb.ListBackendsResponse.FromString(b"".join(parts)).backends)
+
+
+def afresh(svc: HealthService, cfg: Config) -> list[pb.BackendInfo]:
+    out = []
+    for status in svc.view:
+        info = pb.BackendInfo()
+        fill_backend(info, status, cfg)
+        out.append(info)
+    return out
+
+
+def test_the_whole_list_is_kept_by_position_and_checked_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    cfg = load_config(config_text())
+    svc = HealthService(cfg, EventBus(), clock, wallclock=clock.seconds)
+    wire = BackendWire()
+    statuses = built(monkeypatch)
+    assert listed(wire, svc, cfg) == afresh(svc, cfg)
+    assert len(statuses) == BACKENDS
+    del statuses[:]
+    clock.advance(5)
+    svc.disable("b9")
+    assert listed(wire, svc, cfg) == afresh(svc, cfg)
+    assert statuses == ["b9"]  # the others as kept
+    del statuses[:]
+    wire.part(next(svc.view.readings(["b3"])), cfg, 1, None)  # a page keeps its own
+    assert statuses == ["b3"]
+    del statuses[:]
+    assert listed(wire, svc, cfg, shift=1) == afresh(svc, cfg)  # in the wrong places: no one's bytes
+    assert len(statuses) == BACKENDS

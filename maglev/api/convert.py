@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..config import Config, DnsParams, ExecParams, Frontend, GrpcParams, HttpParams, IcmpParams, TcpParams
 from ..config.model import IPAddress
@@ -70,7 +70,31 @@ def _fill_counts(info: pb.BackendInfo, h: BackendStatus) -> None:
 # the library's, read off its own serialization.
 _BACKENDS_TAG = pb.ListBackendsResponse(backends=[pb.BackendInfo()]).SerializeToString()[:-1]
 _DOWNTIME_TAG = pb.BackendInfo(downtime_seconds=1.0).SerializeToString()[:-8]
-_DOUBLE = struct.Struct("<d").pack
+_DOWNTIME = struct.Struct(f"<{len(_DOWNTIME_TAG)}sd").pack  # the tag and the double, one field
+_DOWNTIME_SIZE = len(_DOWNTIME(_DOWNTIME_TAG, 0.0))
+
+
+class _Kept(NamedTuple):
+    """A backend's message as ``part`` last built it, framed as an element of the list: the
+    tag, the length, the body, with room in the length for a downtime after it or not."""
+
+    name: str  # the prober's own string: checked by identity
+    mark: object
+    framed: bytes
+    head: int  # the framing's length: the body follows it
+    timed: bool  # the length counts a downtime field, sent after ``framed``
+
+    @classmethod
+    def of(cls, name: str, mark: object, body: bytes, timed: bool) -> _Kept:
+        head = _BACKENDS_TAG + varint(len(body) + (_DOWNTIME_SIZE if timed else 0))
+        return cls(name, mark, head + body, len(head), timed)
+
+    @property
+    def body(self) -> bytes:
+        return self.framed[self.head :]
+
+
+_NOTHING = _Kept("", object(), b"", 0, False)  # kept for no backend: its mark equals none
 
 
 class BackendWire:
@@ -78,7 +102,10 @@ class BackendWire:
 
     - **The whole message** but its downtime and what overrides and flap dampening say, by
       the backend's reading's mark: a backend that was not probed, did not move and was not
-      acted on since the last read costs its cached bytes, framed, and no message object.
+      acted on since the last read costs its cached bytes, kept framed, and no message object.
+      For the whole list they are kept by position in the checker's order, each checked by
+      its name (a list has no hash to compute and look up, and at 10,000 backends that
+      lookup was a tenth of a read); for a page, by name.
     - **The steady part** (name, address, check, state, transitions, frontends), for a
       backend whose counts changed: building the transitions and frontends was three
       quarters of a backend's cost, and a backend on autopilot changes its counts with
@@ -90,33 +117,65 @@ class BackendWire:
     def __init__(self) -> None:
         self._generation = -1
         self._steady: dict[str, tuple[tuple[object, ...], bytes]] = {}
-        self._whole: dict[str, tuple[tuple[object, ...], bytes]] = {}
+        self._paged: dict[str, _Kept] = {}
+        self._listed: list[_Kept] = []
 
     def _at(self, generation: int) -> None:
         if generation != self._generation:
-            self._steady, self._whole, self._generation = {}, {}, generation
+            self._steady, self._paged, self._listed, self._generation = {}, {}, [], generation
 
     def part(
-        self, readings: Iterable[BackendReading], cfg: Config, generation: int, lifetimes: Callable[[str], bytes] | None
+        self,
+        readings: Sequence[BackendReading],
+        cfg: Config,
+        generation: int,
+        lifetimes: Callable[[str], bytes] | None,
+        at: int | None = None,
     ) -> bytes:
         """These backends as the ``backends`` of a serialized ListBackendsResponse (parts
         concatenate into one message), each the same as ``fill_backend`` of its reading's
-        status with ``fill_lifetimes`` (``lifetimes``: that, as serialized fields)."""
+        status with ``fill_lifetimes`` (``lifetimes``: that, as serialized fields).
+
+        ``at``: where the readings start in the checker's order, when they are part of the
+        whole list (None: a page)."""
         self._at(generation)
-        whole, tag, downtime_tag, double = self._whole, _BACKENDS_TAG, _DOWNTIME_TAG, _DOUBLE
+        if at is None:
+            paged = self._paged
+            found = [paged.get(r[0], _NOTHING) for r in readings]
+        else:
+            listed, end = self._listed, at + len(readings)
+            if len(listed) < end:
+                listed.extend([_NOTHING] * (end - len(listed)))
+            found = listed[at:end]
+        tag, downtime_tag, down = _BACKENDS_TAG, _DOWNTIME_TAG, _DOWNTIME
         out: list[bytes] = []
-        for r in readings:
-            held = whole.get(r.name)
-            if held is not None and held[0] == r.mark:
-                body = held[1]
+        add, add_one = out.extend, out.append
+        for i, (r, kept) in enumerate(zip(readings, found, strict=True)):
+            name, mark, downtime, _ = r
+            timed = downtime != 0.0
+            kept_name, kept_mark, framed, _, kept_timed = kept  # a tuple's, unpacked: the cheapest read
+            if kept_name is not name or kept_mark != mark:
+                kept = self._keep(at, i, _Kept.of(name, mark, self._built(r.status(), cfg), timed))
+                framed, kept_timed = kept.framed, timed
+            if lifetimes is not None:  # framed anew, with what they say
+                body = kept.body
+                tail = (down(downtime_tag, downtime) if timed else b"") + lifetimes(name)
+                add((tag, varint(len(body) + len(tail)), body, tail))
+                continue
+            if kept_timed is not timed:  # framed again, the first time it is down
+                framed = self._keep(at, i, _Kept.of(name, mark, kept.body, timed)).framed
+            if timed:
+                add((framed, down(downtime_tag, downtime)))
             else:
-                body = self._built(r.status(), cfg)
-                whole[r.name] = (r.mark, body)
-            tail = downtime_tag + double(r.downtime) if r.downtime else b""
-            if lifetimes is not None:
-                tail += lifetimes(r.name)
-            out.extend((tag, varint(len(body) + len(tail)), body, tail))
+                add_one(framed)
         return b"".join(out)
+
+    def _keep(self, at: int | None, i: int, kept: _Kept) -> _Kept:
+        if at is None:
+            self._paged[kept.name] = kept
+        else:
+            self._listed[at + i] = kept
+        return kept
 
     def _built(self, h: BackendStatus, cfg: Config) -> bytes:
         """The backend's message but its downtime, serialized: the steady part's bytes, kept,

@@ -9,8 +9,8 @@ WatchEvents is ``streams.py``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, NoReturn, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NoReturn
 
 import grpc
 
@@ -44,18 +44,6 @@ from .vpprpcs import VppRpcs, awaited
 # Backends a ListBackends builds and serializes before it lets the reactor run: 1-2 ms
 # of work, so a list of 10,000 never holds the probes up for longer than that.
 LIST_CHUNK = 100
-T = TypeVar("T")
-
-
-def in_batches(items: Iterable[T], size: int = LIST_CHUNK) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
@@ -153,13 +141,16 @@ class MaglevServicer(VppRpcs, PreviewRpcs, pb_grpc.MaglevServicer):
             code = {"invalid": grpc.StatusCode.INVALID_ARGUMENT, "not-found": grpc.StatusCode.NOT_FOUND}
             return await self._abort(context, code.get(e.kind, grpc.StatusCode.ABORTED), str(e))
         everyone = len(names) == len(self.backends)  # no page, no filter: in the checker's order
-        readings = self.backends.readings(None if everyone else names)  # else only the page's
+        batches = self.backends.readings(None if everyone else names, LIST_CHUNK)  # else only the page's
         # Serialized a batch at a time (a repeated field's parts concatenate into one message),
         # with the loop let run between batches: no piece of a long list holds the probes.
         parts = [pb.ListBackendsResponse(next_page_token=token, total=total).SerializeToString()]
         wire, generation = self.wire, self.configs.generation
-        for batch in in_batches(readings):
-            parts.append(wire.part(batch, cfg, generation, lifetimes_of(self.overrides, self.dataplane)))
+        at = 0
+        for batch in batches:
+            lifetimes = lifetimes_of(self.overrides, self.dataplane)
+            parts.append(wire.part(batch, cfg, generation, lifetimes, at if everyone else None))
+            at += len(batch)
             await asyncio.sleep(0)
         return b"".join(parts)
 

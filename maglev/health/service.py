@@ -92,7 +92,7 @@ class BackendProber:
     log = Logger()
     # One per backend, 100,000 of them: no __dict__ (docs/performance.md).
     __slots__ = (
-        "svc", "backend", "address", "_call", "_hc", "check_type", "intervals", "starts", "health", "_probe",
+        "svc", "backend", "name", "address", "_call", "_hc", "check_type", "intervals", "starts", "health", "_probe",
         "_pilot", "state", "_inflight", "_started", "_on_result", "_on_landed", "_fire_cb", "probes_sent",
         "results", "checks", "failed_checks", "duration_counts", "duration_sum", "scheduled_for", "lateness",
     )  # fmt: skip
@@ -100,6 +100,7 @@ class BackendProber:
     def __init__(self, svc: HealthService, backend: Backend, hc: HealthCheck, health: BackendHealth) -> None:
         self.svc = svc
         self.backend = backend
+        self.name = backend.name  # what it is held by: a reload replaces the backend, never its name
         self.address = str(backend.address)  # every read of the backend shows it: made once
         self._call: TimerId | None = None
         self.hc = hc  # also sets intervals and the queue of probe starts

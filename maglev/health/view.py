@@ -52,7 +52,7 @@ class BackendStatus(NamedTuple):
     failed_checks: int
 
 
-class BackendReading:
+class BackendReading(NamedTuple):
     """One backend as a read finds it, cheap when nothing about it changed.
 
     ``mark`` is equal for two readings of a backend when what an API message shows of it
@@ -60,18 +60,19 @@ class BackendReading:
     configuration says (address, check, rise and fall change only with a reload: a new
     generation, for which a reader keeps nothing). ``status()`` is the full status,
     built only when asked for: a read that finds most backends as it last saw them
-    builds none for them.
+    builds none for them. A tuple (a read makes one for every backend, and
+    ``tuple.__new__`` runs no Python to make it).
     """
 
-    __slots__ = ("name", "mark", "downtime", "_prober", "_now")
-
-    def __init__(self, name: str, mark: Mark, downtime: float, prober: BackendProber, now: float) -> None:
-        self.name, self.mark, self.downtime = name, mark, downtime
-        self._prober, self._now = prober, now
+    name: str
+    mark: Mark
+    downtime: float
+    prober: BackendProber
 
     def status(self) -> BackendStatus:
         """``status_of`` the prober, from what the mark already read."""
-        p, h = self._prober, self._prober.health
+        p = self.prober
+        h = p.health
         checks, last_time, last, in_flight, state, enabled, counter, since, history, downs, failed = self.mark
         return BackendStatus(
             self.name, p.address, p.hc.name, p.check_type, enabled, state, counter, h.rise, h.fall, since, in_flight,
@@ -95,23 +96,31 @@ class HealthView:
             p.sync()
             yield status_of(p, now)
 
-    def readings(self, names: list[str] | None = None) -> Iterator[BackendReading]:
-        """Every backend in the order of ``__iter__``, or these (a page; raises NoSuchBackend),
-        as BackendReadings."""
-        now = self._svc.wallclock()
-        probers, reading = self._svc.probers, BackendReading
-        for p in list(probers.values()) if names is None else [self._svc.prober(n) for n in names]:
-            if names is None:
-                p.sync()  # a page's were, by prober()
-            h = p.health
-            # Every field of status_of that an API message shows, by value or by identity
-            # (the history and the last result are replaced, never changed in place), but
-            # those of the configuration (address, check, rise and fall: a reload).
-            mark: Mark = (
-                p.checks, h.last_result_time, h.last_result, p.in_flight, h.state, h.enabled, h.counter, h.since,
-                h.history, h.downs, p.failed_checks,
-            )  # fmt: skip
-            yield reading(p.backend.name, mark, h.downtime(now), p, now)
+    def readings(self, names: list[str] | None = None, batch: int = 100) -> Iterator[list[BackendReading]]:
+        """Every backend in the order of ``__iter__``, or these (a page; raises NoSuchBackend
+        at once), as BackendReadings, ``batch`` at a time: a caller may let the reactor run
+        between two batches. Which backends is settled at the call; each batch is read as
+        it is asked for."""
+        svc = self._svc
+        return self._read(list(svc.probers.values()) if names is None else [svc.prober(n) for n in names], batch)
+
+    def _read(self, probers: list[BackendProber], batch: int) -> Iterator[list[BackendReading]]:
+        new, reading = tuple.__new__, BackendReading
+        for start in range(0, len(probers), batch):
+            now = self._svc.wallclock()
+            out = []
+            for p in probers[start : start + batch]:
+                p.sync()
+                h = p.health
+                # Every field of status_of that an API message shows, by value or by identity
+                # (the history and the last result are replaced, never changed in place), but
+                # those of the configuration (address, check, rise and fall: a reload).
+                mark: Mark = (
+                    p.checks, h.last_result_time, h.last_result, p.in_flight, h.state, h.enabled, h.counter, h.since,
+                    h.history, h.downs, p.failed_checks,
+                )  # fmt: skip
+                out.append(new(reading, (p.name, mark, h.downtime(now), p)))
+            yield out
 
     def __len__(self) -> int:
         return len(self._svc.probers)
