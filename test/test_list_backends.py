@@ -30,7 +30,7 @@ from maglev.configservice import ConfigService
 from maglev.dataplane.service import LbSync
 from maglev.health.service import HealthService, NoSuchBackend, ProberState
 from maglev.health.state import ProbeResult, Transition
-from maglev.health.view import BackendReading, BackendStatus, status_of
+from maglev.health.view import BackendCounts, BackendReading, BackendStatus, status_of
 from maglev.states import BackendState
 
 from .test_health_service import CONFIG as HEALTH_CONFIG
@@ -210,6 +210,16 @@ class Given(BackendReading):
     def status(self) -> BackendStatus:
         return self.given
 
+    def steady(self) -> tuple[object, ...]:
+        s = self.given
+        return (s.address, s.healthcheck, s.enabled, s.state, s.rise, s.fall, s.since, s.history)
+
+    def counts(self) -> BackendCounts:
+        s = self.given
+        return BackendCounts(
+            s.counter, s.in_flight, s.last_result, s.last_result_time, s.checks, s.failed_checks, s.downs
+        )
+
 
 def given(status: BackendStatus) -> Given:
     reading = Given(status.name, cast(Any, (object(),)), status.downtime, cast(Any, None))
@@ -341,16 +351,23 @@ class Life:
         return r.mark, got, fresh
 
 
-def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The backends whose status the wire built (the others came from its cache)."""
+def calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[str]:
+    """The backends whose reading's ``method`` is called from now on."""
     names: list[str] = []
+    original = getattr(BackendReading, method)
 
-    def counted(r: BackendReading) -> BackendStatus:
+    def counted(r: BackendReading) -> object:
         names.append(r.name)
-        return STATUS(r)
+        return original(r)
 
-    monkeypatch.setattr(BackendReading, "status", counted)
+    monkeypatch.setattr(BackendReading, method, counted)
     return names
+
+
+def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The backends whose message the wire built (the others came from its cache): it reads
+    a backend's counts once for each message it builds."""
+    return calls(monkeypatch, "counts")
 
 
 def test_a_readings_mark_follows_every_change_a_message_shows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,7 +392,7 @@ def test_a_readings_mark_follows_every_change_a_message_shows(monkeypatch: pytes
     life.svc.stopService()
 
 
-def test_the_autopilots_counts_change_the_mark() -> None:
+def test_the_autopilots_counts_change_the_mark(monkeypatch: pytest.MonkeyPatch) -> None:
     factory = PilotFactory()
     life = Life(factory)
     p = life.svc.probers["web0"]
@@ -384,8 +401,10 @@ def test_the_autopilots_counts_change_the_mark() -> None:
     mark, got, fresh = life.read()
     assert (got, life.read()[0]) == (fresh, mark), "nothing counted: the same"
     factory.pilots["web0"].count(40, life.clock.seconds())
+    statuses = calls(monkeypatch, "status")
     new, got, fresh = life.read()
     assert new != mark and got == fresh and got.checks == fresh.checks
+    assert statuses == [], "only the counts changed: no status is built"
     assert got.last_probe.detail == "connected (autopilot)"
     factory.pilots["web0"].land(FAIL, life.clock.seconds())
     landed, got, fresh = life.read()

@@ -17,7 +17,7 @@ from ..dataplane.desired import PROTOCOL_NAMES, DesiredVip, VipKey
 from ..dataplane.plan import LbConf, ObservedVip
 from ..dataplane.tables import VipTable
 from ..dataplane.view import DataplaneView
-from ..health.view import BackendReading, BackendStatus
+from ..health.view import BackendCounts, BackendReading, BackendStatus
 from ..lbtable import ip46
 from ..overrideservice import OverrideService
 from .gen.maglev.v1 import maglev_pb2 as pb
@@ -54,7 +54,7 @@ def _fill_steady(info: pb.BackendInfo, h: BackendStatus, cfg: Config) -> None:
         info.transitions.add(**{"from": t.old.value}, to=t.new.value, time=t.time, code=t.code, detail=t.detail)
 
 
-def _fill_counts(info: pb.BackendInfo, h: BackendStatus) -> None:
+def _fill_counts(info: pb.BackendInfo, h: BackendStatus | BackendCounts) -> None:
     """What every probe changes (but the downtime, which the clock does)."""
     info.counter = h.counter
     info.probe_in_flight = h.in_flight
@@ -87,7 +87,7 @@ class _Kept(NamedTuple):
     @classmethod
     def of(cls, name: str, mark: object, body: bytes, timed: bool) -> _Kept:
         head = _BACKENDS_TAG + varint(len(body) + (_DOWNTIME_SIZE if timed else 0))
-        return cls(name, mark, head + body, len(head), timed)
+        return tuple.__new__(cls, (name, mark, head + body, len(head), timed))
 
     @property
     def body(self) -> bytes:
@@ -155,7 +155,7 @@ class BackendWire:
             timed = downtime != 0.0
             kept_name, kept_mark, framed, _, kept_timed = kept  # a tuple's, unpacked: the cheapest read
             if kept_name is not name or kept_mark != mark:
-                kept = self._keep(at, i, _Kept.of(name, mark, self._built(r.status(), cfg), timed))
+                kept = self._keep(at, i, _Kept.of(name, mark, self._built(r, cfg), timed))
                 framed, kept_timed = kept.framed, timed
             if lifetimes is not None:  # framed anew, with what they say
                 body = kept.body
@@ -177,18 +177,19 @@ class BackendWire:
             self._listed[at + i] = kept
         return kept
 
-    def _built(self, h: BackendStatus, cfg: Config) -> bytes:
+    def _built(self, r: BackendReading, cfg: Config) -> bytes:
         """The backend's message but its downtime, serialized: the steady part's bytes, kept,
-        and the counts' (the two have no field in common, so they concatenate)."""
-        # The history is the health's own tuple, so comparing it is an identity check.
-        key = (h.address, h.healthcheck, h.enabled, h.state, h.rise, h.fall, h.since, h.history)
-        held = self._steady.get(h.name)
+        and the counts' (the two have no field in common, so they concatenate). The full
+        status is built only for a new steady part: a backend on autopilot changes its
+        counts with every probe, and nothing else."""
+        key = r.steady()  # the history is the health's own tuple: an identity check
+        held = self._steady.get(r.name)
         if held is None or held[0] != key:
             steady = pb.BackendInfo()
-            _fill_steady(steady, h, cfg)
-            held = self._steady[h.name] = (key, steady.SerializeToString())
+            _fill_steady(steady, r.status(), cfg)
+            held = self._steady[r.name] = (key, steady.SerializeToString())
         counts = pb.BackendInfo()
-        _fill_counts(counts, h)
+        _fill_counts(counts, r.counts())
         body: bytes = held[1] + counts.SerializeToString()
         return body
 

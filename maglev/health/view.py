@@ -52,6 +52,18 @@ class BackendStatus(NamedTuple):
     failed_checks: int
 
 
+class BackendCounts(NamedTuple):
+    """The fields of a BackendStatus that every probe changes, by the same names."""
+
+    counter: int
+    in_flight: bool
+    last_result: ProbeResult | None
+    last_result_time: float | None
+    checks: int
+    failed_checks: int
+    downs: int
+
+
 class BackendReading(NamedTuple):
     """One backend as a read finds it, cheap when nothing about it changed.
 
@@ -68,6 +80,20 @@ class BackendReading(NamedTuple):
     mark: Mark
     downtime: float
     prober: BackendProber
+
+    def steady(self) -> tuple[object, ...]:
+        """Equal for two readings of a backend when what only a transition, an operator's
+        action or a reload changes is: address, check, enabled, state, rise, fall, since,
+        history."""
+        p = self.prober
+        h = p.health
+        _, _, _, _, state, enabled, _, since, history, _, _ = self.mark
+        return (p.address, p.hc.name, enabled, state, h.rise, h.fall, since, history)
+
+    def counts(self) -> BackendCounts:
+        """What every probe changes (but the downtime), from the mark: no status is built."""
+        checks, last_time, last, in_flight, _, _, counter, _, _, downs, failed = self.mark
+        return tuple.__new__(BackendCounts, (counter, in_flight, last, last_time, checks, failed, downs))
 
     def status(self) -> BackendStatus:
         """``status_of`` the prober, from what the mark already read."""
@@ -147,4 +173,4 @@ def status_of(p: BackendProber, now: float | None = None) -> BackendStatus:
     )  # fmt: skip
 
 
-__all__ = ["BackendReading", "BackendStatus", "HealthView"]
+__all__ = ["BackendCounts", "BackendReading", "BackendStatus", "HealthView"]
