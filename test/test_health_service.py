@@ -563,6 +563,17 @@ class AutopilotTests(SynchronousTestCase):
                 self.svc.view.backend(name)
             self.assertEqual(pilot.asked, asked, f"{name}: off the autopilot, a read asks the engine nothing")
 
+    def test_a_read_of_a_flying_backend_asks_the_engine_once_and_shows_what_it_counted(self) -> None:
+        pilot = self.fly("web0")
+        for names in (None, ["web0"]):  # the whole list, a page
+            pilot.count(7, self.clock.seconds())
+            checks, asked = self.svc.probers["web0"].checks, pilot.asked
+            batches = self.svc.view.readings(names)
+            self.assertEqual(pilot.asked, asked, "nothing asked before a batch is read")
+            (reading,) = [r for batch in batches for r in batch if r.name == "web0"]
+            self.assertEqual(pilot.asked, asked + 1, names)
+            self.assertEqual(reading.counts().checks, checks + 7, names)
+
     def test_pausing_a_flying_backend_cancels_the_pilot(self) -> None:
         pilot = self.fly("web1")
         self.svc.pause("web1")

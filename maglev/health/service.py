@@ -412,12 +412,17 @@ class HealthService(Service):
     # --- operator actions -------------------------------------------------------------
     def prober(self, name: str) -> BackendProber:
         """The backend's prober, up to date (see BackendProber.sync)."""
-        try:
-            p = self.probers[name]
-        except KeyError:
-            raise NoSuchBackend(name) from None
+        p = self.probers_of([name])[0]
         p.sync()
         return p
+
+    def probers_of(self, names: list[str]) -> list[BackendProber]:
+        """These backends' probers as they are (raises NoSuchBackend): for a reader that
+        brings each up to date as it reads it."""
+        try:
+            return [self.probers[n] for n in names]
+        except KeyError as e:
+            raise NoSuchBackend(e.args[0]) from None
 
     def pause(self, name: str) -> BackendHealth:
         p = self.prober(name)

@@ -125,10 +125,11 @@ class HealthView:
     def readings(self, names: list[str] | None = None, batch: int = 100) -> Iterator[list[BackendReading]]:
         """Every backend in the order of ``__iter__``, or these (a page; raises NoSuchBackend
         at once), as BackendReadings, ``batch`` at a time: a caller may let the reactor run
-        between two batches. Which backends is settled at the call; each batch is read as
-        it is asked for."""
+        between two batches. Which backends is settled at the call; each batch is read,
+        the autopilot's counts folded in, as it is asked for (and the engine asked once a
+        backend)."""
         svc = self._svc
-        return self._read(list(svc.probers.values()) if names is None else [svc.prober(n) for n in names], batch)
+        return self._read(list(svc.probers.values()) if names is None else svc.probers_of(names), batch)
 
     def _read(self, probers: list[BackendProber], batch: int) -> Iterator[list[BackendReading]]:
         new, reading = tuple.__new__, BackendReading
