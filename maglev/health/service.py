@@ -266,24 +266,25 @@ class BackendProber:
         pilot = self._pilot
         if pilot is None or self.state is not _AUTOPILOT:
             return
-        s = pilot.stats()
-        if s.sent:
-            self.probes_sent += s.sent
-            self.lateness = s.last_late
-        if s.next_due is not None:
-            self.scheduled_for = s.next_due
-        if not s.ok:
+        # Unpacked once: a read of 10,000 backends on autopilot folds every one of them.
+        sent, ok, hits, duration_sum, last_duration, last_time, last_late, next_due, last_status = pilot.stats()
+        if sent:
+            self.probes_sent += sent
+            self.lateness = last_late
+        if next_due is not None:
+            self.scheduled_for = next_due
+        if not ok:
             return
-        last = pilot.ok_result(s.last_duration, s.last_status)
+        last = pilot.ok_result(last_duration, last_status)
         key = (True, last.code)
-        self.results[key] = self.results.get(key, 0) + s.ok
-        self.checks += s.ok
+        self.results[key] = self.results.get(key, 0) + ok
+        self.checks += ok
         counts = self.duration_counts
-        for i, n in s.hits:
+        for i, n in hits:
             counts[i] += n
-        self.duration_sum += s.duration_sum
+        self.duration_sum += duration_sum
         clock = self.svc.clock
-        when = self.svc.wallclock() - (clock.seconds() - s.last_time)
+        when = self.svc.wallclock() - (clock.seconds() - last_time)
         # The backend is steadily up: the last success changes nothing else.
         self.health.note_pass(last, when)
 

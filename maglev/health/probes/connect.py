@@ -193,7 +193,7 @@ class ConnectEngine:
     def stats(self, check: ConnectCheck) -> AutopilotStats:
         if self._closed:  # stopped: nothing more was counted (a view may still look)
             return AutopilotStats(0, 0, (), 0.0, 0.0, 0.0, 0.0, None, 0)
-        return AutopilotStats._make(self._c.stats(check.tid))
+        return tuple.__new__(AutopilotStats, self._c.stats(check.tid))  # as _make, without its Python
 
     def lateness(self) -> tuple[tuple[int, ...], float]:
         """How late the autopilot's starts were, since the engine was made (by late_bounds, and
