@@ -418,6 +418,14 @@ def test_a_moved_backend_is_not_trusted_until_probed_and_its_old_address_drains(
 # --- previews ---------------------------------------------------------------------------------
 
 
+def after_the_next_record(demo: Demo) -> None:
+    """Once the daemon logs something (something happened), or a second passes with nothing."""
+    try:
+        demo.daemon.wait_for(lambda r: True, timeout=1.0)
+    except AssertionError:
+        pass  # nothing logged for a second: look again
+
+
 def settled(demo: Demo) -> pb.FrontendInfo:
     """web once every primary backend is up at its weight (an earlier test moved one: until its
     checks pass at the new address, it rejoins, and the table changes under a preview)."""
@@ -428,10 +436,7 @@ def settled(demo: Demo) -> pb.FrontendInfo:
         if all(b.state == "up" and b.effective_weight == b.weight for b in members) and web.table.known:
             return web
         assert time.monotonic() < deadline, f"web did not settle: {web}"
-        try:
-            demo.daemon.wait_for(lambda r: True, timeout=1.0)  # the next log record: something happened
-        except AssertionError:
-            pass  # nothing logged for a second: look again
+        after_the_next_record(demo)
 
 
 def test_preview_then_the_change_itself(demo: Demo) -> None:
@@ -447,10 +452,7 @@ def test_preview_then_the_change_itself(demo: Demo) -> None:
         # A sync landed between the two reads (VPP's table moved under them), or web-any's was
         # about to (an earlier test's drain ending): a preview lists every VIP whose table it
         # would move. Read both again after the next thing the daemon logs.
-        try:
-            demo.daemon.wait_for(lambda r: True, timeout=1.0)
-        except AssertionError:
-            pass
+        after_the_next_record(demo)
     assert [v.frontend for v in p.vips] == ["web"]
     v = p.vips[0]
     assert v.digest_before == web.table.digest and v.digest_after != v.digest_before

@@ -59,6 +59,17 @@ def config_text(backends: int = BACKENDS, frontends: int = 5) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fresh(health: HealthService, cfg: Config, names: list[str] | None = None) -> list[pb.BackendInfo]:
+    """Every backend (or these) built the plain way, message by message."""
+    out = []
+    for status in health.view:
+        if names is None or status.name in names:
+            info = pb.BackendInfo()
+            fill_backend(info, status, cfg)
+            out.append(info)
+    return out
+
+
 class Daemon_:
     """The services ListBackends reads, on a fake clock (nothing probes), and the gRPC server."""
 
@@ -76,14 +87,7 @@ class Daemon_:
         self.stub = pb_grpc.MaglevStub(self.channel)
 
     def fresh(self, names: list[str] | None = None) -> list[pb.BackendInfo]:
-        """Every backend (or these) built the plain way, message by message."""
-        out = []
-        for status in self.health.view:
-            if names is None or status.name in names:
-                info = pb.BackendInfo()
-                fill_backend(info, status, self.servicer.cfg)
-                out.append(info)
-        return out
+        return fresh(self.health, self.servicer.cfg, names)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -424,31 +428,22 @@ def listed(wire: BackendWire, svc: HealthService, cfg: Config, shift: int = 0) -
     return list(pb.ListBackendsResponse.FromString(b"".join(parts)).backends)
 
 
-def afresh(svc: HealthService, cfg: Config) -> list[pb.BackendInfo]:
-    out = []
-    for status in svc.view:
-        info = pb.BackendInfo()
-        fill_backend(info, status, cfg)
-        out.append(info)
-    return out
-
-
 def test_the_whole_list_is_kept_by_position_and_checked_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
     cfg = load_config(config_text())
     svc = HealthService(cfg, EventBus(), clock, wallclock=clock.seconds)
     wire = BackendWire()
     statuses = built(monkeypatch)
-    assert listed(wire, svc, cfg) == afresh(svc, cfg)
+    assert listed(wire, svc, cfg) == fresh(svc, cfg)
     assert len(statuses) == BACKENDS
     del statuses[:]
     clock.advance(5)
     svc.disable("b9")
-    assert listed(wire, svc, cfg) == afresh(svc, cfg)
+    assert listed(wire, svc, cfg) == fresh(svc, cfg)
     assert statuses == ["b9"]  # the others as kept
     del statuses[:]
     wire.part(next(svc.view.readings(["b3"])), cfg, 1, None)  # a page keeps its own
     assert statuses == ["b3"]
     del statuses[:]
-    assert listed(wire, svc, cfg, shift=1) == afresh(svc, cfg)  # in the wrong places: no one's bytes
+    assert listed(wire, svc, cfg, shift=1) == fresh(svc, cfg)  # in the wrong places: no one's bytes
     assert len(statuses) == BACKENDS
