@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -385,6 +386,92 @@ def test_an_http_probe_without_an_answer_times_out_as_l7(e: _connect.ConnectChec
     with conn:
         [result] = e.tick(T0 + 0.5) or []
         assert judged(result) == (False, "L7TOUT", "no response before the timeout")
+
+
+def test_one_socket_serves_probe_after_probe_of_every_outcome_and_no_event_goes_astray(
+    e: _connect.ConnectChecks, listener: socket.socket
+) -> None:
+    """Each socket stays in the epoll set from probe to probe (edge-triggered, never
+    re-armed): the abort that ends one probe, and whatever it leaves queued, must never
+    become the next probe's answer, whatever the outcomes in turn."""
+    refused = target(e, refused_port())
+    up = target(e, listener)
+    http = http_target(e, listener)
+    expected = {refused: (0, "L4CON"), up: (1, "L4OK")}
+    for round_ in range(20):
+        for tid in (refused, up, http):
+            now = T0 + round_
+            answer = e.start(tid, now)
+            if tid == http:
+                assert answer is None
+                status = b"200 OK" if round_ % 2 else b"503 Service Unavailable"
+                server = threading.Thread(target=serve_one, args=(listener, b"HTTP/1.1 " + status + b"\r\n\r\n"))
+                server.start()
+                [answer] = until_answered(e, now)
+                server.join(5.0)
+                assert (answer[0], judged(answer)[0]) == (http, round_ % 2 == 1), round_
+                continue
+            if answer is None:
+                [answer] = until_answered(e, now)
+            r = result_of(answer[2], answer[3], answer[4], answer[7], None)
+            assert (answer[0], answer[1], r.code) == (tid, *expected[tid]), round_
+    assert e.counts()["sockets_opened"] == 1, "every probe reused the one socket"
+    assert e.poll(T0 + 30.0) is None, "nothing left over"
+
+
+def until_answered(e: _connect.ConnectChecks, now: float) -> list[Any]:
+    """The probe's answer, over as many ready sockets as it takes (an edge of nobody's is
+    no answer); at most 50 waits of 2 s."""
+    for _ in range(50):
+        got = answered(e, now + 0.001)
+        if got:
+            return got
+    raise AssertionError("no answer after 50 ready sockets")
+
+
+def test_a_request_larger_than_the_send_buffer_goes_out_as_room_comes(listener: socket.socket) -> None:
+    """A send that takes part of the request waits for the socket's next edge (more room)."""
+
+    def small_buffer(pool: int) -> int:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return s.detach()
+
+    e = engine(open_socket=small_buffer)
+    request = b"GET / HTTP/1.1\r\nX-Padding: " + b"x" * 400_000 + b"\r\n\r\n"
+    tid = e.add(0, socket.AF_INET, LOOPBACK, port(listener), 5.0, 0, request, [(200, 399)])
+    seen: list[bytes] = []
+    server = threading.Thread(target=lambda: seen.append(serve_one(listener, b"HTTP/1.1 200 OK\r\n\r\n")))
+    server.start()
+    try:
+        assert e.start(tid, T0) is None
+        [answer] = until_answered(e, T0)
+    finally:
+        server.join(5.0)
+        e.close()
+    assert judged(answer) == (True, "L7OK", "HTTP 200")
+    assert seen == [request]
+
+
+def test_a_status_line_in_pieces_is_read_as_each_piece_comes(
+    e: _connect.ConnectChecks, listener: socket.socket
+) -> None:
+    """After a piece without the line's end, the next bytes come with the socket's next edge."""
+    tid = http_target(e, listener)
+    assert e.start(tid, T0) is None
+    assert answered(e, T0 + 0.001) == [], "connected, the request sent"
+    listener.settimeout(2.0)
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(2.0)
+        request = b""
+        while not request.endswith(b"\r\n\r\n"):
+            request += conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 2")
+        assert answered(e, T0 + 0.001) == [], "half a status line is no answer yet"
+        conn.sendall(b"04 No Content\r\n\r\n")
+        [answer] = until_answered(e, T0 + 0.002)
+    assert (answer[0], judged(answer)) == (tid, (True, "L7OK", "HTTP 204"))
 
 
 # --- the autopilot in the health service, on the real reactor -----------------------------

@@ -3,7 +3,16 @@
  * At thousands of backends a Python connect check costs about 25 µs of
  * interpreter time on top of its system calls (docs/performance.md). Here a
  * check is: take an idle socket, connect(), wait in a private epoll set,
- * getsockopt(SO_ERROR), connect(AF_UNSPEC) to abort and keep the socket.
+ * connect(AF_UNSPEC) to abort and keep the socket.
+ *
+ * Each socket joins the epoll set once, edge-triggered for reading and writing,
+ * and stays in it while idle: a probe re-arms nothing (no epoll_ctl), and the
+ * event's mask says whether the connect worked (getsockopt(SO_ERROR) only when it
+ * did not). An event names the socket; the socket's owner (target and probe
+ * generation, none while idle) says whose it is, so the hang-up of an abort or a
+ * late answer to a probe that is over is ignored. epoll reads a socket's state
+ * again when it reports it, so an event queued before the socket was reused
+ * reports its state now (a connect in progress: nothing) or not at all.
  *
  * Two ways to use a target (one backend's address):
  *   start(tid, now)      one probe now; its result comes back to Python.
@@ -118,8 +127,8 @@ typedef struct {
     Py_ssize_t nheap, capheap;
     Pool *pools;
     Py_ssize_t npools, cappools;
-    unsigned char *registered; /* by fd: in the epoll set (armed or not) */
-    Py_ssize_t capregistered;
+    uint64_t *owners; /* by fd: the probe it serves (owner_of), or NO_OWNER while idle */
+    Py_ssize_t capowners;
     uint64_t rng;
     long long opened;
     long long fired_wakes;
@@ -203,9 +212,22 @@ static void drop_stale_top(Engine *e) {
 
 /* --- sockets --------------------------------------------------------------------- */
 
-static void forget_fd(Engine *e, int fd) {
-    if (fd >= 0 && fd < e->capregistered)
-        e->registered[fd] = 0;
+#define NO_OWNER 0
+#define SOCKET_EVENTS (EPOLLIN | EPOLLOUT | EPOLLET) /* for as long as the socket is ours */
+
+static uint64_t owner_of(uint32_t tid, uint32_t gen) { return ((uint64_t)tid + 1) << 32 | gen; }
+
+static void disown(Engine *e, int fd) {
+    if (fd >= 0 && fd < e->capowners)
+        e->owners[fd] = NO_OWNER;
+}
+
+/* Out of the set before close(): a copy of the descriptor (a child between fork and exec)
+ * would keep the old registration alive, and its events would name the number's next socket. */
+static void close_socket(Engine *e, int fd) {
+    disown(e, fd);
+    epoll_ctl(e->ep, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
 }
 
 static int take_socket(Engine *e, Target *t) {
@@ -227,23 +249,33 @@ static int take_socket(Engine *e, Target *t) {
         return -1;
     }
     e->opened++;
-    forget_fd(e, (int)fd);
+    if (grow((void **)&e->owners, &e->capowners, fd + 1, sizeof(uint64_t)) < 0) {
+        close((int)fd);
+        return -1;
+    }
+    e->owners[fd] = NO_OWNER;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = SOCKET_EVENTS;
+    ev.data.fd = (int)fd;
+    if (epoll_ctl(e->ep, EPOLL_CTL_ADD, (int)fd, &ev) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        close((int)fd);
+        return -1;
+    }
     return (int)fd;
 }
 
-/* The probe is over: disconnect and keep the socket, or close it. */
-static void release_socket(Engine *e, Target *t, int reuse, int armed) {
+/* The probe is over: disconnect and keep the socket (in the epoll set, owned by no one), or
+ * close it. */
+static void release_socket(Engine *e, Target *t, int reuse) {
     int fd = t->fd;
     t->fd = -1;
     if (fd < 0)
         return;
+    disown(e, fd); /* the abort's hang-up, or a late answer, is no one's event */
     Pool *p = &e->pools[t->pool];
     if (reuse && p->len < MAX_IDLE) {
-        if (armed && fd < e->capregistered && e->registered[fd]) {
-            /* still waiting (a timeout): out of the set, or the abort's hang-up wakes us */
-            epoll_ctl(e->ep, EPOLL_CTL_DEL, fd, NULL);
-            e->registered[fd] = 0;
-        }
         struct sockaddr unspec;
         memset(&unspec, 0, sizeof unspec);
         unspec.sa_family = AF_UNSPEC;
@@ -255,23 +287,7 @@ static void release_socket(Engine *e, Target *t, int reuse, int armed) {
         }
         PyErr_Clear();
     }
-    forget_fd(e, fd);
-    close(fd); /* also leaves the epoll set */
-}
-
-static int watch(Engine *e, int fd, uint32_t tid, uint32_t gen, uint32_t events) {
-    if (grow((void **)&e->registered, &e->capregistered, fd + 1, 1) < 0)
-        return -1;
-    struct epoll_event ev;
-    ev.events = events | EPOLLONESHOT;
-    ev.data.u64 = ((uint64_t)tid << 32) | gen;
-    int op = e->registered[fd] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(e->ep, op, fd, &ev) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    e->registered[fd] = 1;
-    return 0;
+    close_socket(e, fd);
 }
 
 /* --- results ----------------------------------------------------------------------- */
@@ -324,7 +340,7 @@ static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out, 
     double duration = now - t->started;
     if (duration < 0.0)
         duration = 0.0;
-    release_socket(e, t, 1, err == ERR_TIMEOUT);
+    release_socket(e, t, 1);
     t->gen++;
     t->phase = IDLE;
     if (t->autopilot && err == 0) {
@@ -373,22 +389,23 @@ static int accepted(const Target *t, int status) {
     return 0;
 }
 
-/* An HTTP check's socket is ready: send the request, or read the status line. */
-static int http_step(Engine *e, uint32_t tid, double now, PyObject **out) {
+/* An HTTP check's socket is ready (``events``): send the request, or read the status line.
+ * What is not done yet waits for the socket's next edge: more room to send (after a send
+ * that could not take everything), or more bytes. */
+static int http_step(Engine *e, uint32_t tid, uint32_t events, double now, PyObject **out) {
     Target *t = &e->targets[tid];
     if (t->written < t->reqlen) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return 0;
         ssize_t n = send(t->fd, t->request + t->written, (size_t)(t->reqlen - t->written), MSG_NOSIGNAL);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             return finish_l7(e, tid, "send", errno, now, out);
         if (n > 0)
             t->written += n;
-        uint32_t next = t->written < t->reqlen ? EPOLLOUT : EPOLLIN;
-        if (watch(e, t->fd, tid, t->gen, next) < 0) {
-            PyErr_Clear();
-            return finish_l7(e, tid, "send", EBADF, now, out);
-        }
-        return 0;
+        return 0; /* the answer comes later */
     }
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        return 0; /* room to send, which a sent request no longer needs */
     ssize_t n = recv(t->fd, t->head + t->headlen, (size_t)(HEAD_MAX - t->headlen), 0);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -414,11 +431,24 @@ static int http_step(Engine *e, uint32_t tid, double now, PyObject **out) {
         if (t->headlen == HEAD_MAX)
             return finish(e, tid, ERR_JUDGE, now, out, NULL);
     }
-    if (watch(e, t->fd, tid, t->gen, EPOLLIN) < 0) {
-        PyErr_Clear();
-        return finish_l7(e, tid, "recv", EBADF, now, out);
-    }
     return 0;
+}
+
+/* The connect is over (``events`` without an error: connected). */
+static int connected(Engine *e, uint32_t tid, uint32_t events, double now, PyObject **out) {
+    Target *t = &e->targets[tid];
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        /* a hang-up without an error is not a connection either (never seen from a connect) */
+        return finish(e, tid, err ? err : ECONNABORTED, now, out, NULL);
+    }
+    if (!t->request)
+        return finish(e, tid, 0, now, out, NULL);
+    t->connected = 1;
+    return http_step(e, tid, EPOLLOUT, now, out);
 }
 
 /* Start the probe of target tid now; a failure before connect is reported at once. */
@@ -448,6 +478,7 @@ static int launch(Engine *e, uint32_t tid, double now, PyObject **out) {
         return rc;
     }
     t->fd = fd;
+    e->owners[fd] = owner_of(tid, t->gen);
     t->phase = IN_FLIGHT;
     t->connected = 0;
     t->written = 0;
@@ -458,15 +489,13 @@ static int launch(Engine *e, uint32_t tid, double now, PyObject **out) {
          * backend never has to accept (as HAProxy). A disconnect clears it: set per connect. */
         setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
     }
+    /* the socket is in the epoll set already: its edge comes when the connect is over */
     int rc = connect(fd, (struct sockaddr *)&t->addr, t->addrlen);
     int err = rc == 0 ? 0 : errno;
-    if (err == EINPROGRESS) {
-        if (watch(e, fd, tid, t->gen, EPOLLOUT) < 0) {
-            PyErr_Clear();
-            return finish(e, tid, EBADF, now, out, NULL);
-        }
+    if (err == EINPROGRESS)
         return heap_push(e, on_grid(now + t->timeout, e->timeout_resolution), tid, t->gen);
-    }
+    if (err == 0)
+        return connected(e, tid, EPOLLOUT, now, out);
     return finish(e, tid, err, now, out, NULL);
 }
 
@@ -482,27 +511,23 @@ static int drain(Engine *e, double now, PyObject **out) {
             return -1;
         }
         for (int i = 0; i < n; i++) {
-            uint32_t tid = (uint32_t)(events[i].data.u64 >> 32), gen = (uint32_t)events[i].data.u64;
+            int fd = events[i].data.fd;
+            uint64_t owner = fd >= 0 && fd < e->capowners ? e->owners[fd] : NO_OWNER;
+            if (owner == NO_OWNER)
+                continue; /* an idle socket: the hang-up of its abort */
+            uint32_t tid = (uint32_t)(owner >> 32) - 1, gen = (uint32_t)owner, ev = events[i].events;
             if (tid >= (uint32_t)e->ntargets)
                 continue;
             Target *t = &e->targets[tid];
-            if (!t->used || t->gen != gen || t->phase != IN_FLIGHT)
+            if (!t->used || t->gen != gen || t->phase != IN_FLIGHT || t->fd != fd)
                 continue; /* an event for a probe that is already over */
             int rc;
-            if (t->connected) {
-                rc = http_step(e, tid, now, out);
-            } else {
-                int err = 0;
-                socklen_t len = sizeof err;
-                if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                    err = errno;
-                if (err || !t->request) {
-                    rc = finish(e, tid, err, now, out, NULL);
-                } else {
-                    t->connected = 1;
-                    rc = http_step(e, tid, now, out);
-                }
-            }
+            if (t->connected)
+                rc = http_step(e, tid, ev, now, out);
+            else if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+                rc = connected(e, tid, ev, now, out);
+            else
+                continue; /* still connecting */
             if (rc < 0)
                 return -1;
         }
@@ -665,7 +690,7 @@ static void Engine_dealloc(Engine *e) {
     PyMem_Free(e->targets);
     PyMem_Free(e->free_ids);
     PyMem_Free(e->heap);
-    PyMem_Free(e->registered);
+    PyMem_Free(e->owners);
     PyMem_Free(e->bounds);
     PyMem_Free(e->late_bounds);
     PyMem_Free(e->late_hist);
@@ -799,7 +824,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
 /* Stop whatever the target is doing; an in-flight probe's socket is closed, not kept. */
 static void halt(Engine *e, Target *t) {
     if (t->phase == IN_FLIGHT)
-        release_socket(e, t, 0, 1);
+        release_socket(e, t, 0);
     t->gen++;
     t->phase = IDLE;
     t->autopilot = 0;
@@ -1002,10 +1027,8 @@ static PyObject *Engine_flush_pool(Engine *e, PyObject *arg) {
         return NULL;
     }
     Pool *p = &e->pools[pool];
-    for (Py_ssize_t j = 0; j < p->len; j++) {
-        forget_fd(e, p->fds[j]);
-        close(p->fds[j]);
-    }
+    for (Py_ssize_t j = 0; j < p->len; j++)
+        close_socket(e, p->fds[j]);
     p->len = 0;
     Py_RETURN_NONE;
 }
