@@ -313,17 +313,27 @@ def judged(answer: tuple[Any, ...]) -> tuple[bool, str, str]:
     return r.ok, r.code, r.detail
 
 
-def serve_one(listener: socket.socket, answer: bytes | None) -> bytes:
-    """Accept the engine's connection, read its request, send ``answer`` (None: close)."""
+def accept_request(listener: socket.socket) -> tuple[socket.socket, bytes]:
+    """Accept the engine's connection and read its request (each wait at most 2 s)."""
     listener.settimeout(2.0)
     conn, _ = listener.accept()
-    with conn:
+    try:
         conn.settimeout(2.0)
         request = b""
         while not request.endswith(b"\r\n\r\n"):
             chunk = conn.recv(4096)
             assert chunk, "the engine closed before its request was complete"
             request += chunk
+    except BaseException:
+        conn.close()
+        raise
+    return conn, request
+
+
+def serve_one(listener: socket.socket, answer: bytes | None) -> bytes:
+    """Accept the engine's connection, read its request, send ``answer`` (None: close)."""
+    conn, request = accept_request(listener)
+    with conn:
         if answer is not None:
             conn.sendall(answer)
     return request
@@ -460,13 +470,9 @@ def test_a_status_line_in_pieces_is_read_as_each_piece_comes(
     tid = http_target(e, listener)
     assert e.start(tid, T0) is None
     assert answered(e, T0 + 0.001) == [], "connected, the request sent"
-    listener.settimeout(2.0)
-    conn, _ = listener.accept()
+    conn, request = accept_request(listener)
     with conn:
-        conn.settimeout(2.0)
-        request = b""
-        while not request.endswith(b"\r\n\r\n"):
-            request += conn.recv(4096)
+        assert request == REQUEST
         conn.sendall(b"HTTP/1.1 2")
         assert answered(e, T0 + 0.001) == [], "half a status line is no answer yet"
         conn.sendall(b"04 No Content\r\n\r\n")
