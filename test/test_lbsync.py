@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred
 import maglev.vppapi as vppapi
 from maglev.bus import EventBus
 from maglev.config import Config, load_config
-from maglev.dataplane.desired import desired_vip
+from maglev.dataplane.desired import desired_dataplane, desired_vip
 from maglev.dataplane.service import LbSync, NotConnected
 from maglev.events import BackendReported, BackendTransition, Event, FrontendTransition, LbSynced, VppConnected
 from maglev.health.report import Report
@@ -194,6 +194,33 @@ async def test_a_transition_computes_its_vip_once_on_the_way_to_vpp(
     assert result.changes == 1
     assert sorted(computed) == sorted(harness.config.frontends_using("a"))
     assert "192.0.2.12" not in {k for k, (w, _) in programmed(emu)[WEB].items() if w > 0}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_connection_works_out_every_vip_once_for_its_checks_states_and_first_sync(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the connected VPP can hold, the frontends' states and the full sync that follows
+    read one computation of every VIP (each is a pass over every backend)."""
+    from maglev.dataplane import model
+
+    passes: list[int] = []
+
+    def counting(cfg: Config, *args: Any) -> Any:
+        passes.append(len(cfg.frontends))
+        return desired_dataplane(cfg, *args)
+
+    monkeypatch.setattr(model, "desired_dataplane", counting)
+    h = Harness(
+        emu.api_socket, str(emu.stats_socket), load_config(CONFIG), {b: "up" for b in ("a", "b", "c", "v6a", "v6b")}
+    )
+    await h.start()
+    try:
+        # the first: the frontends' states at the start, before any VPP
+        assert passes == [len(h.config.frontends)] * 2
+        assert "192.0.2.12" in programmed(emu)[WEB], "the first sync wrote what was worked out"
+    finally:
+        await h.stop()
 
 
 @pytest_twisted.ensureDeferred

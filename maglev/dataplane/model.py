@@ -220,10 +220,10 @@ class DataplaneModel:
         return changes
 
     # --- what the connected VPP can hold ---------------------------------------------------
-    def set_vpp(self, fixed_handlers: bool) -> list[tuple[str, str]]:
-        """A VPP is connected; the frontends it newly cannot hold, with why."""
+    def set_vpp(self, fixed_handlers: bool, desired: Mapping[str, DesiredVip] | None = None) -> list[tuple[str, str]]:
+        """A VPP is connected; the frontends it newly cannot hold, with why (``desired``: fresh)."""
         self.fixed_handlers = fixed_handlers
-        return self._check_support()
+        return self._check_support(desired)
 
     def _check_support(self, desired: Mapping[str, DesiredVip] | None = None) -> list[tuple[str, str]]:
         if self.fixed_handlers is None:

@@ -149,9 +149,8 @@ class LbSync(Service):
         super().stopService()
         for sub in self._subscription:
             sub.cancel()
-        for t in self._warm_timers:
-            if t.active():
-                t.cancel()
+        for t in (t for t in self._warm_timers if t.active()):
+            t.cancel()
         self.safety.stop()
         for loop in (self._periodic, self._counters):
             if loop is not None and loop.running:
@@ -166,9 +165,10 @@ class LbSync(Service):
 
     # --- the connection (link.py) tells us ----------------------------------------------
     def _connected(self, info: VppInfo) -> None:
-        self._unsupported(self.model.set_vpp(info.fixed_handlers))
+        desired = self.model.desired()  # one pass over every backend (10,000: 20-25 ms) for all three
+        self._unsupported(self.model.set_vpp(info.fixed_handlers, desired), desired)
         self._counters = every(self.reactor, COUNTERS_EVERY, self.read_counters, "VPP counters", self.log)
-        self._sync_later(full=True)
+        self.request_sync(full=True, fresh=desired)  # connected, so enabled: it cannot fail
 
     def _unsupported(self, newly: list[tuple[str, str]], desired: Mapping[str, DesiredVip] | None = None) -> None:
         """Frontends the connected VPP cannot hold: said once, then left out of every sync."""
