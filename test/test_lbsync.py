@@ -224,6 +224,25 @@ async def test_a_connection_works_out_every_vip_once_for_its_checks_states_and_f
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_burst_over_more_vips_than_a_turn_takes_syncs_them_all_in_the_next_turns(
+    emu: Emulator, harness: Harness
+) -> None:
+    harness.lbsync._settling.per_turn = 1  # one VIP a turn: the burst below spans two turns
+    synced = [
+        wait_for(harness.bus, LbSynced, lambda e, n=name: e.scope == "vip" and n in e.frontends)
+        for name in ("web", "web6")
+    ]
+    for backend in ("a", "v6a"):  # in one turn, each in one VIP
+        harness.states[backend] = "down"
+        harness.bus.publish(BackendTransition(0.0, backend, "up", "down", "L4CON", "", 0, True))
+    for d in synced:
+        await d
+    got = programmed(emu)
+    assert "192.0.2.12" not in {k for k, (w, _) in got[WEB].items() if w > 0}
+    assert "2001:db8::12" not in {k for k, (w, _) in got[WEB6].items() if w > 0}
+
+
+@pytest_twisted.ensureDeferred
 async def test_pool_failover_and_back(emu: Emulator, harness: Harness) -> None:
     await harness.transition("a", "down")
     await harness.transition("b", "disabled")

@@ -37,6 +37,7 @@ from .oplog import tell, tell_frontends, tell_unsupported
 from .plan import LbConf, ObservedVip
 from .rates import CounterRates
 from .safety import SafeChanges
+from .settling import Settling
 from .view import DataplaneView
 from .vppclient import VppInfo
 from .worker import SyncResult, make_worker
@@ -110,8 +111,7 @@ class LbSync(Service):
         self._counters: LoopingCall | None = None
         self._periodic: LoopingCall | None = None
         self._warm_timers: list[IDelayedCall] = []
-        self._touched: set[str] = set()  # frontends whose backends changed this reactor turn
-        self._settling = False  # a _settle is scheduled
+        self._settling = Settling(reactor, self._settle)  # frontends whose backends changed
         self._subscription: list[Subscription] = []
 
     @property
@@ -149,6 +149,7 @@ class LbSync(Service):
         super().stopService()
         for sub in self._subscription:
             sub.cancel()
+        self._settling.stop()
         for t in (t for t in self._warm_timers if t.active()):
             t.cancel()
         self.safety.stop()
@@ -187,16 +188,10 @@ class LbSync(Service):
     def _on_transition(self, t: BackendTransition | BackendReported) -> None:
         if isinstance(t, BackendReported) and not self.model.reports.set(t.backend, t.source, t.report):
             return  # it said what it had said
-        # Transitions arrive in bursts (one timer tick settles many probes; a start brings
-        # thousands up): a VIP's state and sync are worked out once per reactor turn, not
-        # once per backend (a VIP of 100 backends costs 100x less while they come up).
-        if not self._settling:
-            self._settling = True
-            self.reactor.callLater(0, self._settle)
-        self._touched.update(self.config.frontends_using(t.backend))
+        # Bursts (a start brings thousands up): each VIP once a turn, a bounded number a turn
+        self._settling.touch(self.config.frontends_using(t.backend))
 
-    def _settle(self) -> None:
-        affected, self._touched, self._settling = sorted(self._touched), set(), False
+    def _settle(self, affected: list[str]) -> None:
         if not self.running:
             return
         desired = self.model.desired(affected)
