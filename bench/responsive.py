@@ -145,6 +145,7 @@ def main() -> None:
                               poller.between(quiet, reloaded)))  # fmt: skip
                 print(f"the reactor turn that applied it (the daemon's apply_seconds): {applied * 1000:.0f} ms")
                 print(summary(f"after the reload ({args.after:.0f} s)", poller.between(reloaded, end)))
+                print(slow("answers over 100 ms in the start-up", poller.between(listening, warm)))
                 print(slow("answers over 100 ms from the reload on", poller.between(quiet, end)))
             finally:
                 if poller is not None:

@@ -38,7 +38,7 @@ from .log import Logger
 from .reactor import event_loop_of
 
 TimerId = int
-TURN = 256  # timers one reactor turn fires at most
+TURN = 64  # timers one reactor turn fires at most
 
 
 class Alarm:

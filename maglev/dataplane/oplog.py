@@ -21,7 +21,7 @@ from .plan import AddAS, AddVip, DelAS, DelVip, Op, SetConf, SetWeight
 from .tables import model_mismatches
 from .worker import SyncResult
 
-OPS_PER_TURN = 500
+OPS_PER_TURN = 100  # log lines a reactor turn (about 8 ms): the API answers between them
 KINDS = {
     AddVip: "vip_added",
     DelVip: "vip_removed",

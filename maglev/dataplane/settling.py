@@ -16,7 +16,7 @@ from itertools import islice
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-SETTLE_PER_TURN = 20  # VIPs of 100 backends: about 5 ms of a turn
+SETTLE_PER_TURN = 10  # VIPs of 100 backends: about 2.5 ms of a turn
 
 
 class Settling:

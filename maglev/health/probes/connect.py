@@ -48,7 +48,7 @@ from .tcp import Done, NetnsWatch, probe_socket
 if TYPE_CHECKING:
     from ...reactor import Reactor
 
-ANSWERS_PER_TURN = 256  # answers handed over in one reactor turn at most
+ANSWERS_PER_TURN = 64  # answers handed over in one reactor turn at most
 _CONNECTED = "connected"
 
 PoolKey = tuple[int, "str | None", "Netns | None"]  # family, source address, namespace
