@@ -166,7 +166,7 @@ class LbSync(Service):
 
     # --- the connection (link.py) tells us ----------------------------------------------
     def _connected(self, info: VppInfo) -> None:
-        desired = self.model.desired()  # one pass over every backend (10,000: 20-25 ms) for all three
+        desired = self.model.desired()  # one pass over every backend (10,000: 20-25 ms) for the three below
         self._unsupported(self.model.set_vpp(info.fixed_handlers, desired), desired)
         self._counters = every(self.reactor, COUNTERS_EVERY, self.read_counters, "VPP counters", self.log)
         self.request_sync(full=True, fresh=desired)  # connected, so enabled: it cannot fail
