@@ -18,7 +18,7 @@
 
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc git \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc libssl-dev git \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -29,7 +29,7 @@ RUN python3 -m venv /usr/lib/vpp-maglev \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 util-linux iproute2 ca-certificates \
+ && apt-get install -y --no-install-recommends python3 libssl3 util-linux iproute2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 999 maglevd \
  && useradd --system --uid 999 --gid maglevd --home-dir /var/lib/vpp-maglev --create-home maglevd \

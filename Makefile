@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := python3-venv python3-dev git iproute2 procps socat openssh-client tmux groff-base libcap2-bin build-essential debhelper dh-virtualenv lintian chromium chromium-driver fonts-liberation fonts-noto-color-emoji
+APT_PACKAGES := python3-venv python3-dev libssl-dev git iproute2 procps socat openssh-client tmux groff-base libcap2-bin build-essential debhelper dh-virtualenv lintian chromium chromium-driver fonts-liberation fonts-noto-color-emoji
 SOURCES := maglev test twisted_plugins bench
 
 .PHONY: pkg-deb all demo test lint typecheck pytest setup install-deps venv install clean bench-probes bench-vppemu bench-sync bench-maglevt bench-grpc bench-web bench-peers proto vpp-api screenshots
@@ -60,7 +60,7 @@ install: $(VENV)/.deps
 	$(BIN)/python setup.py -q build_ext --inplace
 
 # Debian packages (vpp-maglev, vpp-maglevd) into dist/; needs root for the build tools.
-DEB_BUILD_PACKAGES := build-essential debhelper dh-virtualenv python3-venv python3-dev lintian
+DEB_BUILD_PACKAGES := build-essential debhelper dh-virtualenv python3-venv python3-dev libssl-dev lintian
 pkg-deb:
 	@$(MAKE) --no-print-directory install-deps APT_PACKAGES="$(DEB_BUILD_PACKAGES) git"
 	debian/build-debs dist

@@ -11,6 +11,7 @@ setup(
             "maglev.health.probes._connect",
             ["maglev/health/probes/_connect.c"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+            libraries=["ssl", "crypto"],  # HTTPS checks: the system's OpenSSL (libssl-dev to build)
         ),
         Extension("maglev._lbfill", ["maglev/_lbfill.c"], extra_compile_args=["-O2", "-Wall", "-Wextra"]),
     ]

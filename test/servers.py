@@ -74,8 +74,14 @@ def http_server(reactor: Any, behaviour: Behaviour, host: str = "127.0.0.1") -> 
     return port
 
 
-def self_signed(name: str = "localhost") -> tuple[bytes, bytes]:
+def self_signed(name: str = "localhost", address: str | None = None) -> tuple[bytes, bytes]:
+    """A key and its self-signed certificate for ``name`` (and ``address``, if given)."""
+    import ipaddress
+
     key = ec.generate_private_key(ec.SECP256R1())
+    alt: list[x509.GeneralName] = [x509.DNSName(name)]
+    if address is not None:
+        alt.append(x509.IPAddress(ipaddress.ip_address(address)))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -86,7 +92,7 @@ def self_signed(name: str = "localhost") -> tuple[bytes, bytes]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .sign(key, hashes.SHA256())
     )
     return (
@@ -203,7 +209,8 @@ class TlsServer:
     ``chunks`` writes the body in that many TLS records; ``close_in_handshake``
     closes the connection on its first bytes; ``hold`` accepts and never answers,
     ``hold_answer`` answers the handshake but not the request (the last three can
-    change between probes)."""
+    change between probes). ``cert_pem`` is its certificate, for 'localhost' and
+    127.0.0.1."""
 
     def __init__(
         self,
@@ -218,7 +225,8 @@ class TlsServer:
         import tempfile
         import threading
 
-        key_pem, cert_pem = self_signed()
+        key_pem, cert_pem = self_signed(address="127.0.0.1")
+        self.cert_pem = cert_pem
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         with tempfile.NamedTemporaryFile() as f:
             f.write(key_pem + cert_pem)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -615,40 +615,56 @@ maglev:
 """
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_steady_http_backend_flies_too_and_a_bad_status_comes_back() -> None:
+async def flying(config: str) -> tuple[Any, Any, Any]:
+    """A HealthService of ``config``, started, once its backend ``b`` is up and on autopilot:
+    (service, bus, prober); the caller stops the service."""
     from maglev.bus import EventBus
     from maglev.config import load_config
     from maglev.health.service import HealthService
 
-    from .servers import Behaviour, http_server, port_of, stop
-
-    behaviour = Behaviour()
-    server = http_server(reactor(), behaviour)
     bus = EventBus()
-    svc = HealthService(load_config(HTTP_CONFIG.format(port=port_of(server))), bus, reactor())
+    svc = HealthService(load_config(config), bus, reactor())
     up = transition(bus, "up")
     svc.startService()
     try:
         await up
         p = svc.probers["b"]
+        await until(lambda: bool(p.autopilot))
+    except BaseException:
+        svc.stopService()
+        raise
+    return svc, bus, p
 
-        def flying() -> bool:
-            return p.autopilot
 
-        await until(flying)
+async def a_bad_status_comes_back(bus: Any, p: Any, answer_500: Callable[[], None]) -> None:
+    """The backend answers 500 from now: it goes down after exactly ``fall`` (3) probes,
+    and its prober is back in Python."""
+    down = transition(bus, "down")
+    answer_500()
+    t = await down
+    assert (t.code, t.detail, t.old) == ("L7STS", "HTTP 500", "up")
+    assert p.results[(False, "L7STS")] == 3 and not p.autopilot
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_steady_http_backend_flies_too_and_a_bad_status_comes_back() -> None:
+    from .servers import Behaviour, http_server, port_of, stop
+
+    behaviour = Behaviour()
+    server = http_server(reactor(), behaviour)
+    svc, bus, p = await flying(HTTP_CONFIG.format(port=port_of(server)))
+    try:
         seen = len(behaviour.requests)
         await until(lambda: len(behaviour.requests) >= seen + 5)  # the engine's requests reach the server
-        assert behaviour.requests[-1]["path"] == b"/healthz" and flying()
+        assert behaviour.requests[-1]["path"] == b"/healthz" and p.autopilot
         q = svc.prober("b")
         assert q.results[(True, "L7OK")] >= 5 and q.health.last_result is not None
         assert (q.health.last_result.code, q.health.last_result.detail) == ("L7OK", "HTTP 200")
 
-        down = transition(bus, "down")
-        behaviour.status = 500
-        t = await down
-        assert (t.code, t.detail, t.old) == ("L7STS", "HTTP 500", "up")
-        assert p.results[(False, "L7STS")] == 3 and not flying()
+        def answer_500() -> None:
+            behaviour.status = 500
+
+        await a_bad_status_comes_back(bus, p, answer_500)
     finally:
         svc.stopService()
         await stop(server)
@@ -663,11 +679,12 @@ def test_http_checks_with_expect_body_stay_in_python() -> None:
     factory = ProbeFactory(reactor())
     backend = Backend("b", ipaddress.ip_address("127.0.0.1"), "hc")
     try:
-        plain = factory.probe_for(backend, HealthCheck("hc", CheckType.HTTP, port=80, params=HttpParams()))
-        params = HttpParams(expect_body="ok")
-        body = factory.probe_for(backend, HealthCheck("hc", CheckType.HTTP, port=80, params=params))
-        assert isinstance(getattr(plain, "pilot", None), ConnectCheck)
-        assert getattr(body, "pilot", "missing") is None  # the body needs Python's reading
+        for kind in (CheckType.HTTP, CheckType.HTTPS):
+            plain = factory.probe_for(backend, HealthCheck("hc", kind, port=80, params=HttpParams()))
+            params = HttpParams(expect_body="ok")
+            body = factory.probe_for(backend, HealthCheck("hc", kind, port=80, params=params))
+            assert isinstance(getattr(plain, "pilot", None), ConnectCheck), kind
+            assert getattr(body, "pilot", "missing") is None, kind  # the body needs Python's reading
     finally:
         factory.close()
 

@@ -5,8 +5,8 @@ cancelled first (the backend was paused, disabled, removed or its check
 changed). Network problems are results, never exceptions. Pure TCP connect
 checks run on the compiled engine (``connect.py``); TCP with send/expect,
 plain HTTP (``rawhttp.py``) and HTTPS (the same over ``tls.py``) on the lean
-multiplexed path (``tcp.py``), and a plain HTTP check that reads only the status
-line also has a ``pilot`` on the engine for its steady state; the other types
+multiplexed path (``tcp.py``), and an HTTP or HTTPS check that reads only the
+status line also has a ``pilot`` on the engine for its steady state; the other types
 produce Deferreds, adapted by DeferredProbe.
 """
 
@@ -174,12 +174,14 @@ class RawHttpProbe:
         self.source = source
         self.netns = netns
         self.name = name
-        # Steadily up, a check that only reads the status line flies on the engine's autopilot.
+        # Steadily up, a check that only reads the status line flies on the engine's autopilot
+        # (HTTPS with the engine's own TLS).
         self.pilot: ConnectCheck | None = None
-        if engine is not None and self.pattern is None and not https:
+        if engine is not None and self.pattern is None:
             self.pilot = ConnectCheck(
                 engine, address, hc.port, hc.timeout, source, netns, name, self.request,
                 [(r.low, r.high) for r in params.expect_status], lambda: HttpVerdict(params),
+                self.tls.for_engine() if self.tls is not None else None,
             )  # fmt: skip
 
     def close(self) -> None:

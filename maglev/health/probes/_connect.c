@@ -29,6 +29,12 @@
  * connection) goes back to Python with the bytes received, and Python's
  * HttpVerdict judges them, so there is one judge of record for failures.
  *
+ * A target with TLS as well is an HTTPS check: OpenSSL (the system's libssl) runs
+ * the handshake over the probe socket itself, no memory BIOs, and the target keeps
+ * the last handshake's session so the next probe resumes it. A TLS failure drops
+ * the session (the next probe is a full handshake that checks the certificate
+ * again); a probe that never got that far keeps it. The judge is plain HTTP's.
+ *
  * Time is never read here: every call that needs it is given `now` by the
  * caller (the reactor's clock), so tests can drive it with made-up times.
  * Timers are one binary heap with lazy deletion: an entry carries the
@@ -48,6 +54,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #define MAX_EVENTS 1024
 #define MAX_IDLE 4096 /* idle sockets kept per pool: the peak of probes in flight */
 #define ERR_TIMEOUT (-1)
@@ -55,9 +65,25 @@
 #define ERR_L7 (-3)         /* HTTP: send() or recv() failed; detail says which and why */
 #define ERR_JUDGE (-4)      /* HTTP: not clearly a success; the bytes go to Python's judge */
 #define ERR_JUDGE_EOF (-5)  /* the same, and the backend closed the connection */
+#define ERR_TLS (-6)        /* HTTPS: TLS failed (the handshake, a certificate, a record); detail says how */
+#define ERR_TLS_TIMEOUT (-7) /* HTTPS: the handshake did not finish before the timeout */
 #define HEAD_MAX 256        /* HTTP: status lines longer than this go to Python's judge */
 
 enum phase { IDLE, WAITING, IN_FLIGHT };
+
+/* An HTTPS check's TLS: what it was given, the session kept between probes, the probe's own. */
+typedef struct {
+    int verify;
+    char *sni;          /* NULL: none (never an address) */
+    char *name;         /* verified: the name or address the certificate must have */
+    int name_is_ip;
+    SSL_SESSION *session;
+    SSL *ssl;           /* the probe in flight's, over its socket */
+    int handshaken;
+} Tls;
+
+enum tls_end_how { TLS_DONE, TLS_FAILED, TLS_ABANDONED };
+static void tls_end(Tls *tls, enum tls_end_how how);
 
 typedef struct {
     int used;
@@ -87,6 +113,7 @@ typedef struct {
     int headlen;
     char *head; /* HEAD_MAX bytes after the request (one allocation): connect checks have none */
     int last_status;
+    Tls *tls; /* HTTPS checks only */
     /* counted by the autopilot since the last stats() */
     long sent;
     long ok;
@@ -129,6 +156,7 @@ typedef struct {
     Py_ssize_t npools, cappools;
     uint64_t *owners; /* by fd: the probe it serves (owner_of), or NO_OWNER while idle */
     Py_ssize_t capowners;
+    SSL_CTX *tls_ctx[2]; /* without and with verification; made when first needed */
     uint64_t rng;
     long long opened;
     long long fired_wakes;
@@ -340,6 +368,8 @@ static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out, 
     double duration = now - t->started;
     if (duration < 0.0)
         duration = 0.0;
+    if (t->tls)
+        tls_end(t->tls, err == ERR_TLS ? TLS_FAILED : TLS_DONE);
     release_socket(e, t, 1);
     t->gen++;
     t->phase = IDLE;
@@ -389,6 +419,30 @@ static int accepted(const Target *t, int status) {
     return 0;
 }
 
+/* HTTP: the head read so far decides once it holds the status line. 1: the probe is over,
+ * 0: read on, -1: an exception. */
+static int judge_head(Engine *e, uint32_t tid, double now, PyObject **out) {
+    Target *t = &e->targets[tid];
+    const char *crlf = NULL;
+    for (int i = 0; i + 1 < t->headlen; i++)
+        if (t->head[i] == '\r' && t->head[i + 1] == '\n') {
+            crlf = t->head + i;
+            break;
+        }
+    int err;
+    if (crlf) {
+        int status = status_of(t->head, (int)(crlf - t->head));
+        err = status && accepted(t, status) ? 0 : ERR_JUDGE;
+        if (!err)
+            t->last_status = status;
+    } else if (t->headlen == HEAD_MAX) {
+        err = ERR_JUDGE;
+    } else {
+        return 0;
+    }
+    return finish(e, tid, err, now, out, NULL) < 0 ? -1 : 1;
+}
+
 /* An HTTP check's socket is ready (``events``): send the request, or read the status line.
  * What is not done yet waits for the socket's next edge: more room to send (after a send
  * that could not take everything), or more bytes. */
@@ -414,24 +468,212 @@ static int http_step(Engine *e, uint32_t tid, uint32_t events, double now, PyObj
         return finish(e, tid, ERR_JUDGE_EOF, now, out, NULL);
     } else {
         t->headlen += (int)n;
-        const char *crlf = NULL;
-        for (int i = 0; i + 1 < t->headlen; i++)
-            if (t->head[i] == '\r' && t->head[i + 1] == '\n') {
-                crlf = t->head + i;
-                break;
-            }
-        if (crlf) {
-            int status = status_of(t->head, (int)(crlf - t->head));
-            if (status && accepted(t, status)) {
-                t->last_status = status;
-                return finish(e, tid, 0, now, out, NULL);
-            }
-            return finish(e, tid, ERR_JUDGE, now, out, NULL);
-        }
-        if (t->headlen == HEAD_MAX)
-            return finish(e, tid, ERR_JUDGE, now, out, NULL);
+        if (judge_head(e, tid, now, out) < 0)
+            return -1;
     }
     return 0;
+}
+
+/* --- TLS ----------------------------------------------------------------------------- */
+
+/* One client context per kind of verification, made when a target first needs it; the
+ * settings are tls.py's (the Python path's), so both paths offer the same handshake. */
+static SSL_CTX *tls_context(Engine *e, int verify) {
+    if (e->tls_ctx[verify])
+        return e->tls_ctx[verify];
+    static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    /* One classic key share: a health check has nothing to keep secret for years, and a
+     * post-quantum hybrid costs more than the rest of a resumed handshake. */
+    if (!ctx || SSL_CTX_set1_groups_list(ctx, "X25519:P-256") != 1 || SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) ||
+        (verify && SSL_CTX_set_default_verify_paths(ctx) != 1)) {
+        unsigned long code = ERR_get_error();
+        PyErr_Format(PyExc_RuntimeError, "OpenSSL could not make an HTTPS client context: %s",
+                     code ? ERR_reason_error_string(code) : "no reason given");
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* A backend that closes after its answer without close_notify is no protocol error to us. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_read_ahead(ctx, 1); /* a record in one read, not its header and then its body */
+    e->tls_ctx[verify] = ctx;
+    return ctx;
+}
+
+/* The probe's TLS is over: keep this handshake's session (TLS_DONE), drop the kept one
+ * (TLS_FAILED: a resumed session is never verified again), or change nothing (TLS_ABANDONED:
+ * cancelled, nothing learnt). The connection is let go as if shut down, or OpenSSL marks its
+ * session as not resumable; the socket itself is reset, as every probe's. */
+static void tls_end(Tls *tls, enum tls_end_how how) {
+    SSL *ssl = tls->ssl;
+    if (how == TLS_FAILED) {
+        SSL_SESSION_free(tls->session);
+        tls->session = NULL;
+    }
+    if (!ssl)
+        return;
+    tls->ssl = NULL;
+    if (how == TLS_DONE && tls->handshaken) {
+        SSL_SESSION *s = SSL_get1_session(ssl); /* in TLS 1.3, the newest ticket's */
+        if (s) {
+            SSL_SESSION_free(tls->session);
+            tls->session = s;
+        }
+    }
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
+    tls->handshaken = 0;
+    ERR_clear_error();
+}
+
+static void tls_free(Tls *tls) {
+    if (!tls)
+        return;
+    tls_end(tls, TLS_FAILED);
+    PyMem_Free(tls->sni);
+    PyMem_Free(tls->name);
+    PyMem_Free(tls);
+}
+
+static void append_lower(char *buf, size_t cap, size_t *len, const char *text) {
+    for (; *text && *len + 1 < cap; text++)
+        buf[(*len)++] = *text == '_' ? ' ' : (char)(*text >= 'A' && *text <= 'Z' ? *text - 'A' + 'a' : *text);
+    buf[*len] = '\0';
+}
+
+/* "TLS: " and OpenSSL's reasons for what just failed, as tls.py words them: "TLS: certificate
+ * verify failed", "TLS: wrong version number". */
+static PyObject *tls_reasons(void) {
+    char buf[320] = "TLS: ";
+    size_t len = 5;
+    unsigned long code;
+    while ((code = ERR_get_error()) != 0) {
+        const char *reason = ERR_reason_error_string(code);
+        if (!reason || strstr(buf + 5, reason))
+            continue; /* no text, or said already */
+        if (len > 5)
+            append_lower(buf, sizeof buf, &len, "; ");
+        append_lower(buf, sizeof buf, &len, reason);
+    }
+    if (len == 5)
+        append_lower(buf, sizeof buf, &len, "failed, and OpenSSL gave no reason");
+    return PyUnicode_FromString(buf);
+}
+
+static int finish_detail(Engine *e, uint32_t tid, int err, double now, PyObject **out, PyObject *detail) {
+    if (!detail)
+        return -1;
+    int rc = finish(e, tid, err, now, out, detail);
+    Py_DECREF(detail);
+    return rc;
+}
+
+/* An SSL_ call returned ``r`` (``sys_err``: errno right after it): wait for the socket's next
+ * edge, or end the probe as tls.py would judge it. */
+static int tls_wait_or_end(Engine *e, uint32_t tid, int r, int sys_err, const char *call, double now,
+                           PyObject **out) {
+    Target *t = &e->targets[tid];
+    Tls *tls = t->tls;
+    int why = SSL_get_error(tls->ssl, r);
+    if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        return 0;
+    }
+    char reason[128];
+    size_t len = 0;
+    reason[0] = '\0';
+    if (why == SSL_ERROR_SYSCALL && sys_err)
+        append_lower(reason, sizeof reason, &len, strerror(sys_err));
+    if (tls->handshaken) {
+        /* The peer's end (close_notify, or the connection's end without one); a failed
+         * system call; or a TLS failure in a record. */
+        if (why == SSL_ERROR_ZERO_RETURN || (why == SSL_ERROR_SYSCALL && !sys_err)) {
+            ERR_clear_error();
+            return finish(e, tid, ERR_JUDGE_EOF, now, out, NULL);
+        }
+        if (why == SSL_ERROR_SYSCALL) {
+            ERR_clear_error();
+            return finish_detail(e, tid, ERR_L7, now, out, PyUnicode_FromFormat("%s: %s", call, reason));
+        }
+        return finish_detail(e, tid, ERR_TLS, now, out, tls_reasons());
+    }
+    long verified = SSL_get_verify_result(tls->ssl);
+    PyObject *detail;
+    if (len) {
+        detail = PyUnicode_FromFormat("TLS: %s during the handshake", reason);
+    } else if (why == SSL_ERROR_ZERO_RETURN || why == SSL_ERROR_SYSCALL ||
+               ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        detail = PyUnicode_FromString("TLS: connection closed during the handshake");
+    } else if (tls->name && (verified == X509_V_ERR_HOSTNAME_MISMATCH || verified == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
+        detail = PyUnicode_FromFormat("TLS: the certificate is not for %s", tls->name);
+    } else {
+        detail = tls_reasons();
+    }
+    ERR_clear_error();
+    return finish_detail(e, tid, ERR_TLS, now, out, detail);
+}
+
+/* An HTTPS check's socket is ready: go on with the handshake, then send the request and
+ * read the status line through TLS. Whatever TLS waits for (bytes, or room to send) comes
+ * with the socket's next edge: OpenSSL reads until the socket has nothing more. */
+static int tls_step(Engine *e, uint32_t tid, double now, PyObject **out) {
+    Target *t = &e->targets[tid];
+    Tls *tls = t->tls;
+    SSL *ssl = tls->ssl;
+    size_t n;
+    int r;
+    ERR_clear_error();
+    if (!tls->handshaken) {
+        errno = 0;
+        if ((r = SSL_do_handshake(ssl)) != 1)
+            return tls_wait_or_end(e, tid, r, errno, "recv", now, out);
+        tls->handshaken = 1;
+    }
+    while (t->written < t->reqlen) {
+        errno = 0; /* a retry after WANT_WRITE is the same call: OpenSSL requires it */
+        if ((r = SSL_write_ex(ssl, t->request + t->written, (size_t)(t->reqlen - t->written), &n)) != 1)
+            return tls_wait_or_end(e, tid, r, errno, "send", now, out);
+        t->written += (Py_ssize_t)n;
+    }
+    for (;;) {
+        errno = 0;
+        if ((r = SSL_read_ex(ssl, t->head + t->headlen, (size_t)(HEAD_MAX - t->headlen), &n)) != 1)
+            return tls_wait_or_end(e, tid, r, errno, "recv", now, out);
+        t->headlen += (int)n;
+        int over = judge_head(e, tid, now, out);
+        if (over)
+            return over < 0 ? -1 : 0;
+    }
+}
+
+/* An HTTPS check connected: its TLS starts over the socket, resuming the kept session. */
+static int tls_begin(Engine *e, uint32_t tid, double now, PyObject **out) {
+    Target *t = &e->targets[tid];
+    Tls *tls = t->tls;
+    ERR_clear_error();
+    SSL *ssl = SSL_new(e->tls_ctx[tls->verify]);
+    int ok = ssl && SSL_set_fd(ssl, t->fd) == 1 && (!tls->sni || SSL_set_tlsext_host_name(ssl, tls->sni) == 1);
+    if (ok && tls->name) {
+        if (tls->name_is_ip) {
+            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), tls->name) == 1;
+        } else {
+            /* the name must be a subject alternative name, as service_identity wants */
+            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            ok = SSL_set1_host(ssl, tls->name) == 1;
+        }
+    }
+    if (ok && tls->session)
+        ok = SSL_set_session(ssl, tls->session) == 1;
+    if (!ok) {
+        SSL_free(ssl);
+        return finish_detail(e, tid, ERR_TLS, now, out, tls_reasons());
+    }
+    SSL_set_connect_state(ssl);
+    tls->ssl = ssl;
+    tls->handshaken = 0;
+    return tls_step(e, tid, now, out);
 }
 
 /* The connect is over (``events`` without an error: connected). */
@@ -448,6 +690,8 @@ static int connected(Engine *e, uint32_t tid, uint32_t events, double now, PyObj
     if (!t->request)
         return finish(e, tid, 0, now, out, NULL);
     t->connected = 1;
+    if (t->tls)
+        return tls_begin(e, tid, now, out);
     return http_step(e, tid, EPOLLOUT, now, out);
 }
 
@@ -522,7 +766,9 @@ static int drain(Engine *e, double now, PyObject **out) {
             if (!t->used || t->gen != gen || t->phase != IN_FLIGHT || t->fd != fd)
                 continue; /* an event for a probe that is already over */
             int rc;
-            if (t->connected)
+            if (t->connected && t->tls)
+                rc = tls_step(e, tid, now, out);
+            else if (t->connected)
                 rc = http_step(e, tid, ev, now, out);
             else if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                 rc = connected(e, tid, ev, now, out);
@@ -636,6 +882,8 @@ static int Engine_init(Engine *e, PyObject *args, PyObject *kw) {
 }
 
 static void free_http(Target *t) {
+    tls_free(t->tls);
+    t->tls = NULL;
     PyMem_Free(t->request);
     PyMem_Free(t->statuses);
     t->request = NULL;
@@ -694,6 +942,8 @@ static void Engine_dealloc(Engine *e) {
     PyMem_Free(e->bounds);
     PyMem_Free(e->late_bounds);
     PyMem_Free(e->late_hist);
+    for (int i = 0; i < 2; i++)
+        SSL_CTX_free(e->tls_ctx[i]);
     Engine_clear(e);
     Py_TYPE(e)->tp_free((PyObject *)e);
 }
@@ -740,18 +990,65 @@ static int http_parts(PyObject *request, PyObject *statuses, char **req, Py_ssiz
     return 0;
 }
 
+static char *copy_text(const char *text) {
+    size_t n = strlen(text) + 1;
+    char *c = PyMem_Malloc(n);
+    if (c)
+        memcpy(c, text, n);
+    else
+        PyErr_NoMemory();
+    return c;
+}
+
+/* HTTPS: (verify, SNI or None, the name to verify or None, whether that name is an address). */
+static int tls_parts(Engine *e, PyObject *spec, int http, Tls **out) {
+    *out = NULL;
+    if (spec == Py_None)
+        return 0;
+    int verify, name_is_ip;
+    const char *sni, *name;
+    if (!PyArg_ParseTuple(spec, "pzzp;tls must be (verify, server name, verified name, name is an address)", &verify,
+                          &sni, &name, &name_is_ip))
+        return -1;
+    if (!http) {
+        PyErr_SetString(PyExc_ValueError, "TLS needs an HTTP request and status ranges");
+        return -1;
+    }
+    if ((verify != 0) != (name != NULL)) {
+        PyErr_SetString(PyExc_ValueError, "a verified HTTPS check needs the name to verify, and only it has one");
+        return -1;
+    }
+    if (!tls_context(e, verify))
+        return -1;
+    Tls *tls = PyMem_Calloc(1, sizeof(Tls));
+    if (!tls) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    tls->verify = verify;
+    tls->name_is_ip = name_is_ip;
+    if ((sni && !(tls->sni = copy_text(sni))) || (name && !(tls->name = copy_text(name)))) {
+        tls_free(tls);
+        return -1;
+    }
+    *out = tls;
+    return 0;
+}
+
 static PyObject *Engine_add(Engine *e, PyObject *args) {
     int pool, family, port;
     unsigned int scope = 0;
     double timeout;
     Py_buffer ip;
-    PyObject *request = Py_None, *statuses = Py_None;
-    if (!PyArg_ParseTuple(args, "iiy*id|IOO", &pool, &family, &ip, &port, &timeout, &scope, &request, &statuses))
+    PyObject *request = Py_None, *statuses = Py_None, *tls_spec = Py_None;
+    if (!PyArg_ParseTuple(args, "iiy*id|IOOO", &pool, &family, &ip, &port, &timeout, &scope, &request, &statuses,
+                          &tls_spec))
         return NULL;
     char *req;
     int *st;
     Py_ssize_t reqlen, nst;
-    if (http_parts(request, statuses, &req, &reqlen, &st, &nst) < 0) {
+    Tls *tls = NULL;
+    if (http_parts(request, statuses, &req, &reqlen, &st, &nst) < 0 || tls_parts(e, tls_spec, req != NULL, &tls) < 0) {
         PyBuffer_Release(&ip);
         PyMem_Free(req);
         PyMem_Free(st);
@@ -783,6 +1080,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
     if (!hist) {
         PyMem_Free(req);
         PyMem_Free(st);
+        tls_free(tls);
         if (bad)
             PyErr_SetString(PyExc_ValueError, "need a known pool, an IPv4 or IPv6 address, a port and a timeout > 0");
         else
@@ -797,6 +1095,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
             PyMem_Free(hist);
             PyMem_Free(req);
             PyMem_Free(st);
+            tls_free(tls);
             return NULL;
         }
         tid = (uint32_t)e->ntargets++;
@@ -818,13 +1117,17 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
     t->reqlen = reqlen;
     t->statuses = st;
     t->nstatuses = nst;
+    t->tls = tls;
     return PyLong_FromUnsignedLong(tid);
 }
 
 /* Stop whatever the target is doing; an in-flight probe's socket is closed, not kept. */
 static void halt(Engine *e, Target *t) {
-    if (t->phase == IN_FLIGHT)
+    if (t->phase == IN_FLIGHT) {
+        if (t->tls)
+            tls_end(t->tls, TLS_ABANDONED);
         release_socket(e, t, 0);
+    }
     t->gen++;
     t->phase = IDLE;
     t->autopilot = 0;
@@ -945,7 +1248,8 @@ static PyObject *Engine_tick(Engine *e, PyObject *arg) {
             continue; /* ended by an earlier one of this turn */
         Target *t = &e->targets[x.tid];
         if (t->phase == IN_FLIGHT) {
-            if (finish(e, x.tid, ERR_TIMEOUT, now, &out, NULL) < 0)
+            int err = t->tls && t->connected && !t->tls->handshaken ? ERR_TLS_TIMEOUT : ERR_TIMEOUT;
+            if (finish(e, x.tid, err, now, &out, NULL) < 0)
                 goto fail_due;
         } else { /* WAITING: an autopilot start */
             double late = now - t->due;
@@ -1076,7 +1380,7 @@ static PyMethodDef Engine_methods[] = {
     {"add_pool", (PyCFunction)Engine_add_pool, METH_NOARGS,
      "add_pool() -> a new pool id: idle sockets shared by targets (same family, source, netns)"},
     {"add", (PyCFunction)Engine_add, METH_VARARGS,
-     "add(pool, family, packed_ip, port, timeout[, scope_id, request, statuses]) -> target id"},
+     "add(pool, family, packed_ip, port, timeout[, scope_id, request, statuses, tls]) -> target id"},
     {"remove", (PyCFunction)Engine_remove, METH_O, "remove(tid): stop and forget a target"},
     {"cancel", (PyCFunction)Engine_cancel, METH_O, "cancel(tid): stop its probe and autopilot"},
     {"start", (PyCFunction)Engine_start, METH_VARARGS, "start(tid, now) -> result at once, or None"},
@@ -1124,7 +1428,9 @@ PyMODINIT_FUNC PyInit__connect(void) {
         PyModule_AddIntConstant(m, "ERR_TIMEOUT", ERR_TIMEOUT) < 0 ||
         PyModule_AddIntConstant(m, "ERR_SOCKET", ERR_SOCKET) < 0 || PyModule_AddIntConstant(m, "ERR_L7", ERR_L7) < 0 ||
         PyModule_AddIntConstant(m, "ERR_JUDGE", ERR_JUDGE) < 0 ||
-        PyModule_AddIntConstant(m, "ERR_JUDGE_EOF", ERR_JUDGE_EOF) < 0) {
+        PyModule_AddIntConstant(m, "ERR_JUDGE_EOF", ERR_JUDGE_EOF) < 0 ||
+        PyModule_AddIntConstant(m, "ERR_TLS", ERR_TLS) < 0 ||
+        PyModule_AddIntConstant(m, "ERR_TLS_TIMEOUT", ERR_TLS_TIMEOUT) < 0) {
         Py_DECREF(&EngineType);
         Py_DECREF(m);
         return NULL;

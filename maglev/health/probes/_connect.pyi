@@ -7,6 +7,8 @@ ERR_SOCKET: int
 ERR_L7: int
 ERR_JUDGE: int
 ERR_JUDGE_EOF: int
+ERR_TLS: int
+ERR_TLS_TIMEOUT: int
 
 # (tid, ok, err, duration, detail, base, late, data)
 Answer = tuple[int, int, int, float, str | None, float, float, bytes | None]
@@ -31,6 +33,7 @@ class ConnectChecks:
         scope_id: int = 0,
         request: bytes | None = None,
         statuses: Sequence[tuple[int, int]] | None = None,
+        tls: tuple[bool, str | None, str | None, bool] | None = None,
     ) -> int: ...
     def remove(self, tid: int) -> None: ...
     def cancel(self, tid: int) -> None: ...

@@ -18,6 +18,9 @@ Plain HTTP checks without ``expect-body`` fly on the same autopilot (a
 RawHttpProbe's ``pilot``): the engine sends the request and counts a status line
 in the accepted ranges as a success; anything else comes back with the bytes
 received and HttpVerdict judges them, as it judges every Python-driven probe.
+HTTPS checks do too, with TLS in the engine (the system's OpenSSL over the probe
+socket) and the backend's session kept there; a TLS failure comes back worded as
+``tls.py`` words it.
 
 The engine never reads the time: ConnectEngine passes the reactor's.
 """
@@ -43,7 +46,8 @@ from ..netns import Netns, NetnsError
 from ..state import ProbeResult
 from . import _connect
 from .rawhttp import HttpVerdict
-from .tcp import Done, NetnsWatch, probe_socket
+from .tcp import TLS_TIMEOUT, Done, NetnsWatch, probe_socket
+from .tls import EngineTls
 
 if TYPE_CHECKING:
     from ...reactor import Reactor
@@ -80,6 +84,10 @@ def result_of(
     verdict: Callable[[], HttpVerdict] | None = None,
 ) -> ProbeResult:
     """The engine's answer as a result; for HTTP, once connected, HttpVerdict decides."""
+    if err == _connect.ERR_TLS:
+        return ProbeResult(False, "L6RSP", detail or "TLS: failed", duration)
+    if err == _connect.ERR_TLS_TIMEOUT:
+        return ProbeResult(False, "L6TOUT", TLS_TIMEOUT, duration)
     if verdict is not None and data is not None:
         return _http_result(verdict(), err, duration, detail, data)
     if err == 0:
@@ -145,6 +153,7 @@ class ConnectEngine:
         netns: Netns | None,
         request: bytes | None = None,
         statuses: Sequence[tuple[int, int]] | None = None,
+        tls: EngineTls | None = None,
     ) -> int:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         host, _, scope = address.partition("%")
@@ -154,7 +163,8 @@ class ConnectEngine:
         if pool is None:
             pool = self._pools[key] = self._c.add_pool()
             self._pool_keys.append(key)
-        tid: int = self._c.add(pool, family, socket.inet_pton(family, host), port, timeout, scope_id, request, statuses)
+        packed = socket.inet_pton(family, host)
+        tid: int = self._c.add(pool, family, packed, port, timeout, scope_id, request, statuses, tls)
         return tid
 
     def forget(self, tid: int) -> None:
@@ -309,7 +319,8 @@ class ConnectEngine:
 
 class ConnectCheck:
     """One backend's connect check: a Probe, and a Cancellable for its own probe. With a
-    ``request`` and a ``verdict``, a plain-HTTP check (only ever flown on autopilot)."""
+    ``request`` and a ``verdict``, an HTTP check (only ever flown on autopilot); with
+    ``tls`` as well, HTTPS."""
 
     __slots__ = ("engine", "tid", "name", "verdict", "_done", "last_base", "last_late", "__weakref__")
 
@@ -325,9 +336,10 @@ class ConnectCheck:
         request: bytes | None = None,
         statuses: Sequence[tuple[int, int]] | None = None,
         verdict: Callable[[], HttpVerdict] | None = None,
+        tls: EngineTls | None = None,
     ) -> None:
         self.engine = engine
-        self.tid = engine.add(address, port, timeout, source, netns, request, statuses)
+        self.tid = engine.add(address, port, timeout, source, netns, request, statuses, tls)
         self.name = name
         self.verdict = verdict
         self._done: Done | None = None

@@ -51,6 +51,7 @@ _OUT = select.EPOLLOUT | select.EPOLLONESHOT
 _IN = select.EPOLLIN | select.EPOLLONESHOT
 
 Done = Callable[[ProbeResult], None]
+TLS_TIMEOUT = "TLS handshake did not finish before the timeout"
 
 
 class Judge(Protocol):
@@ -300,7 +301,7 @@ class TcpAttempt:
         if self.done is None or self.sock is None:
             return
         if self.connected and self.tls is not None and not self.tls.handshaken:
-            self.finish(False, "L6TOUT", "TLS handshake did not finish before the timeout")
+            self.finish(False, "L6TOUT", TLS_TIMEOUT)
         elif self.connected and self.judge is not None:
             self.finish(False, "L7TOUT", self.judge.timeout_detail())
         elif self.connected:

@@ -84,6 +84,12 @@ def is_ip(host: str) -> bool:
     return True
 
 
+# What the compiled engine needs for a backend's TLS: (verify, SNI, the name the certificate
+# must have, whether that name is an address); it keeps its own session (its OpenSSL is the
+# system's, so sessions do not cross between the two paths).
+EngineTls = tuple[bool, "str | None", "str | None", bool]
+
+
 class TlsBackend:
     """One backend's TLS settings and its resumable session."""
 
@@ -99,6 +105,10 @@ class TlsBackend:
 
     def conversation(self, request: bytes) -> TlsConversation:
         return TlsConversation(self, request)
+
+    def for_engine(self) -> EngineTls:
+        name, sni = self.verify_name, self.server_name
+        return (name is not None, sni.decode("ascii") if sni else None, name, name is not None and is_ip(name))
 
 
 class TlsConversation:
@@ -209,4 +219,4 @@ def describe(e: SSL.Error) -> str:
     return str(e) or type(e).__name__
 
 
-__all__ = ["TlsBackend", "TlsConversation", "TlsFailure", "client_context", "is_ip"]
+__all__ = ["EngineTls", "TlsBackend", "TlsConversation", "TlsFailure", "client_context", "is_ip"]
