@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -131,16 +132,24 @@ def _permutations(address16: bytes, replicas: int, mask: int) -> tuple[tuple[int
     perms = _PERMUTATIONS.get(key, ((), ()))
     if len(perms[0]) < replicas:
         # extended into new tuples, swapped in whole: a thread reading the old one is unaffected
-        base = _seed_base(address16)
-        seeds = [xxhash64(base ^ r) for r in range(len(perms[0]), replicas)]
-        perms = (
-            perms[0] + tuple((x >> 32) & mask for x in seeds),
-            perms[1] + tuple(((x & 0xFFFFFFFF) | 1) & mask for x in seeds),
-        )
+        nexts, skips = _more_permutations(address16, len(perms[0]), replicas, mask)
+        perms = (perms[0] + nexts, perms[1] + skips)
         if len(_PERMUTATIONS) >= _PERMUTATIONS_KEPT:
             _PERMUTATIONS.clear()
         _PERMUTATIONS[key] = perms
     return perms
+
+
+def _more_permutations(
+    address16: bytes, first: int, replicas: int, mask: int, compiled: bool = True
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The first buckets and skips of replicas ``first``..``replicas``-1, in C where built."""
+    base = _seed_base(address16)
+    if compiled and _lbfill is not None:
+        nexts, skips = _lbfill.permutations(base, first, replicas - first, mask)
+        return tuple(array("I", nexts)), tuple(array("I", skips))
+    seeds = [xxhash64(base ^ r) for r in range(first, replicas)]
+    return tuple((x >> 32) & mask for x in seeds), tuple(((x & 0xFFFFFFFF) | 1) & mask for x in seeds)
 
 
 def _entries(ases: Sequence[Entry], length: int, weights: bool) -> tuple[list[int], list[int], list[int]]:
@@ -149,7 +158,10 @@ def _entries(ases: Sequence[Entry], length: int, weights: bool) -> tuple[list[in
     order = sorted((a[0], i) for i, a in enumerate(ases) if not weights or a[1] > 0)
     m = length - 1
     count = {i: min(ases[i][1], length) if weights else 1 for _, i in order}
-    perms = {i: _permutations(addr, count[i], m) for addr, i in order}
+    # Only replicas of the rounds that reach the table need a permutation: 100 ASes of
+    # weight 100 in 1,024 buckets fill it in 11 rounds (1,100 hashes, not 10,000).
+    rounds = rounds_to_fill(sorted(count.values()), length)
+    perms = {i: _permutations(addr, min(count[i], rounds), m) for addr, i in order}
     owners: list[int] = []
     nexts: list[int] = []
     skips: list[int] = []
@@ -164,6 +176,18 @@ def _entries(ases: Sequence[Entry], length: int, weights: bool) -> tuple[list[in
         r += 1
         alive = [i for i in alive if count[i] > r]
     return owners[:length], nexts[:length], skips[:length]
+
+
+def rounds_to_fill(counts: Sequence[int], length: int) -> int:
+    """How many rounds of the fill's entries (round r: every AS with more than r replicas,
+    ``counts`` sorted) it takes to reach ``length`` entries, or to run out of them."""
+    total = r = 0
+    alive = len(counts)
+    while alive and total < length:
+        total += alive
+        r += 1
+        alive = len(counts) - bisect_right(counts, r)
+    return r
 
 
 def check_length(length: int) -> None:

@@ -269,3 +269,45 @@ def test_the_compiled_loop_fills_as_the_python_one() -> None:
         lbtable._lbfill.fill(b"\0\0\0\0", b"\1\0\0\0", b"\0\0\0\0", 1000)
     with pytest.raises(ValueError, match="equal, non-empty"):
         lbtable._lbfill.fill(b"", b"", b"", 16)
+
+
+@pytest.mark.parametrize(
+    ("counts", "length", "rounds"),
+    [
+        ([100] * 100, 1024, 11),  # 1,100 entries reach 1,024
+        ([100] * 100, 65536, 100),  # every replica is needed
+        ([1, 1, 50], 8, 6),  # two ASes run out after round 0
+        ([1], 1024, 1),
+        ([], 16, 0),
+    ],
+)
+def test_rounds_to_fill(counts: list[int], length: int, rounds: int) -> None:
+    assert lbtable.rounds_to_fill(counts, length) == rounds
+
+
+def test_a_fill_hashes_only_the_replicas_that_reach_the_table() -> None:
+    """The permutations of replicas past the round that fills the table are never used:
+    the table is the same without them, and they are not worked out."""
+    ases = sorted((v4(i % 250 + 1, i // 250), 100) for i in range(100))
+    lbtable._PERMUTATIONS.clear()
+    bounded = fill(ases, 1024)
+    assert {len(lbtable._PERMUTATIONS[(a, 1023)][0]) for a, _ in ases} == {11}
+    for address, _ in ases:  # every replica worked out, as before the bound
+        lbtable._PERMUTATIONS.pop((address, 1023))
+        lbtable._permutations(address, 100, 1023)
+    assert fill(ases, 1024) == bounded
+    lbtable._PERMUTATIONS.clear()
+
+
+def test_the_compiled_permutations_are_the_python_ones() -> None:
+    if lbtable._lbfill is None:
+        pytest.skip("the _lbfill extension is not built (python setup.py build_ext --inplace)")
+    rng = random.Random(7)
+    for _ in range(50):
+        address = rng.randbytes(16)
+        first, replicas, mask = rng.randrange(0, 50), rng.randrange(50, 300), (1 << rng.randrange(1, 24)) - 1
+        compiled = lbtable._more_permutations(address, first, replicas, mask)
+        assert compiled == lbtable._more_permutations(address, first, replicas, mask, compiled=False)
+        assert len(compiled[0]) == replicas - first and all(s & 1 or mask == 0 for s in compiled[1])
+    with pytest.raises(ValueError, match="at most 2"):
+        lbtable._lbfill.permutations(0, 0, (1 << 30) + 1, 1023)
