@@ -1,6 +1,7 @@
-"""The one compiled module (setup.cfg holds everything else): TCP connect checks in C.
+"""The compiled modules (setup.cfg holds everything else): the probe engine (TCP, HTTP and
+HTTPS checks, linked with the system's OpenSSL) and the Maglev fill's hot loops.
 
-See maglev/health/probes/_connect.c for why.
+See maglev/health/probes/_connect.c and maglev/_lbfill.c for why.
 """
 
 from setuptools import Extension, setup

@@ -1,5 +1,5 @@
-/* The lb plugin's new-flow table fill, the loop only (maglev/lbtable.py has the rest and a
- * Python fallback): entries in the fill's order, each with its permutation's first bucket
+/* The lb plugin's new-flow table fill, its two hot parts (maglev/lbtable.py has the rest
+ * and a Python fallback for both). The loop: entries in the fill's order, each with its permutation's first bucket
  * and skip and the AS it stands for; round robin, each entry takes the first free bucket
  * along its permutation, until the table is full. Runs without the GIL. And the
  * permutations themselves (VPP's one-word xxHash of each replica's seed), which in Python

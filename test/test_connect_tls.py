@@ -95,7 +95,7 @@ def test_https_on_autopilot_counts_passes_and_hands_back_a_bad_status(
 ) -> None:
     tid = https_target(e, server)
     e.autopilot(tid, T0, 1.0, 0.0, 0.05)
-    now, counted = T0, 0
+    now = T0
     for _ in range(3):
         e.tick(now)
         for _wait in range(50):  # the handshake's steps, then the answer: each an edge
@@ -104,7 +104,6 @@ def test_https_on_autopilot_counts_passes_and_hands_back_a_bad_status(
             if stats[1]:
                 break
         assert (stats[1], stats[8]) == (1, 200)
-        counted += 1
         now = stats[7] or 0.0
     server.status = 503
     e.tick(now)
