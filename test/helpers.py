@@ -95,6 +95,21 @@ def source_env() -> dict[str, str]:
     return env
 
 
+def run_scenario(module: str, *args: str, timeout: float = 120) -> list[str]:
+    """Run ``python -m module args`` from this checkout in a fresh interpreter (nothing another
+    test left behind shows up in it); its stdout's lines, once it exited 0."""
+    run = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=source_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.splitlines()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

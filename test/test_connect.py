@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -360,6 +361,39 @@ def test_an_http_probe_sends_the_request_and_its_answer_is_judged_as_in_python(
     [result] = answered(e, T0 + 0.002)
     assert judged(result) == expected
     assert e.counts()["idle_sockets"] == 1
+
+
+def test_an_http_target_holds_its_request_and_a_status_buffer_only_while_in_flight(
+    e: _connect.ConnectChecks, listener: socket.socket
+) -> None:
+    """100,000 targets: the request is the caller's bytes, not a copy, and the buffer for the
+    status line is one of the engine's spares, taken when a probe begins and given back."""
+    request = b"".join([b"GET /own HTTP/1.1\r\n", b"Host: 127.0.0.1\r\n\r\n"])  # an object of its own
+    held = sys.getrefcount(request)
+    tids = [e.add(0, socket.AF_INET, LOOPBACK, port(listener), 1.0, 0, request, [(200, 399)]) for _ in range(3)]
+    assert sys.getrefcount(request) == held + 3
+    assert e.counts()["spare_heads"] == 0
+    for tid in tids:
+        assert e.start(tid, T0) is None
+    for _ in range(5):  # the connects' edges: each request goes out
+        if select.select([e.fileno()], [], [], 0.2)[0]:
+            assert e.poll(T0 + 0.001) is None
+    got: list[Any] = []
+    for _ in tids:
+        assert serve_one(listener, b"HTTP/1.1 200 OK\r\n\r\n") == request
+    for _ in range(10):  # each answer as its socket becomes ready
+        if len(got) == 3:
+            break
+        got += answered(e, T0 + 0.01)
+    assert sorted(a[0] for a in got) == sorted(tids) and all(judged(a)[:2] == (True, "L7OK") for a in got)
+    assert e.counts()["spare_heads"] == 3, "three were in flight at once; each gave its buffer back"
+    assert e.start(tids[0], T0 + 1) is None
+    assert e.counts()["spare_heads"] == 2, "a probe in flight holds one"
+    e.cancel(tids[0])
+    assert e.counts()["spare_heads"] == 3
+    for tid in tids:
+        e.remove(tid)
+    assert sys.getrefcount(request) == held
 
 
 def test_http_on_autopilot_counts_accepted_statuses_and_hands_back_the_rest(

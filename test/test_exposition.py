@@ -32,7 +32,7 @@ def written(statuses: list[BackendStatus], openmetrics: bool, wanted: Any = lamb
     out = BackendFamilies(DURATION_BUCKETS, wanted, openmetrics)
     for b in statuses:
         out.add(b)
-    out.add_transitions(statuses[0].name, {("unknown", "up"): 1, ("up", "down"): 3})
+    out.add_transitions([((statuses[0].name, "unknown", "up"), 1), ((statuses[0].name, "up", "down"), 3)])
     return out.text() + ("# EOF\n" if openmetrics else "")
 
 

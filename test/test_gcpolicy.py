@@ -5,29 +5,16 @@ only the young generations and freeze the rest; every tenth one is full anyway."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from maglev.gcpolicy import FULL_EVERY, LongLivedObjects
 
-from .helpers import source_env
-
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import run_scenario
 
 
 def test_a_reload_leaves_nothing_for_a_full_collection() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "test.gc_reload"],
-        cwd=ROOT,
-        env=source_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    reloads = [json.loads(line) for line in run.stdout.splitlines()]
-    assert reloads == [[], [], []], run.stdout  # renamed, renamed back, each check changed
+    lines = run_scenario("test.gc_reload")
+    reloads = [json.loads(line) for line in lines]
+    assert reloads == [[], [], []], lines  # renamed, renamed back, each check changed
 
 
 class Counted:

@@ -58,7 +58,7 @@ class ScriptedProbes:
         self.closed = 0
         self.probes_closed: list[str] = []  # backends whose probe was closed (never to be used again)
 
-    def probe_for(self, backend: Backend, hc: HealthCheck) -> Any:
+    def probe_for(self, backend: Backend, hc: HealthCheck, address: str | None = None) -> Any:
         def probe() -> Deferred[ProbeResult]:
             self.calls[backend.name] += 1
             self.addresses[backend.name] = str(backend.address)
@@ -479,7 +479,7 @@ class PilotFactory:
     def __init__(self) -> None:
         self.pilots: dict[str, ScriptedPilot] = {}
 
-    def probe_for(self, backend: Backend, hc: HealthCheck) -> ScriptedPilot:
+    def probe_for(self, backend: Backend, hc: HealthCheck, address: str | None = None) -> ScriptedPilot:
         return self.pilots.setdefault(backend.name, ScriptedPilot())
 
     def close(self) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
@@ -73,13 +73,12 @@ class BackendFamilies:
         if ENABLED in lines:
             lines[ENABLED].append(f'{ENABLED}{{backend="{name}"}} {1 if b.enabled else 0}\n')
 
-    def add_transitions(self, backend: str, counts: Mapping[tuple[str, str], int]) -> None:
-        """One backend's transitions so far, by (from, to)."""
+    def add_transitions(self, counts: Iterable[tuple[tuple[str, str, str], int]]) -> None:
+        """Transitions so far, by (backend, from, to)."""
         if TRANSITIONS in self.lines:
-            name = label_value(backend)
             self.lines[TRANSITIONS].extend(
-                f'{TRANSITIONS}_total{{backend="{name}",from="{old}",to="{new}"}} {n}\n'
-                for (old, new), n in counts.items()
+                f'{TRANSITIONS}_total{{backend="{label_value(backend)}",from="{old}",to="{new}"}} {n}\n'
+                for (backend, old, new), n in counts
             )
 
     def pieces(self, lines_per_piece: int = 2000) -> Iterator[str]:

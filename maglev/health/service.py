@@ -36,7 +36,7 @@ from .lateness import StartLateness
 from .probes import DURATION_BUCKETS, Cancellable, Pilot, Probe, ProbeFactory
 from .probes.execcheck import ExecPool
 from .report import Report
-from .state import BackendHealth, Intervals, OperatorError, ProbeResult, State, Transition
+from .state import BackendHealth, OperatorError, ProbeResult, State, Transition, intervals
 from .view import HealthView
 
 if TYPE_CHECKING:
@@ -72,6 +72,18 @@ class ProberState(Enum):
 # For what every read of every backend asks: an Enum's member is slow to look up.
 _PROBING, _AUTOPILOT = ProberState.PROBING, ProberState.AUTOPILOT
 
+_RESULT_KEYS: dict[tuple[bool, str], tuple[bool, str]] = {}
+
+
+def result_key(ok: bool, code: str) -> tuple[bool, str]:
+    """The key a prober counts a result under, one tuple for every backend: a tuple each
+    was 56 bytes a backend. Codes are a handful (L4OK, L4CON, L7STS, ...); the bound only
+    guards against a check that made them up."""
+    key = (ok, code)
+    if len(_RESULT_KEYS) < 256:
+        return _RESULT_KEYS.setdefault(key, key)
+    return _RESULT_KEYS.get(key, key)
+
 
 class NoSuchBackend(KeyError):
     def __str__(self) -> str:
@@ -94,7 +106,8 @@ class BackendProber:
     __slots__ = (
         "svc", "backend", "name", "address", "_call", "_hc", "check_type", "intervals", "starts", "health", "_probe",
         "_pilot", "state", "_inflight", "_started", "_on_result", "_on_landed", "_fire_cb", "probes_sent",
-        "results", "checks", "failed_checks", "duration_counts", "duration_sum", "scheduled_for", "lateness",
+        "_result_key", "_result_count", "_other_results", "checks", "failed_checks", "duration_counts",
+        "duration_sum", "scheduled_for", "lateness",
     )  # fmt: skip
 
     def __init__(self, svc: HealthService, backend: Backend, hc: HealthCheck, health: BackendHealth) -> None:
@@ -105,7 +118,7 @@ class BackendProber:
         self._call: TimerId | None = None
         self.hc = hc  # also sets intervals and the queue of probe starts
         self.health = health
-        self.probe = svc.factory.probe_for(backend, hc)
+        self.probe = svc.factory.probe_for(backend, hc, self.address)
         self.state = ProberState.IDLE
         self._inflight: Cancellable | None = None
         self._started = 0.0
@@ -116,7 +129,11 @@ class BackendProber:
         self._fire_cb = self._fire
         self.probes_sent = 0
         # Plain counters, exported at scrape time: no metric locks on the probe path.
-        self.results: dict[tuple[bool, str], int] = {}
+        # Results by (ok, code): the first kind in two slots, others in a dict made when one
+        # comes (most backends only ever see one or two kinds; a dict was 224 bytes each).
+        self._result_key: tuple[bool, str] | None = None
+        self._result_count = 0
+        self._other_results: dict[tuple[bool, str], int] | None = None
         self.checks = self.failed_checks = 0  # the results' totals, kept as they come (a read of 10,000 adds none)
         self.duration_counts = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
@@ -155,7 +172,7 @@ class BackendProber:
         """Set only while stopped: a waiting probe start stays in the queue it was put in."""
         self._hc = hc
         self.check_type: str = hc.type.value
-        self.intervals = Intervals(hc.interval, hc.fast_interval, hc.down_interval)
+        self.intervals = intervals(hc.interval, hc.fast_interval, hc.down_interval)
         self.starts = self.svc.starts_for(hc)
 
     def schedule(self, delay: float) -> None:
@@ -209,8 +226,7 @@ class BackendProber:
         started = self._started
         self.state = ProberState.IDLE
         self._inflight = None
-        key = (result.ok, result.code)
-        self.results[key] = self.results.get(key, 0) + 1
+        self._count(result_key(result.ok, result.code), 1)
         self.checks += 1
         if not result.ok:
             self.failed_checks += 1
@@ -240,6 +256,27 @@ class BackendProber:
     # A fully up backend whose probe has a pilot (a connect check, or a plain HTTP status
     # check) is probed by the engine alone: every passing probe changes nothing, so only
     # its counts are kept, and the first other answer comes back through _landed.
+    def _count(self, key: tuple[bool, str], n: int) -> None:
+        if key is self._result_key:  # keys are shared (result_key): the same kind, the same tuple
+            self._result_count += n
+        elif self._result_key is None:
+            self._result_key, self._result_count = key, n
+        else:
+            other = self._other_results
+            if other is None:
+                other = self._other_results = {}
+            other[key] = other.get(key, 0) + n
+
+    @property
+    def results(self) -> dict[tuple[bool, str], int]:
+        """Probe results so far by (ok, code): a new dict, the reader's own."""
+        first, other = self._result_key, self._other_results
+        out = {} if first is None else {first: self._result_count}
+        if other:
+            for key, n in other.items():
+                out[key] = out.get(key, 0) + n
+        return out
+
     def _fly(self, delay: float) -> None:
         assert self._pilot is not None
         self.scheduled_for = due = self.svc.clock.seconds() + delay
@@ -276,8 +313,7 @@ class BackendProber:
         if not ok:
             return
         last = pilot.ok_result(last_duration, last_status)
-        key = (True, last.code)
-        self.results[key] = self.results.get(key, 0) + ok
+        self._count(result_key(True, last.code), ok)
         self.checks += ok
         counts = self.duration_counts
         for i, n in hits:
@@ -527,7 +563,7 @@ class HealthService(Service):
         hc = config.healthchecks[p.backend.healthcheck]
         p.hc = hc
         p.probe.close()
-        p.probe = self.factory.probe_for(p.backend, hc)
+        p.probe = self.factory.probe_for(p.backend, hc, p.address)
         t = p.health.restart(hc.rise, hc.fall, now, why)
         if t is not None:
             self.announce(p, t)

@@ -102,7 +102,7 @@ class BackendReading(NamedTuple):
         checks, last_time, last, in_flight, state, enabled, counter, since, history, downs, failed = self.mark
         return BackendStatus(
             self.name, p.address, p.hc.name, p.check_type, enabled, state, counter, h.rise, h.fall, since, in_flight,
-            last, last_time, history, dict(p.results), tuple(p.duration_counts), p.duration_sum, p.probes_sent,
+            last, last_time, history, p.results, tuple(p.duration_counts), p.duration_sum, p.probes_sent,
             p.lateness, downs, self.downtime, checks, failed,
         )  # fmt: skip
 
@@ -166,7 +166,7 @@ def status_of(p: BackendProber, now: float | None = None) -> BackendStatus:
     h = p.health
     return BackendStatus(
         p.backend.name, p.address, p.hc.name, p.check_type, h.enabled, h.state, h.counter, h.rise,
-        h.fall, h.since, p.in_flight, h.last_result, h.last_result_time, tuple(h.history), dict(p.results),
+        h.fall, h.since, p.in_flight, h.last_result, h.last_result_time, tuple(h.history), p.results,
         tuple(p.duration_counts), p.duration_sum, p.probes_sent, p.lateness, h.downs,
         h.downtime(p.svc.wallclock() if now is None else now),
         p.checks,

@@ -13,6 +13,7 @@ produce Deferreds, adapted by DeferredProbe.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -149,9 +150,20 @@ class TcpProbe:
             return internal_error(self.name, e, done)
 
 
+@functools.lru_cache(maxsize=256)
+def status_verdict(params: HttpParams) -> Callable[[], HttpVerdict]:
+    """What judges the status lines the autopilot does not count: one for every backend
+    checked with ``params`` (a closure each was 200 bytes a backend)."""
+    return functools.partial(HttpVerdict, params)
+
+
 class RawHttpProbe:
     """HTTP on the raw TCP path: one send, the answer judged as it arrives; HTTPS the same
     through TLS, resuming the backend's last session. Guards itself, as TcpProbe does."""
+
+    __slots__ = (
+        "mux", "params", "address", "port", "timeout", "tls", "request", "pattern", "source", "netns", "name", "pilot",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -180,7 +192,7 @@ class RawHttpProbe:
         if engine is not None and self.pattern is None:
             self.pilot = ConnectCheck(
                 engine, address, hc.port, hc.timeout, source, netns, name, self.request,
-                [(r.low, r.high) for r in params.expect_status], lambda: HttpVerdict(params),
+                [(r.low, r.high) for r in params.expect_status], status_verdict(params),
                 self.tls.for_engine() if self.tls is not None else None,
             )  # fmt: skip
 
@@ -259,8 +271,9 @@ class ProbeFactory:
         self.exec_pool = exec_pool if exec_pool is not None else ExecPool()  # the checker's: a reload resizes it
         self.on_report = on_report  # an exec check's dynamic weight goes here
 
-    def probe_for(self, backend: Backend, hc: HealthCheck) -> Probe:
-        address = str(backend.address)
+    def probe_for(self, backend: Backend, hc: HealthCheck, address: str | None = None) -> Probe:
+        """``address``: the backend's, as text (the prober's own: one string a backend)."""
+        address = address or str(backend.address)
         source = source_for(address, hc)
         # The probes on the TCP multiplexer and the engine guard themselves; the others get a _Guarded.
         if hc.type in (CheckType.HTTP, CheckType.HTTPS):

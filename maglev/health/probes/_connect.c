@@ -105,13 +105,14 @@ typedef struct {
     double started;
     int fd;
     /* HTTP checks only */
-    char *request;
+    PyObject *request_obj; /* the caller's bytes, held: not a copy a target (100,000 targets) */
+    char *request;         /* in request_obj */
     Py_ssize_t reqlen, written;
     int *statuses; /* accepted ranges: lo, hi, lo, hi, ... */
     Py_ssize_t nstatuses;
     int connected;
     int headlen;
-    char *head; /* HEAD_MAX bytes after the request (one allocation): connect checks have none */
+    char *head; /* HEAD_MAX bytes while a probe is in flight (the engine's spares): none while idle */
     int last_status;
     Tls *tls; /* HTTPS checks only */
     /* counted by the autopilot since the last stats() */
@@ -157,6 +158,8 @@ typedef struct {
     uint64_t *owners; /* by fd: the probe it serves (owner_of), or NO_OWNER while idle */
     Py_ssize_t capowners;
     SSL_CTX *tls_ctx[2]; /* without and with verification; made when first needed */
+    char **heads;        /* spare HEAD_MAX buffers: as many as HTTP probes were in flight at once */
+    Py_ssize_t nheads, capheads;
     uint64_t rng;
     long long opened;
     long long fired_wakes;
@@ -362,6 +365,34 @@ static int schedule_next(Engine *e, Target *t, uint32_t tid, double now) {
     return heap_push(e, on_grid(t->due, t->resolution), tid, t->gen);
 }
 
+/* HTTP: a buffer for the status line, while a probe is in flight. Idle targets hold none: a
+ * spare is taken when a probe begins and given back when it ends. */
+static char *take_head(Engine *e) {
+    if (e->nheads)
+        return e->heads[--e->nheads];
+    char *head = PyMem_Malloc(HEAD_MAX);
+    if (!head)
+        PyErr_NoMemory();
+    return head;
+}
+
+static void give_head(Engine *e, Target *t) {
+    if (!t->head)
+        return;
+    if (e->nheads == e->capheads && e->nheads < MAX_IDLE) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb); /* a spare not kept is no error, and the caller's stays */
+        if (grow((void **)&e->heads, &e->capheads, e->nheads + 1, sizeof(char *)) < 0)
+            PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+    if (e->nheads < e->capheads)
+        e->heads[e->nheads++] = t->head;
+    else
+        PyMem_Free(t->head);
+    t->head = NULL;
+}
+
 /* The probe of target tid ended: err 0 means connected (and for HTTP, an accepted status). */
 static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out, PyObject *detail) {
     Target *t = &e->targets[tid];
@@ -374,13 +405,17 @@ static int finish(Engine *e, uint32_t tid, int err, double now, PyObject **out, 
     t->gen++;
     t->phase = IDLE;
     if (t->autopilot && err == 0) {
+        give_head(e, t);
         count_ok(e, t, duration, now);
         return schedule_next(e, t, tid, now);
     }
     t->autopilot = 0;
     PyObject *data = NULL;
-    if (t->request && t->connected && !(data = PyBytes_FromStringAndSize(t->head, t->headlen)))
+    if (t->request && t->connected && t->head && !(data = PyBytes_FromStringAndSize(t->head, t->headlen))) {
+        give_head(e, t);
         return -1;
+    }
+    give_head(e, t);
     int rc = report(out, tid, err == 0, err, duration, detail, t->base, t->last_late, data);
     Py_XDECREF(data);
     return rc;
@@ -698,6 +733,8 @@ static int connected(Engine *e, uint32_t tid, uint32_t events, double now, PyObj
 /* Start the probe of target tid now; a failure before connect is reported at once. */
 static int launch(Engine *e, uint32_t tid, double now, PyObject **out) {
     Target *t = &e->targets[tid];
+    if (t->request && !t->head && !(t->head = take_head(e)))
+        return -1;
     t->gen++;
     t->started = now;
     int fd = take_socket(e, t);
@@ -717,6 +754,7 @@ static int launch(Engine *e, uint32_t tid, double now, PyObject **out) {
         }
         t->phase = IDLE;
         t->autopilot = 0;
+        give_head(e, t);
         int rc = report(out, tid, 0, ERR_SOCKET, 0.0, detail, t->base, t->last_late, NULL);
         Py_DECREF(detail);
         return rc;
@@ -884,7 +922,8 @@ static int Engine_init(Engine *e, PyObject *args, PyObject *kw) {
 static void free_http(Target *t) {
     tls_free(t->tls);
     t->tls = NULL;
-    PyMem_Free(t->request);
+    Py_CLEAR(t->request_obj);
+    PyMem_Free(t->head);
     PyMem_Free(t->statuses);
     t->request = NULL;
     t->head = NULL;
@@ -942,16 +981,19 @@ static void Engine_dealloc(Engine *e) {
     PyMem_Free(e->bounds);
     PyMem_Free(e->late_bounds);
     PyMem_Free(e->late_hist);
+    for (Py_ssize_t i = 0; i < e->nheads; i++)
+        PyMem_Free(e->heads[i]);
+    PyMem_Free(e->heads);
     for (int i = 0; i < 2; i++)
         SSL_CTX_free(e->tls_ctx[i]);
     Engine_clear(e);
     Py_TYPE(e)->tp_free((PyObject *)e);
 }
 
-/* HTTP: the request and the accepted status ranges, copied for the target; the request's
- * buffer has room for the status line after it (Target.head). */
-static int http_parts(PyObject *request, PyObject *statuses, char **req, Py_ssize_t *reqlen, int **st,
-                      Py_ssize_t *nst) {
+/* HTTP: the request (held, a new reference in *reqobj) and the accepted status ranges (copied). */
+static int http_parts(PyObject *request, PyObject *statuses, PyObject **reqobj, char **req, Py_ssize_t *reqlen,
+                      int **st, Py_ssize_t *nst) {
+    *reqobj = NULL;
     *req = NULL;
     *st = NULL;
     *reqlen = *nst = 0;
@@ -964,14 +1006,15 @@ static int http_parts(PyObject *request, PyObject *statuses, char **req, Py_ssiz
     if (!seq)
         return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    *req = PyMem_Malloc((size_t)*reqlen + HEAD_MAX);
     *st = PyMem_Calloc((size_t)n * 2 + 1, sizeof(int));
-    if (!*req || !*st) {
+    if (!*st) {
         Py_DECREF(seq);
         PyErr_NoMemory();
         return -1;
     }
-    memcpy(*req, buf, (size_t)*reqlen);
+    Py_INCREF(request); /* bytes do not change: the target reads them where they are */
+    *reqobj = request;
+    *req = buf;
     for (Py_ssize_t i = 0; i < n; i++) {
         int lo, hi;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ii", &lo, &hi)) {
@@ -1044,13 +1087,15 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iiy*id|IOOO", &pool, &family, &ip, &port, &timeout, &scope, &request, &statuses,
                           &tls_spec))
         return NULL;
+    PyObject *reqobj;
     char *req;
     int *st;
     Py_ssize_t reqlen, nst;
     Tls *tls = NULL;
-    if (http_parts(request, statuses, &req, &reqlen, &st, &nst) < 0 || tls_parts(e, tls_spec, req != NULL, &tls) < 0) {
+    if (http_parts(request, statuses, &reqobj, &req, &reqlen, &st, &nst) < 0 ||
+        tls_parts(e, tls_spec, req != NULL, &tls) < 0) {
         PyBuffer_Release(&ip);
-        PyMem_Free(req);
+        Py_XDECREF(reqobj);
         PyMem_Free(st);
         return NULL;
     }
@@ -1078,7 +1123,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
     PyBuffer_Release(&ip);
     long *hist = bad ? NULL : PyMem_Calloc((size_t)e->nbounds + 1, sizeof(long));
     if (!hist) {
-        PyMem_Free(req);
+        Py_XDECREF(reqobj);
         PyMem_Free(st);
         tls_free(tls);
         if (bad)
@@ -1093,7 +1138,7 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
     } else {
         if (grow((void **)&e->targets, &e->captargets, e->ntargets + 1, sizeof(Target)) < 0) {
             PyMem_Free(hist);
-            PyMem_Free(req);
+            Py_XDECREF(reqobj);
             PyMem_Free(st);
             tls_free(tls);
             return NULL;
@@ -1112,8 +1157,9 @@ static PyObject *Engine_add(Engine *e, PyObject *args) {
     t->fd = -1;
     t->hist = hist;
     t->phase = IDLE;
+    t->request_obj = reqobj;
     t->request = req;
-    t->head = req ? req + reqlen : NULL;
+    t->head = NULL;
     t->reqlen = reqlen;
     t->statuses = st;
     t->nstatuses = nst;
@@ -1128,6 +1174,7 @@ static void halt(Engine *e, Target *t) {
             tls_end(t->tls, TLS_ABANDONED);
         release_socket(e, t, 0);
     }
+    give_head(e, t);
     t->gen++;
     t->phase = IDLE;
     t->autopilot = 0;
@@ -1355,8 +1402,8 @@ static PyObject *Engine_counts(Engine *e, PyObject *Py_UNUSED(ignored)) {
     Py_ssize_t idle = 0;
     for (Py_ssize_t i = 0; i < e->npools; i++)
         idle += e->pools[i].len;
-    return Py_BuildValue("{s:L,s:n,s:n,s:L}", "sockets_opened", e->opened, "idle_sockets", idle, "timers",
-                         e->nheap, "wakes", e->fired_wakes);
+    return Py_BuildValue("{s:L,s:n,s:n,s:L,s:n}", "sockets_opened", e->opened, "idle_sockets", idle, "timers",
+                         e->nheap, "wakes", e->fired_wakes, "spare_heads", e->nheads);
 }
 
 /* How late the autopilot's starts were, since the engine was made: (counts by late_bounds
@@ -1394,7 +1441,7 @@ static PyMethodDef Engine_methods[] = {
     {"flush_pool", (PyCFunction)Engine_flush_pool, METH_O, "flush_pool(pool): close its idle sockets"},
     {"fileno", (PyCFunction)Engine_fileno, METH_NOARGS, "the epoll fd, readable when a probe is ready"},
     {"close", (PyCFunction)Engine_close, METH_NOARGS, "close every socket"},
-    {"counts", (PyCFunction)Engine_counts, METH_NOARGS, "sockets opened, idle, timers, wakes"},
+    {"counts", (PyCFunction)Engine_counts, METH_NOARGS, "sockets opened, idle, timers, wakes, spare status-line buffers"},
     {"lateness", (PyCFunction)Engine_lateness, METH_NOARGS, "(counts by late_bounds, sum) of autopilot starts"},
     {NULL, NULL, 0, NULL},
 };

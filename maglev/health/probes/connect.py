@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import socket
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -45,8 +44,8 @@ from ..lateness import LATENESS_BUCKETS
 from ..netns import Netns, NetnsError
 from ..state import ProbeResult
 from . import _connect
-from .rawhttp import HttpVerdict
-from .tcp import TLS_TIMEOUT, Done, NetnsWatch, probe_socket
+from .rawhttp import HttpVerdict, http_status
+from .tcp import TLS_TIMEOUT, Done, NetnsWatch, probe_socket, refusal
 from .tls import EngineTls
 
 if TYPE_CHECKING:
@@ -96,7 +95,7 @@ def result_of(
         return ProbeResult(False, "L4TOUT", "connect timeout", duration)
     if err == _connect.ERR_SOCKET:
         return ProbeResult(False, "L4CON", detail or "no socket", duration)
-    return ProbeResult(False, "L4CON", os.strerror(err).lower(), duration)
+    return ProbeResult(False, "L4CON", refusal(err), duration)
 
 
 def _http_result(verdict: HttpVerdict, err: int, duration: float, detail: str | None, data: bytes) -> ProbeResult:
@@ -322,7 +321,7 @@ class ConnectCheck:
     ``request`` and a ``verdict``, an HTTP check (only ever flown on autopilot); with
     ``tls`` as well, HTTPS."""
 
-    __slots__ = ("engine", "tid", "name", "verdict", "_done", "last_base", "last_late", "__weakref__")
+    __slots__ = ("engine", "tid", "name", "verdict", "_done", "last_base", "last_late")
 
     def __init__(
         self,
@@ -345,10 +344,18 @@ class ConnectCheck:
         self._done: Done | None = None
         self.last_base = 0.0  # of the last answer: when its probe was due, or started after a stall
         self.last_late = 0.0
-        weakref.finalize(self, engine.forget, self.tid)
+
+    def __del__(self) -> None:
+        """The engine forgets the check when it is collected. Not a ``weakref.finalize``: that
+        is four more objects a backend, 380 bytes (docs/performance.md)."""
+        try:
+            engine, tid = self.engine, self.tid
+        except AttributeError:  # the engine refused it: nothing to forget
+            return
+        engine.forget(tid)
 
     def close(self) -> None:
-        return None  # the engine forgets it when it is collected (weakref.finalize above)
+        return None  # the engine forgets it when it is collected (__del__)
 
     def start(self, done: Done) -> ConnectCheck:
         """Guards itself, as TcpProbe does."""
@@ -378,7 +385,7 @@ class ConnectCheck:
         """What a success the autopilot counted looked like."""
         if self.verdict is None:
             return ProbeResult(True, "L4OK", _CONNECTED, duration)
-        return ProbeResult(True, "L7OK", f"HTTP {status}", duration)
+        return ProbeResult(True, "L7OK", http_status(status), duration)
 
     def autopilot(self, due: float, interval: float, resolution: float, stall: float, done: Done) -> ConnectCheck:
         """Probe every ``interval`` (±10%) from ``due`` while the backend connects; the first

@@ -9,6 +9,7 @@ over TLS (``tls.py``). Plain logic, no Twisted.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ... import PROJECT_URL, __version__
@@ -32,6 +33,13 @@ def request_bytes(params: HttpParams, address: str, port: int, default_port: int
     lines += [f"{name}: {value}" for name, value in params.headers]
     lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@functools.cache
+def http_status(status: int) -> str:
+    """A status as a probe's detail, one text for every backend that got it (each keeps its
+    last result). Three digits: at most 900 of them."""
+    return f"HTTP {status}"
 
 
 def body_pattern(params: HttpParams) -> re.Pattern[bytes] | None:
@@ -63,9 +71,9 @@ class HttpVerdict:
                 return False, "L7RSP", f"bad response: {buffer[:end][:80]!r}"
             self.status = int(parts[1])
             if not self.params.status_ok(self.status):
-                return False, "L7STS", f"HTTP {self.status}"
+                return False, "L7STS", http_status(self.status)
             if self.pattern is None:
-                return True, "L7OK", f"HTTP {self.status}"
+                return True, "L7OK", http_status(self.status)
         assert self.pattern is not None
         head_end = buffer.find(b"\r\n\r\n")
         if head_end < 0:
@@ -74,7 +82,7 @@ class HttpVerdict:
             return None
         body = buffer[head_end + 4 : head_end + 4 + MAX_BODY]
         if self.pattern.search(body):
-            return True, "L7OK", f"HTTP {self.status}"
+            return True, "L7OK", http_status(self.status)
         if eof or len(body) >= MAX_BODY:
             return False, "L7RSP", f"HTTP {self.status}, body does not match {self.params.expect_body!r}"
         return None

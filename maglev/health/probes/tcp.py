@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import math
 import os
 import re
@@ -51,6 +52,15 @@ _OUT = select.EPOLLOUT | select.EPOLLONESHOT
 _IN = select.EPOLLIN | select.EPOLLONESHOT
 
 Done = Callable[[ProbeResult], None]
+
+
+@functools.cache
+def refusal(err: int) -> str:
+    """A connect's errno as a probe's detail: one text for every backend that got it (each
+    keeps its last result: 73 bytes a backend refused)."""
+    return os.strerror(err).lower()
+
+
 TLS_TIMEOUT = "TLS handshake did not finish before the timeout"
 
 
@@ -169,7 +179,7 @@ class TcpAttempt:
         if not self.connected:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                self.finish(False, "L4CON", os.strerror(err).lower())
+                self.finish(False, "L4CON", refusal(err))
                 return
             self.connected = True
             if self.tls is not None:
@@ -383,7 +393,7 @@ class TcpMux:
             attempt.finish(False, "L4CON", f"connect: {(e.strerror or str(e)).lower()}")
             return attempt
         if err not in (0, errno.EINPROGRESS):
-            attempt.finish(False, "L4CON", os.strerror(err).lower())
+            attempt.finish(False, "L4CON", refusal(err))
             return attempt
         attempt.timer = self.timers.call_later(timeout, attempt.timed_out)
         self.watch(attempt, _OUT)
