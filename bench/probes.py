@@ -12,7 +12,8 @@ size and type it prints probes/s achieved against scheduled, CPU seconds per
 1,000 probes (user+sys of the checker process), p50/p99 start lateness of every
 probe in the window (how late it started after it was due: the checker's
 maglev_probe_start_lateness_seconds histogram, read as a scrape reads it, the
-quantiles interpolated within its buckets as Prometheus does) and RSS. Counts
+quantiles interpolated within its buckets as Prometheus does) and RSS (while probing,
+and after one full scrape at the end, whose text the heap may keep). Counts
 come from the probers, as a metrics scrape reads them, not from probe
 observers: an observer would bring every probe back to Python.
 
@@ -324,7 +325,9 @@ def measure(n: int, kind: str, duration: float, warmup: float, netns: str | None
     reactor.callLater(warmup * 0.8, long_lived.settle)  # and once the first transitions are done
     reactor.callLater(warmup, start_measuring)
     reactor.callLater(warmup + duration, stop_measuring)
-    reactor.run()
+    # No signal handlers: the pool ends this worker with SIGTERM, and a stopped reactor's
+    # handler would swallow it (the bench then hung in Pool.terminate, once in 16 cases).
+    reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # ReactorBase takes it
     elapsed = state["t1"] - state["t0"]
     late = [b - a for a, b in zip(state["late0"], state["late1"], strict=True)]
     probes = state["sent1"] - state["sent0"]
@@ -393,7 +396,8 @@ def main() -> None:
                 f"{kind:5} {n:>6} {r['probes_per_s']:>9} {r['scheduled_per_s']:>8.0f} {r['failed']:>6} "
                 f"{r['cpu_s_per_1000']:>10} {r['cpu_share']:>6} {r['user_share']:>6} "
                 f"{r['lateness_p50_ms']:>8}ms {r['lateness_p99_ms']:>8}ms "
-                f"{r['rss_mib']:>8}  scrape {r['scrape_ms']} ms" + ("  (netns)" if r["netns"] else ""),
+                f"{r['rss_mib']:>8}  scrape {r['scrape_ms']} ms, RSS {r['rss_after_scrape_mib']} after it"
+                + ("  (netns)" if r["netns"] else ""),
                 flush=True,
             )
             if r["failure_codes"]:
