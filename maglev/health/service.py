@@ -252,10 +252,7 @@ class BackendProber:
         else:
             self.schedule(delay)
 
-    # --- autopilot ------------------------------------------------------------------------
-    # A fully up backend whose probe has a pilot (a connect check, or a plain HTTP status
-    # check) is probed by the engine alone: every passing probe changes nothing, so only
-    # its counts are kept, and the first other answer comes back through _landed.
+    # --- counts ---------------------------------------------------------------------------
     def _count(self, key: tuple[bool, str], n: int) -> None:
         if key is self._result_key:  # keys are shared (result_key): the same kind, the same tuple
             self._result_count += n
@@ -277,6 +274,10 @@ class BackendProber:
                 out[key] = out.get(key, 0) + n
         return out
 
+    # --- autopilot ------------------------------------------------------------------------
+    # A fully up backend whose probe has a pilot (a connect check, or a plain HTTP status
+    # check) is probed by the engine alone: every passing probe changes nothing, so only
+    # its counts are kept, and the first other answer comes back through _landed.
     def _fly(self, delay: float) -> None:
         assert self._pilot is not None
         self.scheduled_for = due = self.svc.clock.seconds() + delay
