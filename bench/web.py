@@ -8,8 +8,10 @@ loopback ports so every probe is a quick refusal). Prints:
   - the daemon's warm-up read and render at start, then the first visitor's render;
   - /view/ rendered from fresh state (the cache is more than a second old, so
     each request reads the daemon through the API again): while the backends make
-    their first probes (the first 30 s), then once every backend has been probed;
-    and from the cache;
+    their first probes (the first 30 s), then once every backend has been probed,
+    with the daemon's CPU for each of those loads (its CPU over the loads, less
+    what it spent over as long before them, idle but for its probes); and from
+    the cache;
   - event delivery: the bench disables and enables a backend over gRPC, which
     stamps a BackendTransition with the wall clock; each SSE client notes how
     long after that stamp the event arrived on /view/api/events. Same host.
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import sys
 import tempfile
 import time
@@ -36,6 +39,12 @@ from bench.grpc import config, quantiles  # noqa: E402
 from maglev.api.gen.maglev.v1 import maglev_pb2 as pb  # noqa: E402
 from maglev.api.gen.maglev.v1 import maglev_pb2_grpc as pb_grpc  # noqa: E402
 from test.helpers import Daemon  # noqa: E402
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def get(url: str) -> tuple[float, int]:
@@ -78,6 +87,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--gap", type=float, default=0.02, help="seconds between published events")
+    ap.add_argument("--idle", type=float, default=15.0, help="seconds of the daemon's idle CPU, before the fresh loads")
     args = ap.parse_args()
     backends = args.frontends * args.per_frontend
 
@@ -111,10 +121,16 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("backends still unknown after 120 s")
                 time.sleep(0.5)
+            pid = daemon.proc.pid
+            idle_from, idle_cpu = time.monotonic(), cpu_seconds(pid)
+            time.sleep(args.idle)
+            idle = (cpu_seconds(pid) - idle_cpu) / (time.monotonic() - idle_from)  # cores, probing only
             fresh: list[float] = []
+            loads_from, loads_cpu = time.monotonic(), cpu_seconds(pid)
             for _ in range(args.renders):
                 time.sleep(1.1)
                 fresh.append(get(url)[0])
+            spent = cpu_seconds(pid) - loads_cpu - idle * (time.monotonic() - loads_from)
             cached = [get(url)[0] for _ in range(5)]
             if warming:
                 p50, p99 = quantiles(warming)
@@ -123,7 +139,8 @@ def main() -> None:
             p50, p99 = quantiles(fresh)
             print(
                 f"  fresh state, every backend probed: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms over "
-                f"{args.renders}; cached: median {quantiles(cached)[0] * 1000:.0f} ms"
+                f"{args.renders}; the daemon's CPU {spent / args.renders * 1000:.1f} ms a load "
+                f"(idle {idle:.3f} of a core); cached: median {quantiles(cached)[0] * 1000:.0f} ms"
             )
 
             host, port = web.rsplit(":", 1)

@@ -15,6 +15,7 @@ from maglev.dataplane.desired import (
     UNKNOWN,
     UP,
     desired_dataplane,
+    desired_vip,
     effective_weight,
     frontend_state,
 )
@@ -115,6 +116,21 @@ def test_as_order_and_encap() -> None:
     s = dp["sticky6"]
     assert (s.key.protocol, s.key.port, s.src_ip_sticky, s.table_length) == (255, 0, True, 4096)
     assert dp["web"].key.address == ipaddress.ip_address("198.51.100.1") and dp["web"].key.protocol == 6
+
+
+def test_each_config_has_its_own_as_order() -> None:
+    """The members' order is worked out once for a config (desired._layout): a reload that
+    moves a backend gets the new order, and the old config keeps its own."""
+    moved = load_config(CONFIG.replace("a: {address: 192.0.2.12", "a: {address: 192.0.2.40"))
+    for _ in range(2):  # the second time from what was worked out
+        assert [a.backend for a in desired_dataplane(CFG, {}, {})["web"].ases] == ["b", "a", "c"]
+        assert [a.backend for a in desired_dataplane(moved, {}, {})["web"].ases] == ["b", "c", "a"]
+        ases = desired_dataplane(moved, {"b": UP, "c": UP}, {})["web"].ases
+        want = [("b", "primary", 50), ("c", "fallback", 0), ("a", "primary", 0)]
+        assert [(a.backend, a.pool, a.weight) for a in ases] == want
+    fe = CFG.frontends["six-to-four"]
+    assert desired_vip(fe, moved, {}, {}).encap is Encap.GRE4, "a frontend of another config: worked out afresh"
+    assert [str(a.address) for a in desired_vip(fe, moved, {}, {}).ases] == ["10.255.0.1", "192.0.2.40"]
 
 
 @pytest.mark.parametrize(

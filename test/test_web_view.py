@@ -381,3 +381,126 @@ def test_the_page_with_its_memos_is_the_page_without() -> None:
             [status_view(status)], daemon_view(status, state, memo=views), True, "t", set(), now=1000.0, memo=rows
         )
         assert memo == plain and len(rows) == 2
+
+
+# The frontend sections and the counter rows as the template wrote them before
+# frontend_sections and counter_rows took them over (page.html, Jinja2 with autoescaping
+# and trim_blocks): the page must stay what the page's script and tests expect.
+TEMPLATE_SECTIONS = """\
+{%- for fe in frontends %}
+<details class="frontend" data-fe="{{ fe['name'] }}"{% if fe['name'] not in closed %} open{% endif %}>
+  <summary><span class="fe-name">{{ fe['name'] }}</span> <span class="fe-addr">{{ fe['address'] }} \
+{{ fe['protocol'] }}/{{ fe['port'] }}</span> <span data-f="fe-state" class="badge state-{{ fe['state'] }}">\
+{{ fe['state'] }}</span> <span class="health" data-f="fe-health" title="{{ fe['health_label'] }}">\
+{{ fe['health_icon'] }}</span> <span class="fe-desc">{{ fe['description'] }}</span>{% if fe['consistency'] %} \
+<span class="consistency {{ "agree" if fe['consistency']['consistent'] else "differ" }}" data-f="consistency" \
+title="{{ fe['consistency']['digests']|dictsort|map('join', ': ')|join(', ') }}">\
+{{ "tables agree" if fe['consistency']['consistent'] else "tables DIFFER" }}</span>{% endif %}</summary>
+  {%- if fe['consistency'] and not fe['consistency']['consistent'] %}
+  <ul class="differences" data-f="differences">{% for x in fe['consistency']['differences'] %}<li>{{ x }}</li>\
+{% endfor %}</ul>
+  {%- endif %}
+  <div class="vip-table" data-f="table" data-table="{{ fe['table']|tojson|forceescape }}"></div>
+  {%- for pool in fe['pools'] %}
+  <table class="pool">
+    <caption>{{ pool['name'] }}{% if pool['active'] %} <span class="active">active</span>{% endif %}</caption>
+    <thead><tr>{% if admin %}<th></th>{% endif %}<th>backend</th><th>address</th><th>state</th>\
+<th title="configured weight">weight</th><th title="weight given to VPP">effective</th>\
+<th title="VPP new-flow buckets">buckets</th><th title="time in the current state">in state</th><th>last check</th>\
+<th title="checks answered, of them failed">checks</th><th title="up to down transitions">downs</th>\
+<th title="time spent down">downtime</th><th title="probe in flight">♥</th>{% if admin %}<th></th>{% endif %}\
+</tr></thead>
+    <tbody>
+    {{- rows(pool['backends']) -}}
+    </tbody>
+  </table>
+  {%- endfor %}
+  {%- if fe['draining'] %}
+  <ul class="draining">
+  {%- for d in fe['draining'] %}
+    <li><span class="state-draining">draining</span> {{ d['address'] }}{% if d['backend'] %} ({{ d['backend'] }})\
+{% endif %}: {{ d['why'] }}, weight 0, {{ d['seconds_left'] }} s left</li>
+  {%- endfor %}
+  </ul>
+  {%- endif %}
+</details>
+{%- endfor %}"""
+TEMPLATE_COUNTERS = """\
+    {%- for fe in frontends %}{% set c = fe['counters'] or NO_COUNTERS %}
+      <tr data-counter="{{ fe['name'] }}"><td>{{ fe['name'] }}</td>\
+{% for k in ("next", "first", "untracked", "no_server", "route_packets", "route_bytes") %}<td>\
+<span data-f="{{ k }}">{{ num(c[k]) }}</span> <small class="rate" data-f="{{ k }}_rate">{{ rate(c, k) }}</small></td>\
+{% endfor %}</tr>
+    {%- endfor %}"""
+
+
+def layout_only(html: str) -> str:
+    """The HTML without the whitespace that only lays the source out: newlines and runs of
+    spaces between tags (a single space between two tags is text, and kept)."""
+    import re
+
+    return re.sub(r">(?:\s{2,}|\s*\n\s*)<", "><", html).strip()
+
+
+def sections_state(text: str) -> tuple[DaemonState, dict[str, Any]]:
+    """Three frontends with every part a section can have, their texts ``text`` + a number."""
+    from maglev.web.consistency import VipConsistency, vip_of
+
+    fes = []
+    for k, (address, state) in enumerate([("127.0.2.1", "up"), ("2001:db8::1", "down"), ("127.0.2.3", "unknown")]):
+        fe = pb.FrontendInfo(
+            name=f"{text}{k}", address=address, protocol="tcp", port=80 + k, state=state, description=text,
+            state_detail=f"detail {text}" if k == 0 else "",
+        )  # fmt: skip
+        for p in range(2 if k == 0 else 1):
+            pool = fe.pools.add(name=f"{text}p{p}", active=p == 0)
+            for j in range(2):
+                pool.backends.add(name=f"b{k}{p}{j}", address=f"10.0.{k}.{j}", state="up" if j else "down", weight=100)
+        fes.append(fe)
+    t = fes[0].table
+    t.known, t.digest, t.length, t.weights = True, "abc", 7, True
+    t.shares.add(address="10.0.0.1", backend=f"b001{text}", buckets=3, bucket_share=0.5, weight_share=0.5, vpp_weight=3)
+    fes[2].draining.add(address="10.9.9.9", backend=f"gone{text}", pool="p0", seconds_left=12.4, why="removed")
+    fes[2].draining.add(address="10.9.9.8", pool="p0", seconds_left=1.6, why=f"why {text}")
+    counters = {
+        fes[0].name: pb.VipCounters(next=1000, first=10, next_rate=12.5, has_route=True, route_bytes_rate=800.0),
+        fes[1].name: pb.VipCounters(next=1, first=1),
+    }
+    members = [b for f in fes for p in f.pools for b in p.backends]
+    backends = {b.name: pb.BackendInfo(name=b.name, state=b.state, state_since=900.0) for b in members}
+    v0, v1 = vip_of(fes[0]), vip_of(fes[1])
+    consistency = {
+        v0: VipConsistency(v0, {"lb2": f"x{text}", "Lb1": "y", "a": "z"}, {}, [f"differs {text}", "two"]),
+        v1: VipConsistency(v1, {"lb2": "x", "lb1": "x"}),
+    }
+    return DaemonState(pb.VersionInfo(), fes, backends, None, "", counters), consistency
+
+
+@pytest.mark.parametrize("admin", [False, True])
+@pytest.mark.parametrize("text", ["web", HOSTILE])
+@pytest.mark.parametrize("closed", [(), (0,), (0, 1, 2)])
+@pytest.mark.parametrize("compared", [False, True])
+def test_frontend_sections_are_what_the_template_wrote(
+    admin: bool, text: str, closed: tuple[int, ...], compared: bool
+) -> None:
+    import jinja2
+
+    from maglev.web.page import NO_COUNTERS, backend_rows, counter_rows, frontend_sections, num, rate
+
+    at = 1_000.0
+    state, consistency = sections_state(text)
+    frontends = daemon_view(DaemonStatus("lb1", "local", True), state, consistency if compared else None)["frontends"]
+    shut = {frontends[i]["name"] for i in closed}
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True)
+    want = env.from_string(TEMPLATE_SECTIONS).render(
+        frontends=frontends, admin=admin, closed=shut, rows=lambda b: backend_rows(b, admin, at)
+    )
+    got = str(frontend_sections(frontends, admin, shut, at))
+    assert layout_only(got) == layout_only(want)
+    assert ("tables DIFFER" in got) == compared and ('class="frontend" data-fe="' in got)
+    assert got.count(" open>") == 3 - len(closed)
+    want = env.from_string(TEMPLATE_COUNTERS).render(frontends=frontends, num=num, rate=rate, NO_COUNTERS=NO_COUNTERS)
+    got = str(counter_rows(frontends))
+    assert layout_only(got) == layout_only(want) and got.count("<tr data-counter=") == 3
+    if text == HOSTILE:
+        assert "<script>" not in str(frontend_sections(frontends, admin, shut, at)) + got

@@ -7,6 +7,7 @@ weights, flush flags, pool failover, frontend state and AS order.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -142,12 +143,66 @@ def vip_key(fe: Frontend) -> VipKey:
     return VipKey(fe.address, fe.protocol.ip_proto, fe.port)
 
 
-def _order(a: DesiredAS) -> tuple[int, int]:
-    return (a.address.version, int(a.address))
-
-
 NOT_RAMPING: Mapping[str, int] = {}
 UNSCALED: Mapping[tuple[str, int], int] = {}
+
+
+class _Member(NamedTuple):
+    """A pool member as desired_vip reads it, worked out once for a config."""
+
+    active_index: int  # its pool's
+    pool: str
+    backend: str
+    weight: int  # configured
+    address: IPAddress
+    key: tuple[str, str, str]  # (frontend, pool, backend): its weight override's, its report's
+    slow_start: float
+
+
+class _Layout(NamedTuple):
+    """What of a frontend's VIP follows from its config alone: its members in VPP's order of
+    ASes, and the encap their families give."""
+
+    frontend: Frontend
+    members: tuple[_Member, ...]
+    encap: Encap
+
+
+# Layouts by config (by identity: a config is a frozen tree, made anew by each load), then by
+# frontend: a VIP of 100 ASes is rebuilt on every transition of one of them and on every
+# ListFrontends, and sorting its members and working out their keys was half of that.
+_LAYOUTS: dict[int, dict[str, _Layout]] = {}
+
+
+def _layout(fe: Frontend, cfg: Config) -> _Layout:
+    by_name = _LAYOUTS.get(id(cfg))
+    if by_name is None:
+        by_name = _LAYOUTS[id(cfg)] = {}
+        weakref.finalize(cfg, _LAYOUTS.pop, id(cfg), None)
+    held = by_name.get(fe.name)
+    if held is not None and held.frontend is fe:
+        return held
+    members = []
+    for i, pool in enumerate(fe.pools):
+        for m in pool.members:
+            backend = cfg.backends[m.backend]
+            members.append(
+                _Member(
+                    i,
+                    pool.name,
+                    m.backend,
+                    m.weight,
+                    backend.address,
+                    (fe.name, pool.name, m.backend),
+                    fe.slow_start_of(pool, backend),
+                )  # fmt: skip
+            )
+    members.sort(key=lambda m: (m.address.version, int(m.address)))  # stable: pool order among equals
+    families = {m.address.version for m in members}
+    encap = effective_encap(fe, families.pop() if len(families) == 1 else fe.address.version)
+    assert encap is not None
+    layout = by_name[fe.name] = _Layout(fe, tuple(members), encap)
+    return layout
 
 
 def desired_vip(
@@ -165,25 +220,23 @@ def desired_vip(
     ``held``: backends kept out of their pools (weight 0, no flush) whatever their state (dampening);
     ``reports``: what backends say of themselves (their agents: drain, maint, a weight)."""
     active = active_pool(fe, states, overrides, held, reports)
+    layout = _layout(fe, cfg)
+    flush_on_down = fe.flush_on_down
     ases: list[DesiredAS] = []
-    for i, pool in enumerate(fe.pools):
-        for m in pool.members:
-            backend = cfg.backends[m.backend]
-            weight = configured_weight(fe, pool.name, m.backend, m.weight, overrides)
-            state = states.get(m.backend, UNKNOWN)
-            w, flush = effective_weight(state, weight, i == active, fe.flush_on_down)
+    for m in layout.members:
+        weight = overrides.get(m.key, m.weight) if overrides else m.weight
+        state = states.get(m.backend, UNKNOWN)
+        w, flush = effective_weight(state, weight, m.active_index == active, flush_on_down)
+        if reports:
             r = reports.get(m.backend)
             if r is not None:
-                w, flush = reported_weight(fe, (fe.name, pool.name, m.backend), state, w, flush, r, overrides)
-            if w > 0 and m.backend in held:
-                w = 0
-            elif w > 0 and m.backend in ramping:
-                w = ramp_weight(w, ramping[m.backend], fe.slow_start_of(pool, backend))
-            ases.append(DesiredAS(backend.address, w, flush, m.backend, pool.name))
-    ases.sort(key=_order)
-    families = {a.address.version for a in ases}
-    encap = effective_encap(fe, families.pop() if len(families) == 1 else fe.address.version)
-    assert encap is not None
+                w, flush = reported_weight(fe, m.key, state, w, flush, r, overrides)
+        if w > 0 and m.backend in held:
+            w = 0
+        elif w > 0 and m.backend in ramping:
+            w = ramp_weight(w, ramping[m.backend], m.slow_start)
+        ases.append(DesiredAS(m.address, w, flush, m.backend, m.pool))
+    encap = layout.encap
     return DesiredVip(
         fe.name,
         vip_key(fe),

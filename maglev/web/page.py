@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .. import __version__
@@ -145,6 +146,10 @@ class RowMemo(LastUse[int, tuple[dict[str, Any], RowParts]]):
 def backend_rows(backends: list[dict[str, Any]], admin: bool, at: float, memo: RowMemo | None = None) -> Markup:
     """A pool's ``<tr>`` rows, as the template's cells would be (the script finds cells by
     ``data-f``); every text from a backend or its probes is escaped."""
+    return Markup(_rows(backends, admin, at, memo))
+
+
+def _rows(backends: list[dict[str, Any]], admin: bool, at: float, memo: RowMemo | None) -> str:
     menu = _MENU + "</tr>" if admin else "</tr>"
     out = []
     for b in backends:
@@ -152,6 +157,97 @@ def backend_rows(backends: list[dict[str, Any]], admin: bool, at: float, memo: R
         since = b["since"]
         age = format_age(at - since) if since else "–"
         out.append(f"{tr}{_PICK.format(name) if admin else ''}{head}{age}{mid}{duration(b['downtime'])}{tail}{menu}")
+    return "".join(out)
+
+
+_TABLE_HEAD = (
+    '<th>backend</th><th>address</th><th>state</th><th title="configured weight">weight</th>'
+    '<th title="weight given to VPP">effective</th><th title="VPP new-flow buckets">buckets</th>'
+    '<th title="time in the current state">in state</th><th>last check</th>'
+    '<th title="checks answered, of them failed">checks</th><th title="up to down transitions">downs</th>'
+    '<th title="time spent down">downtime</th><th title="probe in flight">♥</th>'
+)
+_ACTIVE = ' <span class="active">active</span>'
+
+
+def _json_attr(value: Any) -> str:
+    """``value|tojson|forceescape``: the JSON as Jinja2 writes it for a script, escaped again
+    for an attribute."""
+    return _esc(htmlsafe_json_dumps(value, sort_keys=True))
+
+
+def _summary(fe: dict[str, Any]) -> str:
+    """The frontend's ``<summary>`` line, and the differences when its routers' tables differ."""
+    c = fe["consistency"]
+    agreement = ""
+    differences = ""
+    if c:
+        digests = ", ".join(f"{k}: {v}" for k, v in sorted(c["digests"].items(), key=lambda kv: kv[0].lower()))
+        agree = c["consistent"]
+        agreement = (
+            f' <span class="consistency {"agree" if agree else "differ"}" data-f="consistency" '
+            f'title="{_esc(digests)}">{"tables agree" if agree else "tables DIFFER"}</span>'
+        )
+        if not agree:
+            items = "".join(f"<li>{_esc(x)}</li>" for x in c["differences"])
+            differences = f'\n  <ul class="differences" data-f="differences">{items}</ul>'
+    return (
+        f'  <summary><span class="fe-name">{_esc(fe["name"])}</span> '
+        f'<span class="fe-addr">{_esc(fe["address"])} {_esc(fe["protocol"])}/{_esc(fe["port"])}</span> '
+        f'<span data-f="fe-state" class="badge state-{_esc(fe["state"])}">{_esc(fe["state"])}</span> '
+        f'<span class="health" data-f="fe-health" title="{_esc(fe["health_label"])}">{_esc(fe["health_icon"])}</span> '
+        f'<span class="fe-desc">{_esc(fe["description"])}</span>{agreement}</summary>{differences}'
+    )
+
+
+def frontend_sections(
+    frontends: list[dict[str, Any]], admin: bool, closed: set[str], at: float, memo: RowMemo | None = None
+) -> Markup:
+    """Each frontend's ``<details>``: its summary, its VIP table's data, a table per pool
+    (``backend_rows``) and what drains; every text escaped as the template would."""
+    pick = "<th></th>" if admin else ""
+    out = []
+    for fe in frontends:
+        name = _esc(fe["name"])
+        out.append(
+            f'\n<details class="frontend" data-fe="{name}"{"" if fe["name"] in closed else " open"}>\n'
+            f'{_summary(fe)}\n  <div class="vip-table" data-f="table" data-table="{_json_attr(fe["table"])}"></div>'
+        )
+        for pool in fe["pools"]:
+            active = _ACTIVE if pool["active"] else ""
+            out.append(
+                f'\n  <table class="pool">\n    <caption>{_esc(pool["name"])}{active}</caption>'
+                f"\n    <thead><tr>{pick}{_TABLE_HEAD}{pick}</tr></thead>\n    <tbody>"
+                f"{_rows(pool['backends'], admin, at, memo)}</tbody>\n  </table>"
+            )
+        if fe["draining"]:
+            out.append('\n  <ul class="draining">')
+            for d in fe["draining"]:
+                of = f" ({_esc(d['backend'])})" if d["backend"] else ""
+                out.append(
+                    f'\n    <li><span class="state-draining">draining</span> {_esc(d["address"])}{of}: '
+                    f"{_esc(d['why'])}, weight 0, {_esc(d['seconds_left'])} s left</li>"
+                )
+            out.append("\n  </ul>")
+        out.append("\n</details>")
+    return Markup("".join(out))
+
+
+COUNTERS = ("next", "first", "untracked", "no_server", "route_packets", "route_bytes")
+
+
+def counter_rows(frontends: list[dict[str, Any]]) -> Markup:
+    """The VPP section's table: a row of each frontend's counters and their rates."""
+    out = []
+    for fe in frontends:
+        c = fe["counters"] or NO_COUNTERS
+        name = _esc(fe["name"])
+        cells = "".join(
+            f'<td><span data-f="{k}">{_esc(num(c[k]))}</span> '
+            f'<small class="rate" data-f="{k}_rate">{_esc(rate(c, k))}</small></td>'
+            for k in COUNTERS
+        )
+        out.append(f'\n      <tr data-counter="{name}"><td>{name}</td>{cells}</tr>')
     return Markup("".join(out))
 
 
@@ -171,8 +267,11 @@ def render_page(
     def age(since: float | None) -> str:
         return format_age(at - since) if since else "–"
 
-    def rows(backends: list[dict[str, Any]]) -> Markup:
-        return backend_rows(backends, admin, at, memo)
+    def sections() -> Markup:
+        return frontend_sections(selected["frontends"], admin, closed, at, memo)
+
+    def counters() -> Markup:
+        return counter_rows(selected["frontends"])
 
     page = (
         environment()
@@ -184,13 +283,8 @@ def render_page(
             csrf=csrf,
             closed=closed,
             age=age,
-            rows=rows,
-            num=num,
-            probe_text=probe_text,
-            checks_text=checks_text,
-            duration=duration,
-            rate=rate,
-            NO_COUNTERS=NO_COUNTERS,
+            sections=sections,
+            counters=counters,
         )
     )
     if memo is not None:

@@ -151,10 +151,10 @@ class LastUse(Generic[K, V]):
         return len(self._kept)
 
 
-BackendKey = tuple[str, str, bytes, bytes | None]
+KeptView = tuple[bytes, bytes | None, dict[str, Any]]  # the member's and the BackendInfo's bytes, the view
 
 
-class ViewMemo(LastUse[BackendKey, dict[str, Any]]):
+class ViewMemo(LastUse[tuple[str, str], dict[str, KeptView]]):
     """Each backend's view, kept from one read of a daemon to the next while its two messages
     are the same byte for byte, but for the downtime.
 
@@ -162,25 +162,43 @@ class ViewMemo(LastUse[BackendKey, dict[str, Any]]):
     second after the last finds most of 2,000 backends unchanged: a backend changes when it is
     probed, when its state moves and when an operator acts. Only its downtime moves with the
     clock while it is down: that is set afresh in the kept view, which is the latest read's.
-    An unchanged backend keeps the same dict, by which the page's RowMemo keeps its row. Each
-    read keeps only what it used (``rotate``, by ``daemon_view``).
+    An unchanged backend keeps the same dict, by which the page's RowMemo keeps its row. Kept
+    a pool at a time (by frontend and pool, then by name), with the messages' bytes compared:
+    a key of the bytes themselves cost a hash of both on every read. Each read keeps only the
+    pools it used (``rotate``, by ``daemon_view``).
     """
 
-    def backend(self, fe: str, pool: pb.PoolInfo, b: pb.PoolBackendInfo, info: pb.BackendInfo | None) -> dict[str, Any]:
-        if info is None:
-            key: BackendKey = (fe, pool.name, b.SerializeToString(), None)
-        else:
-            downtime = info.downtime_seconds
-            info.downtime_seconds = 0.0  # out of the key, and back at once
-            key = (fe, pool.name, b.SerializeToString(), info.SerializeToString())
-            info.downtime_seconds = downtime
-        view = self.get(key)
-        if view is None:
-            view = backend_view(fe, pool, b, info)
-        elif info is not None:
-            view["downtime"] = info.downtime_seconds
-        self.use(key, view)
-        return view
+    def pool(self, fe: str, pool: pb.PoolInfo, infos: Mapping[str, pb.BackendInfo]) -> list[dict[str, Any]]:
+        key = (fe, pool.name)
+        last = self.get(key) or {}
+        now: dict[str, KeptView] = {}
+        views = []
+        for b in pool.backends:
+            name = b.name
+            info = infos.get(name)
+            member = b.SerializeToString()
+            body: bytes | None = None
+            if info is not None:
+                downtime = info.downtime_seconds
+                info.downtime_seconds = 0.0  # out of the comparison, and back at once
+                body = info.SerializeToString()
+                info.downtime_seconds = downtime
+            kept = last.get(name)
+            if kept is not None and kept[0] == member and kept[1] == body:
+                view = kept[2]
+                if info is not None:
+                    view["downtime"] = info.downtime_seconds
+            else:
+                view = backend_view(fe, pool, b, info)
+                kept = (member, body, view)
+            now[name] = kept
+            views.append(view)
+        self.use(key, now)
+        return views
+
+    def __len__(self) -> int:
+        """The backends kept (of every pool)."""
+        return sum(len(pool) for pool in self._kept.values())
 
 
 def table_view(fe: pb.FrontendInfo) -> dict[str, Any] | None:
@@ -229,7 +247,6 @@ def frontend_view(
     memo: ViewMemo | None = None,
 ) -> dict[str, Any]:
     health = frontend_health(fe)
-    member = memo.backend if memo is not None else backend_view
     c = state.counters.get(fe.name)
     agreement = (consistency or {}).get(vip_of(fe))
     return {
@@ -252,7 +269,9 @@ def frontend_view(
             {
                 "name": pool.name,
                 "active": pool.active,
-                "backends": [member(fe.name, pool, b, state.backends.get(b.name)) for b in pool.backends],
+                "backends": memo.pool(fe.name, pool, state.backends)
+                if memo is not None
+                else [backend_view(fe.name, pool, b, state.backends.get(b.name)) for b in pool.backends],
             }
             for pool in fe.pools
         ],
