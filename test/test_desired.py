@@ -19,6 +19,7 @@ from maglev.dataplane.desired import (
     effective_weight,
     frontend_state,
 )
+from maglev.health.report import Report
 
 CONFIG = """\
 maglev:
@@ -131,6 +132,50 @@ def test_each_config_has_its_own_as_order() -> None:
     fe = CFG.frontends["six-to-four"]
     assert desired_vip(fe, moved, {}, {}).encap is Encap.GRE4, "a frontend of another config: worked out afresh"
     assert [str(a.address) for a in desired_vip(fe, moved, {}, {}).ases] == ["10.255.0.1", "192.0.2.40"]
+
+
+# One call after another on the same config: (why, states, overrides, keyword arguments),
+# and the (backend, weight, flush) of each AS in VPP's order (b, a, c).
+ALL_UP = {"a": UP, "b": UP, "c": UP}
+SERVING = [("b", 50, False), ("a", 100, False), ("c", 0, False)]
+KeptVipCall = tuple[str, Mapping[str, str], dict[tuple[str, str, str], int], dict[str, object]]
+KEPT_VIP_CALLS: list[tuple[KeptVipCall, list[tuple[str, int, bool]]]] = [
+    (("all up", ALL_UP, {}, {}), SERVING),
+    (("the same states again", dict(ALL_UP), {}, {}), SERVING),
+    (("a state moved", {**ALL_UP, "b": DOWN}, {}, {}), [("b", 0, True), ("a", 100, False), ("c", 0, False)]),
+    (("and back", ALL_UP, {}, {}), SERVING),
+    (("an override", ALL_UP, {("web", "primary", "a"): 0}, {}), [("b", 50, False), ("a", 0, False), ("c", 0, False)]),
+    (
+        ("a report", ALL_UP, {}, {"reports": {"a": Report("maint")}}),
+        [("b", 50, False), ("a", 0, True), ("c", 0, False)],
+    ),
+    (("a hold", ALL_UP, {}, {"held": {"a"}}), [("b", 50, False), ("a", 0, False), ("c", 0, False)]),
+    (("a ramp", ALL_UP, {}, {"ramping": {"a": 1}}), [("b", 50, False), ("a", 10, False), ("c", 0, False)]),
+    (("failed over", {"a": DOWN, "b": DOWN, "c": UP}, {}, {}), [("b", 0, True), ("a", 0, True), ("c", 100, False)]),
+    (
+        ("other scales", {"c": UP}, {}, {"scales": {("web", 1): 50}}),
+        [("b", 0, False), ("a", 0, False), ("c", 100, False)],
+    ),
+    (("unknown", {}, {}, {}), [("b", 0, False), ("a", 0, False), ("c", 0, False)]),
+]
+
+
+def test_a_vip_kept_from_the_last_call_is_the_one_its_inputs_give() -> None:
+    """desired_vip keeps the VIP it last worked out where states alone decide: each call
+    gives what the same inputs give on a config never asked before."""
+    text = CONFIG.replace("      address: 198.51.100.1\n", "      address: 198.51.100.1\n      slow-start: 10s\n")
+    cfg = load_config(text)
+    fe = cfg.frontends["web"]
+    for (why, states, overrides, kw), want in KEPT_VIP_CALLS:
+        vip = desired_vip(fe, cfg, states, overrides, **kw)  # type: ignore[arg-type]
+        alone = load_config(text)
+        fresh = desired_vip(alone.frontends["web"], alone, states, overrides, **kw)  # type: ignore[arg-type]
+        assert [(a.backend, a.weight, a.flush) for a in vip.ases] == want, why
+        assert vip == fresh, why
+    scaled = desired_vip(fe, cfg, {"c": UP}, {}, scales={("web", 1): 50})
+    assert scaled.weight_scale == 50 and desired_vip(fe, cfg, {"c": UP}, {}).weight_scale == 100
+    kept = desired_vip(fe, cfg, {"a": UP}, {})
+    assert desired_vip(fe, cfg, {"a": UP}, {}) is kept, "states alone decide: the VIP is the one kept"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import ipaddress
 import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 from ..config import Config, Encap, Frontend, effective_encap
@@ -161,11 +162,14 @@ class _Member(NamedTuple):
 
 class _Layout(NamedTuple):
     """What of a frontend's VIP follows from its config alone: its members in VPP's order of
-    ASes, and the encap their families give."""
+    ASes, and the encap their families give; and the VIP last worked out where states alone
+    decide (``last``: the members' states, the scales, the VIP; or empty)."""
 
     frontend: Frontend
     members: tuple[_Member, ...]
+    names: tuple[str, ...]  # the members' backends, in that order
     encap: Encap
+    last: list[tuple[tuple[str, ...], Mapping[tuple[str, int], int], DesiredVip]]
 
 
 # Layouts by config (by identity: a config is a frozen tree, made anew by each load), then by
@@ -201,7 +205,7 @@ def _layout(fe: Frontend, cfg: Config) -> _Layout:
     families = {m.address.version for m in members}
     encap = effective_encap(fe, families.pop() if len(families) == 1 else fe.address.version)
     assert encap is not None
-    layout = by_name[fe.name] = _Layout(fe, tuple(members), encap)
+    layout = by_name[fe.name] = _Layout(fe, tuple(members), tuple(m.backend for m in members), encap, [])
     return layout
 
 
@@ -219,8 +223,18 @@ def desired_vip(
     ``ramping``: backends in their slow start, and the whole seconds they are into it (ramp.py);
     ``held``: backends kept out of their pools (weight 0, no flush) whatever their state (dampening);
     ``reports``: what backends say of themselves (their agents: drain, maint, a weight)."""
-    active = active_pool(fe, states, overrides, held, reports)
     layout = _layout(fe, cfg)
+    # With no override, ramp, hold or report anywhere (the common case) the VIP is a function
+    # of its members' states: every ListFrontends and every transition of one of its backends
+    # asks for it again, and a read of 100 VIPs found nearly all as they were.
+    plain = not (overrides or ramping or held or reports)
+    if plain:
+        seen = tuple(map(states.get, layout.names, repeat(UNKNOWN)))
+        if layout.last:
+            kept_states, kept_scales, vip = layout.last[0]
+            if kept_scales is scales and kept_states == seen:
+                return vip
+    active = active_pool(fe, states, overrides, held, reports)
     flush_on_down = fe.flush_on_down
     ases: list[DesiredAS] = []
     for m in layout.members:
@@ -237,7 +251,7 @@ def desired_vip(
             w = ramp_weight(w, ramping[m.backend], m.slow_start)
         ases.append(DesiredAS(m.address, w, flush, m.backend, m.pool))
     encap = layout.encap
-    return DesiredVip(
+    vip = DesiredVip(
         fe.name,
         vip_key(fe),
         encap,
@@ -249,6 +263,9 @@ def desired_vip(
         fe.drain_for(cfg.lb) > 0,
         weight_scale=scales.get((fe.name, active), 100),
     )
+    if plain:
+        layout.last[:] = [(seen, scales, vip)]
+    return vip
 
 
 def nat_args(fe: Frontend) -> NatArgs:
