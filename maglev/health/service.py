@@ -37,7 +37,7 @@ from .probes import DURATION_BUCKETS, Cancellable, Pilot, Probe, ProbeFactory
 from .probes.execcheck import ExecPool
 from .report import Report
 from .state import BackendHealth, OperatorError, ProbeResult, State, Transition, intervals
-from .view import HealthView
+from .view import BackendReading, HealthView, Mark
 
 if TYPE_CHECKING:
     from ..reactor import Reactor
@@ -146,6 +146,25 @@ class BackendProber:
         if state is _AUTOPILOT and self._pilot is not None:
             return self._pilot.in_flight()
         return state is _PROBING
+
+    def reading(self, now: float) -> BackendReading:
+        """The backend as a read finds it (HealthView.readings), the autopilot's counts folded
+        in first: one call a backend, for a read of 10,000 of them. The mark holds every field
+        of status_of that an API message shows, by value or by identity (the history and the
+        last result are replaced, never changed in place), but those of the configuration
+        (address, check, rise and fall: a reload)."""
+        state = self.state
+        if state is _AUTOPILOT and self._pilot is not None:
+            self.sync()
+            in_flight = self._pilot.in_flight()
+        else:
+            in_flight = state is _PROBING
+        h = self.health
+        mark: Mark = (
+            self.checks, h.last_result_time, h.last_result, in_flight, h.state, h.enabled, h.counter, h.since,
+            h.history, h.downs, self.failed_checks,
+        )  # fmt: skip
+        return tuple.__new__(BackendReading, (self.name, mark, h.downtime(now), self))
 
     @property
     def autopilot(self) -> bool:

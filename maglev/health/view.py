@@ -132,22 +132,9 @@ class HealthView:
         return self._read(list(svc.probers.values()) if names is None else svc.probers_of(names), batch)
 
     def _read(self, probers: list[BackendProber], batch: int) -> Iterator[list[BackendReading]]:
-        new, reading = tuple.__new__, BackendReading
         for start in range(0, len(probers), batch):
             now = self._svc.wallclock()
-            out = []
-            for p in probers[start : start + batch]:
-                p.sync()
-                h = p.health
-                # Every field of status_of that an API message shows, by value or by identity
-                # (the history and the last result are replaced, never changed in place), but
-                # those of the configuration (address, check, rise and fall: a reload).
-                mark: Mark = (
-                    p.checks, h.last_result_time, h.last_result, p.in_flight, h.state, h.enabled, h.counter, h.since,
-                    h.history, h.downs, p.failed_checks,
-                )  # fmt: skip
-                out.append(new(reading, (p.name, mark, h.downtime(now), p)))
-            yield out
+            yield [p.reading(now) for p in probers[start : start + batch]]
 
     def __len__(self) -> int:
         return len(self._svc.probers)
