@@ -37,10 +37,16 @@ def tell(result: SyncResult, counter: Any, clock: IReactorTime | None = None) ->
     """Log and count what ``result`` did; the number of changes (lb conf not counted).
     Counted at once; with a ``clock``, the lines beyond the first OPS_PER_TURN follow in
     the next turns."""
-    for op in result.done:
-        kind = KINDS.get(type(op))
-        if kind is not None and counter is not None:
-            counter.labels(result.scope, kind).inc()
+    if counter is not None:
+        # By kind first: the first full sync of 100 VIPs of 100 makes 10,000 changes, and a
+        # labelled increment each was 20-70 ms of one reactor turn.
+        kinds: dict[str, int] = {}
+        for op in result.done:
+            kind = KINDS.get(type(op))
+            if kind is not None:
+                kinds[kind] = kinds.get(kind, 0) + 1
+        for kind, n in kinds.items():
+            counter.labels(result.scope, kind).inc(n)
     log_ops(result.done, clock)
     for frontend, why in result.recreated.items():
         log.info("recreated VIP of {frontend}: {why}", event="lb-sync-recreate", frontend=frontend, why=why)
