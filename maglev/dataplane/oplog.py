@@ -39,7 +39,7 @@ def tell(result: SyncResult, counter: Any, clock: IReactorTime | None = None) ->
     the next turns."""
     if counter is not None:
         # By kind first: the first full sync of 100 VIPs of 100 makes 10,000 changes, and a
-        # labelled increment each was 20-70 ms of one reactor turn.
+        # labelled increment each was 15-70 ms of one reactor turn.
         kinds: dict[str, int] = {}
         for op in result.done:
             kind = KINDS.get(type(op))
