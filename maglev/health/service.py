@@ -154,7 +154,7 @@ class BackendProber:
         last result are replaced, never changed in place), but those of the configuration
         (address, check, rise and fall: a reload)."""
         state = self.state
-        if state is _AUTOPILOT and self._pilot is not None:
+        if state is _AUTOPILOT and self._pilot is not None:  # in_flight's own test, inline: a call less a backend
             self.sync()
             in_flight = self._pilot.in_flight()
         else:
